@@ -1,0 +1,163 @@
+/**
+ * The key-value API that a node offers its front ends (RESP, HTTP, CLI).
+ * Front ends depend on this contract only; the single-node implementation
+ * (N = 1 over the local engine) and the replicated coordinator both provide
+ * it, so the same front ends serve one node or a cluster.
+ */
+import type { NodeId } from '../core/index.ts';
+
+/** How many replicas must answer: a named level or an exact number. */
+export type Consistency = 'one' | 'quorum' | 'all' | 'local_quorum' | number;
+
+/**
+ * Opaque causal context (an encoded vector clock). A client reads it with the
+ * siblings and hands it back with the write that supersedes them.
+ */
+export type CausalContext = Uint8Array;
+
+export interface ReadOptions {
+  r?: Consistency;
+  /** Strict quorum: only the key's home replicas count (no fallback nodes). */
+  strict?: boolean;
+  timeoutMs?: number;
+}
+
+export interface WriteOptions {
+  w?: Consistency;
+  strict?: boolean;
+  timeoutMs?: number;
+  /** The context of the versions this write supersedes; omitted: a blind write (may create siblings). */
+  context?: CausalContext | null;
+  /** Absolute expiry in epoch milliseconds; null: no expiry. */
+  expiresAtMs?: number | null;
+}
+
+interface SiblingBase {
+  /** Absolute expiry in epoch ms, or null. Expired siblings are never returned. */
+  expiresAtMs: number | null;
+  /** Hybrid-logical-clock time of the write, for the deterministic RESP winner. */
+  timestampMs: number;
+  /** The node that coordinated the write (tie-breaker after timestampMs). */
+  writer: NodeId;
+}
+
+export interface ValueSibling extends SiblingBase {
+  kind: 'value';
+  value: Uint8Array;
+}
+
+/** A CRDT counter: concurrent increments on different nodes all count. */
+export interface CounterSibling extends SiblingBase {
+  kind: 'counter';
+  count: bigint;
+}
+
+/** A delete, kept (with its clock) so a stale replica cannot resurrect the key. */
+export interface TombstoneSibling extends SiblingBase {
+  kind: 'tombstone';
+}
+
+export type Sibling = ValueSibling | CounterSibling | TombstoneSibling;
+
+export interface GetResult {
+  /** Concurrent versions; empty when the key does not exist. */
+  siblings: Sibling[];
+  /** Context covering every sibling returned; pass it to put/delete to resolve them. */
+  context: CausalContext;
+}
+
+export interface PutResult {
+  /** Context of the version just written. */
+  context: CausalContext;
+}
+
+export interface ScanResult {
+  /** "0" when the scan is complete. */
+  cursor: string;
+  keys: Uint8Array[];
+}
+
+export interface KvApi {
+  get(key: Uint8Array, options?: ReadOptions): Promise<GetResult>;
+  put(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<PutResult>;
+  /** Writes a tombstone superseding `options.context` (or everything seen, when omitted). */
+  delete(key: Uint8Array, options?: WriteOptions): Promise<void>;
+  /**
+   * Adds `delta` to a CRDT counter, creating it at 0 when absent. A plain value
+   * holding a base-10 integer is converted to a counter; anything else is an
+   * InvalidArgumentError. Keeps the existing expiry unless `expiresAtMs` is given.
+   * Resolves with the counter's value as this replica sees it after the increment.
+   */
+  incrBy(key: Uint8Array, delta: bigint, options?: WriteOptions): Promise<bigint>;
+  /** Changes only the expiry of the current version(s); false when the key does not exist. */
+  touch(key: Uint8Array, expiresAtMs: number | null, options?: WriteOptions): Promise<boolean>;
+  /** Iterates live keys across the keyspace in storage order; `cursor` "0" starts. */
+  scan(cursor: string, count: number): Promise<ScanResult>;
+  /** Approximate number of live keys held (for DBSIZE and INFO keyspace). */
+  approximateCount(): Promise<number>;
+  /** Removes every key (FLUSHALL). */
+  flushAll(): Promise<void>;
+}
+
+/** True when a read found the key: at least one sibling that is not a tombstone. */
+export function isFound(result: GetResult): boolean {
+  return result.siblings.some((s) => s.kind !== 'tombstone');
+}
+
+/**
+ * The deterministic winner among siblings, for protocols that cannot express
+ * siblings (RESP): the latest hybrid-logical timestamp, ties broken by writer
+ * id. Undefined when there is none or the winner is a tombstone.
+ */
+export function resolveWinner(result: GetResult): ValueSibling | CounterSibling | undefined {
+  let best: Sibling | undefined;
+  for (const s of result.siblings) {
+    if (best === undefined || s.timestampMs > best.timestampMs || (s.timestampMs === best.timestampMs && s.writer > best.writer)) best = s;
+  }
+  return best === undefined || best.kind === 'tombstone' ? undefined : best;
+}
+
+// ---------------------------------------------------------------- cluster views
+
+export type NodeStatus = 'joining' | 'normal' | 'leaving' | 'left';
+export type Liveness = 'up' | 'suspect' | 'down';
+
+export interface NodeInfo {
+  id: NodeId;
+  /** Inter-node address host:port. */
+  address: string;
+  respAddress: string | null;
+  httpAddress: string | null;
+  dc: string;
+  rack: string;
+  status: NodeStatus;
+  liveness: Liveness;
+  /** Partitions (virtual nodes) this node is a primary replica for. */
+  partitions: number;
+}
+
+export interface RingInfo {
+  strategy: 'balanced' | 'random';
+  /** Version of the ring state; equal versions mean identical rings. */
+  version: string;
+  partitionCount: number;
+  replicationFactor: number;
+  /** Contiguous partition ranges and their replicas, in ring order. */
+  ranges: Array<{ start: number; end: number; replicas: NodeId[] }>;
+}
+
+export interface ReplicaInfo {
+  partition: number;
+  /** Home replicas, preferred first. */
+  replicas: NodeId[];
+  /** Healthy nodes a sloppy quorum would use now, preferred first. */
+  sloppy: NodeId[];
+}
+
+/** What the front ends show about the cluster. */
+export interface ClusterView {
+  localId: NodeId;
+  nodes(): NodeInfo[];
+  ring(): RingInfo;
+  replicasOf(key: Uint8Array): ReplicaInfo;
+}
