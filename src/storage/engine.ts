@@ -1,0 +1,48 @@
+/**
+ * The storage engine contract. Two engines implement it and run one
+ * compliance suite: MemoryEngine (reference model, tests) and the LSM engine.
+ * Keys and values are bytes ordered by byte comparison. Each entry may carry
+ * small metadata bytes (the replication layer stores version and expiry there).
+ */
+
+export interface EngineEntry {
+  key: Uint8Array;
+  value: Uint8Array;
+  /** Small opaque bytes stored beside the value; undefined when none was written. */
+  meta: Uint8Array | undefined;
+}
+
+export type BatchOp =
+  | { type: 'put'; key: Uint8Array; value: Uint8Array; meta?: Uint8Array }
+  | { type: 'delete'; key: Uint8Array };
+
+/** Bounds of an ordered scan; any subset may be given. */
+export interface KeyRange {
+  gte?: Uint8Array;
+  gt?: Uint8Array;
+  lte?: Uint8Array;
+  lt?: Uint8Array;
+  reverse?: boolean;
+  /** At most this many entries. */
+  limit?: number;
+}
+
+export interface EngineStats {
+  /** Approximate count of live keys (exact for the memory engine). */
+  approximateKeys: number;
+  [metric: string]: number | Record<string, number>;
+}
+
+export interface Engine {
+  get(key: Uint8Array): Promise<EngineEntry | undefined>;
+  put(key: Uint8Array, value: Uint8Array, meta?: Uint8Array): Promise<void>;
+  delete(key: Uint8Array): Promise<void>;
+  /** Applies every operation or none, also across a crash. */
+  write(batch: readonly BatchOp[]): Promise<void>;
+  /** Entries in key order (or reverse), a consistent snapshot as of the call. */
+  iterate(range?: KeyRange): AsyncIterable<EngineEntry>;
+  /** Compacts everything it can now (tests, operators); background compaction runs anyway. */
+  compact(): Promise<void>;
+  stats(): EngineStats;
+  close(): Promise<void>;
+}
