@@ -9,3 +9,4 @@ export { SeededRandom, randomFromOs } from './random.ts';
 export { RealFileSystem, joinPath } from './fs-real.ts';
 export { MemoryFileSystem, type CrashOptions } from './fs-memory.ts';
 export { createLogger, jsonSink, prettySink, SinkLogger, silentLogger, MemoryLogger, type LogSink } from './log.ts';
+export { MessageRouter } from './router.ts';
