@@ -1,0 +1,266 @@
+/**
+ * Node configuration: defaults, a JSON config file, command-line flags and a
+ * few environment variables for secrets (so they stay out of `ps`). Later
+ * sources override earlier ones: defaults < file < environment < flags.
+ * Everything is validated here, once, with messages that name the setting,
+ * the value seen and what is accepted.
+ */
+import type { LogLevel } from '../core/index.ts';
+import { InvalidArgumentError } from '../core/index.ts';
+
+export type WalSync = 'always' | 'interval' | 'none';
+
+export interface NodeConfig {
+  /** Stable node id; when absent the one in `<dataDir>/NODE_ID` is used, or a new one is made. */
+  nodeId: string | undefined;
+  dataDir: string;
+  /** Address the three listeners bind to. */
+  host: string;
+  /** Address other nodes and clients are told to use; defaults to `host`. */
+  advertiseHost: string | undefined;
+  respPort: number;
+  httpPort: number;
+  clusterPort: number;
+  /** Inter-node addresses (host:port) of nodes to join through. */
+  seeds: string[];
+  dc: string;
+  rack: string;
+  clusterName: string;
+  /** Shared secret authenticating inter-node connections; undefined: none. */
+  clusterSecret: string | undefined;
+  /** RESP `requirepass`: the password of the `default` user. */
+  requirepass: string | undefined;
+  /** RESP named users (ACL-style `AUTH user pass`). */
+  users: Record<string, string>;
+  /** HTTP bearer token; undefined: the HTTP API is open. */
+  httpToken: string | undefined;
+  walSync: WalSync;
+  walSyncIntervalMs: number;
+  /** Replicas per key when running as a cluster (N). */
+  replicationFactor: number;
+  logLevel: LogLevel;
+}
+
+export const defaultRespPort = 7379;
+export const defaultHttpPort = 8379;
+export const defaultClusterPort = 9379;
+export const defaultWalSyncIntervalMs = 100;
+export const defaultReplicationFactor = 3;
+// Long enough for any readable id, short enough for log lines and gossip.
+export const maxNodeIdChars = 64;
+export const maxReplicationFactor = 16;
+
+export function defaultConfig(): NodeConfig {
+  return {
+    nodeId: undefined,
+    dataDir: './data',
+    host: '127.0.0.1',
+    advertiseHost: undefined,
+    respPort: defaultRespPort,
+    httpPort: defaultHttpPort,
+    clusterPort: defaultClusterPort,
+    seeds: [],
+    dc: 'dc1',
+    rack: 'rack1',
+    clusterName: 'ringkv',
+    clusterSecret: undefined,
+    requirepass: undefined,
+    users: {},
+    httpToken: undefined,
+    walSync: 'always',
+    walSyncIntervalMs: defaultWalSyncIntervalMs,
+    replicationFactor: defaultReplicationFactor,
+    logLevel: 'info',
+  };
+}
+
+/** The settings a config file or flags may set, as they arrive (not yet validated). */
+export type RawConfig = Partial<Record<keyof NodeConfig, unknown>>;
+
+const configKeys = Object.keys(defaultConfig()) as Array<keyof NodeConfig>;
+
+const nodeIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const labelPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const logLevels: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+const walSyncModes: readonly WalSync[] = ['always', 'interval', 'none'];
+
+function fail(setting: string, message: string): never {
+  throw new InvalidArgumentError(`Invalid setting ${setting}: ${message}`);
+}
+
+function asString(setting: string, value: unknown): string {
+  if (typeof value !== 'string') fail(setting, `expected a string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function asPort(setting: string, value: unknown): number {
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65535) {
+    fail(setting, `expected a port number from 0 to 65535, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+function asPositiveInt(setting: string, value: unknown, max: number): number {
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max) {
+    fail(setting, `expected a whole number from 1 to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+function asLabel(setting: string, value: unknown): string {
+  const s = asString(setting, value);
+  if (!labelPattern.test(s) || s.length > maxNodeIdChars) {
+    fail(setting, `"${s}" must be 1 to ${maxNodeIdChars} letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  }
+  return s;
+}
+
+function asOptionalSecret(setting: string, value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  const s = asString(setting, value);
+  return s === '' ? undefined : s;
+}
+
+/** "host:port" with a port from 1 to 65535. */
+export function parseAddress(setting: string, value: string): { host: string; port: number } {
+  const colon = value.lastIndexOf(':');
+  const host = value.slice(0, colon);
+  const portText = value.slice(colon + 1);
+  if (colon <= 0 || !/^\d+$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
+    fail(setting, `"${value}" is not host:port (for example 127.0.0.1:9379)`);
+  }
+  return { host, port: Number(portText) };
+}
+
+function asSeeds(value: unknown): string[] {
+  const list = typeof value === 'string' ? value.split(',') : value;
+  if (!Array.isArray(list)) fail('seeds', `expected a list of host:port, got ${JSON.stringify(value)}`);
+  const seeds: string[] = [];
+  for (const item of list) {
+    const s = asString('seeds', item).trim();
+    if (s === '') continue;
+    parseAddress('seeds', s);
+    seeds.push(s);
+  }
+  return seeds;
+}
+
+function asUsers(value: unknown): Record<string, string> {
+  // A flag gives "name:password" strings; a file may give an object.
+  const users: Record<string, string> = Object.create(null) as Record<string, string>;
+  const add = (name: string, password: string): void => {
+    if (!labelPattern.test(name)) fail('users', `user name "${name}" must be letters, digits, '.', '_' or '-'`);
+    if (password === '') fail('users', `user "${name}" has an empty password`);
+    users[name] = password;
+  };
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const s = asString('users', item);
+      const colon = s.indexOf(':');
+      if (colon <= 0) fail('users', `"${s}" is not name:password`);
+      add(s.slice(0, colon), s.slice(colon + 1));
+    }
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [name, password] of Object.entries(value)) add(name, asString(`users.${name}`, password));
+  } else {
+    fail('users', `expected name:password entries, got ${JSON.stringify(value)}`);
+  }
+  return users;
+}
+
+/** Applies `raw` over `base`, validating every setting it names. Unknown settings are an error (typos). */
+export function applyConfig(base: NodeConfig, raw: RawConfig, source: string): NodeConfig {
+  const config: NodeConfig = { ...base };
+  for (const [key, value] of Object.entries(raw)) {
+    if (value === undefined) continue;
+    if (!configKeys.includes(key as keyof NodeConfig)) {
+      throw new InvalidArgumentError(`Unknown setting "${key}" in ${source}; known settings: ${configKeys.join(', ')}`);
+    }
+    switch (key as keyof NodeConfig) {
+      case 'nodeId': {
+        const id = asString('nodeId', value);
+        if (!nodeIdPattern.test(id) || id.length > maxNodeIdChars) {
+          fail('nodeId', `"${id}" must be 1 to ${maxNodeIdChars} letters, digits, '.', '_' or '-', starting with a letter or digit`);
+        }
+        config.nodeId = id;
+        break;
+      }
+      case 'dataDir': {
+        const dir = asString('dataDir', value);
+        if (dir.trim() === '') fail('dataDir', 'must not be empty');
+        config.dataDir = dir;
+        break;
+      }
+      case 'host': config.host = asString('host', value); break;
+      case 'advertiseHost': config.advertiseHost = asOptionalSecret('advertiseHost', value); break;
+      case 'respPort': config.respPort = asPort('respPort', value); break;
+      case 'httpPort': config.httpPort = asPort('httpPort', value); break;
+      case 'clusterPort': config.clusterPort = asPort('clusterPort', value); break;
+      case 'seeds': config.seeds = asSeeds(value); break;
+      case 'dc': config.dc = asLabel('dc', value); break;
+      case 'rack': config.rack = asLabel('rack', value); break;
+      case 'clusterName': config.clusterName = asLabel('clusterName', value); break;
+      case 'clusterSecret': config.clusterSecret = asOptionalSecret('clusterSecret', value); break;
+      case 'requirepass': config.requirepass = asOptionalSecret('requirepass', value); break;
+      case 'users': config.users = asUsers(value); break;
+      case 'httpToken': config.httpToken = asOptionalSecret('httpToken', value); break;
+      case 'walSync': {
+        const mode = asString('walSync', value);
+        if (!walSyncModes.includes(mode as WalSync)) fail('walSync', `"${mode}" is not one of ${walSyncModes.join(', ')}`);
+        config.walSync = mode as WalSync;
+        break;
+      }
+      case 'walSyncIntervalMs': config.walSyncIntervalMs = asPositiveInt('walSyncIntervalMs', value, 60_000); break;
+      case 'replicationFactor': config.replicationFactor = asPositiveInt('replicationFactor', value, maxReplicationFactor); break;
+      case 'logLevel': {
+        const level = asString('logLevel', value);
+        if (!logLevels.includes(level as LogLevel)) fail('logLevel', `"${level}" is not one of ${logLevels.join(', ')}`);
+        config.logLevel = level as LogLevel;
+        break;
+      }
+    }
+  }
+  return config;
+}
+
+/** Parses a JSON config file's text. */
+export function parseConfigFile(text: string, path: string): RawConfig {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new InvalidArgumentError(`Cannot read config file ${path}: it is not valid JSON (${(cause as Error).message})`, { cause });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new InvalidArgumentError(`Cannot read config file ${path}: expected a JSON object of settings`);
+  }
+  return parsed as RawConfig;
+}
+
+/** Secrets may come from the environment so they do not show in the process list. */
+export function configFromEnv(env: Record<string, string | undefined>): RawConfig {
+  return {
+    clusterSecret: env['RINGKV_CLUSTER_SECRET'],
+    requirepass: env['RINGKV_REQUIREPASS'],
+    httpToken: env['RINGKV_HTTP_TOKEN'],
+  };
+}
+
+/** Checks that hold across settings. */
+export function validateConfig(config: NodeConfig): NodeConfig {
+  const ports = [
+    ['respPort', config.respPort],
+    ['httpPort', config.httpPort],
+    ['clusterPort', config.clusterPort],
+  ] as const;
+  for (let i = 0; i < ports.length; i++) {
+    for (let j = i + 1; j < ports.length; j++) {
+      const [a, pa] = ports[i] as readonly [string, number];
+      const [b, pb] = ports[j] as readonly [string, number];
+      if (pa !== 0 && pa === pb) throw new InvalidArgumentError(`Invalid settings: ${a} and ${b} are both ${pa}; each listener needs its own port`);
+    }
+  }
+  return config;
+}
