@@ -1,0 +1,659 @@
+/**
+ * The request coordinator (Dynamo §4.5): any node accepts any request. A
+ * write is forwarded to one of the key's home replicas, which advances the
+ * vector clock with its own id, stores the result locally first, sends it to
+ * the other replicas and answers after W acknowledgements. A read asks the
+ * home replicas, answers after R, merges (dominated versions drop out,
+ * concurrent ones stay as siblings) and repairs stale replicas afterwards.
+ *
+ * The coordinator is generic over the object type `O` so it depends only on
+ * the two small interfaces below; cluster-kv.ts binds them to ReplicaStore
+ * and the versioned object codec.
+ */
+import type { Clock, Logger, MessageHandler, NodeId, Random, Transport, WireMessage } from '../core/index.ts';
+import { ClosedError, InvalidArgumentError, OverloadedError, ProtocolError, TimeoutError, UnavailableError, describeKey, isRingkvError } from '../core/index.ts';
+import type { Consistency } from './api.ts';
+import type { HintedHandoff } from './handoff.ts';
+import {
+  ack,
+  parseCoordinateReply,
+  parseCountReply,
+  parseKvRequest,
+  parseReadReply,
+  parseScanReply,
+  type ApplyRequest,
+  type CoordinateKind,
+  type CoordinateReply,
+  type CoordinateRequest,
+  type KvRequest,
+  type ReadRequest,
+  type ScanRequest,
+  toWireError,
+} from './messages.ts';
+import type { Liveness, Placement, PreferenceList } from './placement.ts';
+import { NamespaceReplication, replicasForN } from './placement.ts';
+import { gather, quorumRule, settle, type Attempt, type Outcome, type QuorumRule } from './quorum.ts';
+import { ReadRepairer } from './read-repair.ts';
+
+// ---------------------------------------------------------------- limits
+
+/** Default time a client request may take before it fails with TimeoutError. */
+export const defaultCoordinatorTimeoutMs = 2000;
+/** Extra time a forwarding node waits beyond the coordinator's own timeout. */
+export const forwardMarginMs = 500;
+/** Requests outstanding to one peer before further ones fail fast with OverloadedError. */
+export const defaultMaxInFlightPerPeer = 1024;
+/** Forwarded operation ids remembered to apply a duplicated message once. */
+export const maxRememberedOps = 8192;
+/** Remote scan requests one scan call may make before returning a cursor. */
+export const maxScanRequestsPerCall = 64;
+/** Largest `count` a scan may ask for. */
+export const maxScanCount = 10_000;
+
+// ---------------------------------------------------------------- what the coordinator builds on
+
+/** A node's local replica of the data (ReplicaStore behind an adapter). */
+export interface ReplicaBackend<O> {
+  read(key: Uint8Array): Promise<O | undefined>;
+  /** Merges `incoming` into the local copy, persists, returns the merged object. Idempotent. */
+  apply(key: Uint8Array, incoming: O): Promise<O>;
+  coordinatePut(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null): Promise<O>;
+  coordinateDelete(key: Uint8Array, context: Uint8Array | null): Promise<O>;
+  coordinateIncr(key: Uint8Array, delta: bigint, expiresAtMs: number | null | undefined): Promise<{ object: O; value: bigint }>;
+  /** undefined when the key does not exist. */
+  coordinateTouch(key: Uint8Array, expiresAtMs: number | null): Promise<O | undefined>;
+  /** Live keys of partitions [from, to) after `after`, in storage order. */
+  scan(
+    fromPartition: number,
+    toPartition: number,
+    after: { partition: number; key: Uint8Array } | null,
+    count: number,
+  ): Promise<{ entries: Array<{ partition: number; key: Uint8Array }>; done: boolean }>;
+  /** Keys held locally (approximate). */
+  count(): Promise<number>;
+  /** Drops every local key. */
+  flush(): Promise<void>;
+}
+
+/** What the coordinator needs to know about objects. */
+export interface ObjectModel<O> {
+  encode(object: O): Uint8Array;
+  decode(bytes: Uint8Array): O;
+  merge(a: O, b: O): O;
+  /** True when `have` already holds everything in `want` (so `have`'s replica needs no repair). */
+  covers(have: O | undefined, want: O): boolean;
+  /** The causal context covering every version in `object`. */
+  contextOf(object: O): Uint8Array;
+}
+
+export interface CoordinatorOptions {
+  coordinatorTimeoutMs?: number;
+  maxInFlightPerPeer?: number;
+  defaultR?: Consistency;
+  defaultW?: Consistency;
+  replication?: NamespaceReplication;
+  /** Data center of this node, for local_quorum. */
+  localDc?: string;
+  readRepair?: boolean;
+}
+
+export interface CoordinatorDeps<O> {
+  localId: NodeId;
+  clock: Clock;
+  random: Random;
+  transport: Transport;
+  log: Logger;
+  placement: Placement;
+  liveness: Liveness;
+  backend: ReplicaBackend<O>;
+  model: ObjectModel<O>;
+  /** Absent: no sloppy quorum stand-ins and no hints (writes count home replicas only). */
+  handoff?: HintedHandoff;
+}
+
+export interface WriteRequest {
+  kind: CoordinateKind;
+  key: Uint8Array;
+  value?: Uint8Array;
+  delta?: bigint;
+  context?: Uint8Array | null;
+  /** For put/touch: the expiry to set. For incr: undefined keeps the current expiry. */
+  expiresAtMs?: number | null;
+  w?: Consistency;
+  strict?: boolean;
+  timeoutMs?: number;
+}
+
+export interface WriteOutcome<O> {
+  object: O | undefined;
+  context: Uint8Array | null;
+  count: bigint | null;
+  touched: boolean;
+}
+
+export interface CoordinatorStats {
+  writesCoordinated: number;
+  writesForwarded: number;
+  reads: number;
+  readRepairs: number;
+  hintsStored: number;
+  overloaded: number;
+}
+
+/** A replica slot in a write: the owner, and the node that stands in for it (itself when healthy). */
+interface Slot {
+  owner: NodeId;
+  node: NodeId;
+}
+
+export class Coordinator<O> implements MessageHandler {
+  private readonly timeoutMs: number;
+  private readonly maxInFlightPerPeer: number;
+  private readonly defaultR: Consistency;
+  private readonly defaultW: Consistency;
+  private readonly replication: NamespaceReplication;
+  private readonly localDc: string | undefined;
+  private readonly inFlight = new Map<NodeId, number>();
+  private readonly rememberedOps = new Map<string, Promise<CoordinateReply>>();
+  private readonly repairer: ReadRepairer<O> | undefined;
+  private opSeq = 0;
+  private closed = false;
+  private readonly counters: CoordinatorStats = { writesCoordinated: 0, writesForwarded: 0, reads: 0, readRepairs: 0, hintsStored: 0, overloaded: 0 };
+
+  constructor(
+    private readonly deps: CoordinatorDeps<O>,
+    options: CoordinatorOptions = {},
+  ) {
+    this.timeoutMs = options.coordinatorTimeoutMs ?? defaultCoordinatorTimeoutMs;
+    this.maxInFlightPerPeer = options.maxInFlightPerPeer ?? defaultMaxInFlightPerPeer;
+    this.defaultR = options.defaultR ?? 'quorum';
+    this.defaultW = options.defaultW ?? 'quorum';
+    this.replication = options.replication ?? new NamespaceReplication();
+    this.localDc = options.localDc ?? deps.placement.dcOf(deps.localId);
+    if (options.readRepair !== false) {
+      this.repairer = new ReadRepairer<O>({
+        model: deps.model,
+        localId: deps.localId,
+        apply: (node, key, object) => this.applyAt(node, key, object, null, this.timeoutMs),
+        log: deps.log,
+        onRepair: () => {
+          this.counters.readRepairs++;
+        },
+      });
+    }
+  }
+
+  get localId(): NodeId {
+    return this.deps.localId;
+  }
+
+  stats(): CoordinatorStats {
+    return { ...this.counters };
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  // ---------------------------------------------------------------- placement
+
+  /** Home replicas and fallbacks of `key` for its namespace's N. */
+  replicas(key: Uint8Array): PreferenceList {
+    const partition = this.deps.placement.partitionOf(key);
+    return replicasForN(this.deps.placement.preferenceList(partition), this.replication.nFor(key));
+  }
+
+  private dcOf = (node: NodeId): string | undefined => this.deps.placement.dcOf(node);
+
+  private rule(level: Consistency, home: readonly NodeId[]): QuorumRule {
+    return quorumRule(level, home, this.localDc, this.dcOf);
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** Entry point for a client write at any node. */
+  async write(request: WriteRequest): Promise<WriteOutcome<O>> {
+    this.checkOpen();
+    const { home } = this.replicas(request.key);
+    // Validate the level here so a bad request fails before any forwarding.
+    this.rule(request.w ?? this.defaultW, home);
+    if (home.includes(this.deps.localId)) return this.coordinate(request);
+    return this.forward(request, home);
+  }
+
+  private async forward(request: WriteRequest, home: readonly NodeId[]): Promise<WriteOutcome<O>> {
+    const timeoutMs = request.timeoutMs ?? this.timeoutMs;
+    const deadline = this.deps.clock.nowMs() + timeoutMs + forwardMarginMs;
+    // Up replicas first, in preference order; the rest after, since liveness may lag.
+    const order = [...home.filter((n) => this.deps.liveness.isUp(n)), ...home.filter((n) => !this.deps.liveness.isUp(n))];
+    const message: CoordinateRequest = {
+      type: 'kv.coordinate',
+      opId: `${this.deps.localId}/${this.deps.random.u32().toString(36)}/${this.opSeq++}`,
+      kind: request.kind,
+      key: request.key,
+      value: request.value ?? null,
+      delta: request.delta ?? null,
+      context: request.context ?? null,
+      expiresAtMs: request.expiresAtMs ?? null,
+      keepExpiry: request.expiresAtMs === undefined,
+      w: request.w ?? null,
+      strict: request.strict === true,
+      timeoutMs,
+    };
+    const failures: string[] = [];
+    for (const node of order) {
+      const remaining = deadline - this.deps.clock.nowMs();
+      if (remaining <= 0) break;
+      let reply: WireMessage;
+      try {
+        reply = await this.requestPeer(node, message, remaining);
+      } catch (error) {
+        failures.push(`${node}: ${error instanceof Error ? error.message : String(error)}`);
+        // A timeout leaves the outcome unknown: retrying elsewhere could apply an
+        // increment twice, so only unreachable replicas are skipped.
+        if (error instanceof TimeoutError) {
+          throw new TimeoutError(`Cannot ${request.kind} ${describeKey(request.key)}: the coordinating replica ${node} did not answer within ${Math.round(remaining)} ms`, { cause: error });
+        }
+        continue;
+      }
+      this.counters.writesForwarded++;
+      const parsed = parseCoordinateReply(reply);
+      if (parsed.error !== null) throw parsed.error;
+      return { object: undefined, context: parsed.context, count: parsed.count, touched: parsed.touched };
+    }
+    throw new UnavailableError(
+      `Cannot ${request.kind} ${describeKey(request.key)}: none of its ${home.length} home replicas could coordinate (${failures.join('; ') || 'time ran out'})`,
+      { answered: 0, required: 1 },
+    );
+  }
+
+  /** Runs the write here, as one of the key's home replicas. */
+  private async coordinate(request: WriteRequest): Promise<WriteOutcome<O>> {
+    const { key } = request;
+    const { home, fallbacks } = this.replicas(key);
+    const rule = this.rule(request.w ?? this.defaultW, home);
+    const timeoutMs = request.timeoutMs ?? this.timeoutMs;
+    const backend = this.deps.backend;
+    let object: O | undefined;
+    let count: bigint | null = null;
+    switch (request.kind) {
+      case 'put':
+        if (request.value === undefined) throw new InvalidArgumentError('A put needs a value');
+        object = await backend.coordinatePut(key, request.value, request.context ?? null, request.expiresAtMs ?? null);
+        break;
+      case 'delete':
+        object = await backend.coordinateDelete(key, request.context ?? null);
+        break;
+      case 'incr': {
+        if (request.delta === undefined) throw new InvalidArgumentError('An increment needs a delta');
+        const result = await backend.coordinateIncr(key, request.delta, request.expiresAtMs);
+        object = result.object;
+        count = result.value;
+        break;
+      }
+      case 'touch':
+        object = await backend.coordinateTouch(key, request.expiresAtMs ?? null);
+        if (object === undefined) return { object: undefined, context: null, count: null, touched: false };
+        break;
+    }
+    this.counters.writesCoordinated++;
+    const encoded = this.deps.model.encode(object);
+    const slots = this.slots(home, fallbacks, request.strict === true);
+    const used = new Set(slots.map((s) => s.node));
+    const attempts: Array<Attempt<true>> = [{ owner: this.deps.localId, outcome: Promise.resolve({ ok: true, value: true }) }];
+    for (const slot of slots) {
+      if (slot.owner === this.deps.localId) continue;
+      attempts.push({ owner: slot.owner, outcome: this.replicate(slot, key, encoded, request.strict === true, used, fallbacks, timeoutMs) });
+    }
+    await gather(attempts, rule, this.deps.clock, timeoutMs, `${request.kind} ${describeKey(key)}`);
+    return { object, context: this.deps.model.contextOf(object), count, touched: true };
+  }
+
+  /**
+   * Where each home replica's copy goes: the owner itself when it is up (or in
+   * strict mode), else the next healthy fallback, which keeps it as a hint.
+   */
+  private slots(home: readonly NodeId[], fallbacks: readonly NodeId[], strict: boolean): Slot[] {
+    const spare = strict || this.deps.handoff === undefined ? [] : fallbacks.filter((n) => this.deps.liveness.isUp(n));
+    return home.map((owner) => {
+      if (owner === this.deps.localId || strict || this.deps.liveness.isUp(owner)) return { owner, node: owner };
+      const standIn = spare.shift();
+      return { owner, node: standIn ?? owner };
+    });
+  }
+
+  /**
+   * Sends one replica's copy; on failure tries a spare stand-in (sloppy mode)
+   * and, when nothing acknowledged, keeps a hint here so the owner converges.
+   */
+  private async replicate(
+    slot: Slot,
+    key: Uint8Array,
+    encoded: Uint8Array,
+    strict: boolean,
+    used: Set<NodeId>,
+    fallbacks: readonly NodeId[],
+    timeoutMs: number,
+  ): Promise<Outcome<true>> {
+    const first = await settle(this.applyAt(slot.node, key, encoded, slot.node === slot.owner ? null : slot.owner, timeoutMs));
+    if (first.ok) return { ok: true, value: true };
+    let lastError = first.error;
+    if (!strict && this.deps.handoff !== undefined) {
+      const standIn = fallbacks.find((n) => !used.has(n) && n !== this.deps.localId && this.deps.liveness.isUp(n));
+      if (standIn !== undefined) {
+        used.add(standIn);
+        const second = await settle(this.applyAt(standIn, key, encoded, slot.owner, timeoutMs));
+        if (second.ok) return { ok: true, value: true };
+        lastError = second.error;
+      }
+    }
+    await this.hintLocally(slot.owner, key, encoded);
+    return { ok: false, error: lastError };
+  }
+
+  private async hintLocally(owner: NodeId, key: Uint8Array, encoded: Uint8Array): Promise<void> {
+    if (this.deps.handoff === undefined || this.closed) return;
+    try {
+      await this.deps.handoff.store(owner, key, encoded);
+      this.counters.hintsStored++;
+    } catch (error) {
+      // A full backlog loses only the hint; anti-entropy repairs the replica later.
+      this.deps.log.warn('could not keep a hint', { owner, key: describeKey(key), error });
+    }
+  }
+
+  /** Sends an object to `node` (`hintFor`: as a stand-in for that owner). */
+  private async applyAt(node: NodeId, key: Uint8Array, encoded: Uint8Array, hintFor: NodeId | null, timeoutMs: number): Promise<void> {
+    if (node === this.deps.localId) {
+      await this.onApply({ type: 'kv.apply', key, object: encoded, hintFor });
+      return;
+    }
+    const message: ApplyRequest = { type: 'kv.apply', key, object: encoded, hintFor };
+    await this.requestPeer(node, message, timeoutMs);
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** Reads `key` at consistency `r`; resolves with the merged object (undefined: no replica has it). */
+  async read(key: Uint8Array, options: { r?: Consistency; timeoutMs?: number } = {}): Promise<O | undefined> {
+    this.checkOpen();
+    const { home } = this.replicas(key);
+    const rule = this.rule(options.r ?? this.defaultR, home);
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    this.counters.reads++;
+    const attempts: Array<Attempt<O | undefined>> = home.map((owner) => ({ owner, outcome: settle(this.readAt(owner, key, timeoutMs)) }));
+    const { answers } = await gather(attempts, rule, this.deps.clock, timeoutMs, `read ${describeKey(key)}`);
+    let merged: O | undefined;
+    for (const answer of answers) merged = mergeMaybe(this.deps.model, merged, answer.value);
+    if (this.repairer !== undefined) void this.repairer.afterRead(key, attempts);
+    return merged;
+  }
+
+  private async readAt(node: NodeId, key: Uint8Array, timeoutMs: number): Promise<O | undefined> {
+    if (node === this.deps.localId) return this.deps.backend.read(key);
+    const message: ReadRequest = { type: 'kv.read', key };
+    const reply = parseReadReply(await this.requestPeer(node, message, timeoutMs));
+    return reply.object === null ? undefined : this.deps.model.decode(reply.object);
+  }
+
+  // ---------------------------------------------------------------- keyspace-wide
+
+  /**
+   * One page of live keys in storage order. The cursor is `partition.hexkey`
+   * of the last key returned ("0": start and end); each partition is read
+   * from one home replica, preferring this node, and consecutive partitions
+   * that replica also holds are read in one request.
+   */
+  async scan(cursor: string, count: number): Promise<{ cursor: string; keys: Uint8Array[] }> {
+    this.checkOpen();
+    if (!Number.isInteger(count) || count < 1 || count > maxScanCount) {
+      throw new InvalidArgumentError(`Cannot scan ${count} keys at a time: count must be an integer from 1 to ${maxScanCount}`);
+    }
+    const partitions = this.deps.placement.partitionCount();
+    let { partition, after } = decodeCursor(cursor, partitions);
+    const keys: Uint8Array[] = [];
+    let requests = 0;
+    while (partition < partitions && keys.length < count && requests < maxScanRequestsPerCall) {
+      const candidates = this.scanCandidates(partition);
+      let page: { entries: Array<{ partition: number; key: Uint8Array }>; done: boolean; to: number } | undefined;
+      const failures: string[] = [];
+      for (const node of candidates) {
+        const to = this.rangeHeldBy(node, partition, partitions);
+        requests++;
+        try {
+          page = { ...(await this.scanAt(node, partition, to, after, count - keys.length)), to };
+          break;
+        } catch (error) {
+          failures.push(`${node}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
+      if (page === undefined) {
+        throw new UnavailableError(`Cannot scan partition ${partition}: none of its replicas answered (${failures.join('; ')})`, { answered: 0, required: 1 });
+      }
+      for (const entry of page.entries) keys.push(entry.key);
+      const last = page.entries[page.entries.length - 1];
+      if (page.done) {
+        partition = page.to;
+        after = null;
+      } else if (last !== undefined) {
+        partition = last.partition;
+        after = { partition: last.partition, key: last.key };
+      }
+    }
+    return { cursor: partition >= partitions ? '0' : encodeCursor(partition, after), keys };
+  }
+
+  private scanCandidates(partition: number): NodeId[] {
+    const home = this.deps.placement.preferenceList(partition).home;
+    const local = home.filter((n) => n === this.deps.localId);
+    const up = home.filter((n) => n !== this.deps.localId && this.deps.liveness.isUp(n));
+    const down = home.filter((n) => n !== this.deps.localId && !this.deps.liveness.isUp(n));
+    return [...local, ...up, ...down];
+  }
+
+  /** End (exclusive) of the run of partitions from `from` for which `node` is the first scan candidate. */
+  private rangeHeldBy(node: NodeId, from: number, partitions: number): number {
+    let to = from + 1;
+    while (to < partitions && this.scanCandidates(to)[0] === node) to++;
+    return to;
+  }
+
+  private async scanAt(
+    node: NodeId,
+    fromPartition: number,
+    toPartition: number,
+    after: { partition: number; key: Uint8Array } | null,
+    count: number,
+  ): Promise<{ entries: Array<{ partition: number; key: Uint8Array }>; done: boolean }> {
+    if (node === this.deps.localId) return this.deps.backend.scan(fromPartition, toPartition, after, count);
+    const message: ScanRequest = {
+      type: 'kv.scan',
+      fromPartition,
+      toPartition,
+      afterPartition: after?.partition ?? null,
+      afterKey: after?.key ?? null,
+      count,
+    };
+    const reply = parseScanReply(await this.requestPeer(node, message, this.timeoutMs));
+    return { entries: reply.keys.map((key, i) => ({ partition: reply.partitions[i] as number, key })), done: reply.done };
+  }
+
+  /**
+   * Live keys in the cluster, approximately: every node's local count summed
+   * and divided by the default N (each key is held N times), scaled up for
+   * nodes that did not answer.
+   */
+  async approximateCount(): Promise<number> {
+    this.checkOpen();
+    const nodes = this.deps.placement.nodes();
+    const results = await Promise.all(nodes.map((node) => settle(this.countAt(node))));
+    let sum = 0;
+    let answered = 0;
+    for (const r of results) {
+      if (r.ok) {
+        sum += r.value;
+        answered++;
+      }
+    }
+    if (answered === 0) throw new UnavailableError(`Cannot count keys: 0 of ${nodes.length} nodes answered`, { answered: 0, required: 1 });
+    const n = Math.min(this.replication.defaultN, nodes.length);
+    return Math.round((sum * nodes.length) / answered / n);
+  }
+
+  private async countAt(node: NodeId): Promise<number> {
+    if (node === this.deps.localId) return this.deps.backend.count();
+    return parseCountReply(await this.requestPeer(node, { type: 'kv.count' }, this.timeoutMs)).count;
+  }
+
+  /**
+   * Removes every key on every node (and their hints). Not versioned: a node
+   * that misses the flush keeps its keys, so it fails unless all nodes answer.
+   */
+  async flushAll(): Promise<void> {
+    this.checkOpen();
+    const nodes = this.deps.placement.nodes();
+    const results = await Promise.all(nodes.map((node) => settle<unknown>(node === this.deps.localId ? this.onFlush() : this.requestPeer(node, { type: 'kv.flush' }, this.timeoutMs))));
+    const failed = nodes.filter((_n, i) => !(results[i] as Outcome<unknown>).ok);
+    if (failed.length > 0) {
+      throw new UnavailableError(`Flushed ${nodes.length - failed.length} of ${nodes.length} nodes: ${failed.join(', ')} did not answer, run FLUSHALL again`, {
+        answered: nodes.length - failed.length,
+        required: nodes.length,
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- peers
+
+  /** A request to a peer, refusing fast when too many are already outstanding. */
+  private async requestPeer(node: NodeId, message: WireMessage, timeoutMs: number): Promise<WireMessage> {
+    const current = this.inFlight.get(node) ?? 0;
+    if (current >= this.maxInFlightPerPeer) {
+      this.counters.overloaded++;
+      throw new OverloadedError(`Too many requests in flight to ${node} (${current}, the limit is ${this.maxInFlightPerPeer})`);
+    }
+    this.inFlight.set(node, current + 1);
+    try {
+      return await this.deps.transport.request(node, message, Math.max(1, Math.round(timeoutMs)));
+    } finally {
+      const left = (this.inFlight.get(node) ?? 1) - 1;
+      if (left <= 0) this.inFlight.delete(node);
+      else this.inFlight.set(node, left);
+    }
+  }
+
+  // ---------------------------------------------------------------- serving peers
+
+  onMessage(from: NodeId, message: WireMessage): void {
+    this.deps.log.debug('ignoring one-way kv message', { from, type: message.type });
+  }
+
+  async onRequest(_from: NodeId, message: WireMessage): Promise<WireMessage> {
+    this.checkOpen();
+    const request: KvRequest = parseKvRequest(message);
+    switch (request.type) {
+      case 'kv.coordinate':
+        return this.onCoordinate(request);
+      case 'kv.apply':
+        await this.onApply(request);
+        return ack;
+      case 'kv.read': {
+        const object = await this.deps.backend.read(request.key);
+        return { type: 'kv.read.reply', object: object === undefined ? null : this.deps.model.encode(object) };
+      }
+      case 'kv.scan': {
+        const after = request.afterPartition === null || request.afterKey === null ? null : { partition: request.afterPartition, key: request.afterKey };
+        const page = await this.deps.backend.scan(request.fromPartition, request.toPartition, after, Math.min(request.count, maxScanCount));
+        return { type: 'kv.scan.reply', partitions: page.entries.map((e) => e.partition), keys: page.entries.map((e) => e.key), done: page.done };
+      }
+      case 'kv.count':
+        return { type: 'kv.count.reply', count: await this.deps.backend.count() };
+      case 'kv.flush':
+        await this.onFlush();
+        return ack;
+    }
+  }
+
+  private async onApply(request: ApplyRequest): Promise<void> {
+    if (request.hintFor !== null && request.hintFor !== this.deps.localId) {
+      // A stand-in keeps the copy only as a hint: its own replica set stays
+      // exactly the ring's, so scans and counts never see stray keys.
+      if (this.deps.handoff === undefined) throw new UnavailableError(`Node ${this.deps.localId} keeps no hints`, { answered: 0, required: 1 });
+      // Decoding first refuses garbage before it is made durable.
+      this.deps.model.decode(request.object);
+      await this.deps.handoff.store(request.hintFor, request.key, request.object);
+      return;
+    }
+    await this.deps.backend.apply(request.key, this.deps.model.decode(request.object));
+  }
+
+  private onCoordinate(request: CoordinateRequest): Promise<CoordinateReply> {
+    const known = this.rememberedOps.get(request.opId);
+    if (known !== undefined) return known;
+    const run = this.runForwarded(request);
+    this.rememberedOps.set(request.opId, run);
+    if (this.rememberedOps.size > maxRememberedOps) {
+      const oldest = this.rememberedOps.keys().next().value;
+      if (oldest !== undefined) this.rememberedOps.delete(oldest);
+    }
+    return run;
+  }
+
+  private async runForwarded(request: CoordinateRequest): Promise<CoordinateReply> {
+    const { home } = this.replicas(request.key);
+    if (!home.includes(this.deps.localId)) {
+      throw new ProtocolError(`Node ${this.deps.localId} is not a home replica of ${describeKey(request.key)} and will not coordinate it`);
+    }
+    try {
+      const outcome = await this.coordinate({
+        kind: request.kind,
+        key: request.key,
+        ...(request.value !== null ? { value: request.value } : {}),
+        ...(request.delta !== null ? { delta: request.delta } : {}),
+        context: request.context,
+        ...(request.keepExpiry ? {} : { expiresAtMs: request.expiresAtMs }),
+        ...(request.w !== null ? { w: request.w } : {}),
+        strict: request.strict,
+        timeoutMs: request.timeoutMs,
+      });
+      return { type: 'kv.coordinate.reply', context: outcome.context, count: outcome.count, touched: outcome.touched, error: null };
+    } catch (error) {
+      // The write's own failure travels inside the reply, so the forwarder can
+      // tell it from an unreachable coordinator and does not retry it elsewhere.
+      if (isRingkvError(error)) return { type: 'kv.coordinate.reply', context: null, count: null, touched: false, error: toWireError(error) };
+      throw error;
+    }
+  }
+
+  private async onFlush(): Promise<void> {
+    await this.deps.backend.flush();
+    await this.deps.handoff?.clear();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new ClosedError(`The coordinator of ${this.deps.localId} is closed`);
+  }
+}
+
+function mergeMaybe<O>(model: ObjectModel<O>, a: O | undefined, b: O | undefined): O | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return model.merge(a, b);
+}
+
+// ---------------------------------------------------------------- scan cursor
+
+function encodeCursor(partition: number, after: { partition: number; key: Uint8Array } | null): string {
+  if (after === null) return `${partition}.`;
+  return `${after.partition}.${Buffer.from(after.key.buffer, after.key.byteOffset, after.key.byteLength).toString('hex')}`;
+}
+
+function decodeCursor(cursor: string, partitions: number): { partition: number; after: { partition: number; key: Uint8Array } | null } {
+  if (cursor === '0' || cursor === '') return { partition: 0, after: null };
+  const match = /^(\d+)\.([0-9a-f]*)$/.exec(cursor);
+  const partition = match === null ? NaN : Number(match[1]);
+  if (match === null || !Number.isInteger(partition) || partition >= partitions || (match[2] as string).length % 2 !== 0) {
+    throw new InvalidArgumentError(`Invalid scan cursor "${cursor}": pass "0" to start or a cursor a previous scan returned`);
+  }
+  const hex = match[2] as string;
+  return { partition, after: hex.length === 0 ? null : { partition, key: Uint8Array.from(Buffer.from(hex, 'hex')) } };
+}

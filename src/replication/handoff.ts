@@ -1,0 +1,200 @@
+/**
+ * Hinted handoff (Dynamo §4.6). A write meant for a replica that is down or did
+ * not answer is kept as a durable hint naming the owner; when the owner is seen
+ * up again the hints are replayed to it as ordinary kv.apply messages (merging
+ * is idempotent, so a replay seen twice is harmless) and deleted once acked.
+ * Replay is rate limited (hintReplayRatePerSec) so a node coming back is not
+ * flooded by every peer at once, the hint storm Cassandra and Scylla warn about.
+ */
+import type { Clock, Logger, NodeId, Timer, Transport } from '../core/index.ts';
+import { ClosedError } from '../core/index.ts';
+import type { ApplyRequest } from './messages.ts';
+import type { Liveness } from './placement.ts';
+
+/** One queued hint as the queue hands it back. */
+export interface QueuedHint {
+  /** Position in the destination's queue; acknowledging it drops it and everything before. */
+  readonly seq: number;
+  readonly key: Uint8Array;
+  /** The encoded object to apply at the owner. */
+  readonly object: Uint8Array;
+}
+
+export interface HintBacklog {
+  hints: number;
+  bytes: number;
+}
+
+/**
+ * The durable per-destination queue handoff needs. HintStore (hint-store.ts)
+ * provides it through an adapter in cluster-kv.ts; tests may use a memory queue.
+ */
+export interface HintQueue {
+  /** Appends durably; throws OverloadedError when the destination's backlog is full. */
+  append(target: NodeId, key: Uint8Array, object: Uint8Array): Promise<void>;
+  /** Up to `max` oldest hints for `target`, oldest first. */
+  peek(target: NodeId, max: number): Promise<QueuedHint[]>;
+  /** Drops every hint of `target` up to and including `seq`. */
+  acknowledge(target: NodeId, seq: number): Promise<void>;
+  /** Destinations that have a backlog. */
+  destinations(): NodeId[];
+  backlog(target: NodeId): HintBacklog;
+  /** Drops every hint (FLUSHALL). */
+  clear(): Promise<void>;
+}
+
+/** Hints replayed per second per node, across all destinations. */
+export const defaultHintReplayRatePerSec = 500;
+/** How often destinations with a backlog are retried even without a liveness change. */
+export const defaultHintReplayIntervalMs = 1000;
+/** Hints read from the queue per batch. */
+export const hintReplayBatchHints = 64;
+/** Time a replayed hint may take to be acknowledged. */
+export const defaultHintApplyTimeoutMs = 2000;
+
+export interface HandoffOptions {
+  hintReplayRatePerSec?: number;
+  hintReplayIntervalMs?: number;
+  hintApplyTimeoutMs?: number;
+}
+
+export interface HandoffStats {
+  /** Hints waiting, per destination. */
+  backlog: Record<NodeId, HintBacklog>;
+  stored: number;
+  /** Hints refused because a destination's backlog was full. */
+  refused: number;
+  replayed: number;
+  replayFailures: number;
+}
+
+export class HintedHandoff {
+  private readonly ratePerSec: number;
+  private readonly intervalMs: number;
+  private readonly applyTimeoutMs: number;
+  private readonly replaying = new Map<NodeId, Promise<void>>();
+  private tokens: number;
+  private tokensAtMs: number;
+  private timer: Timer | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private closed = false;
+  private readonly counters = { stored: 0, refused: 0, replayed: 0, replayFailures: 0 };
+
+  constructor(
+    private readonly deps: {
+      localId: NodeId;
+      clock: Clock;
+      transport: Transport;
+      liveness: Liveness;
+      queue: HintQueue;
+      log: Logger;
+    },
+    options: HandoffOptions = {},
+  ) {
+    this.ratePerSec = options.hintReplayRatePerSec ?? defaultHintReplayRatePerSec;
+    this.intervalMs = options.hintReplayIntervalMs ?? defaultHintReplayIntervalMs;
+    this.applyTimeoutMs = options.hintApplyTimeoutMs ?? defaultHintApplyTimeoutMs;
+    // Start with one second's budget, not more: a burst is what the limit is for.
+    this.tokens = Math.max(1, this.ratePerSec);
+    this.tokensAtMs = deps.clock.nowMs();
+  }
+
+  start(): void {
+    this.unsubscribe = this.deps.liveness.onChange((node, up) => {
+      if (up) this.kick(node);
+    });
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.closed = true;
+    this.timer?.cancel();
+    this.unsubscribe?.();
+    await Promise.allSettled([...this.replaying.values()]);
+  }
+
+  /** Keeps `object` for `target` until it can be delivered. */
+  async store(target: NodeId, key: Uint8Array, object: Uint8Array): Promise<void> {
+    if (this.closed) throw new ClosedError('Hinted handoff is stopped');
+    try {
+      await this.deps.queue.append(target, key, object);
+      this.counters.stored++;
+    } catch (error) {
+      this.counters.refused++;
+      throw error;
+    }
+  }
+
+  /** Drops every hint (FLUSHALL). */
+  async clear(): Promise<void> {
+    await this.deps.queue.clear();
+  }
+
+  stats(): HandoffStats {
+    const backlog: Record<NodeId, HintBacklog> = {};
+    for (const node of this.deps.queue.destinations()) backlog[node] = this.deps.queue.backlog(node);
+    return { backlog, ...this.counters };
+  }
+
+  /** Total hints waiting for every destination. */
+  pendingHints(): number {
+    let total = 0;
+    for (const node of this.deps.queue.destinations()) total += this.deps.queue.backlog(node).hints;
+    return total;
+  }
+
+  /** Replays `target`'s hints now if it is up (one replay per destination at a time). */
+  kick(target: NodeId): Promise<void> {
+    const running = this.replaying.get(target);
+    if (running !== undefined) return running;
+    if (this.closed || target === this.deps.localId || !this.deps.liveness.isUp(target)) return Promise.resolve();
+    if (this.deps.queue.backlog(target).hints === 0) return Promise.resolve();
+    const run = this.replay(target).finally(() => this.replaying.delete(target));
+    this.replaying.set(target, run);
+    return run;
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    this.timer = this.deps.clock.setTimer(this.intervalMs, () => {
+      for (const node of this.deps.queue.destinations()) void this.kick(node);
+      this.schedule();
+    });
+  }
+
+  private async replay(target: NodeId): Promise<void> {
+    while (!this.closed && this.deps.liveness.isUp(target)) {
+      const batch = await this.deps.queue.peek(target, hintReplayBatchHints);
+      if (batch.length === 0) return;
+      for (const hint of batch) {
+        await this.takeToken();
+        if (this.closed) return;
+        const message: ApplyRequest = { type: 'kv.apply', key: hint.key, object: hint.object, hintFor: null };
+        try {
+          await this.deps.transport.request(target, message, this.applyTimeoutMs);
+        } catch (error) {
+          // The owner is not reachable after all: keep the hint, retry on the next tick.
+          this.counters.replayFailures++;
+          this.deps.log.debug('hint replay failed', { target, error });
+          return;
+        }
+        await this.deps.queue.acknowledge(target, hint.seq);
+        this.counters.replayed++;
+      }
+    }
+  }
+
+  /** Token bucket on the injected clock: waits until one replay is allowed. */
+  private async takeToken(): Promise<void> {
+    for (;;) {
+      const now = this.deps.clock.nowMs();
+      this.tokens = Math.min(Math.max(1, this.ratePerSec), this.tokens + ((now - this.tokensAtMs) * this.ratePerSec) / 1000);
+      this.tokensAtMs = now;
+      if (this.tokens >= 1) {
+        this.tokens -= 1;
+        return;
+      }
+      await this.deps.clock.sleep(Math.ceil(((1 - this.tokens) * 1000) / this.ratePerSec));
+    }
+  }
+}

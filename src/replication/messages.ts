@@ -1,0 +1,300 @@
+/**
+ * The kv.* inter-node messages (docs/replication.md, "Wire messages", version 1).
+ * Objects travel as the versioning codec's bytes, so a node never trusts a
+ * peer's structure: every field is checked here and a malformed message is a
+ * ProtocolError naming the field.
+ */
+import type { NodeId, WireMessage } from '../core/index.ts';
+import type { ErrorCode } from '../core/index.ts';
+import {
+  ClosedError,
+  ConflictError,
+  CorruptionError,
+  InvalidArgumentError,
+  IoError,
+  NotFoundError,
+  OverloadedError,
+  ProtocolError,
+  RingkvError,
+  TimeoutError,
+  UnavailableError,
+} from '../core/index.ts';
+import type { Consistency } from './api.ts';
+
+/** Version of the kv.* message set; bumped on an incompatible change. */
+export const kvProtocolVersion = 1;
+
+export type CoordinateKind = 'put' | 'delete' | 'incr' | 'touch';
+
+/** A client write forwarded to a replica that will coordinate it. */
+export interface CoordinateRequest {
+  readonly type: 'kv.coordinate';
+  /** Unique per client operation, so a duplicated message is applied once. */
+  readonly opId: string;
+  readonly kind: CoordinateKind;
+  readonly key: Uint8Array;
+  readonly value: Uint8Array | null;
+  readonly delta: bigint | null;
+  readonly context: Uint8Array | null;
+  /** undefined-free on the wire: null means "no expiry", absent-expiry is `keepExpiry`. */
+  readonly expiresAtMs: number | null;
+  readonly keepExpiry: boolean;
+  readonly w: Consistency | null;
+  readonly strict: boolean;
+  readonly timeoutMs: number;
+  readonly [field: string]: unknown;
+}
+
+export interface CoordinateReply {
+  readonly type: 'kv.coordinate.reply';
+  readonly context: Uint8Array | null;
+  readonly count: bigint | null;
+  readonly touched: boolean;
+  /** The write's own failure (quorum not met, bad input); null on success. */
+  readonly error: WireError | null;
+  readonly [field: string]: unknown;
+}
+
+/** A RingkvError as plain data. */
+export interface WireError {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly answered: number | null;
+  readonly required: number | null;
+}
+
+export function toWireError(error: RingkvError): WireError {
+  return {
+    code: error.code,
+    message: error.message,
+    answered: error instanceof UnavailableError ? error.answered : null,
+    required: error instanceof UnavailableError ? error.required : null,
+  };
+}
+
+/** Rebuilds the error class from its code, so callers can match on class or code. */
+export function fromWireError(error: WireError): RingkvError {
+  switch (error.code) {
+    case 'RINGKV_UNAVAILABLE':
+      return new UnavailableError(error.message, { answered: error.answered ?? 0, required: error.required ?? 0 });
+    case 'RINGKV_TIMEOUT':
+      return new TimeoutError(error.message);
+    case 'RINGKV_INVALID_ARGUMENT':
+      return new InvalidArgumentError(error.message);
+    case 'RINGKV_OVERLOADED':
+      return new OverloadedError(error.message);
+    case 'RINGKV_CONFLICT':
+      return new ConflictError(error.message);
+    case 'RINGKV_NOT_FOUND':
+      return new NotFoundError(error.message);
+    case 'RINGKV_CLOSED':
+      return new ClosedError(error.message);
+    case 'RINGKV_CORRUPTION':
+      return new CorruptionError(error.message);
+    case 'RINGKV_IO':
+      return new IoError(error.message);
+    default:
+      return new RingkvError(error.code, error.message);
+  }
+}
+
+/** Store this object version (replication, read repair, hint replay). */
+export interface ApplyRequest {
+  readonly type: 'kv.apply';
+  readonly key: Uint8Array;
+  readonly object: Uint8Array;
+  /** When set, the receiver is a stand-in: it keeps the object as a hint for this owner. */
+  readonly hintFor: NodeId | null;
+  readonly [field: string]: unknown;
+}
+
+export interface ReadRequest {
+  readonly type: 'kv.read';
+  readonly key: Uint8Array;
+  readonly [field: string]: unknown;
+}
+
+export interface ReadReply {
+  readonly type: 'kv.read.reply';
+  /** Encoded object, null when this replica has nothing for the key. */
+  readonly object: Uint8Array | null;
+  readonly [field: string]: unknown;
+}
+
+/** Live keys of partitions [fromPartition, toPartition) after a position, in storage order. */
+export interface ScanRequest {
+  readonly type: 'kv.scan';
+  readonly fromPartition: number;
+  readonly toPartition: number;
+  /** Continue after this (partition, key); null: from the start of fromPartition. */
+  readonly afterPartition: number | null;
+  readonly afterKey: Uint8Array | null;
+  readonly count: number;
+  readonly [field: string]: unknown;
+}
+
+export interface ScanReply {
+  readonly type: 'kv.scan.reply';
+  readonly partitions: number[];
+  readonly keys: Uint8Array[];
+  /** True when the range holds no further live keys. */
+  readonly done: boolean;
+  readonly [field: string]: unknown;
+}
+
+export interface CountRequest {
+  readonly type: 'kv.count';
+  readonly [field: string]: unknown;
+}
+
+export interface CountReply {
+  readonly type: 'kv.count.reply';
+  readonly count: number;
+  readonly [field: string]: unknown;
+}
+
+export interface FlushRequest {
+  readonly type: 'kv.flush';
+  readonly [field: string]: unknown;
+}
+
+export interface AckReply {
+  readonly type: 'kv.ack';
+  readonly [field: string]: unknown;
+}
+
+export type KvRequest = CoordinateRequest | ApplyRequest | ReadRequest | ScanRequest | CountRequest | FlushRequest;
+
+// ---------------------------------------------------------------- field checks
+
+function bad(message: WireMessage, field: string, expected: string): ProtocolError {
+  return new ProtocolError(`Malformed ${String(message.type)} message: field "${field}" must be ${expected}`);
+}
+
+function bytesField(message: WireMessage, field: string): Uint8Array {
+  const value = message[field];
+  if (!(value instanceof Uint8Array)) throw bad(message, field, 'bytes');
+  return value;
+}
+
+function optionalBytes(message: WireMessage, field: string): Uint8Array | null {
+  const value = message[field];
+  if (value === null || value === undefined) return null;
+  if (!(value instanceof Uint8Array)) throw bad(message, field, 'bytes or null');
+  return value;
+}
+
+function intField(message: WireMessage, field: string, min: number): number {
+  const value = message[field];
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) throw bad(message, field, `an integer ≥ ${min}`);
+  return value;
+}
+
+function optionalNumber(message: WireMessage, field: string): number | null {
+  const value = message[field];
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw bad(message, field, 'a number or null');
+  return value;
+}
+
+function consistencyField(message: WireMessage, field: string): Consistency | null {
+  const value = message[field];
+  if (value === null || value === undefined) return null;
+  if (value === 'one' || value === 'quorum' || value === 'all' || value === 'local_quorum') return value;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1) return value;
+  throw bad(message, field, 'one, quorum, all, local_quorum or a positive integer');
+}
+
+/** Checks an incoming kv.* request; throws ProtocolError when it does not parse. */
+export function parseKvRequest(message: WireMessage): KvRequest {
+  switch (message.type) {
+    case 'kv.coordinate': {
+      const kind = message.kind;
+      if (kind !== 'put' && kind !== 'delete' && kind !== 'incr' && kind !== 'touch') throw bad(message, 'kind', 'put, delete, incr or touch');
+      if (typeof message.opId !== 'string' || message.opId.length === 0) throw bad(message, 'opId', 'a non-empty string');
+      const delta = message.delta;
+      if (delta !== null && delta !== undefined && typeof delta !== 'bigint') throw bad(message, 'delta', 'a bigint or null');
+      if (kind === 'incr' && typeof delta !== 'bigint') throw bad(message, 'delta', 'a bigint for incr');
+      const value = optionalBytes(message, 'value');
+      if (kind === 'put' && value === null) throw bad(message, 'value', 'bytes for put');
+      return {
+        type: 'kv.coordinate',
+        opId: message.opId,
+        kind,
+        key: bytesField(message, 'key'),
+        value,
+        delta: typeof delta === 'bigint' ? delta : null,
+        context: optionalBytes(message, 'context'),
+        expiresAtMs: optionalNumber(message, 'expiresAtMs'),
+        keepExpiry: message.keepExpiry === true,
+        w: consistencyField(message, 'w'),
+        strict: message.strict === true,
+        timeoutMs: intField(message, 'timeoutMs', 1),
+      };
+    }
+    case 'kv.apply': {
+      const hintFor = message.hintFor;
+      if (hintFor !== null && hintFor !== undefined && typeof hintFor !== 'string') throw bad(message, 'hintFor', 'a node id or null');
+      return { type: 'kv.apply', key: bytesField(message, 'key'), object: bytesField(message, 'object'), hintFor: hintFor ?? null };
+    }
+    case 'kv.read':
+      return { type: 'kv.read', key: bytesField(message, 'key') };
+    case 'kv.scan': {
+      const afterPartition = message.afterPartition;
+      if (afterPartition !== null && afterPartition !== undefined && (typeof afterPartition !== 'number' || !Number.isInteger(afterPartition))) {
+        throw bad(message, 'afterPartition', 'an integer or null');
+      }
+      return {
+        type: 'kv.scan',
+        fromPartition: intField(message, 'fromPartition', 0),
+        toPartition: intField(message, 'toPartition', 0),
+        afterPartition: afterPartition ?? null,
+        afterKey: optionalBytes(message, 'afterKey'),
+        count: intField(message, 'count', 1),
+      };
+    }
+    case 'kv.count':
+      return { type: 'kv.count' };
+    case 'kv.flush':
+      return { type: 'kv.flush' };
+    default:
+      throw new ProtocolError(`Unknown kv message type "${String(message.type)}"`);
+  }
+}
+
+export function parseReadReply(message: WireMessage): ReadReply {
+  if (message.type !== 'kv.read.reply') throw new ProtocolError(`Expected kv.read.reply, got "${String(message.type)}"`);
+  return { type: 'kv.read.reply', object: optionalBytes(message, 'object') };
+}
+
+/** A coordinate reply; its `error`, when set, is rebuilt as a RingkvError. */
+export function parseCoordinateReply(message: WireMessage): { context: Uint8Array | null; count: bigint | null; touched: boolean; error: RingkvError | null } {
+  if (message.type !== 'kv.coordinate.reply') throw new ProtocolError(`Expected kv.coordinate.reply, got "${String(message.type)}"`);
+  const count = message.count;
+  if (count !== null && count !== undefined && typeof count !== 'bigint') throw bad(message, 'count', 'a bigint or null');
+  const error = message.error;
+  let parsed: RingkvError | null = null;
+  if (error !== null && error !== undefined) {
+    const e = error as Partial<WireError>;
+    if (typeof e !== 'object' || typeof e.code !== 'string' || typeof e.message !== 'string') throw bad(message, 'error', 'an object with code and message');
+    parsed = fromWireError({ code: e.code, message: e.message, answered: typeof e.answered === 'number' ? e.answered : null, required: typeof e.required === 'number' ? e.required : null });
+  }
+  return { context: optionalBytes(message, 'context'), count: count ?? null, touched: message.touched === true, error: parsed };
+}
+
+export function parseScanReply(message: WireMessage): ScanReply {
+  if (message.type !== 'kv.scan.reply') throw new ProtocolError(`Expected kv.scan.reply, got "${String(message.type)}"`);
+  const { partitions, keys } = message;
+  if (!Array.isArray(partitions) || !partitions.every((p) => typeof p === 'number')) throw bad(message, 'partitions', 'an array of integers');
+  if (!Array.isArray(keys) || !keys.every((k) => k instanceof Uint8Array) || keys.length !== partitions.length) {
+    throw bad(message, 'keys', 'an array of byte strings as long as partitions');
+  }
+  return { type: 'kv.scan.reply', partitions: partitions as number[], keys: keys as Uint8Array[], done: message.done === true };
+}
+
+export function parseCountReply(message: WireMessage): CountReply {
+  if (message.type !== 'kv.count.reply') throw new ProtocolError(`Expected kv.count.reply, got "${String(message.type)}"`);
+  return { type: 'kv.count.reply', count: intField(message, 'count', 0) };
+}
+
+export const ack: AckReply = { type: 'kv.ack' };

@@ -1,0 +1,55 @@
+/**
+ * Read repair (Dynamo §5): after a read has answered the client, wait for the
+ * remaining replicas, merge everything seen, and send the merged object to
+ * each replica that answered with less (stale or missing). Replicas that did
+ * not answer are left to hinted handoff and anti-entropy.
+ */
+import type { Logger, NodeId } from '../core/index.ts';
+import { describeKey } from '../core/index.ts';
+import type { ObjectModel } from './coordinator.ts';
+import type { Attempt } from './quorum.ts';
+
+export interface ReadRepairDeps<O> {
+  model: ObjectModel<O>;
+  localId: NodeId;
+  /** Sends the encoded object to a replica (a kv.apply without hint). */
+  apply(node: NodeId, key: Uint8Array, encoded: Uint8Array): Promise<void>;
+  log: Logger;
+  onRepair(node: NodeId): void;
+}
+
+/** The replicas in `answers` that lack part of `merged`. */
+export function staleReplicas<O>(model: ObjectModel<O>, answers: ReadonlyArray<{ owner: NodeId; value: O | undefined }>, merged: O): NodeId[] {
+  return answers.filter((a) => !model.covers(a.value, merged)).map((a) => a.owner);
+}
+
+export class ReadRepairer<O> {
+  constructor(private readonly deps: ReadRepairDeps<O>) {}
+
+  /** Waits for every replica's answer to a read, then repairs those that were behind. */
+  async afterRead(key: Uint8Array, attempts: ReadonlyArray<Attempt<O | undefined>>): Promise<NodeId[]> {
+    const outcomes = await Promise.all(attempts.map(async (a) => ({ owner: a.owner, outcome: await a.outcome })));
+    const answers: Array<{ owner: NodeId; value: O | undefined }> = [];
+    let merged: O | undefined;
+    for (const { owner, outcome } of outcomes) {
+      if (!outcome.ok) continue;
+      answers.push({ owner, value: outcome.value });
+      if (outcome.value !== undefined) merged = merged === undefined ? outcome.value : this.deps.model.merge(merged, outcome.value);
+    }
+    if (merged === undefined) return [];
+    const stale = staleReplicas(this.deps.model, answers, merged);
+    if (stale.length === 0) return [];
+    const encoded = this.deps.model.encode(merged);
+    await Promise.all(
+      stale.map(async (node) => {
+        try {
+          await this.deps.apply(node, key, encoded);
+          this.deps.onRepair(node);
+        } catch (error) {
+          this.deps.log.debug('read repair failed', { node, key: describeKey(key), error });
+        }
+      }),
+    );
+    return stale;
+  }
+}
