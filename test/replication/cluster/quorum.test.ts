@@ -1,0 +1,135 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { InvalidArgumentError, TimeoutError, UnavailableError, VirtualClock, utf8 } from '../../../src/core/index.ts';
+import { gather, quorumRule, settle, type Attempt } from '../../../src/replication/quorum.ts';
+import { NamespaceReplication, StaticPlacement, replicasForN } from '../../../src/replication/placement.ts';
+
+const home = ['a', 'b', 'c'];
+const dcs: Record<string, string> = { a: 'east', b: 'east', c: 'west', d: 'west', e: 'east' };
+const dcOf = (n: string): string | undefined => dcs[n];
+
+test('quorumRule: named levels over N = 3 and N = 5', () => {
+  assert.equal(quorumRule('one', home, 'east', dcOf).required, 1);
+  assert.equal(quorumRule('quorum', home, 'east', dcOf).required, 2);
+  assert.equal(quorumRule('all', home, 'east', dcOf).required, 3);
+  assert.equal(quorumRule(2, home, 'east', dcOf).required, 2);
+  assert.equal(quorumRule('quorum', ['a', 'b', 'c', 'd', 'e'], 'east', dcOf).required, 3);
+  assert.equal(quorumRule('quorum', ['a', 'b', 'c', 'd'], 'east', dcOf).required, 3);
+});
+
+test('quorumRule: local_quorum counts only replicas in the local data center', () => {
+  const rule = quorumRule('local_quorum', ['a', 'b', 'c', 'd', 'e'], 'east', dcOf);
+  // a, b, e are in east: a quorum of 3 is 2.
+  assert.equal(rule.required, 2);
+  assert.equal(rule.counts('a'), true);
+  assert.equal(rule.counts('c'), false);
+  const west = quorumRule('local_quorum', home, 'west', dcOf);
+  assert.equal(west.required, 1);
+  assert.throws(() => quorumRule('local_quorum', ['a', 'b'], 'west', dcOf), UnavailableError);
+  assert.throws(() => quorumRule('local_quorum', home, undefined, dcOf), /does not know its data center/);
+});
+
+test('quorumRule: impossible numbers are refused with the key N in the message', () => {
+  assert.throws(() => quorumRule(4, home, 'east', dcOf), (e: unknown) => e instanceof InvalidArgumentError && /N = 3/.test(e.message));
+  assert.throws(() => quorumRule(0, home, 'east', dcOf), InvalidArgumentError);
+  assert.throws(() => quorumRule(1.5, home, 'east', dcOf), InvalidArgumentError);
+});
+
+function later<T>(clock: VirtualClock, ms: number, value: T | Error): Promise<T> {
+  return new Promise((resolve, reject) => clock.setTimer(ms, () => (value instanceof Error ? reject(value) : resolve(value))));
+}
+
+test('gather: resolves at the required count without waiting for slow replicas', async () => {
+  const clock = new VirtualClock();
+  const attempts: Array<Attempt<string>> = [
+    { owner: 'a', outcome: settle(later(clock, 5, 'A')) },
+    { owner: 'b', outcome: settle(later(clock, 10, 'B')) },
+    { owner: 'c', outcome: settle(later(clock, 1000, 'C')) },
+  ];
+  const result = gather(attempts, quorumRule('quorum', home, undefined, dcOf), clock, 500, 'read "k"');
+  await clock.advance(20);
+  const { answers } = await result;
+  assert.deepEqual(answers.map((a) => a.value), ['A', 'B']);
+  assert.equal(clock.nowMs(), 20);
+});
+
+test('gather: fails fast with the counts once the quorum is impossible', async () => {
+  const clock = new VirtualClock();
+  const attempts: Array<Attempt<string>> = [
+    { owner: 'a', outcome: settle(later(clock, 5, 'A')) },
+    { owner: 'b', outcome: settle(later<string>(clock, 6, new Error('refused'))) },
+    { owner: 'c', outcome: settle(later<string>(clock, 7, new Error('refused'))) },
+  ];
+  const result = settle(gather(attempts, quorumRule('quorum', home, undefined, dcOf), clock, 500, 'write "k"'));
+  await clock.advance(10);
+  const outcome = await result;
+  assert.equal(outcome.ok, false);
+  const error = (outcome as { error: unknown }).error;
+  assert.ok(error instanceof UnavailableError);
+  assert.equal(error.answered, 1);
+  assert.equal(error.required, 2);
+  assert.match(error.message, /1 of 2 required replicas answered/);
+  assert.match(error.message, /refused/);
+});
+
+test('gather: times out with the counts in the message', async () => {
+  const clock = new VirtualClock();
+  const attempts: Array<Attempt<string>> = [
+    { owner: 'a', outcome: settle(later(clock, 5, 'A')) },
+    { owner: 'b', outcome: settle(later(clock, 5000, 'B')) },
+    { owner: 'c', outcome: settle(later(clock, 5000, 'C')) },
+  ];
+  const result = settle(gather(attempts, quorumRule('all', home, undefined, dcOf), clock, 300, 'write "k"'));
+  await clock.advance(400);
+  const outcome = await result;
+  assert.equal(outcome.ok, false);
+  const error = (outcome as { error: unknown }).error;
+  assert.ok(error instanceof TimeoutError);
+  assert.match(error.message, /1 of 3 required replicas answered within 300 ms/);
+});
+
+test('gather: under local_quorum a remote answer does not count', async () => {
+  const clock = new VirtualClock();
+  const attempts: Array<Attempt<string>> = [
+    { owner: 'c', outcome: settle(later(clock, 1, 'C')) },
+    { owner: 'a', outcome: settle(later<string>(clock, 2, new Error('down'))) },
+    { owner: 'b', outcome: settle(later(clock, 3, 'B')) },
+  ];
+  const rule = quorumRule('local_quorum', home, 'east', dcOf);
+  const result = settle(gather(attempts, rule, clock, 300, 'write "k"'));
+  await clock.advance(10);
+  const outcome = await result;
+  // east holds a and b: a quorum of 2 needs both; a failed.
+  assert.equal(outcome.ok, false);
+  assert.ok((outcome as { error: unknown }).error instanceof UnavailableError);
+});
+
+test('NamespaceReplication: N by the prefix before the first colon', () => {
+  const repl = new NamespaceReplication(3, { session: 2, audit: 5 });
+  assert.equal(repl.nFor(utf8('session:42')), 2);
+  assert.equal(repl.nFor(utf8('audit:x:y')), 5);
+  assert.equal(repl.nFor(utf8('other:1')), 3);
+  assert.equal(repl.nFor(utf8('plain')), 3);
+  assert.equal(repl.nFor(utf8(':leading')), 3);
+  assert.throws(() => new NamespaceReplication(3, { bad: 0 }), /namespace "bad"/);
+  assert.throws(() => new NamespaceReplication(17), InvalidArgumentError);
+});
+
+test('replicasForN: the first N distinct nodes clockwise are home, the rest fallbacks', () => {
+  const list = { home: ['a', 'b', 'c'], fallbacks: ['d', 'e'] };
+  assert.deepEqual(replicasForN(list, 2), { home: ['a', 'b'], fallbacks: ['c', 'd', 'e'] });
+  assert.deepEqual(replicasForN(list, 4), { home: ['a', 'b', 'c', 'd'], fallbacks: ['e'] });
+  assert.deepEqual(replicasForN(list, 9), { home: ['a', 'b', 'c', 'd', 'e'], fallbacks: [] });
+});
+
+test('StaticPlacement: every node appears once per list, rotating by partition', () => {
+  const placement = new StaticPlacement({ nodes: ['n1', 'n2', 'n3', 'n4'], partitions: 8, n: 3 });
+  for (let p = 0; p < 8; p++) {
+    const { home: h, fallbacks } = placement.preferenceList(p);
+    assert.equal(h.length, 3);
+    assert.equal(new Set([...h, ...fallbacks]).size, 4);
+    assert.equal(h[0], `n${(p % 4) + 1}`);
+  }
+  const key = utf8('user:1');
+  assert.ok(placement.partitionOf(key) >= 0 && placement.partitionOf(key) < 8);
+});
