@@ -1,0 +1,150 @@
+/**
+ * One TCP connection: frame decoding, coalesced writes, and a close that
+ * always says why. It knows nothing of peers or requests; the handshake and
+ * the transport install the frame handler for each phase.
+ */
+import type { Socket } from 'node:net';
+import type { Logger, NodeId } from '../core/index.ts';
+import { encodeHeader, FrameDecoder, type Frame } from './frame.ts';
+
+export type ConnectionRole = 'outbound' | 'inbound';
+
+/** A close reason that is routine (shutdown, idle peer gone) is logged at debug, anything else at warn. */
+export interface CloseReason {
+  readonly error: Error;
+  readonly routine: boolean;
+}
+
+export class Connection {
+  readonly remote: string;
+  /** The authenticated peer, once the handshake has succeeded. */
+  peerId: NodeId | undefined;
+  /** Requests from this peer being handled now (inbound back-pressure). */
+  inFlight = 0;
+  private open = true;
+  private closeReason: CloseReason | undefined;
+  private readonly decoder: FrameDecoder;
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private flushQueued = false;
+  private onFrame: (frame: Frame) => void = () => {};
+  private readonly closeListeners: Array<(reason: CloseReason) => void> = [];
+  private readonly flushNow = (): void => this.flush();
+
+  constructor(
+    readonly socket: Socket,
+    readonly role: ConnectionRole,
+    private readonly log: Logger,
+    maxHandshakeFrameBytes: number,
+    remote?: string,
+  ) {
+    this.remote = remote ?? `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.decoder = new FrameDecoder(maxHandshakeFrameBytes);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    socket.on('error', (error) => this.recordError(error));
+    socket.on('end', () => this.recordError(new Error('the peer closed the connection')));
+    socket.on('close', () => this.finish());
+  }
+
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  /** Installs the handler for the next phase (handshake, then data). A throw closes the connection. */
+  setFrameHandler(handler: (frame: Frame) => void): void {
+    this.onFrame = handler;
+  }
+
+  setMaxFrameBytes(bytes: number): void {
+    this.decoder.maxBodyBytes = bytes;
+  }
+
+  onClose(listener: (reason: CloseReason) => void): void {
+    if (this.open) this.closeListeners.push(listener);
+    else queueMicrotask(() => listener(this.closeReason as CloseReason));
+  }
+
+  /** Bytes written by us and not yet taken by the kernel. */
+  queuedBytes(): number {
+    return this.outBytes + this.socket.writableLength;
+  }
+
+  /**
+   * Queues one frame. Frames written in the same turn of the event loop go
+   * out in one socket write, so many small messages share a syscall.
+   */
+  write(type: number, requestId: number, body: Buffer): void {
+    if (!this.open) return;
+    this.out.push(encodeHeader(type, requestId, body.length), body);
+    this.outBytes += body.length + 10;
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushNow);
+    }
+  }
+
+  flush(): void {
+    this.flushQueued = false;
+    if (!this.open || this.out.length === 0) return;
+    const data = Buffer.concat(this.out, this.outBytes);
+    this.out = [];
+    this.outBytes = 0;
+    this.socket.write(data);
+  }
+
+  /** Stops or restarts reading from the socket: TCP flow control then slows the sender. */
+  setReading(reading: boolean): void {
+    if (!this.open) return;
+    if (reading && this.socket.isPaused()) this.socket.resume();
+    else if (!reading && !this.socket.isPaused()) this.socket.pause();
+  }
+
+  /**
+   * Closes the connection now and logs why. Queued frames are flushed first
+   * when `flushFirst` is set (a handshake rejection tells the peer why).
+   */
+  close(reason: CloseReason, flushFirst = false): void {
+    if (!this.open) return;
+    this.closeReason ??= reason;
+    const fields = { remote: this.remote, peer: this.peerId, role: this.role, reason: reason.error.message };
+    if (reason.routine) this.log.debug('Closing connection', fields);
+    else this.log.warn(`Closing connection from ${this.peerId ?? this.remote}: ${reason.error.message}`, fields);
+    if (flushFirst) {
+      this.flush();
+      this.open = false;
+      this.socket.end();
+      // A peer that never reads must not keep the socket alive.
+      this.socket.setTimeout(1_000, () => this.socket.destroy());
+    } else {
+      this.open = false;
+      this.socket.destroy();
+    }
+  }
+
+  private receive(chunk: Buffer): void {
+    if (!this.open) return;
+    try {
+      this.decoder.push(chunk, (frame) => {
+        if (!this.open) return false;
+        this.onFrame(frame);
+        return this.open;
+      });
+    } catch (error) {
+      this.close({ error: error as Error, routine: false });
+    }
+  }
+
+  private recordError(error: Error): void {
+    this.closeReason ??= { error, routine: false };
+  }
+
+  private finish(): void {
+    this.open = false;
+    this.out = [];
+    this.outBytes = 0;
+    const reason = this.closeReason ?? { error: new Error('the connection closed'), routine: true };
+    this.closeReason = reason;
+    for (const listener of this.closeListeners.splice(0)) listener(reason);
+  }
+}

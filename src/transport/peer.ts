@@ -1,0 +1,307 @@
+/**
+ * The outbound side towards one peer: its connection, the frames waiting for
+ * that connection, the requests awaiting replies, and the reconnect backoff.
+ * Each node sends only on connections it dialled itself (one per peer), so
+ * per-peer ordering needs no tie-break between two simultaneous dials.
+ */
+import {
+  ClosedError,
+  InvalidArgumentError,
+  OverloadedError,
+  ProtocolError,
+  TimeoutError,
+  UnavailableError,
+  type Clock,
+  type Logger,
+  type NodeId,
+  type Random,
+  type Timer,
+  type WireMessage,
+} from '../core/index.ts';
+import { decodeWireMessage, errorFromBody, packBody, unpackBody } from './codec.ts';
+import type { Connection } from './connection.ts';
+import { FrameType, firstIgnorableFrameType, frameHeaderBytes, type TransportLimits } from './constants.ts';
+import type { Frame } from './frame.ts';
+import type { TransportStats } from './stats.ts';
+
+/** What a Peer needs from its transport. */
+export interface PeerHost {
+  readonly localId: NodeId;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly log: Logger;
+  readonly limits: TransportLimits;
+  readonly stats: TransportStats;
+  /** Opens an authenticated connection; `onReady` runs synchronously once the peer has proved itself. */
+  dial(address: string, onReady: (conn: Connection, peer: NodeId) => void): Connection;
+}
+
+interface PendingRequest {
+  readonly type: string;
+  readonly resolve: (reply: WireMessage) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: Timer;
+}
+
+interface WaitingFrame {
+  readonly type: number;
+  readonly requestId: number;
+  readonly body: Buffer;
+}
+
+type PeerState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
+
+const maxRequestId = 0xffff_ffff;
+
+export class Peer {
+  private state: PeerState = 'idle';
+  private conn: Connection | undefined;
+  private waiting: WaitingFrame[] = [];
+  private waitingBytes = 0;
+  private readonly pending = new Map<number, PendingRequest>();
+  private nextRequestId = 1;
+  private failures = 0;
+  private retryAtMs = 0;
+  private lastFailure: Error | undefined;
+
+  constructor(
+    readonly id: NodeId,
+    private addressValue: string,
+    private readonly host: PeerHost,
+  ) {}
+
+  get address(): string {
+    return this.addressValue;
+  }
+
+  get pendingRequests(): number {
+    return this.pending.size;
+  }
+
+  /** Bytes waiting for this peer: frames held during a connect plus the socket's unsent bytes. */
+  queuedBytes(): number {
+    return this.waitingBytes + (this.conn?.queuedBytes() ?? 0);
+  }
+
+  setAddress(address: string): void {
+    if (address === this.addressValue) return;
+    this.addressValue = address;
+    // A fresh address deserves a fresh attempt, not the old address's backoff.
+    this.detach(new UnavailableError(`Node ${this.id} moved to ${address} before it replied`, { answered: 0, required: 1 }), 'idle');
+    this.failures = 0;
+  }
+
+  send(message: WireMessage): void {
+    if (this.state === 'closed') return;
+    const body = this.encode(message);
+    if (body === undefined || !this.canQueue(body)) {
+      this.host.stats.messagesDropped++;
+      return;
+    }
+    if (!this.ensureConnection()) {
+      this.host.stats.messagesDropped++;
+      return;
+    }
+    this.host.stats.messagesSent++;
+    this.enqueue(FrameType.message, 0, body);
+  }
+
+  request(message: WireMessage, timeoutMs: number): Promise<WireMessage> {
+    if (this.state === 'closed') return Promise.reject(new ClosedError(`Cannot send "${message.type}" to node ${this.id}: the transport is closed`));
+    const { maxFrameBytes, maxPendingRequestsPerPeer, maxQueuedBytesPerPeer } = this.host.limits;
+    let body: Buffer;
+    try {
+      body = packBody(message);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (body.length > maxFrameBytes) {
+      return Promise.reject(new InvalidArgumentError(`Cannot send "${message.type}" to node ${this.id} as it is ${body.length} bytes: the limit is ${maxFrameBytes}`));
+    }
+    if (this.pending.size >= maxPendingRequestsPerPeer) {
+      this.host.stats.requestsOverloaded++;
+      return Promise.reject(new OverloadedError(`Node ${this.id} already has ${this.pending.size} requests awaiting replies: the limit is ${maxPendingRequestsPerPeer}`));
+    }
+    if (!this.canQueue(body)) {
+      this.host.stats.requestsOverloaded++;
+      return Promise.reject(new OverloadedError(`The send queue to node ${this.id} holds ${this.queuedBytes()} bytes: the limit is ${maxQueuedBytesPerPeer}`));
+    }
+    if (!this.ensureConnection()) {
+      this.host.stats.requestsUnavailable++;
+      return Promise.reject(this.unreachable());
+    }
+    const requestId = this.allocateRequestId();
+    this.host.stats.requestsSent++;
+    return new Promise<WireMessage>((resolve, reject) => {
+      const timer = this.host.clock.setTimer(timeoutMs, () => {
+        if (!this.pending.delete(requestId)) return;
+        this.host.stats.requestsTimedOut++;
+        reject(new TimeoutError(`Node ${this.id} did not answer "${message.type}" within ${timeoutMs} ms`));
+      });
+      this.pending.set(requestId, { type: message.type, resolve, reject, timer });
+      this.enqueue(FrameType.request, requestId, body);
+    });
+  }
+
+  /** Closes for good: pending requests reject with ClosedError. */
+  shutdown(): void {
+    this.detach(new ClosedError(`The transport of node ${this.host.localId} was closed before node ${this.id} replied`), 'closed');
+  }
+
+  private encode(message: WireMessage): Buffer | undefined {
+    try {
+      const body = packBody(message);
+      if (body.length <= this.host.limits.maxFrameBytes) return body;
+      this.host.log.warn(`Dropped message "${message.type}" to node ${this.id} as it is ${body.length} bytes: the limit is ${this.host.limits.maxFrameBytes}`);
+    } catch (error) {
+      this.host.log.warn(`Dropped message "${message.type}" to node ${this.id}: ${(error as Error).message}`);
+    }
+    return undefined;
+  }
+
+  private canQueue(body: Buffer): boolean {
+    return this.queuedBytes() + body.length + frameHeaderBytes <= this.host.limits.maxQueuedBytesPerPeer;
+  }
+
+  private allocateRequestId(): number {
+    // Ids wrap after 2^32 - 1; skip 0 (not a request) and any still pending.
+    for (;;) {
+      const id = this.nextRequestId;
+      this.nextRequestId = id === maxRequestId ? 1 : id + 1;
+      if (!this.pending.has(id)) return id;
+    }
+  }
+
+  /** True when frames can be queued now (open or connecting); starts a connect when due. */
+  private ensureConnection(): boolean {
+    switch (this.state) {
+      case 'open':
+      case 'connecting':
+        return true;
+      case 'closed':
+        return false;
+      case 'backoff':
+        if (this.host.clock.nowMs() < this.retryAtMs) return false;
+        this.connect();
+        return true;
+      case 'idle':
+        this.connect();
+        return true;
+    }
+  }
+
+  private connect(): void {
+    this.state = 'connecting';
+    const conn = this.host.dial(this.addressValue, (ready, peerId) => this.onReady(ready, peerId));
+    this.conn = conn;
+    conn.onClose((reason) => this.lost(conn, reason.error));
+  }
+
+  private onReady(conn: Connection, peerId: NodeId): void {
+    if (conn !== this.conn) return;
+    if (peerId !== this.id) {
+      conn.close({ error: new UnavailableError(`The address ${this.addressValue} belongs to node ${peerId}, not node ${this.id}`, { answered: 0, required: 1 }), routine: false });
+      return;
+    }
+    if (this.failures > 0) this.host.log.info(`Connected to node ${this.id} at ${this.addressValue} after ${this.failures} failed attempts`);
+    this.state = 'open';
+    this.failures = 0;
+    this.lastFailure = undefined;
+    this.host.stats.connectionsOpened++;
+    conn.setMaxFrameBytes(this.host.limits.maxFrameBytes);
+    conn.setFrameHandler((frame) => this.onFrame(frame));
+    for (const frame of this.waiting) conn.write(frame.type, frame.requestId, frame.body);
+    this.waiting = [];
+    this.waitingBytes = 0;
+  }
+
+  private onFrame(frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.reply: {
+        const reply = decodeWireMessage(frame.body);
+        this.settle(frame.requestId)?.resolve(reply);
+        return;
+      }
+      case FrameType.error: {
+        const error = errorFromBody(unpackBody(frame.body), this.id);
+        if (frame.requestId === 0) throw new ProtocolError(`Node ${this.id} closed the connection: ${error.message}`);
+        this.settle(frame.requestId)?.reject(error);
+        return;
+      }
+      default:
+        if (frame.type >= firstIgnorableFrameType) return;
+        throw new ProtocolError(`Unexpected frame type ${frame.type} from node ${this.id} on a connection this node dialled`);
+    }
+  }
+
+  /** Removes a pending request; undefined for a late reply after its timeout. */
+  private settle(requestId: number): PendingRequest | undefined {
+    const pending = this.pending.get(requestId);
+    if (pending === undefined) return undefined;
+    this.pending.delete(requestId);
+    pending.timer.cancel();
+    return pending;
+  }
+
+  private enqueue(type: number, requestId: number, body: Buffer): void {
+    if (this.state === 'open' && this.conn !== undefined) {
+      this.conn.write(type, requestId, body);
+    } else {
+      this.waiting.push({ type, requestId, body });
+      this.waitingBytes += body.length + frameHeaderBytes;
+    }
+  }
+
+  private lost(conn: Connection, error: Error): void {
+    if (conn !== this.conn) return;
+    const wasOpen = this.state === 'open';
+    this.failures++;
+    const ceilingMs = Math.min(this.host.limits.maxBackoffMs, this.host.limits.baseBackoffMs * 2 ** Math.min(this.failures - 1, 30));
+    // Equal jitter: at least half the ceiling, so retries spread out but never hammer.
+    const delayMs = ceilingMs / 2 + (this.host.random.float() * ceilingMs) / 2;
+    this.retryAtMs = this.host.clock.nowMs() + delayMs;
+    this.lastFailure = error;
+    const fields = { peer: this.id, address: this.addressValue, reason: error.message, failures: this.failures, retryInMs: Math.round(delayMs) };
+    if (wasOpen) this.host.log.info(`Lost the connection to node ${this.id} at ${this.addressValue}: ${error.message}`, fields);
+    else if (this.failures === 1) this.host.log.warn(`Cannot connect to node ${this.id} at ${this.addressValue}: ${error.message}`, fields);
+    else this.host.log.debug(`Cannot connect to node ${this.id}`, fields);
+    const failure = wasOpen
+      ? new UnavailableError(
+          `The connection to node ${this.id} at ${this.addressValue} closed before it replied (the request may have been applied): ${error.message}`,
+          { answered: 0, required: 1 },
+          { cause: error },
+        )
+      : this.unreachable();
+    this.detach(failure, 'backoff');
+  }
+
+  private unreachable(): UnavailableError {
+    const why = this.lastFailure?.message ?? 'no connection';
+    const retryInMs = Math.max(0, Math.round(this.retryAtMs - this.host.clock.nowMs()));
+    return new UnavailableError(
+      `Cannot reach node ${this.id} at ${this.addressValue}: ${why}; next attempt in ${retryInMs} ms`,
+      { answered: 0, required: 1 },
+      this.lastFailure === undefined ? undefined : { cause: this.lastFailure },
+    );
+  }
+
+  /** Drops the connection and everything queued on it, rejecting pending requests with `error`. */
+  private detach(error: Error, next: PeerState): void {
+    const conn = this.conn;
+    this.conn = undefined;
+    this.state = next;
+    if (conn?.isOpen) conn.close({ error, routine: true });
+    const droppedMessages = this.waiting.filter((f) => f.type === FrameType.message).length;
+    this.host.stats.messagesDropped += droppedMessages;
+    this.waiting = [];
+    this.waitingBytes = 0;
+    if (this.pending.size === 0) return;
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    if (error instanceof UnavailableError) this.host.stats.requestsUnavailable += pending.length;
+    for (const request of pending) {
+      request.timer.cancel();
+      request.reject(error);
+    }
+  }
+}
