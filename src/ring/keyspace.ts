@@ -1,0 +1,63 @@
+/**
+ * Key → position on the ring. Both strategies honour Redis's hash-tag rule so
+ * keys sharing a `{tag}` share a partition and therefore replicas.
+ */
+import { crc16 } from '../core/index.ts';
+import { redisSlotCount } from './constants.ts';
+
+const openBrace = 0x7b;
+const closeBrace = 0x7d;
+
+/**
+ * The bytes of `key` that are hashed, as [start, end): Redis Cluster's rule —
+ * the text between the first `{` and the first `}` after it, when that text is
+ * not empty; otherwise the whole key.
+ */
+export function hashedRange(key: Uint8Array): [start: number, end: number] {
+  const open = key.indexOf(openBrace);
+  if (open >= 0) {
+    const close = key.indexOf(closeBrace, open + 1);
+    if (close > open + 1) return [open + 1, close];
+  }
+  return [0, key.length];
+}
+
+/** The Redis Cluster slot of a key (0 … 16383), identical to CLUSTER KEYSLOT. */
+export function keySlot(key: Uint8Array): number {
+  const open = key.indexOf(openBrace);
+  if (open >= 0) {
+    const close = key.indexOf(closeBrace, open + 1);
+    if (close > open + 1) return crc16(key, open + 1, close) & (redisSlotCount - 1);
+  }
+  return crc16(key) & (redisSlotCount - 1);
+}
+
+/** Murmur3's 32-bit finalizer: spreads FNV's weak high bits over the whole word. */
+export function mix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** FNV-1a over bytes [start, end), then mixed: the random strategy's 32-bit key position. */
+export function hash32(data: Uint8Array, start = 0, end = data.length): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    h ^= data[i] as number;
+    h = Math.imul(h, 0x01000193);
+  }
+  return mix32(h);
+}
+
+/** The random strategy's position of a key: hash32 of the key or its hash tag. */
+export function keyHash32(key: Uint8Array): number {
+  const open = key.indexOf(openBrace);
+  if (open >= 0) {
+    const close = key.indexOf(closeBrace, open + 1);
+    if (close > open + 1) return hash32(key, open + 1, close);
+  }
+  return hash32(key);
+}

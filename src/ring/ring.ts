@@ -1,0 +1,450 @@
+/**
+ * The ring: which partition a key falls in, which nodes hold each partition,
+ * and how membership changes move partitions. Immutable: every change returns
+ * a new Ring with the next epoch. Pure and deterministic (no I/O, no clock).
+ */
+import { createHash } from 'node:crypto';
+import { InvalidArgumentError, type NodeId } from '../core/index.ts';
+import { claimForJoin, claimForLeave, freshLayout, rackIds, type ClaimContext } from './claim-balanced.ts';
+import { defaultPartitionCount, defaultReplicationFactor, defaultTokensPerNode, maxTokensPerNode, redisSlotCount, ringStateFormat, tokenSpaceSize } from './constants.ts';
+import { keyHash32, keySlot } from './keyspace.ts';
+import { computePreferenceLists, type PreferenceList } from './placement.ts';
+import { buildTokens, tokenAt, type TokenRing } from './tokens.ts';
+import {
+  canonicalNodes,
+  canonicalReplication,
+  replicationToPlain,
+  totalReplicas,
+  type CanonicalReplication,
+  type NodeDescriptor,
+  type Replication,
+} from './topology.ts';
+
+export type Strategy = 'balanced' | 'random';
+
+export interface RingOptions {
+  /** Default 'balanced'. */
+  strategy?: Strategy;
+  nodes: readonly NodeDescriptor[];
+  /** Default { n: 3 }. */
+  replication?: Replication;
+  /** Balanced only: a power of two from 1 to 16384 (default 16384, one partition per Redis slot). */
+  partitionCount?: number;
+  /** Random only: tokens (virtual nodes) per node, default 256. */
+  tokensPerNode?: number;
+}
+
+/**
+ * The serialized ring (docs/ring.md, format 1): plain data that msgpack and
+ * JSON carry. `owners` lists, for each balanced partition, the index of its
+ * owner in `nodes` (sorted by id); the random strategy derives its tokens from
+ * the node ids and stores none.
+ */
+export interface RingState {
+  format: number;
+  strategy: Strategy;
+  /** Number of membership changes applied since the ring was created. */
+  epoch: number;
+  partitionCount: number;
+  tokensPerNode: number | null;
+  replication: Replication;
+  nodes: NodeDescriptor[];
+  owners: number[] | null;
+}
+
+/** A position range on the ring, inclusive at both ends; wraps past the top when first > last. */
+export interface PositionRange {
+  first: number;
+  last: number;
+}
+
+/** A replica chosen by a sloppy quorum: a home node, or a fallback standing in for one that is down. */
+export interface SloppyReplica {
+  node: NodeId;
+  /** The home replica this node stands in for (its writes carry a hint); null for a home node. */
+  standInFor: NodeId | null;
+}
+
+interface Layout {
+  readonly partitionCount: number;
+  /** Owner index of each partition in ring order (−1: no owner, only in an empty ring). */
+  readonly owners: Int32Array;
+  readonly tokens: TokenRing | null;
+}
+
+export class Ring {
+  readonly strategy: Strategy;
+  readonly epoch: number;
+  readonly tokensPerNode: number | null;
+  private readonly members_: readonly NodeDescriptor[];
+  private readonly ids: readonly NodeId[];
+  private readonly indexOf: ReadonlyMap<NodeId, number>;
+  private readonly replication_: CanonicalReplication;
+  private readonly layout: Layout;
+  private readonly slotShift: number;
+  private lists: PreferenceList[] | undefined;
+  private version_: string | undefined;
+
+  private constructor(strategy: Strategy, epoch: number, nodes: readonly NodeDescriptor[], replication: CanonicalReplication, layout: Layout, tokensPerNode: number | null) {
+    this.strategy = strategy;
+    this.epoch = epoch;
+    this.members_ = Object.freeze(nodes.map((n) => Object.freeze({ ...n })));
+    this.ids = Object.freeze(nodes.map((n) => n.id));
+    this.indexOf = new Map(nodes.map((n, i) => [n.id, i]));
+    this.replication_ = replication;
+    this.layout = layout;
+    this.tokensPerNode = tokensPerNode;
+    this.slotShift = strategy === 'balanced' ? Math.log2(redisSlotCount / layout.partitionCount) : 0;
+  }
+
+  /** A fresh ring for `nodes` (any order): the from-scratch layout. */
+  static create(options: RingOptions): Ring {
+    const strategy = options.strategy ?? 'balanced';
+    const nodes = canonicalNodes(options.nodes);
+    const replication = canonicalReplication(options.replication ?? { n: defaultReplicationFactor });
+    if (strategy === 'balanced') {
+      if (options.tokensPerNode !== undefined) throw new InvalidArgumentError('Cannot set tokensPerNode on a balanced ring: it has fixed partitions (partitionCount)');
+      const q = checkPartitionCount(options.partitionCount ?? defaultPartitionCount);
+      checkFits(nodes.length, q);
+      return new Ring('balanced', 0, nodes, replication, { partitionCount: q, owners: freshLayout(nodes, q), tokens: null }, null);
+    }
+    if (strategy !== 'random') throw new InvalidArgumentError(`Cannot use ring strategy ${JSON.stringify(strategy)}: use "balanced" or "random"`);
+    if (options.partitionCount !== undefined) throw new InvalidArgumentError('Cannot set partitionCount on a random ring: its partitions are the arcs between tokens (set tokensPerNode)');
+    const t = checkTokensPerNode(options.tokensPerNode ?? defaultTokensPerNode);
+    return new Ring('random', 0, nodes, replication, randomLayout(nodes, t), t);
+  }
+
+  /** Rebuilds a ring from its serialized state, checking every field (states arrive from peers). */
+  static fromState(state: RingState): Ring {
+    const bad = (why: string): InvalidArgumentError => new InvalidArgumentError(`Cannot load ring state: ${why}`);
+    if (typeof state !== 'object' || state === null) throw bad('it is not an object');
+    if (state.format !== ringStateFormat) throw bad(`its format is ${String(state.format)}, this build reads format ${ringStateFormat}`);
+    if (!Number.isSafeInteger(state.epoch) || state.epoch < 0) throw bad(`epoch ${String(state.epoch)} is not a non-negative integer`);
+    if (!Array.isArray(state.nodes)) throw bad('nodes is not an array');
+    const nodes = canonicalNodes(state.nodes);
+    if (nodes.some((n, i) => n.id !== (state.nodes[i] as NodeDescriptor).id)) throw bad('nodes are not sorted by id');
+    const replication = canonicalReplication(state.replication);
+    if (state.strategy === 'random') {
+      const t = checkTokensPerNode(state.tokensPerNode ?? Number.NaN);
+      if (state.owners !== null) throw bad('a random ring carries no owners');
+      const layout = randomLayout(nodes, t);
+      if (state.partitionCount !== layout.partitionCount) throw bad(`partitionCount is ${state.partitionCount}, ${nodes.length} nodes × ${t} tokens give ${layout.partitionCount}`);
+      return new Ring('random', state.epoch, nodes, replication, layout, t);
+    }
+    if (state.strategy !== 'balanced') throw bad(`strategy ${JSON.stringify(state.strategy)} is unknown`);
+    if (state.tokensPerNode !== null) throw bad('a balanced ring has no tokensPerNode');
+    const q = checkPartitionCount(state.partitionCount);
+    if (!Array.isArray(state.owners) || state.owners.length !== q) throw bad(`owners must list ${q} partitions`);
+    const owners = Int32Array.from(state.owners);
+    const limit = nodes.length;
+    owners.forEach((o, p) => {
+      const raw = state.owners?.[p];
+      const expected = Number.isInteger(raw) && (limit === 0 ? o === -1 : o >= 0 && o < limit);
+      if (!expected) throw bad(`partition ${p} has owner ${String(state.owners?.[p])}, not a node index below ${limit}`);
+    });
+    return new Ring('balanced', state.epoch, nodes, replication, { partitionCount: q, owners, tokens: null }, null);
+  }
+
+  toState(): RingState {
+    return {
+      format: ringStateFormat,
+      strategy: this.strategy,
+      epoch: this.epoch,
+      partitionCount: this.layout.partitionCount,
+      tokensPerNode: this.tokensPerNode,
+      replication: replicationToPlain(this.replication_),
+      nodes: this.members_.map((n) => ({ id: n.id, dc: n.dc, rack: n.rack })),
+      owners: this.strategy === 'balanced' ? Array.from(this.layout.owners) : null,
+    };
+  }
+
+  /**
+   * Hash of the layout (strategy, partitions, replication, nodes, owners),
+   * not of the epoch: two rings with equal versions place every key alike.
+   */
+  get version(): string {
+    if (this.version_ === undefined) {
+      const { epoch: _epoch, ...content } = this.toState();
+      this.version_ = createHash('sha256').update(JSON.stringify(content)).digest('hex').slice(0, 16);
+    }
+    return this.version_;
+  }
+
+  // ------------------------------------------------------------ lookups
+
+  partitionCount(): number {
+    return this.layout.partitionCount;
+  }
+
+  /**
+   * The key's position in the ring's position space: its Redis slot for
+   * balanced, its 32-bit hash for random. Positions do not change when
+   * membership does, unlike random partition numbers.
+   */
+  positionOf(key: Uint8Array): number {
+    return this.strategy === 'balanced' ? keySlot(key) : keyHash32(key);
+  }
+
+  /** Size of the position space: 16384 slots, or 2³² hashes. */
+  positionCount(): number {
+    return this.strategy === 'balanced' ? redisSlotCount : tokenSpaceSize;
+  }
+
+  partitionAt(position: number): number {
+    if (this.layout.tokens === null) return position >>> this.slotShift;
+    return tokenAt(this.layout.tokens.positions, position);
+  }
+
+  partitionOf(key: Uint8Array): number {
+    if (this.layout.tokens === null) return keySlot(key) >>> this.slotShift;
+    return tokenAt(this.layout.tokens.positions, keyHash32(key));
+  }
+
+  /** Positions a partition covers. */
+  partitionRange(partition: number): PositionRange {
+    this.checkPartition(partition);
+    const tokens = this.layout.tokens;
+    if (tokens === null) {
+      const first = partition << this.slotShift;
+      return { first, last: first + (1 << this.slotShift) - 1 };
+    }
+    if (tokens.positions.length === 0) return { first: 0, last: tokenSpaceSize - 1 };
+    const last = tokens.positions[partition] as number;
+    const previous = tokens.positions[partition === 0 ? tokens.positions.length - 1 : partition - 1] as number;
+    return { first: (previous + 1) % tokenSpaceSize, last };
+  }
+
+  /** Home replicas and fallbacks of a partition; computed for all partitions on first use. */
+  preferenceList(partition: number): PreferenceList {
+    const lists = this.lists ?? this.computeLists();
+    const list = lists[partition];
+    if (list === undefined) this.checkPartition(partition);
+    return list as PreferenceList;
+  }
+
+  replicasOf(key: Uint8Array): PreferenceList {
+    return this.preferenceList(this.partitionOf(key));
+  }
+
+  /** Owner (first home replica by ring position) of a partition; undefined in an empty ring. */
+  ownerOf(partition: number): NodeId | undefined {
+    this.checkPartition(partition);
+    return this.ids[this.layout.owners[partition] as number];
+  }
+
+  /**
+   * The replicas a sloppy quorum writes to now: each home replica that is up,
+   * and for each one that is down the next unused fallback that is up,
+   * preferring one in the same data center. Fewer than the home count when
+   * too few nodes are up. Order follows the home list.
+   */
+  sloppyReplicas(partition: number, isUp: (node: NodeId) => boolean): SloppyReplica[] {
+    const { home, fallbacks } = this.preferenceList(partition);
+    const out: SloppyReplica[] = [];
+    const used = new Set<NodeId>();
+    for (const node of home) {
+      if (isUp(node)) {
+        out.push({ node, standInFor: null });
+        continue;
+      }
+      const dc = this.dcOf(node);
+      let pick: NodeId | undefined;
+      for (const f of fallbacks) if (!used.has(f) && this.dcOf(f) === dc && isUp(f)) {
+        pick = f;
+        break;
+      }
+      if (pick === undefined) for (const f of fallbacks) if (!used.has(f) && isUp(f)) {
+        pick = f;
+        break;
+      }
+      if (pick === undefined) continue;
+      used.add(pick);
+      out.push({ node: pick, standInFor: node });
+    }
+    return out;
+  }
+
+  /** Node ids, sorted. */
+  nodes(): readonly NodeId[] {
+    return this.ids;
+  }
+
+  members(): readonly NodeDescriptor[] {
+    return this.members_;
+  }
+
+  hasNode(id: NodeId): boolean {
+    return this.indexOf.has(id);
+  }
+
+  dcOf(id: NodeId): string | undefined {
+    const i = this.indexOf.get(id);
+    return i === undefined ? undefined : this.members_[i]?.dc;
+  }
+
+  replication(): Replication {
+    return replicationToPlain(this.replication_);
+  }
+
+  /** Home replicas per partition when every DC has enough nodes. */
+  replicationFactor(): number {
+    return totalReplicas(this.replication_);
+  }
+
+  /** Partitions whose owner (first position) is `id`, ascending. */
+  partitionsOwnedBy(id: NodeId): number[] {
+    const i = this.indexOf.get(id);
+    const out: number[] = [];
+    if (i === undefined) return out;
+    this.layout.owners.forEach((o, p) => {
+      if (o === i) out.push(p);
+    });
+    return out;
+  }
+
+  /** Runs of consecutive partitions with the same home replicas, in ring order (CLUSTER SLOTS, ring views). */
+  ranges(): Array<{ start: number; end: number; replicas: readonly NodeId[] }> {
+    const out: Array<{ start: number; end: number; replicas: readonly NodeId[] }> = [];
+    for (let p = 0; p < this.layout.partitionCount; p++) {
+      const replicas = this.preferenceList(p).home;
+      const last = out[out.length - 1];
+      if (last !== undefined && sameList(last.replicas, replicas)) last.end = p;
+      else out.push({ start: p, end: p, replicas });
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------ changes
+
+  /** Adds a node: balanced moves only the partitions the newcomer takes; random adds its tokens. */
+  join(node: NodeDescriptor): Ring {
+    if (this.indexOf.has(node.id)) throw new InvalidArgumentError(`Cannot join node ${node.id}: it is already in the ring`);
+    return this.withMembers([...this.members_, node]);
+  }
+
+  /** Removes a node: balanced hands its partitions to the least loaded nodes. */
+  leave(id: NodeId): Ring {
+    if (!this.indexOf.has(id)) throw new InvalidArgumentError(`Cannot remove node ${id}: it is not in the ring (nodes: ${this.ids.join(', ') || 'none'})`);
+    return this.withMembers(this.members_.filter((n) => n.id !== id));
+  }
+
+  /** Replaces a node: the new node takes exactly the old one's partitions (balanced) and nothing else moves. */
+  replace(oldId: NodeId, node: NodeDescriptor): Ring {
+    const oldIndex = this.indexOf.get(oldId);
+    if (oldIndex === undefined) throw new InvalidArgumentError(`Cannot replace node ${oldId}: it is not in the ring`);
+    if (this.indexOf.has(node.id)) throw new InvalidArgumentError(`Cannot replace ${oldId} with ${node.id}: ${node.id} is already in the ring`);
+    const nodes = canonicalNodes([...this.members_.filter((n) => n.id !== oldId), node]);
+    if (this.strategy === 'random') return new Ring('random', this.epoch + 1, nodes, this.replication_, randomLayout(nodes, this.tokensPerNode as number), this.tokensPerNode);
+    const remap = indexRemap(this.ids, nodes);
+    const newIndex = nodes.findIndex((n) => n.id === node.id);
+    const owners = this.layout.owners.map((o) => (o === oldIndex ? newIndex : (remap[o] as number)));
+    return new Ring('balanced', this.epoch + 1, nodes, this.replication_, { ...this.layout, owners }, null);
+  }
+
+  /**
+   * Moves to the membership `nodes` (any order): leaves first, then joins,
+   * each in id order, so every node that applies the same change gets the
+   * same ring. A node whose dc or rack changed keeps its partitions.
+   */
+  withMembers(nodesIn: readonly NodeDescriptor[]): Ring {
+    const target = canonicalNodes(nodesIn);
+    if (this.strategy === 'random') {
+      return new Ring('random', this.epoch + 1, target, this.replication_, randomLayout(target, this.tokensPerNode as number), this.tokensPerNode);
+    }
+    checkFits(target.length, this.layout.partitionCount);
+    const targetIds = new Set(target.map((n) => n.id));
+    const leavers = this.ids.filter((id) => !targetIds.has(id));
+    const joiners = target.filter((n) => !this.indexOf.has(n.id));
+    const window = Math.max(1, totalReplicas(this.replication_) - 1);
+
+    // Work over the union of old and new nodes, sorted, so indexes stay fixed while claiming.
+    const union = canonicalNodes([...target, ...this.members_.filter((n) => !targetIds.has(n.id))]);
+    const unionIndex = new Map(union.map((n, i) => [n.id, i]));
+    const toUnion = indexRemap(this.ids, union);
+    const owners = this.layout.owners.map((o) => (o < 0 ? -1 : (toUnion[o] as number)));
+    const ctx: ClaimContext = { rackOf: rackIds(union), window };
+    const present = new Set(this.ids.map((id) => unionIndex.get(id) as number));
+    for (const id of leavers) {
+      const leaver = unionIndex.get(id) as number;
+      present.delete(leaver);
+      claimForLeave(owners, leaver, [...present].sort((a, b) => a - b), ctx);
+    }
+    for (const node of joiners) {
+      const newcomer = unionIndex.get(node.id) as number;
+      present.add(newcomer);
+      claimForJoin(owners, newcomer, [...present].sort((a, b) => a - b), ctx);
+    }
+    const toTarget = indexRemap(union.map((n) => n.id), target);
+    const finalOwners = owners.map((o) => (o < 0 ? -1 : (toTarget[o] as number)));
+    return new Ring('balanced', this.epoch + 1, target, this.replication_, { ...this.layout, owners: finalOwners }, null);
+  }
+
+  /** Same layout with other replica counts. */
+  withReplication(replication: Replication): Ring {
+    return new Ring(this.strategy, this.epoch + 1, this.members_, canonicalReplication(replication), this.layout, this.tokensPerNode);
+  }
+
+  // ------------------------------------------------------------ internals
+
+  /** Owner index per partition (ring order); for diffs and tests. */
+  ownerIndexes(): Int32Array {
+    return this.layout.owners;
+  }
+
+  /** Token positions of the random strategy (ascending), or null. */
+  tokenPositions(): Uint32Array | null {
+    return this.layout.tokens?.positions ?? null;
+  }
+
+  private computeLists(): PreferenceList[] {
+    this.lists = computePreferenceLists(this.layout.owners, this.members_, this.replication_);
+    return this.lists;
+  }
+
+  private checkPartition(partition: number): void {
+    if (!Number.isInteger(partition) || partition < 0 || partition >= this.layout.partitionCount) {
+      throw new InvalidArgumentError(`Cannot look up partition ${partition}: the ring has partitions 0 to ${this.layout.partitionCount - 1}`);
+    }
+  }
+}
+
+function randomLayout(nodes: readonly NodeDescriptor[], tokensPerNode: number): Layout {
+  const tokens = buildTokens(nodes, tokensPerNode);
+  // An empty random ring still has one partition (the whole circle) with no replicas.
+  const owners = tokens.owners.length === 0 ? Int32Array.of(-1) : tokens.owners;
+  return { partitionCount: owners.length, owners, tokens };
+}
+
+function checkPartitionCount(q: number): number {
+  if (!Number.isInteger(q) || q < 1 || q > redisSlotCount || (q & (q - 1)) !== 0) {
+    throw new InvalidArgumentError(`Cannot use ${String(q)} partitions: it must be a power of two from 1 to ${redisSlotCount}, so each partition is a run of Redis slots`);
+  }
+  return q;
+}
+
+function checkTokensPerNode(t: number): number {
+  if (!Number.isInteger(t) || t < 1 || t > maxTokensPerNode) {
+    throw new InvalidArgumentError(`Cannot use ${String(t)} tokens per node: it must be an integer from 1 to ${maxTokensPerNode}`);
+  }
+  return t;
+}
+
+function checkFits(nodeCount: number, partitions: number): void {
+  if (nodeCount > partitions) {
+    throw new InvalidArgumentError(`Cannot place ${nodeCount} nodes on ${partitions} partitions: every node needs at least one (raise partitionCount)`);
+  }
+}
+
+/** For each id in `from`, its index in `to` (−1 when absent). */
+function indexRemap(from: readonly NodeId[], to: readonly NodeDescriptor[]): Int32Array {
+  const at = new Map(to.map((n, i) => [n.id, i]));
+  return Int32Array.from(from, (id) => at.get(id) ?? -1);
+}
+
+function sameList(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
