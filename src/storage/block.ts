@@ -1,0 +1,209 @@
+/**
+ * SSTable blocks (docs/formats/sstable.md, "block"): entries in key order,
+ * then a u32 offset per entry and a u32 count, so a lookup is a binary search
+ * straight over the block's bytes and a scan can run in either direction.
+ */
+import { CorruptionError } from '../core/index.ts';
+import { ByteWriter, readU32 } from './codec.ts';
+
+/** Entry kinds (docs/formats/sstable.md). */
+export const kindDelete = 0;
+export const kindPut = 1;
+export const kindPutMeta = 2;
+
+export class BlockBuilder {
+  private readonly writer: ByteWriter;
+  private offsets: number[] = [];
+  private lastKeyStart = 0;
+  private lastKeyEnd = 0;
+
+  constructor(initialBytes: number) {
+    this.writer = new ByteWriter(initialBytes);
+  }
+
+  get count(): number {
+    return this.offsets.length;
+  }
+
+  /** Bytes the block will take once finished. */
+  get estimatedBytes(): number {
+    return this.writer.length + 4 * this.offsets.length + 4;
+  }
+
+  add(key: Uint8Array, kind: number, value: Uint8Array | undefined, meta: Uint8Array | undefined): void {
+    const w = this.writer;
+    this.offsets.push(w.length);
+    w.varint(key.length);
+    this.lastKeyStart = w.length;
+    w.bytes(key);
+    this.lastKeyEnd = w.length;
+    w.u8(kind);
+    if (kind === kindPutMeta) {
+      const m = meta as Uint8Array;
+      w.varint(m.length);
+      w.bytes(m);
+    }
+    if (kind !== kindDelete) {
+      const v = value as Uint8Array;
+      w.varint(v.length);
+      w.bytes(v);
+    }
+  }
+
+  /** A copy of the last key added. */
+  lastKey(): Buffer {
+    return Buffer.from(this.writer.buf.subarray(this.lastKeyStart, this.lastKeyEnd));
+  }
+
+  /** The finished block; the builder is reset for the next one. */
+  finish(): Buffer {
+    const w = this.writer;
+    for (const offset of this.offsets) w.u32(offset);
+    w.u32(this.offsets.length);
+    const out = Buffer.from(w.view());
+    w.reset();
+    this.offsets = [];
+    return out;
+  }
+}
+
+/**
+ * A decoded (decompressed, checksum-verified) block. Positions of the last
+ * decoded entry are left in fields instead of returned objects, so a point
+ * lookup allocates nothing until it copies the value out.
+ */
+export class Block {
+  readonly count: number;
+  private readonly offsetsStart: number;
+  // Fields of the entry last decoded by decode().
+  keyStart = 0;
+  keyEnd = 0;
+  kind = 0;
+  metaStart = 0;
+  metaEnd = 0;
+  valueStart = 0;
+  valueEnd = 0;
+
+  constructor(
+    readonly buf: Buffer,
+    private readonly file: string,
+    private readonly fileOffset: number,
+  ) {
+    if (buf.length < 4) this.fail(0, 'block shorter than its count');
+    this.count = readU32(buf, buf.length - 4);
+    this.offsetsStart = buf.length - 4 - 4 * this.count;
+    if (this.offsetsStart < 0) this.fail(buf.length - 4, `block count ${this.count} does not fit in ${buf.length} bytes`);
+  }
+
+  private fail(at: number, what: string): never {
+    throw new CorruptionError(`Corrupt SSTable ${this.file}: ${what} (block at offset ${this.fileOffset}, byte ${at})`, {
+      file: this.file,
+      offset: this.fileOffset,
+    });
+  }
+
+  private varintAt(pos: number): number {
+    // Returns value; leaves the position after it in this.cursor.
+    const buf = this.buf;
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      if (pos >= this.offsetsStart) this.fail(pos, 'varint runs past the entries');
+      const byte = buf[pos++] as number;
+      result += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) break;
+      shift += 7;
+      if (shift > 28) this.fail(pos, 'varint longer than 5 bytes');
+    }
+    this.cursor = pos;
+    return result;
+  }
+
+  private cursor = 0;
+
+  private entryOffset(i: number): number {
+    const offset = readU32(this.buf, this.offsetsStart + 4 * i);
+    if (offset >= this.offsetsStart) this.fail(offset, `entry ${i} offset out of range`);
+    return offset;
+  }
+
+  /** Sets keyStart/keyEnd for entry i. */
+  decodeKey(i: number): void {
+    const len = this.varintAt(this.entryOffset(i));
+    this.keyStart = this.cursor;
+    this.keyEnd = this.cursor + len;
+    if (this.keyEnd > this.offsetsStart) this.fail(this.keyStart, 'key runs past the entries');
+  }
+
+  /** Decodes entry i completely into the position fields. */
+  decode(i: number): void {
+    this.decodeKey(i);
+    let pos = this.keyEnd;
+    if (pos >= this.offsetsStart) this.fail(pos, 'missing entry kind');
+    const kind = this.buf[pos++] as number;
+    this.kind = kind;
+    this.metaStart = this.metaEnd = pos;
+    if (kind === kindPutMeta) {
+      const len = this.varintAt(pos);
+      this.metaStart = this.cursor;
+      this.metaEnd = this.cursor + len;
+      pos = this.metaEnd;
+    } else if (kind !== kindPut && kind !== kindDelete) {
+      this.fail(pos - 1, `unknown entry kind ${kind}`);
+    }
+    if (kind === kindDelete) {
+      this.valueStart = this.valueEnd = pos;
+    } else {
+      const len = this.varintAt(pos);
+      this.valueStart = this.cursor;
+      this.valueEnd = this.cursor + len;
+    }
+    if (this.valueEnd > this.offsetsStart) this.fail(this.valueStart, 'value runs past the entries');
+  }
+
+  /** Compares `key` with entry i's key (negative: key sorts before the entry). */
+  compareAt(key: Buffer, i: number): number {
+    this.decodeKey(i);
+    return key.compare(this.buf, this.keyStart, this.keyEnd);
+  }
+
+  /** Index of the first entry with key ≥ `key` (count when none). */
+  lowerBound(key: Buffer): number {
+    let lo = 0;
+    let hi = this.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.compareAt(key, mid) > 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Index of the last entry with key ≤ `key` (-1 when none). */
+  upperBoundBefore(key: Buffer): number {
+    let lo = 0;
+    let hi = this.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.compareAt(key, mid) >= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo - 1;
+  }
+
+  keyCopy(): Buffer {
+    return Buffer.from(this.buf.subarray(this.keyStart, this.keyEnd));
+  }
+
+  keyView(): Buffer {
+    return this.buf.subarray(this.keyStart, this.keyEnd);
+  }
+
+  valueCopy(): Buffer {
+    return Buffer.from(this.buf.subarray(this.valueStart, this.valueEnd));
+  }
+
+  metaCopy(): Buffer | undefined {
+    return this.kind === kindPutMeta ? Buffer.from(this.buf.subarray(this.metaStart, this.metaEnd)) : undefined;
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Bloom filters for SSTables (docs/formats/sstable.md, "filter block").
+ * Kirsch–Mitzenmacher double hashing: probe i is h1 + i·h2 (mod m bits), with
+ * two independent 32-bit hashes of the key, so the false-positive rate tracks
+ * the theory (1 − e^(−k·n/m))^k; test/storage/bloom.test.ts measures it.
+ */
+
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** The two hashes of a key, written into `out` (no allocation per lookup). */
+export function bloomHash(key: Uint8Array, out: Uint32Array): void {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c ^ key.length;
+  for (let i = 0; i < key.length; i++) {
+    const byte = key[i] as number;
+    a = Math.imul(a ^ byte, 0x01000193);
+    b = Math.imul(b ^ byte, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  out[0] = fmix32(a);
+  // An odd step visits distinct bits when m is a power of two and spreads well otherwise.
+  out[1] = fmix32(b) | 1;
+}
+
+export function bloomProbes(bitsPerKey: number): number {
+  return Math.max(1, Math.min(30, Math.round(bitsPerKey * Math.LN2)));
+}
+
+/** Filter bytes: the bit array followed by one byte holding k (the probe count). */
+export function buildBloom(h1s: Uint32Array, h2s: Uint32Array, count: number, bitsPerKey: number): Uint8Array {
+  const bits = Math.max(64, Math.ceil(count * bitsPerKey));
+  const bytes = Math.ceil(bits / 8);
+  const m = bytes * 8;
+  const k = bloomProbes(bitsPerKey);
+  const filter = new Uint8Array(bytes + 1);
+  for (let i = 0; i < count; i++) {
+    let h = h1s[i] as number;
+    const step = h2s[i] as number;
+    for (let j = 0; j < k; j++) {
+      const bit = h % m;
+      filter[bit >>> 3] = (filter[bit >>> 3] as number) | (1 << (bit & 7));
+      h = (h + step) >>> 0;
+    }
+  }
+  filter[bytes] = k;
+  return filter;
+}
+
+export class BloomFilter {
+  private readonly m: number;
+  private readonly k: number;
+
+  constructor(private readonly filter: Uint8Array) {
+    this.m = (filter.length - 1) * 8;
+    this.k = filter[filter.length - 1] ?? 0;
+  }
+
+  get byteLength(): number {
+    return this.filter.length;
+  }
+
+  mayContain(h1: number, h2: number): boolean {
+    const m = this.m;
+    if (m === 0) return true;
+    const filter = this.filter;
+    let h = h1;
+    for (let j = 0; j < this.k; j++) {
+      const bit = h % m;
+      if (((filter[bit >>> 3] as number) & (1 << (bit & 7))) === 0) return false;
+      h = (h + h2) >>> 0;
+    }
+    return true;
+  }
+}
+
+/** The false-positive rate a filter with these parameters should have. */
+export function theoreticalFalsePositiveRate(bitsPerKey: number): number {
+  const k = bloomProbes(bitsPerKey);
+  return (1 - Math.exp(-k / bitsPerKey)) ** k;
+}

@@ -1,0 +1,296 @@
+/**
+ * Cursors over the engine's sorted sources (memtables, SSTables, levels) and
+ * the merge that combines them, newest source first. Used by scans and by
+ * compaction. A cursor runs in one direction, fixed when it is created.
+ */
+import type { Block } from './block.ts';
+import { kindDelete, kindPut, kindPutMeta } from './block.ts';
+import { keyString } from './memtable.ts';
+import type { MemNode, MemVersion, Memtable } from './memtable.ts';
+import type { Table } from './sstable.ts';
+
+export interface Cursor {
+  /** Current key (a view; copy before keeping), undefined once exhausted. */
+  key: Buffer | undefined;
+  next(): void;
+  kind(): number;
+  value(): Uint8Array | undefined;
+  meta(): Uint8Array | undefined;
+}
+
+/** Forward: the first key ≥ `from`; reverse: the last key ≤ `from`. */
+export class MemCursor implements Cursor {
+  key: Buffer | undefined = undefined;
+  private node: MemNode | undefined;
+  private version: MemVersion | undefined;
+  private readonly nodes: MemNode[] | undefined;
+  private index = 0;
+
+  constructor(
+    private readonly mem: Memtable,
+    private readonly seq: number,
+    private readonly reverse: boolean,
+    from: Buffer | undefined,
+    stopAt: Buffer | undefined,
+  ) {
+    if (reverse) {
+      // The skiplist has no back links: take the (bounded) range as an array.
+      this.nodes = mem.collect(stopAt && keyString(stopAt), from && keyString(from));
+      this.index = this.nodes.length;
+      this.node = undefined;
+    } else {
+      this.nodes = undefined;
+      this.node = from === undefined ? mem.first() : mem.seek(keyString(from));
+      this.settleForward();
+      return;
+    }
+    this.next();
+  }
+
+  private settleForward(): void {
+    while (this.node !== undefined) {
+      const version = this.node.visibleAt(this.seq);
+      if (version !== undefined) {
+        this.version = version;
+        this.key = this.node.keyBytes as Buffer;
+        return;
+      }
+      this.node = this.node.next[0];
+    }
+    this.key = undefined;
+  }
+
+  next(): void {
+    if (this.nodes === undefined) {
+      if (this.node !== undefined) this.node = this.node.next[0];
+      this.settleForward();
+      return;
+    }
+    while (this.index > 0) {
+      const node = this.nodes[--this.index] as MemNode;
+      const version = node.visibleAt(this.seq);
+      if (version !== undefined) {
+        this.version = version;
+        this.key = node.keyBytes as Buffer;
+        return;
+      }
+    }
+    this.key = undefined;
+  }
+
+  kind(): number {
+    const v = this.version as MemVersion;
+    return v.value === undefined ? kindDelete : v.meta === undefined ? kindPut : kindPutMeta;
+  }
+
+  value(): Uint8Array | undefined {
+    return this.version?.value;
+  }
+
+  meta(): Uint8Array | undefined {
+    return this.version?.meta;
+  }
+}
+
+/** Forward: the first key ≥ `from`; reverse: the last key ≤ `from`. */
+export class TableCursor implements Cursor {
+  key: Buffer | undefined = undefined;
+  private blockIndex: number;
+  private block: Block | undefined;
+  private i = 0;
+
+  constructor(
+    private readonly table: Table,
+    private readonly reverse: boolean,
+    from: Buffer | undefined,
+    private readonly fillCache: boolean,
+  ) {
+    const blocks = table.blockCount;
+    if (!reverse) {
+      this.blockIndex = from === undefined ? 0 : table.index.lowerBound(from);
+      if (this.blockIndex >= blocks) return;
+      this.block = table.block(this.blockIndex, fillCache);
+      this.i = from === undefined ? 0 : this.block.lowerBound(from);
+      this.settle();
+    } else {
+      this.blockIndex = from === undefined ? blocks - 1 : Math.min(table.index.lowerBound(from), blocks - 1);
+      if (this.blockIndex < 0) return;
+      this.block = table.block(this.blockIndex, fillCache);
+      this.i = from === undefined ? this.block.count - 1 : this.block.upperBoundBefore(from);
+      this.settle();
+    }
+  }
+
+  /** Moves across block boundaries until positioned on an entry or exhausted. */
+  private settle(): void {
+    for (;;) {
+      const block = this.block;
+      if (block === undefined) {
+        this.key = undefined;
+        return;
+      }
+      if (this.i >= 0 && this.i < block.count) {
+        block.decodeKey(this.i);
+        this.key = block.keyView();
+        return;
+      }
+      this.blockIndex += this.reverse ? -1 : 1;
+      if (this.blockIndex < 0 || this.blockIndex >= this.table.blockCount) {
+        this.block = undefined;
+        continue;
+      }
+      this.block = this.table.block(this.blockIndex, this.fillCache);
+      this.i = this.reverse ? this.block.count - 1 : 0;
+    }
+  }
+
+  next(): void {
+    this.i += this.reverse ? -1 : 1;
+    this.settle();
+  }
+
+  kind(): number {
+    const block = this.block as Block;
+    block.decode(this.i);
+    return block.kind;
+  }
+
+  value(): Uint8Array | undefined {
+    const block = this.block as Block;
+    block.decode(this.i);
+    return block.kind === kindDelete ? undefined : block.buf.subarray(block.valueStart, block.valueEnd);
+  }
+
+  meta(): Uint8Array | undefined {
+    const block = this.block as Block;
+    block.decode(this.i);
+    return block.kind === kindPutMeta ? block.buf.subarray(block.metaStart, block.metaEnd) : undefined;
+  }
+}
+
+/** A sorted run of non-overlapping tables (one level ≥ 1). */
+export class LevelCursor implements Cursor {
+  key: Buffer | undefined = undefined;
+  private current: TableCursor | undefined;
+  private t: number;
+
+  constructor(
+    private readonly tables: readonly Table[],
+    private readonly reverse: boolean,
+    from: Buffer | undefined,
+    private readonly fillCache: boolean,
+  ) {
+    if (!reverse) {
+      this.t = from === undefined ? 0 : firstTableEndingAtOrAfter(tables, from);
+    } else if (from === undefined) {
+      this.t = tables.length - 1;
+    } else {
+      // The last table whose smallest key is ≤ from.
+      let t = firstTableEndingAtOrAfter(tables, from);
+      if (t >= tables.length || (tables[t] as Table).meta.smallest.compare(from) > 0) t--;
+      this.t = t;
+    }
+    this.open(from);
+  }
+
+  private open(from: Buffer | undefined): void {
+    for (;;) {
+      if (this.t < 0 || this.t >= this.tables.length) {
+        this.current = undefined;
+        this.key = undefined;
+        return;
+      }
+      this.current = new TableCursor(this.tables[this.t] as Table, this.reverse, from, this.fillCache);
+      if (this.current.key !== undefined) {
+        this.key = this.current.key;
+        return;
+      }
+      from = undefined;
+      this.t += this.reverse ? -1 : 1;
+    }
+  }
+
+  next(): void {
+    const current = this.current;
+    if (current === undefined) return;
+    current.next();
+    if (current.key !== undefined) {
+      this.key = current.key;
+      return;
+    }
+    this.t += this.reverse ? -1 : 1;
+    this.open(undefined);
+  }
+
+  kind(): number {
+    return (this.current as TableCursor).kind();
+  }
+
+  value(): Uint8Array | undefined {
+    return (this.current as TableCursor).value();
+  }
+
+  meta(): Uint8Array | undefined {
+    return (this.current as TableCursor).meta();
+  }
+}
+
+/** Index of the first table whose largest key is ≥ key (tables sorted and disjoint). */
+export function firstTableEndingAtOrAfter(tables: readonly Table[], key: Buffer): number {
+  let lo = 0;
+  let hi = tables.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((tables[mid] as Table).meta.largest.compare(key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Merges cursors given newest first: for equal keys the newest wins and the
+ * older ones are skipped. Positioned on the winner after `advance()`.
+ */
+export class MergeCursor {
+  key: Buffer | undefined = undefined;
+  winner: Cursor | undefined = undefined;
+
+  constructor(
+    private readonly cursors: Cursor[],
+    private readonly reverse: boolean,
+  ) {
+    this.pick();
+  }
+
+  private pick(): void {
+    let best: Cursor | undefined;
+    let bestKey: Buffer | undefined;
+    for (const c of this.cursors) {
+      const k = c.key;
+      if (k === undefined) continue;
+      if (bestKey === undefined) {
+        best = c;
+        bestKey = k;
+        continue;
+      }
+      const cmp = k.compare(bestKey);
+      if (this.reverse ? cmp > 0 : cmp < 0) {
+        best = c;
+        bestKey = k;
+      }
+    }
+    this.winner = best;
+    this.key = bestKey;
+  }
+
+  /** Skips every cursor positioned on the current key, then picks the next winner. */
+  advance(): void {
+    const key = this.key;
+    if (key === undefined) return;
+    // Keys are views into immutable blocks and nodes, so `key` stays valid while cursors move.
+    for (const c of this.cursors) {
+      if (c.key !== undefined && c.key.equals(key)) c.next();
+    }
+    this.pick();
+  }
+}

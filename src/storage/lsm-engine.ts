@@ -1,0 +1,950 @@
+/**
+ * The LSM engine: WAL → memtable → SSTables, leveled compaction, block and
+ * row caches. See src/storage/README.md for the design and invariants, and
+ * docs/formats/ for the bytes on disk.
+ */
+import {
+  ClosedError,
+  InvalidArgumentError,
+  IoError,
+  asBuffer,
+  describeKey,
+  isRingkvError,
+} from '../core/index.ts';
+import type { AppendFile, Clock, FileSystem, Logger, Timer } from '../core/index.ts';
+import type { Block } from './block.ts';
+import { kindDelete, kindPut, kindPutMeta } from './block.ts';
+import { bloomHash } from './bloom.ts';
+import { LruCache } from './cache.ts';
+import { ByteWriter } from './codec.ts';
+import { isBottommost, keyRange, levelBytes, pickCompaction, pickForLevel } from './compaction.ts';
+import type { CompactionPick } from './compaction.ts';
+import { LevelCursor, MemCursor, MergeCursor, TableCursor, firstTableEndingAtOrAfter } from './cursor.ts';
+import type { Cursor } from './cursor.ts';
+import type { BatchOp, Engine, EngineEntry, EngineStats, KeyRange } from './engine.ts';
+import { manifestTempName, readManifest, writeManifest } from './manifest.ts';
+import type { ManifestTable } from './manifest.ts';
+import { Memtable, keyString } from './memtable.ts';
+import type { MemNode } from './memtable.ts';
+import { maxLevels, resolveOptions } from './options.ts';
+import type { LsmOptions } from './options.ts';
+import { Table, TableBuilder, tableFileName } from './sstable.ts';
+import type { TableMeta } from './sstable.ts';
+import { encodeBatchRecord, replayWal, walFileName, walHeader } from './wal.ts';
+
+export interface LsmEnv {
+  fs: FileSystem;
+  clock: Clock;
+  log: Logger;
+}
+
+/** Entries a flush or compaction step handles before yielding to the event loop. */
+const entriesPerStep = 512;
+/** Bytes one group commit writes at most (bounds the latency of the writers in it). */
+const maxGroupCommitBytes = 4 * 1024 * 1024;
+
+function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function fileNumber(name: string, suffix: string): number | undefined {
+  if (!name.endsWith(suffix)) return undefined;
+  const n = Number(name.slice(0, -suffix.length));
+  return Number.isInteger(n) && n >= 0 ? n : undefined;
+}
+
+interface PendingWrite {
+  batch: readonly BatchOp[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+interface VersionEdit {
+  add: { level: number; table: Table }[];
+  remove: Table[];
+  logNumber?: number;
+}
+
+function asIoError(error: unknown, what: string): Error {
+  if (isRingkvError(error)) return error;
+  return new IoError(`${what}: ${String(error)}`, { cause: error });
+}
+
+export class LsmEngine implements Engine {
+  private readonly options: LsmOptions;
+  private readonly fs: FileSystem;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private mem: Memtable;
+  private imm: Memtable | undefined = undefined;
+  /** levels[0] newest first; deeper levels sorted by key and disjoint. */
+  private levels: Table[][];
+  private wal: AppendFile;
+  private walGoodBytes: number;
+  private walDirty = false;
+  private readonly walBuffer = new ByteWriter(64 * 1024);
+  private walTimer: Timer | undefined = undefined;
+  private syncTimer: Timer | undefined = undefined;
+  private seq = 0;
+  private nextFileNumber: number;
+  private logNumber: number;
+  private closed = false;
+  private closing = false;
+  private readonly queue: PendingWrite[] = [];
+  private committing = false;
+  private room: Promise<void> | undefined = undefined;
+  private flushing: Promise<void> | undefined = undefined;
+  private flushError: unknown = undefined;
+  private compacting: Promise<void> | undefined = undefined;
+  private compactionError: unknown = undefined;
+  private compactionWaiters: (() => void)[] = [];
+  private manifestLock: Promise<void> = Promise.resolve();
+  private readonly pointers: (Buffer | undefined)[] = [];
+  private readonly blockCache: LruCache<number, Block>;
+  private readonly rowCache: LruCache<string, EngineEntry>;
+  private readonly hash = new Uint32Array(2);
+  private readonly counters = {
+    userBytesWritten: 0,
+    walBytesWritten: 0,
+    flushBytesWritten: 0,
+    compactionBytesRead: 0,
+    compactionBytesWritten: 0,
+    flushes: 0,
+    compactions: 0,
+    trivialMoves: 0,
+    fsyncs: 0,
+    groupCommits: 0,
+    writes: 0,
+    gets: 0,
+    stalls: 0,
+    tombstonesDropped: 0,
+  };
+
+  private constructor(
+    readonly dir: string,
+    options: LsmOptions,
+    env: LsmEnv,
+    state: { levels: Table[][]; wal: AppendFile; walNumber: number; nextFileNumber: number; logNumber: number; cache: LruCache<number, Block> },
+  ) {
+    this.options = options;
+    this.fs = env.fs;
+    this.clock = env.clock;
+    this.log = env.log;
+    this.levels = state.levels;
+    this.wal = state.wal;
+    this.walGoodBytes = state.wal.size;
+    this.mem = new Memtable(state.walNumber);
+    this.nextFileNumber = state.nextFileNumber;
+    this.logNumber = state.logNumber;
+    this.blockCache = state.cache;
+    this.rowCache = new LruCache(options.rowCacheBytes);
+    for (const level of this.levels) for (const t of level) t.refs++;
+    if (options.sync === 'interval') this.armSyncTimer();
+  }
+
+  /** Opens (or creates) the database in `dir`, recovering from the WAL. */
+  static async open(dir: string, partial: Partial<LsmOptions>, env: LsmEnv): Promise<LsmEngine> {
+    const options = resolveOptions(partial);
+    const { fs, log } = env;
+    await fs.mkdirp(dir);
+    let names = await fs.list(dir);
+    let state = await readManifest(fs, dir);
+    if (state === undefined) {
+      // No manifest: a new database, or a crash before the first manifest was durable
+      // (then no write was ever acknowledged, since the WAL is created after it).
+      for (const name of names) {
+        if (fileNumber(name, '.sst') !== undefined || fileNumber(name, '.log') !== undefined || name === manifestTempName) {
+          await fs.remove(`${dir}/${name}`);
+        }
+      }
+      state = { nextFileNumber: 1, logNumber: 0, tables: [] };
+      await writeManifest(fs, dir, state);
+      names = await fs.list(dir);
+    }
+    const live = new Set(state.tables.map((t) => t.number));
+    let maxSeen = 0;
+    const logs: number[] = [];
+    for (const name of names) {
+      const sst = fileNumber(name, '.sst');
+      const wal = fileNumber(name, '.log');
+      const n = sst ?? wal;
+      if (n !== undefined) maxSeen = Math.max(maxSeen, n);
+      if (name === manifestTempName) await fs.remove(`${dir}/${name}`);
+      else if (sst !== undefined && !live.has(sst)) await fs.remove(`${dir}/${name}`);
+      else if (wal !== undefined && wal < state.logNumber) await fs.remove(`${dir}/${name}`);
+      else if (wal !== undefined) logs.push(wal);
+    }
+    logs.sort((a, b) => a - b);
+    const cache = new LruCache<number, Block>(options.blockCacheBytes);
+    const levels: Table[][] = Array.from({ length: maxLevels }, () => []);
+    const opened: Table[] = [];
+    try {
+      for (const meta of state.tables) {
+        const table = await Table.open(fs, `${dir}/${tableFileName(meta.number)}`, meta, cache);
+        opened.push(table);
+        (levels[meta.level] as Table[]).push(table);
+      }
+    } catch (error) {
+      for (const t of opened) await t.close().catch(() => undefined);
+      throw error;
+    }
+    (levels[0] as Table[]).sort((a, b) => b.meta.number - a.meta.number);
+    for (let l = 1; l < maxLevels; l++) (levels[l] as Table[]).sort((a, b) => a.meta.smallest.compare(b.meta.smallest));
+
+    const recovered = new Memtable(0);
+    let seq = 0;
+    for (const number of logs) {
+      const path = `${dir}/${walFileName(number)}`;
+      const result = replayWal(await fs.readFile(path), path);
+      for (const batch of result.batches) {
+        seq++;
+        for (const op of batch) {
+          recovered.set(keyString(op.key), asBuffer(op.key), seq, op.type === 'put' ? op.value : undefined, op.type === 'put' ? op.meta : undefined);
+        }
+      }
+      if (result.tornTail) {
+        log.warn('Truncating a torn WAL tail left by a crash', { file: path, validBytes: result.validBytes });
+        await fs.truncate(path, result.validBytes);
+      }
+    }
+
+    let nextFileNumber = Math.max(state.nextFileNumber, maxSeen + 1);
+    const walNumber = nextFileNumber++;
+    const walPath = `${dir}/${walFileName(walNumber)}`;
+    const wal = await fs.openAppend(walPath, { truncate: true });
+    wal.appendSync(walHeader());
+    await wal.sync();
+    await fs.syncDir(dir);
+    const engine = new LsmEngine(dir, options, env, { levels, wal, walNumber, nextFileNumber, logNumber: state.logNumber, cache });
+    engine.seq = seq;
+    try {
+      if (recovered.entries > 0) {
+        engine.imm = recovered;
+        engine.startFlush();
+        await engine.flushing;
+        if (engine.imm !== undefined) throw engine.flushError;
+      } else if (logs.length > 0) {
+        await engine.installVersion({ add: [], remove: [], logNumber: walNumber });
+        await engine.removeObsoleteLogs();
+      }
+    } catch (error) {
+      await engine.close().catch(() => undefined);
+      throw error;
+    }
+    engine.maybeCompact();
+    return engine;
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  private checkOpen(): void {
+    if (this.closed || this.closing) throw new ClosedError(`The storage engine at ${this.dir} is closed`);
+  }
+
+  async get(key: Uint8Array): Promise<EngineEntry | undefined> {
+    this.checkOpen();
+    return this.getNow(key);
+  }
+
+  /** Synchronous lookup (reads hit memory or the page cache). */
+  getNow(key: Uint8Array): EngineEntry | undefined {
+    this.counters.gets++;
+    const k = keyString(key);
+    const node = this.mem.get(k) ?? this.imm?.get(k);
+    if (node !== undefined) return node.value === undefined ? undefined : this.entryFromNode(key, node);
+    const cached = this.rowCache.get(k);
+    if (cached !== undefined) return { key: Buffer.from(key), value: Buffer.from(cached.value), meta: cached.meta && Buffer.from(cached.meta) };
+    const keyBuf = asBuffer(key);
+    bloomHash(key, this.hash);
+    const h1 = this.hash[0] as number;
+    const h2 = this.hash[1] as number;
+    const levels = this.levels;
+    for (const table of levels[0] as Table[]) {
+      const block = table.get(keyBuf, h1, h2);
+      if (block !== undefined) return this.entryFromBlock(key, k, block);
+    }
+    for (let level = 1; level < levels.length; level++) {
+      const tables = levels[level] as Table[];
+      if (tables.length === 0) continue;
+      const i = firstTableEndingAtOrAfter(tables, keyBuf);
+      const table = tables[i];
+      if (table === undefined || table.meta.smallest.compare(keyBuf) > 0) continue;
+      const block = table.get(keyBuf, h1, h2);
+      if (block !== undefined) return this.entryFromBlock(key, k, block);
+    }
+    return undefined;
+  }
+
+  private entryFromNode(key: Uint8Array, node: MemNode): EngineEntry {
+    const meta = node.meta;
+    return { key: Buffer.from(key), value: Buffer.from(node.value as Uint8Array), meta: meta && Buffer.from(meta) };
+  }
+
+  private entryFromBlock(key: Uint8Array, k: string, block: Block): EngineEntry | undefined {
+    if (block.kind === kindDelete) return undefined;
+    const entry: EngineEntry = { key: Buffer.from(key), value: block.valueCopy(), meta: block.metaCopy() };
+    if (this.options.rowCacheBytes > 0) {
+      const cached = { key: entry.key, value: Buffer.from(entry.value), meta: entry.meta && Buffer.from(entry.meta) };
+      this.rowCache.set(k, cached, 2 * k.length + entry.value.length + (entry.meta?.length ?? 0) + 96);
+    }
+    return entry;
+  }
+
+  iterate(range: KeyRange = {}): AsyncIterable<EngineEntry> {
+    this.checkOpen();
+    // The snapshot is taken now, at the call, not when iteration starts.
+    const mems = this.imm === undefined ? [this.mem] : [this.mem, this.imm];
+    for (const m of mems) m.pins++;
+    const levels = this.levels;
+    for (const level of levels) for (const t of level) t.refs++;
+    return this.scan(range, this.seq, mems, levels);
+  }
+
+  private async *scan(range: KeyRange, seq: number, mems: Memtable[], levels: Table[][]): AsyncGenerator<EngineEntry> {
+    try {
+      const reverse = range.reverse === true;
+      const lower = range.gte ?? range.gt;
+      const upper = range.lte ?? range.lt;
+      const lowerBuf = lower && asBuffer(lower);
+      const upperBuf = upper && asBuffer(upper);
+      const from = reverse ? upperBuf : lowerBuf;
+      const stop = reverse ? lowerBuf : upperBuf;
+      if (range.limit !== undefined && range.limit <= 0) return;
+      if (lowerBuf !== undefined && upperBuf !== undefined && lowerBuf.compare(upperBuf) > 0) return;
+      const cursors: Cursor[] = mems.map((m) => new MemCursor(m, seq, reverse, from, stop));
+      for (const t of levels[0] as Table[]) cursors.push(new TableCursor(t, reverse, from, false));
+      for (let l = 1; l < levels.length; l++) {
+        if ((levels[l] as Table[]).length > 0) cursors.push(new LevelCursor(levels[l] as Table[], reverse, from, false));
+      }
+      const merge = new MergeCursor(cursors, reverse);
+      let yielded = 0;
+      for (; merge.key !== undefined; merge.advance()) {
+        const key = merge.key;
+        if (this.closed) throw new ClosedError(`The storage engine at ${this.dir} was closed during a scan`);
+        if (range.gt !== undefined && key.compare(range.gt) <= 0) {
+          if (reverse) break;
+          continue;
+        }
+        if (range.lt !== undefined && key.compare(range.lt) >= 0) {
+          if (reverse) continue;
+          break;
+        }
+        if (!reverse && range.lte !== undefined && key.compare(range.lte) > 0) break;
+        if (reverse && range.gte !== undefined && key.compare(range.gte) < 0) break;
+        const winner = merge.winner as Cursor;
+        const value = winner.value();
+        if (value === undefined) continue;
+        const meta = winner.meta();
+        yield { key: Buffer.from(key), value: Buffer.from(value), meta: meta && Buffer.from(meta) };
+        yielded++;
+        if (range.limit !== undefined && yielded >= range.limit) break;
+      }
+    } finally {
+      for (const m of mems) m.pins--;
+      for (const level of levels) for (const t of level) this.unref(t);
+    }
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  async put(key: Uint8Array, value: Uint8Array, meta?: Uint8Array): Promise<void> {
+    await this.write([meta === undefined ? { type: 'put', key, value } : { type: 'put', key, value, meta }]);
+  }
+
+  async delete(key: Uint8Array): Promise<void> {
+    await this.write([{ type: 'delete', key }]);
+  }
+
+  private validate(batch: readonly BatchOp[]): void {
+    if (!Array.isArray(batch)) throw new InvalidArgumentError('Cannot write: a batch must be an array of operations');
+    const o = this.options;
+    for (const op of batch) {
+      const key = op.key as unknown;
+      if (!(key instanceof Uint8Array)) throw new InvalidArgumentError(`Cannot write: a key must be a Uint8Array, got ${typeof key}`);
+      if (op.key.length > o.maxKeyBytes) {
+        throw new InvalidArgumentError(`Cannot write key ${describeKey(op.key, 40)} as it is ${op.key.length} bytes: the limit is ${o.maxKeyBytes} (maxKeyBytes)`);
+      }
+      if (op.type === 'put') {
+        const value = op.value as unknown;
+        if (!(value instanceof Uint8Array)) throw new InvalidArgumentError(`Cannot write key ${describeKey(op.key, 40)}: the value must be a Uint8Array, got ${typeof value}`);
+        if (op.value.length > o.maxValueBytes) {
+          throw new InvalidArgumentError(`Cannot write key ${describeKey(op.key, 40)} as its value is ${op.value.length} bytes: the limit is ${o.maxValueBytes} (maxValueBytes)`);
+        }
+        if (op.meta !== undefined && op.meta.length > o.maxMetaBytes) {
+          throw new InvalidArgumentError(`Cannot write key ${describeKey(op.key, 40)} as its metadata is ${op.meta.length} bytes: the limit is ${o.maxMetaBytes} (maxMetaBytes)`);
+        }
+      } else if (op.type !== 'delete') {
+        throw new InvalidArgumentError(`Cannot write: unknown operation type ${JSON.stringify((op as { type: unknown }).type)}`);
+      }
+    }
+  }
+
+  async write(batch: readonly BatchOp[]): Promise<void> {
+    this.checkOpen();
+    this.validate(batch);
+    if (batch.length === 0) return;
+    if (this.options.sync === 'always') {
+      return new Promise<void>((resolve, reject) => {
+        this.queue.push({ batch, resolve, reject });
+        if (!this.committing) void this.commitLoop();
+      });
+    }
+    if (this.needsRoom()) await this.ensureRoom();
+    if (this.walDirty) await this.repairWal();
+    const w = this.walBuffer;
+    const mark = w.length;
+    encodeBatchRecord(w, batch);
+    if (w.length >= this.options.walBufferBytes) {
+      try {
+        this.appendWalBuffer();
+      } catch (error) {
+        // Keep what was buffered before this batch (it is applied); drop this batch.
+        w.length = mark;
+        throw error;
+      }
+    } else if (this.walTimer === undefined) {
+      this.walTimer = this.clock.setTimer(0, () => {
+        this.walTimer = undefined;
+        try {
+          this.appendWalBuffer();
+        } catch (error) {
+          this.log.warn('Cannot append buffered WAL records; the next write retries', { error: String(error) });
+        }
+      });
+    }
+    this.apply(batch);
+  }
+
+  /** Appends the buffered WAL records (sync none/interval). */
+  private appendWalBuffer(): void {
+    const w = this.walBuffer;
+    if (w.length === 0 || this.closed) return;
+    try {
+      this.wal.appendSync(w.view());
+    } catch (error) {
+      this.walDirty = true;
+      throw asIoError(error, `Cannot append to the WAL ${this.wal.path}`);
+    }
+    this.walGoodBytes += w.length;
+    this.counters.walBytesWritten += w.length;
+    w.reset();
+  }
+
+  /** After a failed append the file may hold part of it: cut back to the last whole record. */
+  private async repairWal(): Promise<void> {
+    await this.fs.truncate(this.wal.path, this.walGoodBytes);
+    this.walDirty = false;
+  }
+
+  private async commitLoop(): Promise<void> {
+    this.committing = true;
+    try {
+      while (this.queue.length > 0) {
+        try {
+          if (this.needsRoom()) await this.ensureRoom();
+          if (this.walDirty) await this.repairWal();
+        } catch (error) {
+          for (const p of this.queue.splice(0)) p.reject(error);
+          continue;
+        }
+        const w = this.walBuffer;
+        w.reset();
+        let count = 0;
+        while (count < this.queue.length && w.length < maxGroupCommitBytes) {
+          encodeBatchRecord(w, (this.queue[count] as PendingWrite).batch);
+          count++;
+        }
+        const group = this.queue.splice(0, count);
+        const bytes = w.length;
+        try {
+          await this.wal.append(w.view());
+          this.walGoodBytes += bytes;
+          this.counters.walBytesWritten += bytes;
+          await this.wal.sync();
+          this.counters.fsyncs++;
+          this.counters.groupCommits++;
+        } catch (error) {
+          this.walDirty = true;
+          w.reset();
+          const failure = asIoError(error, `Cannot append to the WAL ${this.wal.path}`);
+          for (const p of group) p.reject(failure);
+          continue;
+        }
+        w.reset();
+        for (const p of group) {
+          this.apply(p.batch);
+          p.resolve();
+        }
+      }
+    } finally {
+      this.committing = false;
+    }
+  }
+
+  private apply(batch: readonly BatchOp[]): void {
+    const seq = ++this.seq;
+    const mem = this.mem;
+    const rowCacheOn = this.rowCache.size > 0;
+    let bytes = 0;
+    for (const op of batch) {
+      const k = keyString(op.key);
+      const keyCopy = Buffer.from(op.key);
+      if (op.type === 'put') {
+        const meta = op.meta === undefined ? undefined : Buffer.from(op.meta);
+        mem.set(k, keyCopy, seq, Buffer.from(op.value), meta);
+        bytes += op.key.length + op.value.length + (meta?.length ?? 0);
+      } else {
+        mem.set(k, keyCopy, seq, undefined, undefined);
+        bytes += op.key.length;
+      }
+      if (rowCacheOn) this.rowCache.delete(k);
+    }
+    this.counters.writes += batch.length;
+    this.counters.userBytesWritten += bytes;
+  }
+
+  // ------------------------------------------------------------------ memtable rotation and flush
+
+  private needsRoom(): boolean {
+    return this.mem.bytes >= this.options.memtableBytes || (this.levels[0] as Table[]).length >= this.options.level0StopWritesFiles;
+  }
+
+  private ensureRoom(): Promise<void> {
+    this.room ??= this.makeRoom().finally(() => {
+      this.room = undefined;
+    });
+    return this.room;
+  }
+
+  private async makeRoom(): Promise<void> {
+    let flushRetried = false;
+    for (;;) {
+      if (this.closed) throw new ClosedError(`The storage engine at ${this.dir} is closed`);
+      if ((this.levels[0] as Table[]).length >= this.options.level0StopWritesFiles) {
+        // Too many overlapping L0 files would make every read slow: wait for compaction.
+        this.counters.stalls++;
+        this.maybeCompact();
+        if (this.compacting === undefined) {
+          throw asIoError(this.compactionError, `Cannot write: L0 holds ${(this.levels[0] as Table[]).length} files and compaction is failing`);
+        }
+        await new Promise<void>((resolve) => this.compactionWaiters.push(resolve));
+        continue;
+      }
+      if (this.mem.bytes < this.options.memtableBytes) return;
+      if (this.imm !== undefined) {
+        if (this.flushing === undefined) {
+          if (flushRetried) throw asIoError(this.flushError, 'Cannot flush the memtable');
+          flushRetried = true;
+          this.startFlush();
+        }
+        this.counters.stalls++;
+        await this.flushing;
+        continue;
+      }
+      await this.rotate();
+    }
+  }
+
+  /** Makes the memtable immutable, starts a new WAL and memtable, and starts the flush. */
+  private async rotate(): Promise<void> {
+    const number = this.nextFileNumber++;
+    const path = `${this.dir}/${walFileName(number)}`;
+    const wal = await this.fs.openAppend(path, { truncate: true });
+    try {
+      wal.appendSync(walHeader());
+      await wal.sync();
+      await this.fs.syncDir(this.dir);
+      this.appendWalBuffer();
+      await this.wal.sync();
+    } catch (error) {
+      await wal.close().catch(() => undefined);
+      throw asIoError(error, `Cannot start the WAL ${path}`);
+    }
+    await this.wal.close().catch((error: unknown) => this.log.warn('Cannot close a finished WAL', { error: String(error) }));
+    this.wal = wal;
+    this.walGoodBytes = wal.size;
+    this.walDirty = false;
+    this.imm = this.mem;
+    this.mem = new Memtable(number);
+    this.startFlush();
+  }
+
+  private startFlush(): void {
+    this.flushing = this.flushImmutable().then(
+      () => {
+        this.flushing = undefined;
+        this.flushError = undefined;
+      },
+      (error: unknown) => {
+        this.flushing = undefined;
+        this.flushError = error;
+        this.log.error('Memtable flush failed; it is retried by the next write that needs room', { error: String(error) });
+      },
+    );
+  }
+
+  private async flushImmutable(): Promise<void> {
+    const imm = this.imm;
+    if (imm === undefined) return;
+    const add: { level: number; table: Table }[] = [];
+    if (imm.entries > 0) {
+      const number = this.nextFileNumber++;
+      const path = `${this.dir}/${tableFileName(number)}`;
+      const builder = await TableBuilder.create(this.fs, path, number, this.options);
+      let meta: TableMeta;
+      try {
+        let n = 0;
+        for (let node = imm.first(); node !== undefined; node = node.next[0]) {
+          const kind = node.value === undefined ? kindDelete : node.meta === undefined ? kindPut : kindPutMeta;
+          builder.add(node.keyBytes, kind, node.value, node.meta);
+          if (++n % entriesPerStep === 0) {
+            await builder.drain();
+            await yieldToLoop();
+          }
+        }
+        meta = await builder.finish();
+      } catch (error) {
+        await builder.abandon();
+        await this.fs.remove(path).catch(() => undefined);
+        throw error;
+      }
+      const table = await Table.open(this.fs, path, meta, this.blockCache);
+      add.push({ level: 0, table });
+      this.counters.flushBytesWritten += meta.size;
+      this.counters.flushes++;
+    }
+    try {
+      await this.installVersion({ add, remove: [], logNumber: this.mem.walNumber });
+    } catch (error) {
+      for (const { table } of add) {
+        await table.close().catch(() => undefined);
+        await this.fs.remove(table.path).catch(() => undefined);
+      }
+      throw error;
+    }
+    this.imm = undefined;
+    await this.removeObsoleteLogs();
+    this.maybeCompact();
+  }
+
+  private async removeObsoleteLogs(): Promise<void> {
+    for (const name of await this.fs.list(this.dir)) {
+      const n = fileNumber(name, '.log');
+      if (n !== undefined && n < this.logNumber) await this.fs.remove(`${this.dir}/${name}`);
+    }
+  }
+
+  // ------------------------------------------------------------------ versions and the manifest
+
+  /** Applies an edit to the live table set: manifest first (durable), then memory. */
+  private installVersion(edit: VersionEdit): Promise<void> {
+    const run = async (): Promise<void> => {
+      const removed = new Set(edit.remove);
+      // A table both removed and added is moved between levels: its file stays.
+      const moved = new Set(edit.add.map((a) => a.table).filter((t) => removed.has(t)));
+      const levels = this.levels.map((tables) => tables.filter((t) => !removed.has(t)));
+      for (const { level, table } of edit.add) (levels[level] as Table[]).push(table);
+      (levels[0] as Table[]).sort((a, b) => b.meta.number - a.meta.number);
+      for (let l = 1; l < levels.length; l++) (levels[l] as Table[]).sort((a, b) => a.meta.smallest.compare(b.meta.smallest));
+      const logNumber = edit.logNumber ?? this.logNumber;
+      const tables: ManifestTable[] = [];
+      levels.forEach((level, i) => {
+        for (const t of level) tables.push({ ...t.meta, level: i });
+      });
+      await writeManifest(this.fs, this.dir, { nextFileNumber: this.nextFileNumber, logNumber, tables });
+      this.logNumber = logNumber;
+      this.levels = levels;
+      for (const { table } of edit.add) if (!moved.has(table)) table.refs++;
+      for (const t of edit.remove) {
+        if (moved.has(t)) continue;
+        t.obsolete = true;
+        this.unref(t);
+      }
+    };
+    const result = this.manifestLock.then(run);
+    this.manifestLock = result.catch(() => undefined);
+    return result;
+  }
+
+  private unref(table: Table): void {
+    table.refs--;
+    if (table.refs === 0 && table.obsolete) {
+      const path = table.path;
+      void table
+        .close()
+        .then(() => this.fs.remove(path))
+        .catch((error: unknown) => this.log.warn('Cannot remove an obsolete SSTable; it is removed at the next open', { file: path, error: String(error) }));
+    }
+  }
+
+  // ------------------------------------------------------------------ compaction
+
+  private maybeCompact(): void {
+    if (this.compacting !== undefined || this.closed || this.closing) return;
+    if (pickCompaction(this.levels, this.options, this.pointers) === undefined) return;
+    this.compacting = this.compactionLoop().finally(() => {
+      this.compacting = undefined;
+      this.wakeCompactionWaiters();
+    });
+  }
+
+  private wakeCompactionWaiters(): void {
+    const waiters = this.compactionWaiters;
+    this.compactionWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private async compactionLoop(): Promise<void> {
+    for (;;) {
+      if (this.closed || this.closing) return;
+      const pick = pickCompaction(this.levels, this.options, this.pointers);
+      if (pick === undefined) return;
+      try {
+        await this.runCompaction(pick);
+        this.compactionError = undefined;
+      } catch (error) {
+        this.compactionError = error;
+        this.log.error('Compaction failed; it is retried after the next flush', { error: String(error) });
+        return;
+      } finally {
+        this.wakeCompactionWaiters();
+      }
+    }
+  }
+
+  private async runCompaction(pick: CompactionPick, rewrite = false): Promise<void> {
+    const { level, inputs, overlaps } = pick;
+    const outputLevel = level + 1;
+    if (inputs.length === 0) return;
+    const [, largest] = keyRange(inputs);
+    if (level > 0) this.pointers[level] = largest;
+    if (!rewrite && overlaps.length === 0 && (level > 0 || inputs.length === 1)) {
+      // Nothing to merge with: move the files down without rewriting them.
+      await this.installVersion({ add: inputs.map((table) => ({ level: outputLevel, table })), remove: inputs });
+      this.counters.trivialMoves++;
+      return;
+    }
+    const all = [...inputs, ...overlaps];
+    for (const t of all) t.refs++;
+    const outputs: Table[] = [];
+    let builder: TableBuilder | undefined;
+    try {
+      const cursors: Cursor[] = inputs.map((t) => new TableCursor(t, false, undefined, false));
+      if (overlaps.length > 0) cursors.push(new LevelCursor(overlaps, false, undefined, false));
+      const merge = new MergeCursor(cursors, false);
+      const levelsAtStart = this.levels;
+      let n = 0;
+      for (; merge.key !== undefined; merge.advance()) {
+        const winner = merge.winner as Cursor;
+        const kind = winner.kind();
+        if (kind === kindDelete && isBottommost(levelsAtStart, outputLevel, merge.key)) {
+          this.counters.tombstonesDropped++;
+        } else {
+          builder ??= await this.newTable();
+          builder.add(merge.key, kind, winner.value(), winner.meta());
+          if (builder.estimatedBytes >= this.options.targetFileBytes) {
+            outputs.push(await this.finishTable(builder));
+            builder = undefined;
+          }
+        }
+        if (++n % entriesPerStep === 0) {
+          await builder?.drain();
+          await yieldToLoop();
+          if (this.closing || this.closed) throw new ClosedError('Compaction stopped: the engine is closing');
+        }
+      }
+      if (builder !== undefined) {
+        outputs.push(await this.finishTable(builder));
+        builder = undefined;
+      }
+      await this.installVersion({ add: outputs.map((table) => ({ level: outputLevel, table })), remove: all });
+      this.counters.compactions++;
+      this.counters.compactionBytesRead += levelBytes(all);
+      this.counters.compactionBytesWritten += levelBytes(outputs);
+    } catch (error) {
+      if (builder !== undefined) {
+        await builder.abandon();
+        await this.fs.remove(builder.path).catch(() => undefined);
+      }
+      for (const t of outputs) {
+        t.obsolete = true;
+        t.refs++;
+        this.unref(t);
+      }
+      throw error;
+    } finally {
+      for (const t of all) this.unref(t);
+    }
+  }
+
+  private async newTable(): Promise<TableBuilder> {
+    const number = this.nextFileNumber++;
+    return TableBuilder.create(this.fs, `${this.dir}/${tableFileName(number)}`, number, this.options);
+  }
+
+  private async finishTable(builder: TableBuilder): Promise<Table> {
+    const meta = await builder.finish();
+    return Table.open(this.fs, builder.path, meta, this.blockCache);
+  }
+
+  /** Flushes the memtable and compacts every level into the deepest one in use. */
+  async compact(): Promise<void> {
+    this.checkOpen();
+    if (this.options.sync === 'always') {
+      while (this.committing) await yieldToLoop();
+    }
+    await this.room;
+    await this.flushing;
+    if (this.mem.entries > 0) {
+      await this.rotate();
+      await this.flushing;
+    }
+    if (this.imm !== undefined) throw asIoError(this.flushError, 'Cannot flush the memtable');
+    // Take the compaction slot so background compaction does not interleave.
+    while (this.compacting !== undefined) await this.compacting;
+    let release!: () => void;
+    this.compacting = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    try {
+      let target = 1;
+      for (let l = 1; l < this.levels.length; l++) if ((this.levels[l] as Table[]).length > 0) target = l;
+      for (let level = 0; level < target; level++) {
+        const pick = pickForLevel(this.levels, level, this.pointers, true);
+        if (pick !== undefined) await this.runCompaction(pick);
+      }
+      // A final pass over the bottom level drops the deletions that are left there.
+      const bottom = this.levels[target] as Table[];
+      if (bottom.some((t) => t.meta.tombstones > 0)) {
+        // Inputs from `target` rewritten into `target` (output level = level + 1).
+        await this.runCompaction({ level: target - 1, inputs: [...bottom], overlaps: [] }, true);
+      }
+    } finally {
+      this.compacting = undefined;
+      release();
+      this.wakeCompactionWaiters();
+    }
+  }
+
+  // ------------------------------------------------------------------ stats and close
+
+  stats(): EngineStats {
+    const c = this.counters;
+    const perLevelFiles: Record<string, number> = {};
+    const perLevelBytes: Record<string, number> = {};
+    let tableBytes = 0;
+    let tableEntries = 0;
+    let tombstones = 0;
+    let lastLevelBytes = 0;
+    this.levels.forEach((tables, level) => {
+      const bytes = levelBytes(tables);
+      perLevelFiles[`L${level}`] = tables.length;
+      perLevelBytes[`L${level}`] = bytes;
+      tableBytes += bytes;
+      if (bytes > 0) lastLevelBytes = bytes;
+      for (const t of tables) {
+        tableEntries += t.meta.entries - t.meta.tombstones;
+        tombstones += t.meta.tombstones;
+      }
+    });
+    const memEntries = this.mem.entries + (this.imm?.entries ?? 0);
+    const sstWritten = c.flushBytesWritten + c.compactionBytesWritten;
+    return {
+      approximateKeys: tableEntries + memEntries,
+      memtableBytes: this.mem.bytes,
+      immutableMemtableBytes: this.imm?.bytes ?? 0,
+      tableFiles: this.levels.reduce((n, l) => n + l.length, 0),
+      tableBytes,
+      tombstones,
+      filesPerLevel: perLevelFiles,
+      bytesPerLevel: perLevelBytes,
+      userBytesWritten: c.userBytesWritten,
+      walBytesWritten: c.walBytesWritten,
+      flushBytesWritten: c.flushBytesWritten,
+      compactionBytesRead: c.compactionBytesRead,
+      compactionBytesWritten: c.compactionBytesWritten,
+      // Bytes written to SSTables per byte flushed (the LSM's own rewriting).
+      writeAmplification: c.flushBytesWritten === 0 ? 0 : sstWritten / c.flushBytesWritten,
+      // Everything written to disk (WAL + SSTables) per byte of user data.
+      totalWriteAmplification: c.userBytesWritten === 0 ? 0 : (c.walBytesWritten + sstWritten) / c.userBytesWritten,
+      // Table bytes per byte in the last level (≈ the live data once compacted).
+      spaceAmplification: lastLevelBytes === 0 ? 0 : tableBytes / lastLevelBytes,
+      flushes: c.flushes,
+      compactions: c.compactions,
+      trivialMoves: c.trivialMoves,
+      tombstonesDropped: c.tombstonesDropped,
+      writeStalls: c.stalls,
+      writes: c.writes,
+      gets: c.gets,
+      fsyncs: c.fsyncs,
+      groupCommits: c.groupCommits,
+      blockCacheBytes: this.blockCache.usedBytes,
+      blockCacheHits: this.blockCache.hits,
+      blockCacheMisses: this.blockCache.misses,
+      blockCacheHitRatio: this.blockCache.hitRatio(),
+      rowCacheEntries: this.rowCache.size,
+      rowCacheHits: this.rowCache.hits,
+      rowCacheMisses: this.rowCache.misses,
+      rowCacheHitRatio: this.rowCache.hitRatio(),
+    };
+  }
+
+  /** Makes every write so far durable (for sync `none`/`interval` callers that need a barrier). */
+  async sync(): Promise<void> {
+    this.checkOpen();
+    while (this.committing) await yieldToLoop();
+    if (this.walDirty) await this.repairWal();
+    this.appendWalBuffer();
+    await this.wal.sync();
+    this.counters.fsyncs++;
+  }
+
+  private armSyncTimer(): void {
+    this.syncTimer = this.clock.setTimer(this.options.syncIntervalMs, () => {
+      if (this.closed || this.closing) return;
+      try {
+        this.appendWalBuffer();
+      } catch (error) {
+        this.log.warn('Cannot append buffered WAL records; the next write retries', { error: String(error) });
+      }
+      this.wal.sync().then(
+        () => {
+          this.counters.fsyncs++;
+        },
+        (error: unknown) => this.log.warn('Cannot sync the WAL', { error: String(error) }),
+      );
+      this.armSyncTimer();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed || this.closing) return;
+    this.closing = true;
+    this.walTimer?.cancel();
+    this.syncTimer?.cancel();
+    while (this.committing) await yieldToLoop();
+    await this.room?.catch(() => undefined);
+    await this.flushing;
+    await this.compacting?.catch(() => undefined);
+    await this.manifestLock;
+    let failure: unknown;
+    try {
+      if (this.walDirty) await this.repairWal();
+      this.appendWalBuffer();
+      await this.wal.sync();
+    } catch (error) {
+      failure = error;
+    }
+    this.closed = true;
+    await this.wal.close().catch(() => undefined);
+    for (const level of this.levels) for (const t of level) await t.close().catch(() => undefined);
+    this.blockCache.clear();
+    this.rowCache.clear();
+    if (failure !== undefined) throw asIoError(failure, 'Cannot make the WAL durable while closing');
+  }
+}
+
+/** Opens the LSM engine in `dir` (created when missing). */
+export function openLsm(dir: string, options: Partial<LsmOptions>, env: LsmEnv): Promise<LsmEngine> {
+  return LsmEngine.open(dir, options, env);
+}

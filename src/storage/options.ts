@@ -1,0 +1,98 @@
+/** Options of the LSM engine: every limit is a named constant with its unit last. */
+import { InvalidArgumentError } from '../core/index.ts';
+
+export type SyncMode = 'always' | 'interval' | 'none';
+
+export interface LsmOptions {
+  /** Largest key accepted. 64 KiB: keys are compared and indexed often; big keys belong in values. */
+  maxKeyBytes: number;
+  /**
+   * Largest value accepted. 16 MiB: a value is written to the WAL and the
+   * memtable whole and read back whole, so one value must stay well inside
+   * the memtable budget; bigger objects belong in blob storage.
+   */
+  maxValueBytes: number;
+  /** Largest metadata (version, expiry) stored beside a value. */
+  maxMetaBytes: number;
+  /** A memtable becomes immutable and is flushed to an SSTable past this size. */
+  memtableBytes: number;
+  /** Target uncompressed size of one SSTable data block. */
+  blockBytes: number;
+  /** Bloom filter bits per key (10 → about 0.8 % false positives). */
+  bloomBitsPerKey: number;
+  /** Decoded data blocks kept in memory (LRU by bytes). */
+  blockCacheBytes: number;
+  /** Hot entries kept by key (LRU by bytes); 0 turns the row cache off. */
+  rowCacheBytes: number;
+  /** `always`: a write is acknowledged after fdatasync; `interval`: fdatasync every `syncIntervalMs`; `none`: left to the OS. */
+  sync: SyncMode;
+  syncIntervalMs: number;
+  /** WAL bytes buffered in memory (sync `none`/`interval`) before they are appended. */
+  walBufferBytes: number;
+  /** Compaction output files are cut at this size. */
+  targetFileBytes: number;
+  /** L0 compacts into L1 when it holds this many files. */
+  level0CompactionFiles: number;
+  /** Writes wait for compaction while L0 holds this many files (bounds read amplification). */
+  level0StopWritesFiles: number;
+  /** Size target of level 1; each deeper level is `levelSizeMultiplier` times bigger. */
+  level1Bytes: number;
+  levelSizeMultiplier: number;
+  /** Data block codec; chosen by measurement (src/storage/README.md). */
+  compression: 'lz4' | 'none';
+}
+
+export const defaultLsmOptions: Readonly<LsmOptions> = Object.freeze({
+  maxKeyBytes: 64 * 1024,
+  maxValueBytes: 16 * 1024 * 1024,
+  maxMetaBytes: 4 * 1024,
+  memtableBytes: 32 * 1024 * 1024,
+  blockBytes: 4 * 1024,
+  bloomBitsPerKey: 10,
+  blockCacheBytes: 64 * 1024 * 1024,
+  rowCacheBytes: 8 * 1024 * 1024,
+  sync: 'none',
+  syncIntervalMs: 100,
+  walBufferBytes: 256 * 1024,
+  targetFileBytes: 8 * 1024 * 1024,
+  level0CompactionFiles: 4,
+  level0StopWritesFiles: 12,
+  level1Bytes: 64 * 1024 * 1024,
+  levelSizeMultiplier: 10,
+  compression: 'lz4',
+});
+
+/** Deepest level; 7 levels of ×10 hold far more than one node will. */
+export const maxLevels = 7;
+
+function positiveInteger(name: string, value: number, min: number): void {
+  if (!Number.isInteger(value) || value < min) {
+    throw new InvalidArgumentError(`Option ${name} must be an integer ≥ ${min}, got ${value}`);
+  }
+}
+
+export function resolveOptions(partial: Partial<LsmOptions> = {}): LsmOptions {
+  const options: LsmOptions = { ...defaultLsmOptions, ...partial };
+  positiveInteger('maxKeyBytes', options.maxKeyBytes, 1);
+  positiveInteger('maxValueBytes', options.maxValueBytes, 0);
+  positiveInteger('maxMetaBytes', options.maxMetaBytes, 0);
+  positiveInteger('memtableBytes', options.memtableBytes, 1024);
+  positiveInteger('blockBytes', options.blockBytes, 256);
+  positiveInteger('bloomBitsPerKey', options.bloomBitsPerKey, 1);
+  positiveInteger('blockCacheBytes', options.blockCacheBytes, 0);
+  positiveInteger('rowCacheBytes', options.rowCacheBytes, 0);
+  positiveInteger('syncIntervalMs', options.syncIntervalMs, 1);
+  positiveInteger('walBufferBytes', options.walBufferBytes, 0);
+  positiveInteger('targetFileBytes', options.targetFileBytes, 1024);
+  positiveInteger('level0CompactionFiles', options.level0CompactionFiles, 1);
+  positiveInteger('level0StopWritesFiles', options.level0StopWritesFiles, options.level0CompactionFiles);
+  positiveInteger('level1Bytes', options.level1Bytes, 1024);
+  positiveInteger('levelSizeMultiplier', options.levelSizeMultiplier, 2);
+  if (!['always', 'interval', 'none'].includes(options.sync)) {
+    throw new InvalidArgumentError(`Option sync must be "always", "interval" or "none", got ${JSON.stringify(options.sync)}`);
+  }
+  if (!['lz4', 'none'].includes(options.compression)) {
+    throw new InvalidArgumentError(`Option compression must be "lz4" or "none", got ${JSON.stringify(options.compression)}`);
+  }
+  return options;
+}

@@ -1,0 +1,309 @@
+/**
+ * SSTables: immutable sorted files (byte-level format in docs/formats/sstable.md).
+ *
+ *   data block* | filter block | index block | footer (48 bytes)
+ *
+ * Every block carries a codec byte and a CRC-32 of its stored bytes, checked
+ * on every read from disk: a corrupted block surfaces as CorruptionError and
+ * is never returned as data.
+ */
+import { compressSync, uncompressSync } from 'lz4-napi';
+import { CorruptionError, crc32 } from '../core/index.ts';
+import type { AppendFile, FileSystem, ReadFile } from '../core/index.ts';
+import { Block, BlockBuilder, kindDelete } from './block.ts';
+import { BloomFilter, bloomHash, buildBloom } from './bloom.ts';
+import type { LruCache } from './cache.ts';
+import { readU32, writeU32, writeU64 } from './codec.ts';
+
+/** docs/formats/sstable.md: "RKVT" little-endian. */
+export const sstableMagic = 0x54564b52;
+export const sstableFormatVersion = 1;
+export const sstableFooterBytes = 48;
+const blockTrailerBytes = 5;
+export const codecNone = 0;
+export const codecLz4 = 1;
+/** A compressed block is kept only when it saves at least 1/8 (as LevelDB does). */
+const minCompressionSavingRatio = 1 / 8;
+/** Table output is buffered and appended in chunks of this size. */
+const outputChunkBytes = 256 * 1024;
+
+export interface TableMeta {
+  number: number;
+  size: number;
+  smallest: Buffer;
+  largest: Buffer;
+  entries: number;
+  tombstones: number;
+}
+
+export function tableFileName(number: number): string {
+  return `${String(number).padStart(6, '0')}.sst`;
+}
+
+export interface TableBuildOptions {
+  blockBytes: number;
+  bloomBitsPerKey: number;
+  compression: 'lz4' | 'none';
+}
+
+export class TableBuilder {
+  private readonly block: BlockBuilder;
+  private readonly index = new BlockBuilder(4096);
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private offset = 0;
+  private h1s = new Uint32Array(1024);
+  private h2s = new Uint32Array(1024);
+  private readonly hash = new Uint32Array(2);
+  private smallest: Buffer | undefined;
+  private last: Buffer | undefined;
+  entries = 0;
+  tombstones = 0;
+
+  private constructor(
+    private readonly file: AppendFile,
+    readonly number: number,
+    private readonly options: TableBuildOptions,
+  ) {
+    this.block = new BlockBuilder(options.blockBytes + 1024);
+  }
+
+  static async create(fs: FileSystem, path: string, number: number, options: TableBuildOptions): Promise<TableBuilder> {
+    return new TableBuilder(await fs.openAppend(path, { truncate: true }), number, options);
+  }
+
+  get path(): string {
+    return this.file.path;
+  }
+
+  /** Bytes written or buffered so far (to cut compaction output at the target size). */
+  get estimatedBytes(): number {
+    return this.offset + this.block.estimatedBytes;
+  }
+
+  /** Keys must arrive in strictly ascending order. */
+  add(key: Uint8Array, kind: number, value: Uint8Array | undefined, meta: Uint8Array | undefined): void {
+    if (this.entries === this.h1s.length) {
+      const h1s = new Uint32Array(this.entries * 2);
+      h1s.set(this.h1s);
+      this.h1s = h1s;
+      const h2s = new Uint32Array(this.entries * 2);
+      h2s.set(this.h2s);
+      this.h2s = h2s;
+    }
+    bloomHash(key, this.hash);
+    this.h1s[this.entries] = this.hash[0] as number;
+    this.h2s[this.entries] = this.hash[1] as number;
+    if (this.smallest === undefined) this.smallest = Buffer.from(key);
+    this.block.add(key, kind, value, meta);
+    this.entries++;
+    if (kind === kindDelete) this.tombstones++;
+    if (this.block.estimatedBytes >= this.options.blockBytes) this.finishBlock();
+  }
+
+  /** Appends buffered output once enough has piled up; call between adds. */
+  async drain(): Promise<void> {
+    if (this.pendingBytes >= outputChunkBytes) await this.writePending();
+  }
+
+  private async writePending(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const chunk = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    await this.file.append(chunk);
+  }
+
+  private emit(data: Buffer): void {
+    this.pending.push(data);
+    this.pendingBytes += data.length;
+    this.offset += data.length;
+  }
+
+  /** Writes a block with its trailer; returns [offset, stored length]. */
+  private writeBlock(raw: Buffer, allowCompression: boolean): [number, number] {
+    let stored = raw;
+    let codec = codecNone;
+    if (allowCompression && this.options.compression === 'lz4') {
+      const compressed = compressSync(raw);
+      if (compressed.length <= raw.length * (1 - minCompressionSavingRatio)) {
+        stored = compressed;
+        codec = codecLz4;
+      }
+    }
+    const trailer = Buffer.allocUnsafe(blockTrailerBytes);
+    trailer[0] = codec;
+    writeU32(trailer, 1, crc32(trailer.subarray(0, 1), crc32(stored)));
+    const at = this.offset;
+    this.emit(stored);
+    this.emit(trailer);
+    return [at, stored.length];
+  }
+
+  private finishBlock(): void {
+    if (this.block.count === 0) return;
+    const lastKey = this.block.lastKey();
+    this.last = lastKey;
+    const [offset, length] = this.writeBlock(this.block.finish(), true);
+    const handle = Buffer.allocUnsafe(12);
+    writeU64(handle, 0, offset);
+    writeU32(handle, 8, length);
+    this.index.add(lastKey, 1, handle, undefined);
+  }
+
+  /** Completes the file (filter, index, footer), makes it durable and closes it. */
+  async finish(): Promise<TableMeta> {
+    this.finishBlock();
+    const filter = Buffer.from(buildBloom(this.h1s, this.h2s, this.entries, this.options.bloomBitsPerKey));
+    const [filterOffset, filterLength] = this.writeBlock(filter, false);
+    const [indexOffset, indexLength] = this.writeBlock(this.index.finish(), false);
+    const footer = Buffer.alloc(sstableFooterBytes);
+    writeU64(footer, 0, indexOffset);
+    writeU32(footer, 8, indexLength);
+    writeU64(footer, 12, filterOffset);
+    writeU32(footer, 20, filterLength);
+    writeU64(footer, 24, this.entries);
+    writeU32(footer, 32, this.tombstones);
+    footer[36] = sstableFormatVersion;
+    writeU32(footer, 40, crc32(footer.subarray(0, 40)));
+    writeU32(footer, 44, sstableMagic);
+    this.emit(footer);
+    await this.writePending();
+    await this.file.sync();
+    await this.file.close();
+    return {
+      number: this.number,
+      size: this.offset,
+      smallest: this.smallest ?? Buffer.alloc(0),
+      largest: this.last ?? Buffer.alloc(0),
+      entries: this.entries,
+      tombstones: this.tombstones,
+    };
+  }
+
+  async abandon(): Promise<void> {
+    await this.file.close().catch(() => undefined);
+  }
+}
+
+function corrupt(path: string, offset: number, what: string): CorruptionError {
+  return new CorruptionError(`Corrupt SSTable ${path} at offset ${offset}: ${what}`, { file: path, offset });
+}
+
+/** Reads one stored block, verifies its checksum and decompresses it. */
+function readBlockBytes(file: ReadFile, offset: number, length: number): Buffer {
+  const raw = file.readSync(offset, length + blockTrailerBytes);
+  if (raw.length !== length + blockTrailerBytes) throw corrupt(file.path, offset, `block of ${length} bytes runs past the end of the file`);
+  const stored = Buffer.from(raw.buffer, raw.byteOffset, length);
+  const codec = raw[length] as number;
+  const expected = readU32(raw, length + 1);
+  const actual = crc32(raw.subarray(length, length + 1), crc32(stored));
+  if (actual !== expected) throw corrupt(file.path, offset, `block checksum mismatch (stored ${expected}, computed ${actual})`);
+  if (codec === codecNone) return stored;
+  if (codec === codecLz4) {
+    try {
+      return uncompressSync(stored);
+    } catch (cause) {
+      throw new CorruptionError(`Corrupt SSTable ${file.path} at offset ${offset}: lz4 block does not decompress`, { file: file.path, offset, cause });
+    }
+  }
+  throw corrupt(file.path, offset, `unknown block codec ${codec} (written by a newer ringkv?)`);
+}
+
+const maxBlocksPerTable = 1 << 22;
+
+export class Table {
+  readonly filter: BloomFilter;
+  readonly index: Block;
+  /** Holders: the current version and open iterators. The file is deleted when this reaches 0 while obsolete. */
+  refs = 0;
+  obsolete = false;
+  private readonly cacheBase: number;
+
+  private constructor(
+    readonly meta: TableMeta,
+    private readonly file: ReadFile,
+    filter: BloomFilter,
+    index: Block,
+    private readonly cache: LruCache<number, Block>,
+  ) {
+    this.filter = filter;
+    this.index = index;
+    this.cacheBase = meta.number * maxBlocksPerTable;
+    if (index.count > maxBlocksPerTable) throw corrupt(file.path, 0, `index has ${index.count} blocks`);
+  }
+
+  get path(): string {
+    return this.file.path;
+  }
+
+  static async open(fs: FileSystem, path: string, meta: TableMeta, cache: LruCache<number, Block>): Promise<Table> {
+    const file = await fs.openRead(path);
+    try {
+      if (file.size < sstableFooterBytes) throw corrupt(path, 0, `file of ${file.size} bytes is shorter than the footer`);
+      const footerAt = file.size - sstableFooterBytes;
+      const footer = file.readSync(footerAt, sstableFooterBytes);
+      if (readU32(footer, 44) !== sstableMagic) throw corrupt(path, footerAt + 44, 'bad magic (not a ringkv SSTable)');
+      if (readU32(footer, 40) !== crc32(footer.subarray(0, 40))) throw corrupt(path, footerAt, 'footer checksum mismatch');
+      const version = footer[36] as number;
+      if (version !== sstableFormatVersion) {
+        throw corrupt(path, footerAt + 36, `format version ${version} is not supported (this build reads ${sstableFormatVersion})`);
+      }
+      const u64 = (at: number): number => readU32(footer, at) + readU32(footer, at + 4) * 0x100000000;
+      const indexOffset = u64(0);
+      const indexLength = readU32(footer, 8);
+      const filterOffset = u64(12);
+      const filterLength = readU32(footer, 20);
+      const filter = new BloomFilter(Uint8Array.from(readBlockBytes(file, filterOffset, filterLength)));
+      const index = new Block(Buffer.from(readBlockBytes(file, indexOffset, indexLength)), path, indexOffset);
+      return new Table(meta, file, filter, index, cache);
+    } catch (error) {
+      await file.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  get blockCount(): number {
+    return this.index.count;
+  }
+
+  /** Block i, from the cache or disk (checksum verified). */
+  block(i: number, fillCache = true): Block {
+    const cacheKey = this.cacheBase + i;
+    const cached = this.cache.get(cacheKey);
+    if (cached !== undefined) return cached;
+    const index = this.index;
+    index.decode(i);
+    const offset = readU32(index.buf, index.valueStart) + readU32(index.buf, index.valueStart + 4) * 0x100000000;
+    const length = readU32(index.buf, index.valueStart + 8);
+    const block = new Block(readBlockBytes(this.file, offset, length), this.file.path, offset);
+    if (fillCache) this.cache.set(cacheKey, block, block.buf.length + 64);
+    return block;
+  }
+
+  /**
+   * Looks `key` up; on a hit returns the block with the entry decoded into
+   * its position fields (read them before the next call), else undefined.
+   */
+  get(key: Buffer, h1: number, h2: number): Block | undefined {
+    if (!this.filter.mayContain(h1, h2)) return undefined;
+    const blockIndex = this.index.lowerBound(key);
+    if (blockIndex >= this.index.count) return undefined;
+    const block = this.block(blockIndex);
+    const i = block.lowerBound(key);
+    if (i >= block.count || block.compareAt(key, i) !== 0) return undefined;
+    block.decode(i);
+    return block;
+  }
+
+  async close(): Promise<void> {
+    await this.file.close();
+  }
+}
+
+/** Convenience for tests and tools: the bloom hashes of one key. */
+export function hashKey(key: Uint8Array): [number, number] {
+  const out = new Uint32Array(2);
+  bloomHash(key, out);
+  return [out[0] as number, out[1] as number];
+}
