@@ -1,0 +1,20 @@
+/** Turns "address in use" and friends into messages that say which listener, which port and what to do. */
+import { InvalidArgumentError, IoError } from '../core/index.ts';
+
+export async function listenOrExplain<T>(what: string, flag: string, host: string, port: number, listen: () => Promise<T>): Promise<T> {
+  try {
+    return await listen();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      throw new InvalidArgumentError(`Cannot listen for ${what} on ${host}:${port}: the port is already in use (another ringkv node or Redis?). Choose another with ${flag}`, { cause: error });
+    }
+    if (code === 'EACCES') {
+      throw new InvalidArgumentError(`Cannot listen for ${what} on ${host}:${port}: permission denied (ports below 1024 need privileges). Choose another with ${flag}`, { cause: error });
+    }
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+      throw new InvalidArgumentError(`Cannot listen for ${what} on ${host}:${port}: this machine has no such address. Check --host`, { cause: error });
+    }
+    throw new IoError(`Cannot listen for ${what} on ${host}:${port}: ${code ?? String(error)}`, { cause: error });
+  }
+}
