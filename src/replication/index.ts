@@ -1,2 +1,9 @@
 /** src/replication: the coordinator and everything versioned. Other layers import only this file. */
 export * from './api.ts';
+export * from './vclock.ts';
+export * from './hlc.ts';
+export * from './counter.ts';
+export * from './object.ts';
+export * from './keys.ts';
+export * from './replica-store.ts';
+export * from './local-kv.ts';

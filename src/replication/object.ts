@@ -1,0 +1,521 @@
+/**
+ * The versioned object: what one replica stores for one key.
+ *
+ * An object is a causal context (a vector clock of every write this replica
+ * has seen for the key) plus the versions still standing (siblings), each
+ * identified by its dot — the write that created it. This is the "dotted
+ * version vector" model (Preguiça et al., 2012; Riak 2.0's fix for sibling
+ * explosion): a version is superseded exactly when another object's context
+ * has seen its dot but no longer holds it. The merge
+ *
+ *   (s1, c1) ⊔ (s2, c2) = (s1 ∩ s2) ∪ (s1 \ c2) ∪ (s2 \ c1),  c1 ⊔ c2
+ *
+ * is commutative, associative and idempotent, so replicas converge whatever
+ * order replication, read repair, hints and anti-entropy deliver objects in.
+ * docs/consistency.md has the rules, docs/formats/object.md the bytes.
+ */
+import { CorruptionError, compareBytes } from '../core/index.ts';
+import type { NodeId } from '../core/index.ts';
+import { counterValue, mergeCounters } from './counter.ts';
+import type { CounterLane, CounterState } from './counter.ts';
+import { coversDot, emptyClock, mergeClocks } from './vclock.ts';
+import type { ClockEntry, Dot, VClock } from './vclock.ts';
+
+export type VersionKind = 'value' | 'counter' | 'tombstone';
+
+export interface Version {
+  /** The write that created this version; `dot.node` is the coordinating replica (the writer). */
+  readonly dot: Dot;
+  readonly kind: VersionKind;
+  /** The bytes of a 'value' version; empty for the other kinds. */
+  readonly value: Uint8Array;
+  /** The state of a 'counter' version; empty for the other kinds. */
+  readonly counter: CounterState;
+  /** Absolute expiry (epoch ms) or null. */
+  readonly expiresAtMs: number | null;
+  /** Hybrid-logical-clock time of the write (hlc.ts). */
+  readonly timestampMs: number;
+  /** When a tombstone was written (epoch ms); null for other kinds. */
+  readonly deletedAtMs: number | null;
+}
+
+export interface StoredObject {
+  /** Every write seen for the key; covers the dot of each version. */
+  readonly context: VClock;
+  /** Sorted by (dot.node, dot.counter); no two share a dot. */
+  readonly versions: readonly Version[];
+}
+
+export const emptyObject: StoredObject = Object.freeze({ context: emptyClock, versions: Object.freeze([]) as readonly Version[] });
+
+function cmpDot(a: Dot, b: Dot): number {
+  if (a.node !== b.node) return a.node < b.node ? -1 : 1;
+  return a.counter - b.counter;
+}
+
+function sameDot(a: Dot, b: Dot): boolean {
+  return a.node === b.node && a.counter === b.counter;
+}
+
+/** True while a version counts as present: not expired at `nowWallMs`. */
+export function isLive(version: Version, nowWallMs: number): boolean {
+  return version.expiresAtMs === null || version.expiresAtMs > nowWallMs;
+}
+
+/**
+ * When one dot carries two different versions (only after a node lost its
+ * disk and reused an id), both replicas must still pick the same one: the
+ * larger encoding wins, a total and order-independent choice.
+ */
+function pickSameDot(a: Version, b: Version): Version {
+  if (a === b) return a;
+  const c = compareBytes(encodeVersionForTie(a), encodeVersionForTie(b));
+  return c >= 0 ? a : b;
+}
+
+/** The merge above; returns `a` itself when `b` adds nothing (cheap idempotence check). */
+export function mergeObjects(a: StoredObject, b: StoredObject): StoredObject {
+  const out: Version[] = [];
+  let i = 0;
+  let j = 0;
+  const av = a.versions;
+  const bv = b.versions;
+  while (i < av.length || j < bv.length) {
+    const x = av[i];
+    const y = bv[j];
+    const c = x === undefined ? 1 : y === undefined ? -1 : cmpDot(x.dot, y.dot);
+    if (c === 0) {
+      out.push(pickSameDot(x as Version, y as Version));
+      i++;
+      j++;
+    } else if (c < 0) {
+      const v = x as Version;
+      if (!coversDot(b.context, v.dot)) out.push(v);
+      i++;
+    } else {
+      const v = y as Version;
+      if (!coversDot(a.context, v.dot)) out.push(v);
+      j++;
+    }
+  }
+  return { context: mergeClocks(a.context, b.context), versions: out };
+}
+
+/** Versions the write context `seen` has not superseded. */
+export function survivorsOf(object: StoredObject, seen: VClock): Version[] {
+  return object.versions.filter((v) => !coversDot(seen, v.dot));
+}
+
+/** Builds an object, normalising order and making the context cover every version. */
+export function makeObject(context: VClock, versions: readonly Version[]): StoredObject {
+  const sorted = [...versions].sort((x, y) => cmpDot(x.dot, y.dot));
+  const unique: Version[] = [];
+  for (const v of sorted) {
+    const last = unique[unique.length - 1];
+    if (last !== undefined && sameDot(last.dot, v.dot)) unique[unique.length - 1] = pickSameDot(last, v);
+    else unique.push(v);
+  }
+  let ctx = context;
+  for (const v of unique) {
+    if (!coversDot(ctx, v.dot)) ctx = mergeClocks(ctx, [{ node: v.dot.node, counter: v.dot.counter, lastWallMs: Math.floor(v.timestampMs) }]);
+  }
+  return { context: ctx, versions: unique };
+}
+
+/** True when `have` already holds everything `want` carries (merging `want` into it would change nothing). */
+export function objectCovers(have: StoredObject | undefined, want: StoredObject): boolean {
+  if (have === undefined) return want.versions.length === 0;
+  return objectsEqual(mergeObjects(have, makeObject(want.context, want.versions)), have);
+}
+
+export function objectsEqual(a: StoredObject, b: StoredObject): boolean {
+  return a === b || compareBytes(encodeObject(a), encodeObject(b)) === 0;
+}
+
+/** The counter the live counter versions add up to (lane-wise maximum of them all). */
+export function mergedCounter(versions: readonly Version[]): CounterState {
+  let state: CounterState = [];
+  for (const v of versions) if (v.kind === 'counter') state = mergeCounters(state, v.counter);
+  return state;
+}
+
+export function mergedCounterValue(versions: readonly Version[]): bigint {
+  return counterValue(mergedCounter(versions));
+}
+
+/**
+ * The instant after which every version is dead (each one a tombstone or
+ * expiring), or null when some version lives forever. Stored as engine
+ * metadata so a compaction filter can drop dead objects after the grace period.
+ */
+export function deadAfterMs(object: StoredObject): number | null {
+  let latest = -Infinity;
+  for (const v of object.versions) {
+    const end = v.kind === 'tombstone' ? (v.deletedAtMs ?? v.timestampMs) : v.expiresAtMs;
+    if (end === null) return null;
+    if (end > latest) latest = end;
+  }
+  return latest === -Infinity ? null : latest;
+}
+
+// ---------------------------------------------------------------- bytes
+
+/** Format version of an encoded object (docs/formats/object.md). */
+export const objectFormatVersion = 1;
+/** Format version of an encoded causal context handed to clients. */
+export const contextFormatVersion = 1;
+/** Format version of the engine metadata bytes. */
+export const metaFormatVersion = 1;
+
+const kindCodes: Record<VersionKind, number> = { value: 1, counter: 2, tombstone: 3 };
+const kindsByCode: Array<VersionKind | undefined> = [undefined, 'value', 'counter', 'tombstone'];
+const flagExpires = 1;
+const flagDeleted = 2;
+
+/** A growable buffer; varints are LEB128 over safe integers (≤ 2^53). */
+class ByteWriter {
+  buf: Buffer;
+  pos = 0;
+
+  constructor(initial = 128) {
+    this.buf = Buffer.allocUnsafe(initial);
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  u8(v: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+  }
+
+  varint(v: number): void {
+    this.ensure(8);
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.pos++] = v;
+  }
+
+  bigVarint(v: bigint): void {
+    this.ensure(10);
+    while (v >= 0x80n) {
+      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
+      v >>= 7n;
+    }
+    this.buf[this.pos++] = Number(v);
+  }
+
+  f64(v: number): void {
+    this.ensure(8);
+    this.buf.writeDoubleLE(v, this.pos);
+    this.pos += 8;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.varint(b.length);
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  text(s: string): void {
+    const n = Buffer.byteLength(s, 'utf8');
+    this.varint(n);
+    this.ensure(n);
+    this.buf.write(s, this.pos, 'utf8');
+    this.pos += n;
+  }
+
+  finish(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+class ByteReader {
+  private readonly buf: Buffer;
+  pos = 0;
+
+  constructor(
+    bytes: Uint8Array,
+    private readonly what: string,
+  ) {
+    this.buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  fail(reason: string): never {
+    throw new CorruptionError(`Cannot decode ${this.what}: ${reason} at byte ${this.pos} of ${this.buf.length}`, { offset: this.pos });
+  }
+
+  get done(): boolean {
+    return this.pos === this.buf.length;
+  }
+
+  remaining(): number {
+    return this.buf.length - this.pos;
+  }
+
+  u8(): number {
+    if (this.pos >= this.buf.length) this.fail('unexpected end');
+    return this.buf[this.pos++] as number;
+  }
+
+  varint(): number {
+    let result = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.u8();
+      result += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) {
+        if (result > Number.MAX_SAFE_INTEGER) this.fail('integer too large');
+        return result;
+      }
+      scale *= 0x80;
+    }
+    return this.fail('varint longer than 8 bytes');
+  }
+
+  bigVarint(): bigint {
+    let result = 0n;
+    let shift = 0n;
+    for (let i = 0; i < 10; i++) {
+      const b = this.u8();
+      result |= BigInt(b & 0x7f) << shift;
+      if ((b & 0x80) === 0) return result;
+      shift += 7n;
+    }
+    return this.fail('varint longer than 10 bytes');
+  }
+
+  f64(): number {
+    if (this.pos + 8 > this.buf.length) this.fail('unexpected end');
+    const v = this.buf.readDoubleLE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  bytes(): Uint8Array {
+    const n = this.varint();
+    if (this.pos + n > this.buf.length) this.fail(`length ${n} past the end`);
+    // A copy, so a stored object never pins the engine's larger buffer.
+    const out = Uint8Array.prototype.slice.call(this.buf, this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  text(): string {
+    const n = this.varint();
+    if (this.pos + n > this.buf.length) this.fail(`length ${n} past the end`);
+    const s = this.buf.toString('utf8', this.pos, this.pos + n);
+    this.pos += n;
+    return s;
+  }
+}
+
+/** Node ids appear many times in one object; a table sends each once. */
+function nodeTable(object: StoredObject): NodeId[] {
+  const names = new Set<NodeId>();
+  for (const e of object.context) names.add(e.node);
+  for (const v of object.versions) {
+    names.add(v.dot.node);
+    for (const lane of v.counter) names.add(lane.node);
+  }
+  return [...names].sort();
+}
+
+function writeClock(w: ByteWriter, clock: VClock, index: ReadonlyMap<NodeId, number>): void {
+  w.varint(clock.length);
+  for (const e of clock) {
+    w.varint(index.get(e.node) as number);
+    w.varint(e.counter);
+    w.varint(Math.max(0, Math.floor(e.lastWallMs)));
+  }
+}
+
+function writeVersion(w: ByteWriter, v: Version, index: ReadonlyMap<NodeId, number>): void {
+  w.u8(kindCodes[v.kind]);
+  w.u8((v.expiresAtMs !== null ? flagExpires : 0) | (v.deletedAtMs !== null ? flagDeleted : 0));
+  w.varint(index.get(v.dot.node) as number);
+  w.varint(v.dot.counter);
+  w.f64(v.timestampMs);
+  if (v.expiresAtMs !== null) w.f64(v.expiresAtMs);
+  if (v.deletedAtMs !== null) w.f64(v.deletedAtMs);
+  if (v.kind === 'value') w.bytes(v.value);
+  if (v.kind === 'counter') {
+    w.varint(v.counter.length);
+    for (const lane of v.counter) {
+      w.varint(index.get(lane.node) as number);
+      w.varint(lane.epoch);
+      w.bigVarint(lane.p);
+      w.bigVarint(lane.n);
+    }
+  }
+}
+
+export function encodeObject(object: StoredObject): Uint8Array {
+  const nodes = nodeTable(object);
+  const index = new Map<NodeId, number>();
+  nodes.forEach((n, i) => index.set(n, i));
+  let valueBytes = 0;
+  for (const v of object.versions) valueBytes += v.value.length;
+  const w = new ByteWriter(64 + valueBytes + 16 * nodes.length + 48 * object.versions.length);
+  w.u8(objectFormatVersion);
+  w.varint(nodes.length);
+  for (const n of nodes) w.text(n);
+  writeClock(w, object.context, index);
+  w.varint(object.versions.length);
+  for (const v of object.versions) writeVersion(w, v, index);
+  return w.finish();
+}
+
+function encodeVersionForTie(v: Version): Uint8Array {
+  const index = new Map<NodeId, number>();
+  const names = [...new Set([v.dot.node, ...v.counter.map((l) => l.node)])].sort();
+  names.forEach((n, i) => index.set(n, i));
+  const w = new ByteWriter();
+  for (const n of names) w.text(n);
+  writeVersion(w, v, index);
+  return w.finish();
+}
+
+function readNode(r: ByteReader, nodes: readonly NodeId[]): NodeId {
+  const i = r.varint();
+  const node = nodes[i];
+  if (node === undefined) r.fail(`node index ${i} outside a table of ${nodes.length}`);
+  return node;
+}
+
+function readClock(r: ByteReader, nodes: readonly NodeId[]): VClock {
+  const n = r.varint();
+  if (n > nodes.length) r.fail(`clock of ${n} entries with ${nodes.length} nodes`);
+  const out: ClockEntry[] = [];
+  for (let i = 0; i < n; i++) {
+    const node = readNode(r, nodes);
+    const prev = out[out.length - 1];
+    if (prev !== undefined && prev.node >= node) r.fail('clock entries out of order');
+    const counter = r.varint();
+    if (counter < 1) r.fail('clock counter 0');
+    out.push({ node, counter, lastWallMs: r.varint() });
+  }
+  return out;
+}
+
+function readFinite(r: ByteReader, what: string): number {
+  const v = r.f64();
+  if (!Number.isFinite(v)) r.fail(`${what} is not a finite number`);
+  return v;
+}
+
+function readVersion(r: ByteReader, nodes: readonly NodeId[]): Version {
+  const kind = kindsByCode[r.u8()];
+  if (kind === undefined) r.fail('unknown version kind');
+  const flags = r.u8();
+  if ((flags & ~(flagExpires | flagDeleted)) !== 0) r.fail(`unknown flags ${flags}`);
+  const node = readNode(r, nodes);
+  const counter = r.varint();
+  if (counter < 1) r.fail('dot counter 0');
+  const timestampMs = readFinite(r, 'timestamp');
+  const expiresAtMs = flags & flagExpires ? readFinite(r, 'expiry') : null;
+  const deletedAtMs = flags & flagDeleted ? readFinite(r, 'deletion time') : null;
+  let value: Uint8Array = emptyBytes;
+  let state: CounterState = [];
+  if (kind === 'value') value = r.bytes();
+  if (kind === 'counter') {
+    const lanes = r.varint();
+    if (lanes > r.remaining()) r.fail(`${lanes} counter lanes cannot fit`);
+    const out: CounterLane[] = [];
+    for (let i = 0; i < lanes; i++) {
+      const lane: CounterLane = { node: readNode(r, nodes), epoch: r.varint(), p: r.bigVarint(), n: r.bigVarint() };
+      const prev = out[out.length - 1];
+      if (prev !== undefined && (prev.node > lane.node || (prev.node === lane.node && prev.epoch >= lane.epoch))) r.fail('counter lanes out of order');
+      out.push(lane);
+    }
+    state = out;
+  }
+  return { dot: { node, counter }, kind, value, counter: state, expiresAtMs, timestampMs, deletedAtMs };
+}
+
+const emptyBytes = new Uint8Array(0);
+
+/** Decodes an object; any malformed input throws CorruptionError. */
+export function decodeObject(bytes: Uint8Array): StoredObject {
+  const r = new ByteReader(bytes, 'a stored object');
+  const version = r.u8();
+  if (version !== objectFormatVersion) r.fail(`unknown format version ${version} (this build reads ${objectFormatVersion})`);
+  const count = r.varint();
+  if (count > bytes.length) r.fail(`node table of ${count} entries cannot fit`);
+  const nodes: NodeId[] = [];
+  for (let i = 0; i < count; i++) nodes.push(r.text());
+  const context = readClock(r, nodes);
+  const versionCount = r.varint();
+  if (versionCount > bytes.length) r.fail(`${versionCount} versions cannot fit`);
+  const versions: Version[] = [];
+  for (let i = 0; i < versionCount; i++) {
+    const v = readVersion(r, nodes);
+    const prev = versions[versions.length - 1];
+    if (prev !== undefined && cmpDot(prev.dot, v.dot) >= 0) r.fail('versions out of order');
+    if (!coversDot(context, v.dot)) r.fail('a version outside the object context');
+    versions.push(v);
+  }
+  if (!r.done) r.fail('trailing bytes');
+  return { context, versions };
+}
+
+// ---------------------------------------------------------------- contexts
+
+/** The opaque causal context handed to clients: a versioned, self-contained clock. */
+export function encodeContext(clock: VClock): Uint8Array {
+  const w = new ByteWriter(8 + clock.length * 24);
+  w.u8(contextFormatVersion);
+  w.varint(clock.length);
+  for (const e of clock) {
+    w.text(e.node);
+    w.varint(e.counter);
+    w.varint(Math.max(0, Math.floor(e.lastWallMs)));
+  }
+  return w.finish();
+}
+
+/** Decodes a client's context; malformed bytes throw CorruptionError (front ends report it as a bad argument). */
+export function decodeContext(bytes: Uint8Array): VClock {
+  if (bytes.length === 0) return emptyClock;
+  const r = new ByteReader(bytes, 'a causal context');
+  const version = r.u8();
+  if (version !== contextFormatVersion) r.fail(`unknown context version ${version}`);
+  const n = r.varint();
+  if (n > bytes.length) r.fail(`${n} entries cannot fit`);
+  const out: ClockEntry[] = [];
+  for (let i = 0; i < n; i++) {
+    const node = r.text();
+    const prev = out[out.length - 1];
+    if (prev !== undefined && prev.node >= node) r.fail('entries out of order');
+    const counter = r.varint();
+    if (counter < 1) r.fail('counter 0');
+    out.push({ node, counter, lastWallMs: r.varint() });
+  }
+  if (!r.done) r.fail('trailing bytes');
+  return out;
+}
+
+// ---------------------------------------------------------------- engine metadata
+
+/** Engine meta bytes: [version][f64 deadAfterMs], or undefined when the object never dies on its own. */
+export function encodeMeta(object: StoredObject): Uint8Array | undefined {
+  const dead = deadAfterMs(object);
+  if (dead === null) return undefined;
+  const out = Buffer.allocUnsafe(9);
+  out[0] = metaFormatVersion;
+  out.writeDoubleLE(dead, 1);
+  return out;
+}
+
+/** The deadAfterMs stored in meta bytes, or null (none, or an unknown format). */
+export function decodeMeta(meta: Uint8Array | undefined): number | null {
+  if (meta === undefined || meta.length !== 9 || meta[0] !== metaFormatVersion) return null;
+  return Buffer.from(meta.buffer, meta.byteOffset, meta.byteLength).readDoubleLE(1);
+}

@@ -1,0 +1,476 @@
+/**
+ * One node's replica of the data: versioned objects over a storage engine.
+ *
+ * Everything that changes a key on this node goes through here — writes this
+ * node coordinates (`coordinate*`) and objects arriving from peers through
+ * replication, read repair, hinted handoff and anti-entropy (`apply`, a merge
+ * that is idempotent and order-independent). Operations on one key run one at
+ * a time, so a read-modify-write (INCR, a put resolving siblings) cannot lose
+ * a concurrent update made on this node.
+ */
+import { ConflictError, InvalidArgumentError, asBuffer, assert, describeKey, isRingkvError, CorruptionError } from '../core/index.ts';
+import type { Clock, NodeId } from '../core/index.ts';
+import type { Engine, EngineEntry } from '../storage/index.ts';
+import { incrementCounter, notAnIntegerMessage, parseInteger, counterValue } from './counter.ts';
+import type { CounterState } from './counter.ts';
+import { HybridClock, hlcTicks } from './hlc.ts';
+import { dataRange, isDataKey, partitionOfStorageKey, partitionRange, slotCount, storageKey, userKeyOf, validateKey, validateValue } from './keys.ts';
+import {
+  decodeObject,
+  emptyObject,
+  encodeMeta,
+  encodeObject,
+  isLive,
+  makeObject,
+  mergeObjects,
+  mergedCounter,
+  objectsEqual,
+  survivorsOf,
+} from './object.ts';
+import type { StoredObject, Version } from './object.ts';
+import { counterOf, defaultClockPrunePolicy, emptyClock, mergeClocks, pruneClock } from './vclock.ts';
+import type { ClockPrunePolicy, Dot, VClock } from './vclock.ts';
+
+/** Concurrent versions one key may hold before a write without a resolving context is refused. */
+export const defaultMaxSiblings = 64;
+/** Tombstones and expired versions stay this long so a stale replica cannot resurrect them (Cassandra's gc_grace). */
+export const defaultTombstoneGraceMs = 10 * 24 * 60 * 60 * 1000;
+/** Largest encoded object a coordinated write may produce (siblings × values). */
+export const maxObjectBytes = 32 * 1024 * 1024;
+/** Engine entries a purge or clear pass reads per batch. */
+const purgeBatchEntries = 512;
+
+export interface ReplicaStoreOptions {
+  engine: Engine;
+  clock: Clock;
+  nodeId: NodeId;
+  /** One hybrid clock per node; pass the node's so every subsystem stamps from it. */
+  hlc?: HybridClock;
+  maxSiblings?: number;
+  tombstoneGraceMs?: number;
+  clockPolicy?: ClockPrunePolicy;
+}
+
+export interface StoreWriteOptions {
+  /** Absolute expiry in epoch ms; null: none. */
+  expiresAtMs?: number | null;
+}
+
+/** What a coordinated write did. */
+export interface StoreWriteOutcome {
+  /** The whole object now stored (send this to the other replicas). */
+  object: StoredObject;
+  /** The versions this write created. */
+  written: Version[];
+  /** The write's own causal context: what it superseded plus its new versions (for PutResult). */
+  context: VClock;
+}
+
+export interface StoreIncrOutcome extends StoreWriteOutcome {
+  /** The counter's value on this replica after the increment. */
+  value: bigint;
+}
+
+export interface ScanLocalOptions {
+  /** First partition to scan (default 0). */
+  fromPartition?: number;
+  /** Partition to stop before (default: through the last). */
+  toPartition?: number;
+  /** Resume strictly after this storage key (from a previous page's `next`). */
+  after?: Uint8Array;
+  /** Engine entries read for this page at most (dead ones count too, to bound the work). */
+  limit: number;
+  /** Include objects with no live version (tombstones, expired): anti-entropy and streaming need them. */
+  includeDead?: boolean;
+}
+
+export interface ScanItem {
+  key: Uint8Array;
+  partition: number;
+  /** The object as stored when includeDead, else with expired versions removed. */
+  object: StoredObject;
+}
+
+export interface ScanPage {
+  items: ScanItem[];
+  /** Storage key to pass as `after` for the next page; null when the range is exhausted. */
+  next: Uint8Array | null;
+}
+
+export interface PurgeResult {
+  versionsDropped: number;
+  keysRemoved: number;
+  keysScanned: number;
+}
+
+export interface ReplicaStoreStats {
+  coordinatedWrites: number;
+  appliedMerges: number;
+  /** Merges that changed nothing (duplicates, already-seen objects). */
+  noopMerges: number;
+  siblingLimitRejections: number;
+}
+
+/** A new write's identity and time. */
+interface Stamp {
+  dot: Dot;
+  timestampMs: number;
+}
+
+function latin1(bytes: Uint8Array): string {
+  return asBuffer(bytes).toString('latin1');
+}
+
+/** Latest first by (timestamp, writer): the same order as resolveWinner. */
+function newestFirst(a: Version, b: Version): number {
+  if (a.timestampMs !== b.timestampMs) return b.timestampMs - a.timestampMs;
+  return a.dot.node < b.dot.node ? 1 : a.dot.node > b.dot.node ? -1 : 0;
+}
+
+export class ReplicaStore {
+  readonly nodeId: NodeId;
+  readonly hlc: HybridClock;
+  readonly maxSiblings: number;
+  readonly tombstoneGraceMs: number;
+  private readonly engine: Engine;
+  private readonly clock: Clock;
+  private readonly clockPolicy: ClockPrunePolicy;
+  private readonly locks = new Map<string, Promise<void>>();
+  private readonly counters: ReplicaStoreStats = { coordinatedWrites: 0, appliedMerges: 0, noopMerges: 0, siblingLimitRejections: 0 };
+
+  constructor(options: ReplicaStoreOptions) {
+    this.engine = options.engine;
+    this.clock = options.clock;
+    this.nodeId = options.nodeId;
+    this.hlc = options.hlc ?? new HybridClock(options.clock);
+    this.maxSiblings = options.maxSiblings ?? defaultMaxSiblings;
+    this.tombstoneGraceMs = options.tombstoneGraceMs ?? defaultTombstoneGraceMs;
+    this.clockPolicy = options.clockPolicy ?? defaultClockPrunePolicy;
+    assert(this.nodeId.length > 0, 'a replica store needs a node id');
+    assert(this.maxSiblings >= 1, 'maxSiblings must be at least 1');
+  }
+
+  stats(): ReplicaStoreStats {
+    return { ...this.counters };
+  }
+
+  /** Engine estimate of stored keys (tombstones included until purged). */
+  approximateKeys(): number {
+    return this.engine.stats().approximateKeys;
+  }
+
+  // ------------------------------------------------------------ reads
+
+  /** The object exactly as stored (tombstones and expired versions included), or undefined. */
+  async readRaw(key: Uint8Array): Promise<StoredObject | undefined> {
+    validateKey(key);
+    return this.load(key, storageKey(key));
+  }
+
+  /** The object with expired versions removed (tombstones kept: they carry deletes), or undefined. */
+  async read(key: Uint8Array): Promise<StoredObject | undefined> {
+    const raw = await this.readRaw(key);
+    return raw === undefined ? undefined : this.withoutExpired(raw);
+  }
+
+  private withoutExpired(object: StoredObject): StoredObject {
+    const now = this.clock.wallMs();
+    if (object.versions.every((v) => isLive(v, now))) return object;
+    return { context: object.context, versions: object.versions.filter((v) => isLive(v, now)) };
+  }
+
+  private async load(key: Uint8Array, skey: Uint8Array): Promise<StoredObject | undefined> {
+    const entry = await this.engine.get(skey);
+    return entry === undefined ? undefined : this.decodeEntry(key, entry);
+  }
+
+  private decodeEntry(key: Uint8Array, entry: EngineEntry): StoredObject {
+    try {
+      return decodeObject(entry.value);
+    } catch (error) {
+      if (error instanceof CorruptionError) throw new CorruptionError(`Key ${describeKey(key)} on ${this.nodeId}: ${error.message}`, { cause: error });
+      throw error;
+    }
+  }
+
+  // ------------------------------------------------------------ replication
+
+  /**
+   * Merges an object from a peer (replication, read repair, hint replay,
+   * anti-entropy) into the stored one and persists the result. Idempotent;
+   * the merge is order-independent, so replicas converge. Never refuses for
+   * the sibling limit: convergence comes first (docs/consistency.md).
+   */
+  async apply(key: Uint8Array, incoming: StoredObject): Promise<StoredObject> {
+    validateKey(key);
+    const skey = storageKey(key);
+    return this.withKey(skey, async () => {
+      const stored = await this.load(key, skey);
+      for (const v of incoming.versions) this.hlc.observe(v.timestampMs);
+      const normalized = makeObject(incoming.context, incoming.versions);
+      if (stored === undefined) {
+        if (normalized.versions.length === 0) {
+          this.counters.noopMerges++;
+          return normalized;
+        }
+        await this.persist(skey, normalized);
+        this.counters.appliedMerges++;
+        return normalized;
+      }
+      const merged = mergeObjects(stored, normalized);
+      if (objectsEqual(merged, stored)) {
+        this.counters.noopMerges++;
+        return stored;
+      }
+      await this.persist(skey, merged);
+      this.counters.appliedMerges++;
+      return merged;
+    });
+  }
+
+  // ------------------------------------------------------------ coordinated writes
+
+  /**
+   * Writes a value coordinated by this node. `context` names the versions the
+   * write supersedes (the context a read returned); null is a blind write
+   * that supersedes nothing and becomes a sibling of whatever exists, as the
+   * KvApi documents. A front end that wants "replace what is there" reads
+   * first and passes the read's context (RESP's SET does).
+   */
+  async coordinatePut(key: Uint8Array, value: Uint8Array, context: VClock | null, options: StoreWriteOptions = {}): Promise<StoreWriteOutcome> {
+    validateKey(key);
+    validateValue(key, value);
+    const expiresAtMs = options.expiresAtMs ?? null;
+    return this.coordinate(key, context ?? emptyClock, (_obj, stamp) => [{ ...stamp(), kind: 'value', value, counter: [], expiresAtMs, deletedAtMs: null }]);
+  }
+
+  /** Writes a tombstone superseding `context` (null: everything this replica holds). */
+  async coordinateDelete(key: Uint8Array, context: VClock | null): Promise<StoreWriteOutcome> {
+    validateKey(key);
+    return this.coordinate(key, context, (_obj, stamp) => [
+      { ...stamp(), kind: 'tombstone', value: emptyBytes, counter: [], expiresAtMs: null, deletedAtMs: Math.floor(this.clock.wallMs()) },
+    ]);
+  }
+
+  /**
+   * Adds `delta` to the key's counter, superseding everything this replica
+   * holds. Live counter versions are merged first (so concurrent increments
+   * all count); without one, the newest plain value must hold an integer and
+   * becomes the counter's start; without either the counter starts at 0.
+   * Expiry stays as it was unless `options.expiresAtMs` is given.
+   */
+  async coordinateIncr(key: Uint8Array, delta: bigint, options: StoreWriteOptions = {}): Promise<StoreIncrOutcome> {
+    validateKey(key);
+    let value = 0n;
+    const outcome = await this.coordinate(key, null, (obj, stamp) => {
+      const now = this.clock.wallMs();
+      const live = obj.versions.filter((v) => isLive(v, now) && v.kind !== 'tombstone').sort(newestFirst);
+      const { dot, timestampMs } = stamp();
+      let state: CounterState = [];
+      let expiry: number | null = null;
+      const counters = live.filter((v) => v.kind === 'counter');
+      const newest = counters[0] ?? live[0];
+      if (counters.length > 0) {
+        state = mergedCounter(counters);
+      } else if (newest !== undefined) {
+        const start = parseInteger(newest.value);
+        if (start === undefined) throw new InvalidArgumentError(notAnIntegerMessage);
+        state = incrementCounter(state, this.nodeId, dot.counter, start);
+      }
+      if (newest !== undefined) expiry = newest.expiresAtMs;
+      state = incrementCounter(state, this.nodeId, dot.counter, delta);
+      value = counterValue(state);
+      const expiresAtMs = options.expiresAtMs !== undefined ? options.expiresAtMs : expiry;
+      return [{ dot, timestampMs, kind: 'counter', value: emptyBytes, counter: state, expiresAtMs, deletedAtMs: null }];
+    });
+    return { ...outcome, value };
+  }
+
+  /**
+   * Changes the expiry of every live version by rewriting each as a new
+   * version (a new dot, so replicas can tell old expiry from new), keeping
+   * their relative timestamp order so the RESP winner does not change.
+   * Counter versions are merged into one. Resolves undefined, writing
+   * nothing, when the key has no live value or counter.
+   */
+  async coordinateTouch(key: Uint8Array, expiresAtMs: number | null, context: VClock | null): Promise<StoreWriteOutcome | undefined> {
+    validateKey(key);
+    let touched = true;
+    const outcome = await this.coordinate(key, context, (obj, stamp) => {
+      const now = this.clock.wallMs();
+      const live = obj.versions.filter((v) => isLive(v, now));
+      if (!live.some((v) => v.kind !== 'tombstone')) {
+        touched = false;
+        return undefined;
+      }
+      const counters = live.filter((v) => v.kind === 'counter');
+      const others = live.filter((v) => v.kind !== 'counter');
+      const newestCounter = [...counters].sort(newestFirst)[0];
+      const olderFirst = [...others, ...(newestCounter === undefined ? [] : [newestCounter])].sort((a, b) => newestFirst(b, a));
+      return olderFirst.map((v): Version => {
+        const s = stamp();
+        if (v.kind === 'counter') return { ...v, ...s, counter: mergedCounter(counters), expiresAtMs };
+        if (v.kind === 'tombstone') return { ...v, ...s };
+        return { ...v, ...s, expiresAtMs };
+      });
+    });
+    return touched ? outcome : undefined;
+  }
+
+  private async coordinate(
+    key: Uint8Array,
+    context: VClock | null,
+    make: (object: StoredObject, stamp: () => Stamp) => Version[] | undefined,
+  ): Promise<StoreWriteOutcome> {
+    const skey = storageKey(key);
+    return this.withKey(skey, async () => {
+      const stored = (await this.load(key, skey)) ?? emptyObject;
+      for (const v of stored.versions) this.hlc.observe(v.timestampMs);
+      const seen = context ?? stored.context;
+      let next = Math.max(counterOf(stored.context, this.nodeId), counterOf(seen, this.nodeId));
+      const stamp = (): Stamp => {
+        const timestampMs = this.hlc.now();
+        // Dot counters grow with time, so a dot is never reused, even after the object was purged (docs/consistency.md).
+        next = Math.max(next + 1, hlcTicks(timestampMs));
+        return { dot: { node: this.nodeId, counter: next }, timestampMs };
+      };
+      const written = make(stored, stamp);
+      if (written === undefined) return { object: stored, written: [], context: seen };
+      const survivors = survivorsOf(stored, seen);
+      this.checkSiblingLimit(key, survivors, written);
+      const wall = Math.floor(this.clock.wallMs());
+      let writeContext = seen;
+      for (const v of written) writeContext = mergeClocks(writeContext, [{ node: v.dot.node, counter: v.dot.counter, lastWallMs: wall }]);
+      const keep = new Set<NodeId>([...survivors, ...written].map((v) => v.dot.node));
+      const objectContext = pruneClock(mergeClocks(stored.context, writeContext), wall, keep, this.clockPolicy);
+      const object = makeObject(objectContext, [...survivors, ...written]);
+      const bytes = encodeObject(object);
+      if (bytes.length > maxObjectBytes) {
+        throw new ConflictError(
+          `Cannot write key ${describeKey(key)}: its ${object.versions.length} versions would take ${bytes.length} bytes, the limit is ${maxObjectBytes}; read it and write with its context to resolve the siblings`,
+        );
+      }
+      await this.engine.put(skey, bytes, encodeMeta(object));
+      this.counters.coordinatedWrites++;
+      return { object, written, context: pruneClock(writeContext, wall, new Set(written.map((v) => v.dot.node)), this.clockPolicy) };
+    });
+  }
+
+  private checkSiblingLimit(key: Uint8Array, survivors: readonly Version[], written: readonly Version[]): void {
+    const now = this.clock.wallMs();
+    const live = survivors.filter((v) => isLive(v, now)).length + written.length;
+    if (live <= this.maxSiblings) return;
+    this.counters.siblingLimitRejections++;
+    throw new ConflictError(
+      `Cannot write key ${describeKey(key)}: it would have ${live} concurrent versions (siblings), the limit is ${this.maxSiblings}; read the key and write with the context it returns to resolve them`,
+    );
+  }
+
+  // ------------------------------------------------------------ scans and maintenance
+
+  /** A page of objects in storage order (partition, then key). */
+  async scanLocal(options: ScanLocalOptions): Promise<ScanPage> {
+    assert(options.limit >= 1, 'scanLocal needs a positive limit');
+    const from = options.fromPartition ?? 0;
+    const to = options.toPartition ?? slotCount;
+    const range = partitionRange(from, to);
+    const items: ScanItem[] = [];
+    let read = 0;
+    let last: Uint8Array | undefined;
+    const now = this.clock.wallMs();
+    const bounds = options.after === undefined ? { gte: range.gte } : { gt: options.after };
+    for await (const entry of this.engine.iterate({ ...bounds, lt: range.lt, limit: options.limit })) {
+      read++;
+      last = entry.key;
+      if (!isDataKey(entry.key)) continue;
+      const key = Uint8Array.prototype.slice.call(userKeyOf(entry.key));
+      const object = this.decodeEntry(key, entry);
+      const partition = partitionOfStorageKey(entry.key);
+      if (options.includeDead) {
+        items.push({ key, partition, object });
+        continue;
+      }
+      const live = object.versions.filter((v) => isLive(v, now));
+      if (!live.some((v) => v.kind !== 'tombstone')) continue;
+      items.push({ key, partition, object: live.length === object.versions.length ? object : { context: object.context, versions: live } });
+    }
+    return { items, next: read < options.limit || last === undefined ? null : last };
+  }
+
+  /**
+   * Drops tombstones and expired versions older than the grace period, and
+   * keys left with nothing. Run it periodically; the grace period must be
+   * longer than it takes anti-entropy and hinted handoff to spread a delete.
+   */
+  async purge(): Promise<PurgeResult> {
+    const result: PurgeResult = { versionsDropped: 0, keysRemoved: 0, keysScanned: 0 };
+    const cutoff = this.clock.wallMs() - this.tombstoneGraceMs;
+    let after: Uint8Array | undefined;
+    for (;;) {
+      const page = await this.scanLocal({ limit: purgeBatchEntries, includeDead: true, ...(after === undefined ? {} : { after }) });
+      for (const item of page.items) {
+        result.keysScanned++;
+        if (!item.object.versions.some((v) => purgeable(v, cutoff))) continue;
+        const skey = storageKey(item.key, item.partition);
+        await this.withKey(skey, async () => {
+          const current = await this.load(item.key, skey);
+          if (current === undefined) return;
+          const kept = current.versions.filter((v) => !purgeable(v, cutoff));
+          result.versionsDropped += current.versions.length - kept.length;
+          if (kept.length === 0) {
+            await this.engine.delete(skey);
+            result.keysRemoved++;
+          } else {
+            await this.persist(skey, { context: current.context, versions: kept });
+          }
+        });
+      }
+      if (page.next === null) return result;
+      after = page.next;
+    }
+  }
+
+  /** Removes every key on this replica (FLUSHALL on a single node). */
+  async clear(): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const batch: Uint8Array[] = [];
+      for await (const entry of this.engine.iterate({ ...dataRange(), limit: purgeBatchEntries })) batch.push(entry.key);
+      if (batch.length === 0) return removed;
+      await this.engine.write(batch.map((key) => ({ type: 'delete' as const, key })));
+      removed += batch.length;
+    }
+  }
+
+  private async persist(skey: Uint8Array, object: StoredObject): Promise<void> {
+    await this.engine.put(skey, encodeObject(object), encodeMeta(object));
+  }
+
+  private async withKey<T>(skey: Uint8Array, fn: () => Promise<T>): Promise<T> {
+    const id = latin1(skey);
+    const previous = this.locks.get(id) ?? Promise.resolve();
+    const run = previous.then(fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.locks.set(id, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    }
+  }
+}
+
+function purgeable(v: Version, cutoffMs: number): boolean {
+  if (v.kind === 'tombstone') return (v.deletedAtMs ?? v.timestampMs) <= cutoffMs;
+  return v.expiresAtMs !== null && v.expiresAtMs <= cutoffMs;
+}
+
+const emptyBytes = new Uint8Array(0);
+
+/** True for errors a coordinated write raises because of the sibling limit. */
+export function isSiblingLimitError(error: unknown): boolean {
+  return isRingkvError(error) && error.code === 'RINGKV_CONFLICT';
+}

@@ -1,0 +1,161 @@
+/**
+ * Vector clocks keyed by the id of the *coordinating replica* (never the
+ * client: per-client actors made Riak's clocks grow without bound). Each entry
+ * remembers when it last advanced so that pruning can prefer old entries.
+ *
+ * A clock is an array of entries sorted by node id (code-unit order), so two
+ * equal clocks have equal encodings and merges are linear. docs/consistency.md
+ * states the rules; the object model (object.ts) uses clocks as causal
+ * contexts and dots, which is what makes pruning safe.
+ */
+import type { NodeId } from '../core/index.ts';
+
+export interface ClockEntry {
+  readonly node: NodeId;
+  /** Highest event of `node` this clock has seen. */
+  readonly counter: number;
+  /** Wall time (epoch ms) when the entry last advanced; only pruning reads it. */
+  readonly lastWallMs: number;
+}
+
+/** Entries sorted by node id, at most one per node, counters ≥ 1. */
+export type VClock = readonly ClockEntry[];
+
+/** One event: the `counter`-th write coordinated by `node` (a "dot"). */
+export interface Dot {
+  readonly node: NodeId;
+  readonly counter: number;
+}
+
+export type ClockOrder = 'before' | 'after' | 'equal' | 'concurrent';
+
+export const emptyClock: VClock = Object.freeze([]) as VClock;
+
+function cmpNode(a: NodeId, b: NodeId): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The counter of `node` in `clock`, 0 when absent. */
+export function counterOf(clock: VClock, node: NodeId): number {
+  // Clocks are small (a handful of replicas); a linear scan beats a binary search here.
+  for (const e of clock) if (e.node === node) return e.counter;
+  return 0;
+}
+
+/** Least upper bound: entry-wise maximum (commutative, associative, idempotent). */
+export function mergeClocks(a: VClock, b: VClock): VClock {
+  if (a.length === 0) return b;
+  if (b.length === 0) return a;
+  const out: ClockEntry[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const x = a[i];
+    const y = b[j];
+    const c = x === undefined ? 1 : y === undefined ? -1 : cmpNode(x.node, y.node);
+    if (c < 0) {
+      out.push(x as ClockEntry);
+      i++;
+    } else if (c > 0) {
+      out.push(y as ClockEntry);
+      j++;
+    } else {
+      const ex = x as ClockEntry;
+      const ey = y as ClockEntry;
+      out.push(
+        ex.counter === ey.counter && ex.lastWallMs === ey.lastWallMs
+          ? ex
+          : { node: ex.node, counter: Math.max(ex.counter, ey.counter), lastWallMs: Math.max(ex.lastWallMs, ey.lastWallMs) },
+      );
+      i++;
+      j++;
+    }
+  }
+  return out;
+}
+
+/** True when `a` has seen everything `b` has (a ≥ b entry-wise). Reflexive, antisymmetric, transitive. */
+export function descends(a: VClock, b: VClock): boolean {
+  let i = 0;
+  for (const y of b) {
+    while (i < a.length && cmpNode((a[i] as ClockEntry).node, y.node) < 0) i++;
+    const x = a[i];
+    if (x === undefined || x.node !== y.node || x.counter < y.counter) return false;
+  }
+  return true;
+}
+
+/** How `a` relates to `b` causally ('before': a happened before b). */
+export function compareClocks(a: VClock, b: VClock): ClockOrder {
+  const ab = descends(a, b);
+  const ba = descends(b, a);
+  if (ab && ba) return 'equal';
+  if (ab) return 'after';
+  if (ba) return 'before';
+  return 'concurrent';
+}
+
+/** True when the clock has seen the event `dot`. */
+export function coversDot(clock: VClock, dot: Dot): boolean {
+  return counterOf(clock, dot.node) >= dot.counter;
+}
+
+/** The clock with `node`'s entry raised to `counter` (never lowered). */
+export function withEvent(clock: VClock, node: NodeId, counter: number, wallMs: number): VClock {
+  return mergeClocks(clock, [{ node, counter, lastWallMs: wallMs }]);
+}
+
+/** Limits on clock size; docs/consistency.md explains why pruning cannot lose a write. */
+export interface ClockPrunePolicy {
+  /** Below this many entries nothing is pruned. */
+  softEntries: number;
+  /** Past this many entries the oldest prunable entries go regardless of age. */
+  maxEntries: number;
+  /** Between soft and max, only entries idle for longer than this go. */
+  oldAgeMs: number;
+}
+
+export const defaultClockPrunePolicy: ClockPrunePolicy = Object.freeze({
+  softEntries: 16,
+  maxEntries: 64,
+  oldAgeMs: 24 * 60 * 60 * 1000,
+});
+
+/**
+ * Shrinks a causal context. Entries for nodes in `keep` (the writers of the
+ * versions the context describes) are never removed: a context must cover its
+ * own versions. Removing any other entry only makes the context cover fewer
+ * events, so merges keep more versions: at worst a superseded version comes
+ * back as a sibling, never is a live one dropped.
+ */
+export function pruneClock(clock: VClock, nowWallMs: number, keep: ReadonlySet<NodeId>, policy: ClockPrunePolicy = defaultClockPrunePolicy): VClock {
+  if (clock.length <= policy.softEntries) return clock;
+  const prunable = clock.filter((e) => !keep.has(e.node)).sort((x, y) => x.lastWallMs - y.lastWallMs || cmpNode(x.node, y.node));
+  const drop = new Set<NodeId>();
+  let size = clock.length;
+  for (const e of prunable) {
+    if (size <= policy.softEntries) break;
+    const old = nowWallMs - e.lastWallMs > policy.oldAgeMs;
+    if (!old && size <= policy.maxEntries) break;
+    drop.add(e.node);
+    size--;
+  }
+  return drop.size === 0 ? clock : clock.filter((e) => !drop.has(e.node));
+}
+
+/** Builds a well-formed clock from entries in any order (duplicates merged). */
+export function clockFrom(entries: Iterable<ClockEntry>): VClock {
+  let clock: VClock = emptyClock;
+  for (const e of entries) clock = mergeClocks(clock, [e]);
+  return clock;
+}
+
+export function clocksEqual(a: VClock, b: VClock): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as ClockEntry;
+    const y = b[i] as ClockEntry;
+    if (x.node !== y.node || x.counter !== y.counter || x.lastWallMs !== y.lastWallMs) return false;
+  }
+  return true;
+}
