@@ -58,10 +58,10 @@ export class MemoryEngine implements Engine {
     }
   }
 
-  async *iterate(range: KeyRange = {}): AsyncIterable<EngineEntry> {
+  iterate(range: KeyRange = {}): AsyncIterable<EngineEntry> {
     this.check();
     this.sorted ??= [...this.entries.keys()].sort();
-    // Snapshot: copy the matching entries before yielding anything.
+    // Snapshot as of the call (the contract): copy the matching entries now, not on first next().
     const keys = range.reverse ? [...this.sorted].reverse() : this.sorted;
     const out: EngineEntry[] = [];
     for (const k of keys) {
@@ -70,7 +70,9 @@ export class MemoryEngine implements Engine {
       out.push(copyEntry(entry));
       if (range.limit !== undefined && out.length >= range.limit) break;
     }
-    yield* out;
+    return (async function* snapshot() {
+      yield* out;
+    })();
   }
 
   async compact(): Promise<void> {
