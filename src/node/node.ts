@@ -10,7 +10,7 @@ import type { Clock, Logger } from '../core/index.ts';
 import { RealClock, RealFileSystem, createLogger, joinPath, randomFromOs } from '../core/index.ts';
 import type { Engine } from '../storage/index.ts';
 import type { ClusterView, KvApi } from '../replication/index.ts';
-import { LocalKv } from '../replication/index.ts';
+import { LocalKv, ReplicaStore } from '../replication/index.ts';
 import { Settings } from '../api/settings.ts';
 import { RespServer } from '../api/resp/index.ts';
 import { HttpServer, NodeMetrics, flattenStats } from '../api/http/index.ts';
@@ -75,7 +75,8 @@ export class RingkvNode {
 
       const engine = await openNodeEngine(config, { fs, clock, log });
       cleanups.unshift(() => engine.close());
-      const kv: KvApi = new LocalKv({ engine, clock, nodeId, log: log.child({ component: 'kv' }) });
+      const store = new ReplicaStore({ engine, clock, nodeId });
+      const kv: KvApi = new LocalKv({ store, clock });
 
       const advertise = config.advertiseHost ?? config.host;
       const cluster = new SingleNodeCluster({
