@@ -303,7 +303,8 @@ class ByteReader {
     const n = this.varint();
     if (this.pos + n > this.buf.length) this.fail(`length ${n} past the end`);
     // A copy, so a stored object never pins the engine's larger buffer.
-    const out = Uint8Array.prototype.slice.call(this.buf, this.pos, this.pos + n);
+    const out = new Uint8Array(n);
+    out.set(this.buf.subarray(this.pos, this.pos + n));
     this.pos += n;
     return out;
   }
