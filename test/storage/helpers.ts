@@ -1,0 +1,68 @@
+/** Test helpers for the storage tests. */
+import { IoError } from '../../src/core/index.ts';
+import type { AppendFile, FileSystem, ReadFile } from '../../src/core/index.ts';
+
+/**
+ * A FileSystem view that can be cut off. After a simulated crash the old
+ * engine object is a zombie whose background work would otherwise keep
+ * renaming and removing files under the recovered one; a real crash kills
+ * the process, so the test fences the zombie off instead.
+ */
+export class FencedFileSystem implements FileSystem {
+  private fenced = false;
+
+  constructor(private readonly inner: FileSystem) {}
+
+  fence(): void {
+    this.fenced = true;
+  }
+
+  private check(path: string): void {
+    if (this.fenced) throw new IoError(`Cannot use ${path}: the process "crashed"`);
+  }
+
+  async mkdirp(dir: string): Promise<void> {
+    this.check(dir);
+    return this.inner.mkdirp(dir);
+  }
+  async list(dir: string): Promise<string[]> {
+    this.check(dir);
+    return this.inner.list(dir);
+  }
+  async exists(path: string): Promise<boolean> {
+    this.check(path);
+    return this.inner.exists(path);
+  }
+  async size(path: string): Promise<number | undefined> {
+    this.check(path);
+    return this.inner.size(path);
+  }
+  async openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
+    this.check(path);
+    return this.inner.openAppend(path, options);
+  }
+  async openRead(path: string): Promise<ReadFile> {
+    this.check(path);
+    return this.inner.openRead(path);
+  }
+  async readFile(path: string): Promise<Uint8Array> {
+    this.check(path);
+    return this.inner.readFile(path);
+  }
+  async rename(from: string, to: string): Promise<void> {
+    this.check(from);
+    return this.inner.rename(from, to);
+  }
+  async remove(path: string): Promise<void> {
+    this.check(path);
+    return this.inner.remove(path);
+  }
+  async truncate(path: string, length: number): Promise<void> {
+    this.check(path);
+    return this.inner.truncate(path, length);
+  }
+  async syncDir(dir: string): Promise<void> {
+    this.check(dir);
+    return this.inner.syncDir(dir);
+  }
+}
