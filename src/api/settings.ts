@@ -47,7 +47,7 @@ export const defaultSettingSpecs: readonly SettingSpec[] = [
   { name: 'default-write-consistency', description: 'W used by writes that do not name one (one, quorum, all, local_quorum or a number)', type: 'consistency', defaultValue: 'quorum', mutable: true },
   { name: 'default-strict-quorum', description: 'yes: only home replicas count towards R and W; no: sloppy quorum with hinted handoff', type: 'boolean', defaultValue: 'no', mutable: true },
   { name: 'request-timeout-ms', description: 'How long a read or write waits for replicas before failing', type: 'integer', defaultValue: '5000', mutable: true, min: 1, max: 3_600_000 },
-  { name: 'max-value-bytes', description: 'Largest value a client may write', type: 'integer', defaultValue: '1048576', mutable: true, min: 1, max: 536_870_912 },
+  { name: 'max-value-bytes', description: 'Largest value a client may write', type: 'integer', defaultValue: '4194304', mutable: true, min: 1, max: 536_870_912 },
   { name: 'proto-max-bulk-len', description: 'Largest RESP bulk string the protocol parser accepts', type: 'integer', defaultValue: '67108864', mutable: true, min: 1024, max: 536_870_912 },
   { name: 'maxclients', description: 'Most RESP connections served at once; more are refused', type: 'integer', defaultValue: '10000', mutable: true, min: 1, max: 1_000_000 },
   { name: 'timeout', description: 'Seconds after which an idle RESP client is disconnected; 0: never', type: 'integer', defaultValue: '0', mutable: true, min: 0, max: 31_536_000 },

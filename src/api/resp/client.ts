@@ -1,0 +1,281 @@
+/**
+ * One RESP connection: feeds socket bytes to the parser, runs the commands
+ * strictly in order (a pipelined GET sees the SET before it), and writes the
+ * replies of everything parsed from one read in one socket write.
+ *
+ * Back-pressure both ways: reading pauses while the socket has more than
+ * `outputHighWaterBytes` unsent or the parser holds more than
+ * `queryHighWaterBytes` of unprocessed commands; a client whose unsent output
+ * still exceeds `maxPendingOutputBytes` is disconnected (Redis's
+ * client-output-buffer-limit).
+ */
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { errorReply, noAuthError } from './errors.ts';
+import { RespParser } from './parser.ts';
+import type { ParserLimits } from './parser.ts';
+import { ReplyWriter } from './reply.ts';
+import { arityOk, arityReply, unknownCommandReply, unknownSubcommandReply } from './commands/table.ts';
+import type { CommandTable } from './commands/table.ts';
+import type { ClientState, CommandContext, CommandSpec, ServerState } from './commands/types.ts';
+
+export interface ConnectionLimits extends ParserLimits {
+  /** Unsent reply bytes past which the client is disconnected. */
+  maxPendingOutputBytes: number;
+  /** Unsent reply bytes past which reading pauses until the socket drains. */
+  outputHighWaterBytes: number;
+  /** Parsed-but-unprocessed bytes past which reading pauses. */
+  queryHighWaterBytes: number;
+}
+
+/** What a connection needs from its server beyond the handlers' ServerState. */
+export interface ConnectionHost {
+  readonly state: ServerState;
+  readonly table: CommandTable;
+  readonly limits: ConnectionLimits;
+  authRequired(): boolean;
+  onCommand: ((name: string, durationMs: number, ok: boolean) => void) | undefined;
+  slowlogThresholdUs(): number;
+  slowlogMaxLen(): number;
+  closed(connection: Connection): void;
+}
+
+export class Connection {
+  readonly client: ClientState;
+  private readonly parser: RespParser;
+  private readonly out = new ReplyWriter();
+  private readonly ctx: { client: ClientState; server: ServerState; out: ReplyWriter; name: string };
+  private busy = false;
+  private ended = false;
+  private pausedForOutput = false;
+  private pausedForInput = false;
+
+  constructor(
+    private readonly host: ConnectionHost,
+    private readonly socket: Socket,
+    id: number,
+  ) {
+    const now = host.state.clock.nowMs();
+    this.client = {
+      id,
+      remoteAddress: `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`,
+      localAddress: `${socket.localAddress ?? ''}:${socket.localPort ?? 0}`,
+      createdMs: now,
+      name: '',
+      libName: '',
+      libVersion: '',
+      user: 'default',
+      authenticated: !host.authRequired(),
+      readConsistency: undefined,
+      writeConsistency: undefined,
+      strictQuorum: undefined,
+      lastCommandMs: now,
+      lastCommand: 'NULL',
+      closeAfterReply: false,
+      out: this.out,
+    };
+    this.parser = new RespParser(host.limits);
+    this.parser.restricted = !this.client.authenticated;
+    this.ctx = { client: this.client, server: host.state, out: this.out, name: '' };
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.onDrain());
+    socket.on('error', () => this.finish());
+    socket.on('close', () => this.finish());
+  }
+
+  /** Stops reading and closes once the command in progress has answered. */
+  shutdown(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (!this.busy) this.socket.end();
+  }
+
+  destroy(): void {
+    this.ended = true;
+    this.socket.destroy();
+  }
+
+  private finish(): void {
+    this.ended = true;
+    this.host.closed(this);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.ended) return;
+    this.host.state.stats.netInputBytes += chunk.length;
+    this.parser.feed(chunk);
+    if (this.busy) {
+      if (!this.pausedForInput && this.parser.bufferedBytes > this.host.limits.queryHighWaterBytes) {
+        this.pausedForInput = true;
+        this.socket.pause();
+      }
+      return;
+    }
+    void this.run();
+  }
+
+  private onDrain(): void {
+    if (this.pausedForOutput) {
+      this.pausedForOutput = false;
+      if (!this.pausedForInput) this.socket.resume();
+    }
+  }
+
+  private async run(): Promise<void> {
+    this.busy = true;
+    try {
+      for (;;) {
+        let args: Buffer[] | undefined;
+        try {
+          args = this.parser.next();
+        } catch (error) {
+          this.protocolError(error);
+          return;
+        }
+        if (args === undefined) break;
+        const pending = this.execute(args);
+        if (pending !== undefined) await pending;
+        if (this.client.closeAfterReply || this.ended) break;
+        if (this.out.pendingBytes >= this.host.limits.outputHighWaterBytes) this.flush();
+      }
+    } finally {
+      this.busy = false;
+    }
+    this.flush();
+    if (this.client.closeAfterReply || this.ended) {
+      this.ended = true;
+      this.socket.end();
+      return;
+    }
+    if (this.pausedForInput) {
+      this.pausedForInput = false;
+      if (!this.pausedForOutput) this.socket.resume();
+    }
+  }
+
+  private flush(): void {
+    const chunks = this.out.take();
+    if (chunks === undefined || this.socket.destroyed) return;
+    let bytes = 0;
+    if (chunks.length === 1) {
+      const only = chunks[0] as Buffer;
+      bytes = only.length;
+      this.socket.write(only);
+    } else {
+      this.socket.cork();
+      for (const c of chunks) {
+        bytes += c.length;
+        this.socket.write(c);
+      }
+      this.socket.uncork();
+    }
+    this.host.state.stats.netOutputBytes += bytes;
+    const unsent = this.socket.writableLength;
+    if (unsent > this.host.limits.maxPendingOutputBytes) {
+      this.host.state.log.warn('disconnecting a RESP client whose unread replies exceed the limit', {
+        client: this.client.remoteAddress,
+        unsentBytes: unsent,
+        limitBytes: this.host.limits.maxPendingOutputBytes,
+      });
+      this.destroy();
+    } else if (unsent > this.host.limits.outputHighWaterBytes && !this.pausedForOutput) {
+      this.pausedForOutput = true;
+      this.socket.pause();
+    }
+  }
+
+  private protocolError(error: unknown): void {
+    this.host.state.stats.protocolErrors++;
+    const message = error instanceof Error ? error.message : String(error);
+    this.out.error(`ERR ${message}`);
+    this.host.state.log.debug('closing a RESP connection after a protocol error', { client: this.client.remoteAddress, error: message });
+    this.ended = true;
+    this.busy = false;
+    this.flush();
+    this.socket.end();
+    // A client that keeps sending must not hold the socket open.
+    this.socket.pause();
+  }
+
+  /** Runs one command; returns a promise only when the handler is asynchronous. */
+  private execute(args: Buffer[]): Promise<void> | undefined {
+    const host = this.host;
+    const state = host.state;
+    const client = this.client;
+    const first = args[0] as Buffer;
+    const name = first.toString('latin1');
+    let spec: CommandSpec | undefined = host.table.command(name);
+    state.stats.totalCommands++;
+    client.lastCommandMs = state.clock.nowMs();
+    if (spec === undefined) return this.reject(unknownCommandReply(args));
+    if (!arityOk(spec, args.length)) return this.reject(arityReply(spec.name));
+    if (spec.subcommands !== undefined && (spec.handler === undefined || args.length > 1)) {
+      const container = spec;
+      const subArg = args[1] as Buffer | undefined;
+      spec = subArg === undefined ? undefined : host.table.subcommand(container.name, subArg.toString('latin1'));
+      if (spec === undefined) return this.reject(subArg === undefined ? arityReply(container.name) : unknownSubcommandReply(container.name, subArg));
+      if (!arityOk(spec, args.length)) return this.reject(arityReply(spec.name));
+    }
+    if (!client.authenticated && !spec.flags.includes('no_auth')) return this.reject(noAuthError().reply);
+    const handler = spec.handler;
+    if (handler === undefined) return this.reject(arityReply(spec.name));
+    client.lastCommand = spec.name;
+    this.ctx.name = spec.name;
+    const started = performance.now();
+    let result: void | Promise<void>;
+    try {
+      result = handler(this.ctx as CommandContext, args);
+    } catch (error) {
+      this.fail(spec, error, started, args);
+      return undefined;
+    }
+    if (result === undefined) {
+      this.done(spec, started, true, args);
+      return undefined;
+    }
+    const s = spec;
+    return result.then(
+      () => this.done(s, started, true, args),
+      (error: unknown) => this.fail(s, error, started, args),
+    );
+  }
+
+  private reject(reply: string): undefined {
+    this.host.state.stats.failedCommands++;
+    this.out.error(reply);
+    return undefined;
+  }
+
+  private fail(spec: CommandSpec, error: unknown, started: number, args: Buffer[]): void {
+    this.host.state.stats.failedCommands++;
+    this.out.error(errorReply(error, this.host.state.log, spec.name));
+    this.done(spec, started, false, args);
+  }
+
+  private done(spec: CommandSpec, started: number, ok: boolean, args: Buffer[]): void {
+    const durationMs = performance.now() - started;
+    this.parser.restricted = !this.client.authenticated;
+    this.host.onCommand?.(spec.name, durationMs, ok);
+    const threshold = this.host.slowlogThresholdUs();
+    if (threshold >= 0 && durationMs * 1000 >= threshold) this.recordSlow(durationMs, args);
+  }
+
+  private recordSlow(durationMs: number, args: Buffer[]): void {
+    const state = this.host.state;
+    const maxLen = this.host.slowlogMaxLen();
+    if (maxLen <= 0) return;
+    // Like Redis: at most 32 arguments of at most 128 bytes each are kept.
+    const shown = args.slice(0, 32).map((a) => (a.length > 128 ? `${a.subarray(0, 128).toString()}... (${a.length - 128} more bytes)` : a.toString()));
+    if (args.length > 32) shown[31] = `... (${args.length - 31} more arguments)`;
+    state.slowlog.unshift({
+      id: state.nextSlowlogId++,
+      startedSec: Math.floor(state.clock.wallMs() / 1000),
+      durationUs: Math.round(durationMs * 1000),
+      args: shown,
+      client: this.client.remoteAddress,
+      clientName: this.client.name,
+    });
+    if (state.slowlog.length > maxLen) state.slowlog.length = maxLen;
+  }
+}

@@ -1,0 +1,129 @@
+/** The shapes shared by the command table, its handlers and the server. */
+import type { Clock, Logger } from '../../../core/index.ts';
+import type { ClusterView, Consistency, KvApi, ReadOptions, WriteOptions } from '../../../replication/index.ts';
+import type { Settings } from '../../settings.ts';
+import type { ReplyWriter } from '../reply.ts';
+
+/** One client connection's state, as CLIENT INFO and the handlers see it. */
+export interface ClientState {
+  readonly id: number;
+  readonly remoteAddress: string;
+  readonly localAddress: string;
+  readonly createdMs: number;
+  name: string;
+  libName: string;
+  libVersion: string;
+  user: string;
+  authenticated: boolean;
+  /** Per-connection consistency chosen with RINGKV.CONSISTENCY; undefined: the node's default. */
+  readConsistency: Consistency | undefined;
+  writeConsistency: Consistency | undefined;
+  strictQuorum: boolean | undefined;
+  lastCommandMs: number;
+  lastCommand: string;
+  /** Set by QUIT: close once the pending replies are written. */
+  closeAfterReply: boolean;
+  readonly out: ReplyWriter;
+}
+
+export interface AuthConfig {
+  /** Password of the default user (requirepass); overrides the `requirepass` setting when given. */
+  password?: string;
+  /** Named users and their passwords (`AUTH user pass`). */
+  users?: Record<string, string>;
+}
+
+export interface ServerStats {
+  totalConnections: number;
+  rejectedConnections: number;
+  totalCommands: number;
+  failedCommands: number;
+  protocolErrors: number;
+  keyspaceHits: number;
+  keyspaceMisses: number;
+  netInputBytes: number;
+  netOutputBytes: number;
+}
+
+export interface SlowlogEntry {
+  id: number;
+  startedSec: number;
+  durationUs: number;
+  args: string[];
+  client: string;
+  clientName: string;
+}
+
+/** What handlers may reach on the server side. */
+export interface ServerState {
+  readonly kv: KvApi;
+  readonly cluster: ClusterView;
+  readonly settings: Settings;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly auth: AuthConfig;
+  readonly stats: ServerStats;
+  readonly startedWallMs: number;
+  readonly slowlog: SlowlogEntry[];
+  /** The node's default consistency, kept current from the settings (read on every command). */
+  readonly defaults: { r: Consistency; w: Consistency; strict: boolean; timeoutMs: number; maxValueBytes: number };
+  nextSlowlogId: number;
+  clients(): Iterable<ClientState>;
+  address(): { host: string; port: number } | undefined;
+  extraInfo(): Record<string, Record<string, string | number>>;
+  commands(): readonly CommandSpec[];
+  lookup(name: string): CommandSpec | undefined;
+}
+
+export interface CommandContext {
+  readonly client: ClientState;
+  readonly server: ServerState;
+  readonly out: ReplyWriter;
+  /** The command's lower-case name for error texts ('set', 'config|get'). */
+  readonly name: string;
+}
+
+/** A handler writes its reply to ctx.out, synchronously or before its promise settles. */
+export type Handler = (ctx: CommandContext, args: Buffer[]) => void | Promise<void>;
+
+export type CommandFlag =
+  | 'write'
+  | 'readonly'
+  | 'denyoom'
+  | 'admin'
+  | 'noscript'
+  | 'loading'
+  | 'stale'
+  | 'fast'
+  | 'no_auth'
+  | 'random'
+  | 'allow_busy';
+
+export interface CommandSpec {
+  /** Lower case; subcommands are named 'container|sub' like Redis 7. */
+  readonly name: string;
+  /** Exact argument count including the name when positive; at least -arity when negative. */
+  readonly arity: number;
+  readonly flags: readonly CommandFlag[];
+  readonly firstKey: number;
+  readonly lastKey: number;
+  readonly keyStep: number;
+  readonly group: string;
+  readonly summary: string;
+  readonly since: string;
+  readonly complexity?: string;
+  readonly aclCategories: readonly string[];
+  readonly handler?: Handler;
+  readonly subcommands?: readonly CommandSpec[];
+}
+
+/** Options for reads and writes, with this connection's consistency choices over the node's defaults. */
+export function readOptions(ctx: CommandContext): ReadOptions {
+  const d = ctx.server.defaults;
+  return { r: ctx.client.readConsistency ?? d.r, strict: ctx.client.strictQuorum ?? d.strict, timeoutMs: d.timeoutMs };
+}
+
+export function writeOptions(ctx: CommandContext, extra: WriteOptions = {}): WriteOptions {
+  const d = ctx.server.defaults;
+  return { w: ctx.client.writeConsistency ?? d.w, strict: ctx.client.strictQuorum ?? d.strict, timeoutMs: d.timeoutMs, ...extra };
+}

@@ -1,0 +1,269 @@
+/**
+ * Incremental RESP request parser. Bytes arrive in chunks split anywhere; each
+ * `next()` returns one complete command (its arguments as fresh Buffers) or
+ * undefined when more bytes are needed. State survives between calls, so a
+ * large bulk string split over many chunks is concatenated once, not re-scanned
+ * on every chunk. Requests are either multibulk (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`)
+ * or inline (`GET k\r\n`), as in Redis (networking.c processMultibulkBuffer /
+ * processInlineBuffer), with the same error texts.
+ *
+ * Every limit is enforced before bytes are buffered past it, so a client
+ * cannot make the parser hold more than about one maximal command.
+ */
+import { ProtocolError } from '../../core/index.ts';
+
+export interface ParserLimits {
+  /** Largest bulk string (one argument). */
+  maxBulkBytes: number;
+  /** Most arguments in one multibulk command. */
+  maxArrayLength: number;
+  /** Longest inline command, and longest `*N` / `$N` header line. */
+  maxInlineBytes: number;
+  /** Most bytes of arguments in one command. */
+  maxCommandBytes: number;
+}
+
+export const defaultParserLimits: Readonly<ParserLimits> = {
+  maxBulkBytes: 64 * 1024 * 1024,
+  maxArrayLength: 1024 * 1024,
+  maxInlineBytes: 64 * 1024,
+  maxCommandBytes: 512 * 1024 * 1024,
+};
+
+/** What an unauthenticated client may send (Redis: 10 arguments, 16 KiB bulks). */
+export const unauthenticatedMaxArrayLength = 10;
+export const unauthenticatedMaxBulkBytes = 16 * 1024;
+
+const CR = 13;
+const LF = 10;
+const STAR = 42;
+const DOLLAR = 36;
+const empty = Buffer.alloc(0);
+
+/**
+ * Parses the ASCII integer in buf[start, end) like Redis's string2ll: an
+ * optional '-', digits, no spaces, no leading '+'. NaN when it is not one.
+ */
+function parseHeaderInt(buf: Buffer, start: number, end: number): number {
+  let i = start;
+  let negative = false;
+  if (i < end && buf[i] === 45) {
+    negative = true;
+    i++;
+  }
+  if (i >= end || end - i > 15) return Number.NaN;
+  let n = 0;
+  for (; i < end; i++) {
+    const c = (buf[i] as number) - 48;
+    if (c < 0 || c > 9) return Number.NaN;
+    n = n * 10 + c;
+  }
+  return negative ? -n : n;
+}
+
+export class RespParser {
+  private buf: Buffer = empty;
+  private pos = 0;
+  /** Chunks received while waiting for `need` more bytes. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private need = 0;
+  /** Arguments still expected in the current multibulk; -1 when between commands. */
+  private argsLeft = -1;
+  private args: Buffer[] = [];
+  private commandBytes = 0;
+  /** Length of the bulk string being read; -1 while its `$N` header is not read. */
+  private bulkLen = -1;
+
+  /** Unauthenticated clients get Redis's small limits until they authenticate. */
+  restricted = false;
+
+  constructor(private readonly limits: ParserLimits = defaultParserLimits) {}
+
+  /** Bytes received and not yet returned as commands. */
+  get bufferedBytes(): number {
+    return this.buf.length - this.pos + this.pendingBytes + this.commandBytes;
+  }
+
+  feed(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    if (this.pos >= this.buf.length && this.pendingBytes === 0) {
+      this.buf = chunk;
+      this.pos = 0;
+      return;
+    }
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+  }
+
+  /** The next complete command, or undefined. Throws ProtocolError on a violation; the parser is then unusable. */
+  next(): Buffer[] | undefined {
+    if (this.pendingBytes > 0) {
+      if (this.pendingBytes < this.need) return undefined;
+      this.pending.unshift(this.buf.subarray(this.pos));
+      this.buf = Buffer.concat(this.pending);
+      this.pos = 0;
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
+    this.need = 0;
+    for (;;) {
+      if (this.argsLeft < 0) {
+        if (this.pos >= this.buf.length) return undefined;
+        if (this.buf[this.pos] !== STAR) {
+          const inline = this.parseInline();
+          if (inline === undefined) return undefined;
+          if (inline.length === 0) continue;
+          return inline;
+        }
+        const count = this.readHeader('mbulk count');
+        if (count === undefined) return undefined;
+        if (Number.isNaN(count) || count > this.limits.maxArrayLength) throw new ProtocolError('Protocol error: invalid multibulk length');
+        if (this.restricted && count > unauthenticatedMaxArrayLength) throw new ProtocolError('Protocol error: unauthenticated multibulk length');
+        if (count <= 0) continue;
+        this.argsLeft = count;
+        this.args = [];
+        this.commandBytes = 0;
+      }
+      while (this.argsLeft > 0) {
+        if (this.bulkLen < 0) {
+          if (this.pos >= this.buf.length) return undefined;
+          const first = this.buf[this.pos] as number;
+          if (first !== DOLLAR) throw new ProtocolError(`Protocol error: expected '$', got '${String.fromCharCode(first)}'`);
+          const len = this.readHeader('bulk count');
+          if (len === undefined) return undefined;
+          if (Number.isNaN(len) || len < 0 || len > this.limits.maxBulkBytes) throw new ProtocolError('Protocol error: invalid bulk length');
+          if (this.restricted && len > unauthenticatedMaxBulkBytes) throw new ProtocolError('Protocol error: unauthenticated bulk length');
+          if (this.commandBytes + len > this.limits.maxCommandBytes) {
+            throw new ProtocolError(`Protocol error: command larger than ${this.limits.maxCommandBytes} bytes`);
+          }
+          this.bulkLen = len;
+        }
+        const available = this.buf.length - this.pos;
+        if (available < this.bulkLen + 2) {
+          this.need = this.bulkLen + 2 - available;
+          return undefined;
+        }
+        // A copy, so that a stored value does not pin the whole socket chunk.
+        const arg = Buffer.allocUnsafe(this.bulkLen);
+        this.buf.copy(arg, 0, this.pos, this.pos + this.bulkLen);
+        this.args.push(arg);
+        this.commandBytes += this.bulkLen;
+        this.pos += this.bulkLen + 2;
+        this.bulkLen = -1;
+        this.argsLeft--;
+      }
+      const command = this.args;
+      this.args = [];
+      this.argsLeft = -1;
+      this.commandBytes = 0;
+      return command;
+    }
+  }
+
+  /** Reads `*N\r\n` or `$N\r\n` at pos; undefined when the line is incomplete. */
+  private readHeader(what: string): number | undefined {
+    const buf = this.buf;
+    const cr = buf.indexOf(CR, this.pos);
+    if (cr < 0 || cr + 1 >= buf.length) {
+      if (buf.length - this.pos > this.limits.maxInlineBytes) throw new ProtocolError(`Protocol error: too big ${what} string`);
+      this.need = 1;
+      return undefined;
+    }
+    const value = parseHeaderInt(buf, this.pos + 1, cr);
+    this.pos = cr + 2;
+    return value;
+  }
+
+  /** An inline command; [] for an empty line, undefined when the line is incomplete. */
+  private parseInline(): Buffer[] | undefined {
+    const buf = this.buf;
+    const lf = buf.indexOf(LF, this.pos);
+    if (lf < 0) {
+      if (buf.length - this.pos > this.limits.maxInlineBytes) throw new ProtocolError('Protocol error: too big inline request');
+      this.need = 1;
+      return undefined;
+    }
+    let end = lf;
+    if (end > this.pos && buf[end - 1] === CR) end--;
+    if (end - this.pos > this.limits.maxInlineBytes) throw new ProtocolError('Protocol error: too big inline request');
+    const args = splitArgs(buf.subarray(this.pos, end));
+    this.pos = lf + 1;
+    if (args === undefined) throw new ProtocolError('Protocol error: unbalanced quotes in request');
+    if (this.restricted && args.length > unauthenticatedMaxArrayLength) throw new ProtocolError('Protocol error: unauthenticated multibulk length');
+    return args;
+  }
+}
+
+function isHex(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
+}
+
+function hexValue(c: number): number {
+  if (c <= 57) return c - 48;
+  if (c >= 97) return c - 87;
+  return c - 55;
+}
+
+function isSpace(c: number | undefined): boolean {
+  return c === 32 || c === 9 || c === 10 || c === 13 || c === 11 || c === 12;
+}
+
+/**
+ * Splits an inline command line like Redis's sdssplitargs: spaces separate
+ * arguments; "double quotes" take \n \r \t \b \a \\ \" and \xHH escapes;
+ * 'single quotes' take \' only. A closing quote must be followed by a space or
+ * the end. Undefined for unbalanced quotes.
+ */
+export function splitArgs(line: Buffer): Buffer[] | undefined {
+  const args: Buffer[] = [];
+  let i = 0;
+  const n = line.length;
+  for (;;) {
+    while (i < n && isSpace(line[i])) i++;
+    if (i >= n) return args;
+    const bytes: number[] = [];
+    let inDouble = false;
+    let inSingle = false;
+    for (;;) {
+      const c = line[i];
+      if (inDouble) {
+        if (c === undefined) return undefined;
+        if (c === 92 && line[i + 1] === 120 && isHex(line[i + 2] ?? 0) && isHex(line[i + 3] ?? 0)) {
+          bytes.push(hexValue(line[i + 2] as number) * 16 + hexValue(line[i + 3] as number));
+          i += 3;
+        } else if (c === 92 && i + 1 < n) {
+          i++;
+          const e = line[i] as number;
+          const map: Record<number, number> = { 110: 10, 114: 13, 116: 9, 98: 8, 97: 7 };
+          bytes.push(map[e] ?? e);
+        } else if (c === 34) {
+          if (i + 1 < n && !isSpace(line[i + 1])) return undefined;
+          i++;
+          break;
+        } else {
+          bytes.push(c);
+        }
+      } else if (inSingle) {
+        if (c === undefined) return undefined;
+        if (c === 92 && line[i + 1] === 39) {
+          i++;
+          bytes.push(39);
+        } else if (c === 39) {
+          if (i + 1 < n && !isSpace(line[i + 1])) return undefined;
+          i++;
+          break;
+        } else {
+          bytes.push(c);
+        }
+      } else {
+        if (c === undefined || isSpace(c)) break;
+        if (c === 34) inDouble = true;
+        else if (c === 39) inSingle = true;
+        else bytes.push(c);
+      }
+      i++;
+    }
+    args.push(Buffer.from(bytes));
+  }
+}
