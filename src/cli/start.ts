@@ -86,6 +86,9 @@ export function configFromArgs(parsed: Parsed, env: Record<string, string | unde
   return validateConfig(config);
 }
 
+/** Signals repeated within this window count as one. */
+export const repeatSignalGraceMs = 2000;
+
 /** Runs a node until a signal; resolves with the process exit code. */
 export async function runStart(parsed: Parsed): Promise<number> {
   const config = configFromArgs(parsed);
@@ -99,14 +102,16 @@ export async function runStart(parsed: Parsed): Promise<number> {
     return exitError;
   }
   return new Promise<number>((resolve) => {
-    let stopping = false;
+    let firstSignalMs: number | undefined;
     const stop = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        // A second signal: the operator does not want to wait for the drain.
+      if (firstSignalMs !== undefined) {
+        // Ctrl-C under `ringkv dev` reaches a node twice (from the terminal and from dev): only a
+        // signal well after the first means the operator does not want to wait for the drain.
+        if (Date.now() - firstSignalMs < repeatSignalGraceMs) return;
         log.warn('second signal during shutdown: exiting now', { signal });
         process.exit(exitError);
       }
-      stopping = true;
+      firstSignalMs = Date.now();
       log.info('stopping', { signal });
       node.stop().then(
         () => resolve(exitOk),

@@ -1,0 +1,147 @@
+/**
+ * Starting real `ringkv` processes for tests: `node --import tsx
+ * src/cli/main.ts …` from the repository root, logs captured, ports learned
+ * from the node's "ready" log line (nodes listen on port 0), and stopped only
+ * by the pid we started.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as nodePath from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = nodePath.resolve(nodePath.dirname(fileURLToPath(import.meta.url)), '../..');
+export const cliEntry = nodePath.join(repoRoot, 'src/cli/main.ts');
+/** Bound for any wait on a child process, so a broken node fails the test instead of hanging it. */
+export const processWaitMs = 20_000;
+
+export function tempDir(prefix: string): { path: string; remove(): void } {
+  const path = mkdtempSync(nodePath.join(tmpdir(), `ringkv-${prefix}-`));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export interface Spawned {
+  child: ChildProcess;
+  pid: number;
+  output(): string;
+  /** Resolves with the exit code (or 128 + signal number style: null code gives -1). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves when a line of the combined output matches. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+}
+
+export function spawnCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Spawned {
+  const child = spawn(process.execPath, ['--import', 'tsx', cliEntry, ...args], {
+    cwd: options.cwd ?? repoRoot,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const waiters: Array<{ pattern: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
+  const onData = (chunk: Buffer): void => {
+    out += chunk.toString('utf8');
+    for (const w of [...waiters]) {
+      const m = out.match(w.pattern);
+      if (m) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    child,
+    pid: child.pid as number,
+    output: () => out,
+    exited,
+    waitFor(pattern, timeoutMs = processWaitMs) {
+      const m = out.match(pattern);
+      if (m) return Promise.resolve(m);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${pattern} in:\n${out}`)), timeoutMs);
+        const waiter = {
+          pattern,
+          resolve: (match: RegExpMatchArray) => {
+            clearTimeout(timer);
+            resolve(match);
+          },
+        };
+        waiters.push(waiter);
+        void exited.then(({ code }) => {
+          if (waiters.includes(waiter)) {
+            clearTimeout(timer);
+            waiters.splice(waiters.indexOf(waiter), 1);
+            reject(new Error(`Process exited (code ${code}) before ${pattern} appeared:\n${out}`));
+          }
+        });
+      });
+    },
+  };
+}
+
+export interface RunningNode extends Spawned {
+  respPort: number;
+  httpPort: number;
+  http: string;
+  /** SIGTERM, then wait for a clean exit. */
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill9(): Promise<void>;
+}
+
+export async function startNode(dataDir: string, extra: string[] = [], env: Record<string, string> = {}): Promise<RunningNode> {
+  const spawned = spawnCli(['start', '--data', dataDir, '--resp-port', '0', '--http-port', '0', '--cluster-port', '0', ...extra], { env });
+  const m = await spawned.waitFor(/"msg":"ready".*?"resp":"[^"]*:(\d+)","http":"[^"]*:(\d+)"/);
+  const respPort = Number(m[1]);
+  const httpPort = Number(m[2]);
+  return {
+    ...spawned,
+    respPort,
+    httpPort,
+    http: `http://127.0.0.1:${httpPort}`,
+    async stop() {
+      process.kill(spawned.pid, 'SIGTERM');
+      return withTimeout(spawned.exited, processWaitMs, 'node to stop after SIGTERM');
+    },
+    async kill9() {
+      process.kill(spawned.pid, 'SIGKILL');
+      await withTimeout(spawned.exited, processWaitMs, 'node to die after SIGKILL');
+    },
+  };
+}
+
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
+    promise.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
+/** Kills a child we started if it is still running (test cleanup). */
+export function killIfRunning(spawned: Spawned | undefined): void {
+  if (spawned === undefined || spawned.child.exitCode !== null || spawned.child.signalCode !== null) return;
+  try {
+    process.kill(spawned.pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
