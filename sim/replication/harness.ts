@@ -1,0 +1,150 @@
+/**
+ * Replicated nodes on the simulator (sim/cluster.ts): each node is a
+ * ReplicaStore over a MemoryEngine, a hint queue, a coordinator and hinted
+ * handoff, wired with createClusterKv exactly as a real node would be.
+ *
+ * Durability model: the engine of a node survives its crashes whole, as an
+ * engine with WAL sync "always" does (every acknowledged write is durable);
+ * hints are kept the same way. Liveness is an oracle the harness sets when it
+ * crashes or restarts a node (a perfect failure detector); partitions are not
+ * reported, so the coordinator meets timeouts as it would with a lagging one.
+ */
+import type { NodeId } from '../../src/core/index.ts';
+import { MemoryEngine } from '../../src/storage/index.ts';
+import { ReplicaStore } from '../../src/replication/replica-store.ts';
+import { createClusterKv, type ClusterKv } from '../../src/replication/cluster-kv.ts';
+import type { Coordinator, CoordinatorOptions } from '../../src/replication/coordinator.ts';
+import type { HandoffOptions, HintQueue, HintedHandoff } from '../../src/replication/handoff.ts';
+import type { StoredObject } from '../../src/replication/object.ts';
+import { ManualLiveness, NamespaceReplication, StaticPlacement } from '../../src/replication/placement.ts';
+import { SimCluster, type SimNode } from '../cluster.ts';
+import type { NetworkFaults } from '../network.ts';
+import { MemoryHintQueue } from './memory-hints.ts';
+
+export interface ReplicationNode extends SimNode {
+  readonly id: NodeId;
+  readonly kv: ClusterKv;
+  readonly coordinator: Coordinator<StoredObject>;
+  readonly handoff: HintedHandoff | undefined;
+  readonly store: ReplicaStore;
+}
+
+export interface ReplicationClusterOptions {
+  seed: number;
+  nodes: number;
+  /** Ring partitions of the static placement (runs of slots). */
+  partitions?: number;
+  /** Replication factor. */
+  n?: number;
+  faults?: Partial<NetworkFaults>;
+  coordinator?: CoordinatorOptions;
+  handoff?: HandoffOptions;
+  /** false: no hint queues, so no sloppy quorum. */
+  hints?: boolean;
+}
+
+export class ReplicationCluster {
+  readonly sim: SimCluster<ReplicationNode>;
+  readonly liveness = new ManualLiveness();
+  readonly placement: StaticPlacement;
+  readonly ids: readonly NodeId[];
+  private readonly engines = new Map<NodeId, MemoryEngine>();
+  private readonly hintQueues = new Map<NodeId, HintQueue>();
+
+  constructor(readonly options: ReplicationClusterOptions) {
+    const ids = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
+    this.ids = ids;
+    this.placement = new StaticPlacement({ nodes: ids, partitions: options.partitions ?? 16, n: options.n ?? 3 });
+    const n = Math.min(options.n ?? 3, ids.length);
+    this.sim = new SimCluster<ReplicationNode>({
+      seed: options.seed,
+      nodes: ids,
+      ...(options.faults ? { faults: options.faults } : {}),
+      factory: (ctx) => {
+        for (const other of ids) ctx.transport.setAddress(other, `sim://${other}`);
+        let engine = this.engines.get(ctx.id);
+        if (engine === undefined) {
+          engine = new MemoryEngine();
+          this.engines.set(ctx.id, engine);
+        }
+        let queue = this.hintQueues.get(ctx.id);
+        if (queue === undefined && options.hints !== false) {
+          queue = new MemoryHintQueue();
+          this.hintQueues.set(ctx.id, queue);
+        }
+        const store = new ReplicaStore({ engine, clock: ctx.clock, nodeId: ctx.id });
+        const replication = createClusterKv({
+          env: { clock: ctx.clock, random: ctx.random, log: ctx.log },
+          localId: ctx.id,
+          transport: ctx.transport,
+          router: ctx.router,
+          placement: this.placement,
+          liveness: this.liveness,
+          store,
+          ...(queue === undefined ? {} : { hints: queue }),
+          options: { replication: new NamespaceReplication(n), ...options.coordinator, ...options.handoff },
+        });
+        return {
+          id: ctx.id,
+          kv: replication.kv,
+          coordinator: replication.coordinator,
+          handoff: replication.handoff,
+          store,
+          stop: () => replication.stop(),
+        };
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.sim.startAll();
+  }
+
+  node(id: NodeId): ReplicationNode {
+    const node = this.sim.node(id);
+    if (node === undefined) throw new Error(`node ${id} is not running`);
+    return node;
+  }
+
+  /** Power loss on `id`; the failure detector notices at once unless `unnoticed`. */
+  crash(id: NodeId, options: { unnoticed?: boolean } = {}): void {
+    this.sim.crash(id);
+    if (!options.unnoticed) this.liveness.set(id, false);
+  }
+
+  async restart(id: NodeId): Promise<ReplicationNode> {
+    const node = await this.sim.restart(id);
+    this.liveness.set(id, true);
+    return node;
+  }
+
+  /** The engine of `id`, running or not (it survives crashes). */
+  engine(id: NodeId): MemoryEngine {
+    const engine = this.engines.get(id);
+    if (engine === undefined) throw new Error(`node ${id} has no engine`);
+    return engine;
+  }
+
+  /** Hints waiting across running nodes. */
+  pendingHints(): number {
+    let total = 0;
+    for (const [, node] of this.sim.liveNodes()) total += node.handoff?.pendingHints() ?? 0;
+    return total;
+  }
+
+  /** Runs until `promise` settles (bounded by `limitMs` of virtual time). */
+  async settle<T>(promise: Promise<T>, limitMs = 60_000): Promise<T> {
+    let done = false;
+    const tracked = promise.finally(() => {
+      done = true;
+    });
+    tracked.catch(() => {});
+    await this.sim.clock.runUntil(() => done, limitMs);
+    if (!done) throw new Error(`operation still pending after ${limitMs} ms of virtual time`);
+    return tracked;
+  }
+
+  shutdown(): void {
+    this.sim.shutdown();
+  }
+}
