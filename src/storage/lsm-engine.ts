@@ -518,16 +518,19 @@ export class LsmEngine implements Engine {
 
   private async makeRoom(): Promise<void> {
     let flushRetried = false;
+    let compactionFailed = false;
     for (;;) {
       if (this.closed) throw new ClosedError(`The storage engine at ${this.dir} is closed`);
-      if ((this.levels[0] as Table[]).length >= this.options.level0StopWritesFiles) {
+      const l0 = (this.levels[0] as Table[]).length;
+      if (l0 >= this.options.level0StopWritesFiles) {
         // Too many overlapping L0 files would make every read slow: wait for compaction.
         this.counters.stalls++;
-        this.maybeCompact();
+        if (this.compacting === undefined && !compactionFailed) this.maybeCompact();
         if (this.compacting === undefined) {
-          throw asIoError(this.compactionError, `Cannot write: L0 holds ${(this.levels[0] as Table[]).length} files and compaction is failing`);
+          throw asIoError(this.compactionError, `Cannot write: L0 holds ${l0} files and compaction is failing`);
         }
         await new Promise<void>((resolve) => this.compactionWaiters.push(resolve));
+        if (this.compactionError !== undefined) compactionFailed = true;
         continue;
       }
       if (this.mem.bytes < this.options.memtableBytes) return;
