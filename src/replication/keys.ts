@@ -19,8 +19,11 @@ export const dataKeyspace = 0x01;
 export const slotCount = 16384;
 /** Bytes before the user key: keyspace byte and partition. */
 export const storageKeyPrefixBytes = 3;
-/** Largest user key accepted (Cassandra's partition-key limit; Redis allows more, clients rarely use it). */
-export const maxKeyBytes = 65_536;
+/**
+ * Largest user key accepted: the storage engine's 64 KiB key limit less the
+ * 3-byte prefix (Redis allows more; clients rarely come near it).
+ */
+export const maxKeyBytes = 65_536 - storageKeyPrefixBytes;
 /** Largest value accepted in one version. */
 export const maxValueBytes = 4 * 1024 * 1024;
 

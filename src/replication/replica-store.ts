@@ -35,8 +35,8 @@ import type { ClockPrunePolicy, Dot, VClock } from './vclock.ts';
 export const defaultMaxSiblings = 64;
 /** Tombstones and expired versions stay this long so a stale replica cannot resurrect them (Cassandra's gc_grace). */
 export const defaultTombstoneGraceMs = 10 * 24 * 60 * 60 * 1000;
-/** Largest encoded object a coordinated write may produce (siblings × values). */
-export const maxObjectBytes = 32 * 1024 * 1024;
+/** Largest encoded object a coordinated write may produce (siblings × values): the LSM engine's value limit. */
+export const maxObjectBytes = 16 * 1024 * 1024;
 /** Engine entries a purge or clear pass reads per batch. */
 const purgeBatchEntries = 512;
 

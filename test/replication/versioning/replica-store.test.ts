@@ -1,0 +1,260 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConflictError, CorruptionError, InvalidArgumentError, MemoryFileSystem, RealClock, VirtualClock, fromUtf8, silentLogger, utf8 } from '../../../src/core/index.ts';
+import { MemoryEngine, openLsm, type Engine } from '../../../src/storage/index.ts';
+import {
+  ReplicaStore,
+  emptyClock,
+  isNotAnIntegerError,
+  maxKeyBytes,
+  mergedCounterValue,
+  storageKey,
+  slotOf,
+  type StoredObject,
+} from '../../../src/replication/index.ts';
+
+const day = 24 * 60 * 60 * 1000;
+const values = (o: StoredObject | undefined): string[] => (o?.versions ?? []).filter((v) => v.kind === 'value').map((v) => fromUtf8(v.value)).sort();
+const kinds = (o: StoredObject | undefined): string[] => (o?.versions ?? []).map((v) => v.kind).sort();
+
+interface Fixture {
+  engine: Engine;
+  reopen?: () => Promise<Engine>;
+}
+
+const engines: Array<[string, () => Promise<Fixture>]> = [
+  ['MemoryEngine', async () => ({ engine: new MemoryEngine() })],
+  [
+    'LsmEngine',
+    async () => {
+      const fs = new MemoryFileSystem();
+      const env = { fs, clock: new RealClock(), log: silentLogger };
+      const engine = await openLsm('/db', { sync: 'always', memtableBytes: 64 * 1024 }, env);
+      return { engine, reopen: () => openLsm('/db', { sync: 'always', memtableBytes: 64 * 1024 }, env) };
+    },
+  ],
+];
+
+for (const [name, make] of engines) {
+  describe(`ReplicaStore over ${name}`, () => {
+    let fixture: Fixture;
+    let clock: VirtualClock;
+    let store: ReplicaStore;
+    const k = utf8('user:1');
+
+    before(async () => {
+      fixture = await make();
+    });
+    after(async () => {
+      await fixture.engine.close();
+    });
+
+    const fresh = (options: { maxSiblings?: number; nodeId?: string; engine?: Engine } = {}): ReplicaStore => {
+      clock = new VirtualClock();
+      store = new ReplicaStore({ engine: options.engine ?? new MemoryEngine(), clock, nodeId: options.nodeId ?? 'n1', maxSiblings: options.maxSiblings ?? 64, tombstoneGraceMs: day });
+      return store;
+    };
+
+    it('stores a value under (slot, key) and reads it back', async () => {
+      fresh({ engine: fixture.engine });
+      await store.coordinatePut(k, utf8('v1'), null);
+      assert.deepEqual(values(await store.read(k)), ['v1']);
+      const raw = await fixture.engine.get(storageKey(k));
+      assert.ok(raw !== undefined);
+      assert.equal(raw.key.length, 3 + k.length);
+      assert.equal((raw.key[1] as number) * 256 + (raw.key[2] as number), slotOf(k));
+      assert.equal(await store.read(utf8('absent')), undefined);
+    });
+
+    it('a write with the read context supersedes; a blind write becomes a sibling', async () => {
+      fresh({ engine: fixture.engine });
+      const key = utf8('sib');
+      await store.coordinatePut(key, utf8('a'), null);
+      await store.coordinatePut(key, utf8('b'), null);
+      assert.deepEqual(values(await store.read(key)), ['a', 'b']);
+      const seen = (await store.read(key))?.context ?? emptyClock;
+      const out = await store.coordinatePut(key, utf8('c'), seen);
+      assert.deepEqual(values(out.object), ['c']);
+      assert.deepEqual(values(await store.read(key)), ['c']);
+    });
+
+    it('survives reopening the engine with every version intact', async (t) => {
+      if (fixture.reopen === undefined) return t.diagnostic('memory engine: nothing to reopen');
+      fresh({ engine: fixture.engine });
+      const key = utf8('durable');
+      await store.coordinatePut(key, utf8('x'), null);
+      await store.coordinateIncr(utf8('durable-counter'), 41n);
+      await store.coordinateIncr(utf8('durable-counter'), 1n);
+      await fixture.engine.close();
+      fixture.engine = await fixture.reopen();
+      const again = new ReplicaStore({ engine: fixture.engine, clock, nodeId: 'n1' });
+      assert.deepEqual(values(await again.read(key)), ['x']);
+      assert.equal(mergedCounterValue((await again.read(utf8('durable-counter')))?.versions ?? []), 42n);
+    });
+  });
+}
+
+describe('ReplicaStore semantics', () => {
+  const make = (nodeId = 'n1', maxSiblings = 64): { store: ReplicaStore; clock: VirtualClock; engine: MemoryEngine } => {
+    const clock = new VirtualClock();
+    const engine = new MemoryEngine();
+    return { store: new ReplicaStore({ engine, clock, nodeId, maxSiblings, tombstoneGraceMs: day }), clock, engine };
+  };
+  const k = utf8('k');
+
+  it('refuses a write past the sibling limit with an error that says how to resolve, but replication merges never refuse', async () => {
+    const { store } = make('n1', 2);
+    await store.coordinatePut(k, utf8('a'), null);
+    await store.coordinatePut(k, utf8('b'), null);
+    await assert.rejects(store.coordinatePut(k, utf8('c'), null), (e: unknown) => e instanceof ConflictError && /limit is 2; read the key and write with the context/.test(e.message));
+    const other = make('n2', 2).store;
+    await other.coordinatePut(k, utf8('z'), null);
+    const merged = await store.apply(k, (await other.readRaw(k)) as StoredObject);
+    assert.deepEqual(values(merged), ['a', 'b', 'z']);
+    assert.equal(store.stats().siblingLimitRejections, 1);
+    // Resolving with the context is always possible.
+    const out = await store.coordinatePut(k, utf8('r'), merged.context);
+    assert.deepEqual(values(out.object), ['r']);
+  });
+
+  it('apply is idempotent and order-independent across replicas', async () => {
+    const a = make('a').store;
+    const b = make('b').store;
+    await a.coordinatePut(k, utf8('from-a'), null);
+    await b.coordinatePut(k, utf8('from-b'), null);
+    const oa = (await a.readRaw(k)) as StoredObject;
+    const ob = (await b.readRaw(k)) as StoredObject;
+    await a.apply(k, ob);
+    await a.apply(k, ob);
+    await b.apply(k, oa);
+    assert.deepEqual(await a.readRaw(k), await b.readRaw(k));
+    assert.equal(a.stats().noopMerges, 1);
+    assert.deepEqual(values(await a.read(k)), ['from-a', 'from-b']);
+  });
+
+  it('a delete is a tombstone that a stale replica cannot undo, purged only after the grace period', async () => {
+    const { store, clock } = make();
+    const stale = make('n2').store;
+    await store.coordinatePut(k, utf8('v'), null);
+    await stale.apply(k, (await store.readRaw(k)) as StoredObject);
+    await store.coordinateDelete(k, null);
+    assert.deepEqual(kinds(await store.read(k)), ['tombstone']);
+    await store.apply(k, (await stale.readRaw(k)) as StoredObject);
+    assert.deepEqual(kinds(await store.read(k)), ['tombstone'], 'the stale value did not come back');
+    await clock.advance(day - 1);
+    assert.equal((await store.purge()).versionsDropped, 0);
+    await clock.advance(2);
+    const purged = await store.purge();
+    assert.deepEqual(purged, { versionsDropped: 1, keysRemoved: 1, keysScanned: 1 });
+    assert.equal(await store.readRaw(k), undefined);
+  });
+
+  it('expired versions read as absent at once and are purged after the grace period', async () => {
+    const { store, clock } = make();
+    const at = clock.wallMs() + 1000;
+    await store.coordinatePut(k, utf8('short'), null, { expiresAtMs: at });
+    assert.deepEqual(values(await store.read(k)), ['short']);
+    await clock.advance(1000);
+    assert.deepEqual(values(await store.read(k)), []);
+    assert.deepEqual(values(await store.readRaw(k)), ['short'], 'kept until the grace period ends');
+    await clock.advance(day);
+    assert.equal((await store.purge()).keysRemoved, 1);
+  });
+
+  it('dots are never reused: a context from before a purge cannot supersede a later write', async () => {
+    const { store, clock } = make();
+    await store.coordinatePut(k, utf8('old'), null);
+    const oldContext = ((await store.readRaw(k)) as StoredObject).context;
+    await store.coordinateDelete(k, null);
+    await clock.advance(2 * day);
+    await store.purge();
+    await store.coordinatePut(k, utf8('new'), null);
+    const out = await store.coordinatePut(k, utf8('late'), oldContext);
+    assert.deepEqual(values(out.object), ['late', 'new']);
+  });
+
+  it('incr converts an integer value, keeps its expiry, and counts from 0 after the counter expires', async () => {
+    const { store, clock } = make();
+    const exp = clock.wallMs() + 5000;
+    await store.coordinatePut(k, utf8('10'), null, { expiresAtMs: exp });
+    const r = await store.coordinateIncr(k, 5n);
+    assert.equal(r.value, 15n);
+    assert.equal(r.written[0]?.expiresAtMs, exp);
+    assert.equal(r.object.versions.length, 1);
+    const r2 = await store.coordinateIncr(k, -20n, { expiresAtMs: null });
+    assert.equal(r2.value, -5n);
+    assert.equal(r2.written[0]?.expiresAtMs, null);
+    await store.coordinateIncr(k, 0n, { expiresAtMs: clock.wallMs() + 10 });
+    await clock.advance(10);
+    assert.equal((await store.coordinateIncr(k, 1n)).value, 1n);
+  });
+
+  it('incr refuses a value that is not an integer, and writes nothing', async () => {
+    const { store } = make();
+    await store.coordinatePut(k, utf8('abc'), null);
+    await assert.rejects(store.coordinateIncr(k, 1n), (e: unknown) => isNotAnIntegerError(e));
+    assert.deepEqual(values(await store.read(k)), ['abc']);
+  });
+
+  it('concurrent read-modify-writes on one key are serialised (no lost increment)', async () => {
+    const { store } = make();
+    await Promise.all(Array.from({ length: 200 }, () => store.coordinateIncr(k, 1n)));
+    assert.equal(mergedCounterValue(((await store.read(k)) as StoredObject).versions), 200n);
+  });
+
+  it('touch rewrites every live version with the new expiry and keeps the newest one newest', async () => {
+    const { store, clock } = make();
+    await store.coordinatePut(k, utf8('older'), null);
+    await clock.advance(5);
+    await store.coordinatePut(k, utf8('newer'), null);
+    const out = await store.coordinateTouch(k, clock.wallMs() + 100, null);
+    assert.ok(out !== undefined);
+    const byTime = [...out.object.versions].sort((a, b) => a.timestampMs - b.timestampMs);
+    assert.deepEqual(byTime.map((v) => fromUtf8(v.value)), ['older', 'newer']);
+    assert.ok(out.object.versions.every((v) => v.expiresAtMs === clock.wallMs() + 100));
+    assert.equal(await store.coordinateTouch(utf8('nothing'), null, null), undefined);
+  });
+
+  it('validates key sizes with a clear message', async () => {
+    const { store } = make();
+    await assert.rejects(store.coordinatePut(new Uint8Array(maxKeyBytes + 1), utf8('v'), null), (e: unknown) => e instanceof InvalidArgumentError && /is 65534 bytes: the limit is 65533/.test(e.message));
+  });
+
+  it('names the key when its stored bytes are corrupt', async () => {
+    const { store, engine } = make();
+    await engine.put(storageKey(k), Uint8Array.from([1, 200]));
+    await assert.rejects(store.read(k), (e: unknown) => e instanceof CorruptionError && /Key "k" on n1/.test(e.message));
+  });
+
+  it('scans in (partition, key) order, live only unless asked, in pages', async () => {
+    const { store, clock } = make();
+    const keys = Array.from({ length: 40 }, (_, i) => `key-${i}`);
+    for (const key of keys) await store.coordinatePut(utf8(key), utf8('v'), null);
+    await store.coordinateDelete(utf8('key-3'), null);
+    const seen4 = ((await store.readRaw(utf8('key-4'))) as StoredObject).context;
+    await store.coordinatePut(utf8('key-4'), utf8('v'), seen4, { expiresAtMs: clock.wallMs() });
+    const seen: Array<[number, string]> = [];
+    let after: Uint8Array | undefined;
+    for (;;) {
+      const page = await store.scanLocal({ limit: 7, ...(after ? { after } : {}) });
+      for (const item of page.items) seen.push([item.partition, fromUtf8(item.key)]);
+      if (page.next === null) break;
+      after = page.next;
+    }
+    const expected = keys.filter((x) => x !== 'key-3' && x !== 'key-4').map((x): [number, string] => [slotOf(utf8(x)), x]);
+    expected.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1));
+    assert.deepEqual(seen, expected);
+    const all = await store.scanLocal({ limit: 100, includeDead: true });
+    assert.equal(all.items.length, 40);
+    const one = slotOf(utf8('key-7'));
+    const single = await store.scanLocal({ fromPartition: one, toPartition: one + 1, limit: 100 });
+    assert.ok(single.items.every((i) => i.partition === one) && single.items.some((i) => fromUtf8(i.key) === 'key-7'));
+  });
+
+  it('clear removes everything', async () => {
+    const { store } = make();
+    for (let i = 0; i < 1100; i++) await store.coordinatePut(utf8(`c${i}`), utf8('v'), null);
+    assert.equal(await store.clear(), 1100);
+    assert.equal(store.approximateKeys(), 0);
+  });
+});
