@@ -5,7 +5,7 @@
  *
  * Durability model: the engine of a node survives its crashes whole, as an
  * engine with WAL sync "always" does (every acknowledged write is durable);
- * hints are kept the same way. Liveness is an oracle the harness sets when it
+ * hints are kept the same way. NodeLiveness is an oracle the harness sets when it
  * crashes or restarts a node (a perfect failure detector); partitions are not
  * reported, so the coordinator meets timeouts as it would with a lagging one.
  */

@@ -15,7 +15,7 @@ import { ClosedError, InvalidArgumentError, OverloadedError, ProtocolError, Time
 import type { Consistency } from './api.ts';
 import type { HintedHandoff } from './handoff.ts';
 import {
-  ack,
+  kvAck,
   parseCoordinateReply,
   parseCountReply,
   parseKvRequest,
@@ -30,10 +30,11 @@ import {
   type ScanRequest,
   toWireError,
 } from './messages.ts';
-import type { Liveness, Placement, PreferenceList } from './placement.ts';
+import type { NodeLiveness, Placement, PreferenceList } from './placement.ts';
 import { NamespaceReplication, replicasForN } from './placement.ts';
 import { gather, quorumRule, settle, type Attempt, type Outcome, type QuorumRule } from './quorum.ts';
 import { ReadRepairer } from './read-repair.ts';
+import { slotCount, slotOf } from './keys.ts';
 
 // ---------------------------------------------------------------- limits
 
@@ -52,27 +53,39 @@ export const maxScanCount = 10_000;
 
 // ---------------------------------------------------------------- what the coordinator builds on
 
-/** A node's local replica of the data (ReplicaStore behind an adapter). */
+/** A write done at this replica: the whole object now stored, and the write's own causal context. */
+export interface LocalWrite<O> {
+  object: O;
+  context: Uint8Array;
+}
+
+/**
+ * A node's local replica of the data (ReplicaStore behind an adapter).
+ * `context` null means: supersede nothing (put) or everything this replica
+ * holds (delete, touch), as the KvApi documents.
+ */
 export interface ReplicaBackend<O> {
   read(key: Uint8Array): Promise<O | undefined>;
   /** Merges `incoming` into the local copy, persists, returns the merged object. Idempotent. */
   apply(key: Uint8Array, incoming: O): Promise<O>;
-  coordinatePut(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null): Promise<O>;
-  coordinateDelete(key: Uint8Array, context: Uint8Array | null): Promise<O>;
-  coordinateIncr(key: Uint8Array, delta: bigint, expiresAtMs: number | null | undefined): Promise<{ object: O; value: bigint }>;
-  /** undefined when the key does not exist. */
-  coordinateTouch(key: Uint8Array, expiresAtMs: number | null): Promise<O | undefined>;
-  /** Live keys of partitions [from, to) after `after`, in storage order. */
-  scan(
-    fromPartition: number,
-    toPartition: number,
-    after: { partition: number; key: Uint8Array } | null,
-    count: number,
-  ): Promise<{ entries: Array<{ partition: number; key: Uint8Array }>; done: boolean }>;
+  coordinatePut(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null): Promise<LocalWrite<O>>;
+  coordinateDelete(key: Uint8Array, context: Uint8Array | null): Promise<LocalWrite<O>>;
+  /** `expiresAtMs` undefined keeps the current expiry. */
+  coordinateIncr(key: Uint8Array, delta: bigint, expiresAtMs: number | null | undefined): Promise<LocalWrite<O> & { value: bigint }>;
+  /** undefined when the key has no live value. */
+  coordinateTouch(key: Uint8Array, expiresAtMs: number | null, context: Uint8Array | null): Promise<LocalWrite<O> | undefined>;
+  /** Live keys of slots [fromSlot, toSlot) after `after`, in storage order (slot, key); done: none left. */
+  scan(fromSlot: number, toSlot: number, after: ScanPosition | null, count: number): Promise<{ entries: ScanPosition[]; done: boolean }>;
   /** Keys held locally (approximate). */
   count(): Promise<number>;
   /** Drops every local key. */
   flush(): Promise<void>;
+}
+
+/** A key and its storage slot (keys.ts slotOf). */
+export interface ScanPosition {
+  slot: number;
+  key: Uint8Array;
 }
 
 /** What the coordinator needs to know about objects. */
@@ -82,8 +95,6 @@ export interface ObjectModel<O> {
   merge(a: O, b: O): O;
   /** True when `have` already holds everything in `want` (so `have`'s replica needs no repair). */
   covers(have: O | undefined, want: O): boolean;
-  /** The causal context covering every version in `object`. */
-  contextOf(object: O): Uint8Array;
 }
 
 export interface CoordinatorOptions {
@@ -104,14 +115,14 @@ export interface CoordinatorDeps<O> {
   transport: Transport;
   log: Logger;
   placement: Placement;
-  liveness: Liveness;
+  liveness: NodeLiveness;
   backend: ReplicaBackend<O>;
   model: ObjectModel<O>;
   /** Absent: no sloppy quorum stand-ins and no hints (writes count home replicas only). */
   handoff?: HintedHandoff;
 }
 
-export interface WriteRequest {
+export interface ClientWrite {
   kind: CoordinateKind;
   key: Uint8Array;
   value?: Uint8Array;
@@ -124,7 +135,7 @@ export interface WriteRequest {
   timeoutMs?: number;
 }
 
-export interface WriteOutcome<O> {
+export interface CoordinatedWrite<O> {
   object: O | undefined;
   context: Uint8Array | null;
   count: bigint | null;
@@ -199,7 +210,7 @@ export class Coordinator<O> implements MessageHandler {
 
   /** Home replicas and fallbacks of `key` for its namespace's N. */
   replicas(key: Uint8Array): PreferenceList {
-    const partition = this.deps.placement.partitionOf(key);
+    const partition = this.deps.placement.partitionOfSlot(slotOf(key));
     return replicasForN(this.deps.placement.preferenceList(partition), this.replication.nFor(key));
   }
 
@@ -212,7 +223,7 @@ export class Coordinator<O> implements MessageHandler {
   // ---------------------------------------------------------------- writes
 
   /** Entry point for a client write at any node. */
-  async write(request: WriteRequest): Promise<WriteOutcome<O>> {
+  async write(request: ClientWrite): Promise<CoordinatedWrite<O>> {
     this.checkOpen();
     const { home } = this.replicas(request.key);
     // Validate the level here so a bad request fails before any forwarding.
@@ -221,7 +232,7 @@ export class Coordinator<O> implements MessageHandler {
     return this.forward(request, home);
   }
 
-  private async forward(request: WriteRequest, home: readonly NodeId[]): Promise<WriteOutcome<O>> {
+  private async forward(request: ClientWrite, home: readonly NodeId[]): Promise<CoordinatedWrite<O>> {
     const timeoutMs = request.timeoutMs ?? this.timeoutMs;
     const deadline = this.deps.clock.nowMs() + timeoutMs + forwardMarginMs;
     // Up replicas first, in preference order; the rest after, since liveness may lag.
@@ -268,34 +279,35 @@ export class Coordinator<O> implements MessageHandler {
   }
 
   /** Runs the write here, as one of the key's home replicas. */
-  private async coordinate(request: WriteRequest): Promise<WriteOutcome<O>> {
+  private async coordinate(request: ClientWrite): Promise<CoordinatedWrite<O>> {
     const { key } = request;
     const { home, fallbacks } = this.replicas(key);
     const rule = this.rule(request.w ?? this.defaultW, home);
     const timeoutMs = request.timeoutMs ?? this.timeoutMs;
     const backend = this.deps.backend;
-    let object: O | undefined;
+    let written: LocalWrite<O> | undefined;
     let count: bigint | null = null;
     switch (request.kind) {
       case 'put':
         if (request.value === undefined) throw new InvalidArgumentError('A put needs a value');
-        object = await backend.coordinatePut(key, request.value, request.context ?? null, request.expiresAtMs ?? null);
+        written = await backend.coordinatePut(key, request.value, request.context ?? null, request.expiresAtMs ?? null);
         break;
       case 'delete':
-        object = await backend.coordinateDelete(key, request.context ?? null);
+        written = await backend.coordinateDelete(key, request.context ?? null);
         break;
       case 'incr': {
         if (request.delta === undefined) throw new InvalidArgumentError('An increment needs a delta');
         const result = await backend.coordinateIncr(key, request.delta, request.expiresAtMs);
-        object = result.object;
+        written = result;
         count = result.value;
         break;
       }
       case 'touch':
-        object = await backend.coordinateTouch(key, request.expiresAtMs ?? null);
-        if (object === undefined) return { object: undefined, context: null, count: null, touched: false };
+        written = await backend.coordinateTouch(key, request.expiresAtMs ?? null, request.context ?? null);
+        if (written === undefined) return { object: undefined, context: null, count: null, touched: false };
         break;
     }
+    const { object } = written;
     this.counters.writesCoordinated++;
     const encoded = this.deps.model.encode(object);
     const slots = this.slots(home, fallbacks, request.strict === true);
@@ -306,7 +318,7 @@ export class Coordinator<O> implements MessageHandler {
       attempts.push({ owner: slot.owner, outcome: this.replicate(slot, key, encoded, request.strict === true, used, fallbacks, timeoutMs) });
     }
     await gather(attempts, rule, this.deps.clock, timeoutMs, `${request.kind} ${describeKey(key)}`);
-    return { object, context: this.deps.model.contextOf(object), count, touched: true };
+    return { object, context: written.context, count, touched: true };
   }
 
   /**
@@ -399,48 +411,66 @@ export class Coordinator<O> implements MessageHandler {
   // ---------------------------------------------------------------- keyspace-wide
 
   /**
-   * One page of live keys in storage order. The cursor is `partition.hexkey`
-   * of the last key returned ("0": start and end); each partition is read
-   * from one home replica, preferring this node, and consecutive partitions
-   * that replica also holds are read in one request.
+   * One page of live keys in storage order (slot, then key). As in LocalKv the
+   * cursor is the next slot in decimal (redis-cli parses it as a number) and a
+   * page holds whole slots, so a key present for the whole iteration is
+   * returned exactly once and a page may hold more than `count` keys. Each
+   * slot is read from one home replica of its partition, preferring this
+   * node; a run of slots that replica would serve is read in one request.
    */
   async scan(cursor: string, count: number): Promise<{ cursor: string; keys: Uint8Array[] }> {
     this.checkOpen();
+    if (!/^[0-9]{1,5}$/.test(cursor) || Number(cursor) >= slotCount) {
+      throw new InvalidArgumentError(`Cannot resume a scan from cursor ${JSON.stringify(cursor)}: use "0" to start, then the cursor each reply returns`);
+    }
     if (!Number.isInteger(count) || count < 1 || count > maxScanCount) {
       throw new InvalidArgumentError(`Cannot scan ${count} keys at a time: count must be an integer from 1 to ${maxScanCount}`);
     }
-    const partitions = this.deps.placement.partitionCount();
-    let { partition, after } = decodeCursor(cursor, partitions);
+    const candidates = new Map<number, NodeId[]>();
+    const candidatesOf = (s: number): NodeId[] => {
+      const partition = this.deps.placement.partitionOfSlot(s);
+      let list = candidates.get(partition);
+      if (list === undefined) {
+        list = this.scanCandidates(partition);
+        candidates.set(partition, list);
+      }
+      return list;
+    };
+    let slot = Number(cursor);
+    let after: ScanPosition | null = null;
     const keys: Uint8Array[] = [];
     let requests = 0;
-    while (partition < partitions && keys.length < count && requests < maxScanRequestsPerCall) {
-      const candidates = this.scanCandidates(partition);
-      let page: { entries: Array<{ partition: number; key: Uint8Array }>; done: boolean; to: number } | undefined;
+    for (;;) {
+      // Stop only between slots; finishing a started slot is not limited.
+      if (after === null && (slot >= slotCount || keys.length >= count || requests >= maxScanRequestsPerCall)) break;
+      const finishing = after !== null && keys.length >= count;
+      let page: { entries: ScanPosition[]; done: boolean; to: number } | undefined;
       const failures: string[] = [];
-      for (const node of candidates) {
-        const to = this.rangeHeldBy(node, partition, partitions);
+      for (const node of candidatesOf(slot)) {
+        let to = slot + 1;
+        if (!finishing) while (to < slotCount && candidatesOf(to)[0] === node) to++;
         requests++;
         try {
-          page = { ...(await this.scanAt(node, partition, to, after, count - keys.length)), to };
+          page = { ...(await this.scanAt(node, slot, to, after, finishing ? maxScanCount : count - keys.length)), to };
           break;
         } catch (error) {
           failures.push(`${node}: ${error instanceof Error ? error.message : String(error)}`);
         }
       }
       if (page === undefined) {
-        throw new UnavailableError(`Cannot scan partition ${partition}: none of its replicas answered (${failures.join('; ')})`, { answered: 0, required: 1 });
+        throw new UnavailableError(`Cannot scan slot ${slot}: none of its replicas answered (${failures.join('; ')})`, { answered: 0, required: 1 });
       }
       for (const entry of page.entries) keys.push(entry.key);
       const last = page.entries[page.entries.length - 1];
       if (page.done) {
-        partition = page.to;
+        slot = page.to;
         after = null;
       } else if (last !== undefined) {
-        partition = last.partition;
-        after = { partition: last.partition, key: last.key };
+        slot = last.slot;
+        after = last;
       }
     }
-    return { cursor: partition >= partitions ? '0' : encodeCursor(partition, after), keys };
+    return { cursor: slot >= slotCount ? '0' : String(slot), keys };
   }
 
   private scanCandidates(partition: number): NodeId[] {
@@ -451,31 +481,24 @@ export class Coordinator<O> implements MessageHandler {
     return [...local, ...up, ...down];
   }
 
-  /** End (exclusive) of the run of partitions from `from` for which `node` is the first scan candidate. */
-  private rangeHeldBy(node: NodeId, from: number, partitions: number): number {
-    let to = from + 1;
-    while (to < partitions && this.scanCandidates(to)[0] === node) to++;
-    return to;
-  }
-
   private async scanAt(
     node: NodeId,
-    fromPartition: number,
-    toPartition: number,
-    after: { partition: number; key: Uint8Array } | null,
+    fromSlot: number,
+    toSlot: number,
+    after: ScanPosition | null,
     count: number,
-  ): Promise<{ entries: Array<{ partition: number; key: Uint8Array }>; done: boolean }> {
-    if (node === this.deps.localId) return this.deps.backend.scan(fromPartition, toPartition, after, count);
+  ): Promise<{ entries: ScanPosition[]; done: boolean }> {
+    if (node === this.deps.localId) return this.deps.backend.scan(fromSlot, toSlot, after, count);
     const message: ScanRequest = {
       type: 'kv.scan',
-      fromPartition,
-      toPartition,
-      afterPartition: after?.partition ?? null,
+      fromSlot,
+      toSlot,
+      afterSlot: after?.slot ?? null,
       afterKey: after?.key ?? null,
       count,
     };
     const reply = parseScanReply(await this.requestPeer(node, message, this.timeoutMs));
-    return { entries: reply.keys.map((key, i) => ({ partition: reply.partitions[i] as number, key })), done: reply.done };
+    return { entries: reply.keys.map((key, i) => ({ slot: reply.slots[i] as number, key })), done: reply.done };
   }
 
   /**
@@ -555,21 +578,21 @@ export class Coordinator<O> implements MessageHandler {
         return this.onCoordinate(request);
       case 'kv.apply':
         await this.onApply(request);
-        return ack;
+        return kvAck;
       case 'kv.read': {
         const object = await this.deps.backend.read(request.key);
         return { type: 'kv.read.reply', object: object === undefined ? null : this.deps.model.encode(object) };
       }
       case 'kv.scan': {
-        const after = request.afterPartition === null || request.afterKey === null ? null : { partition: request.afterPartition, key: request.afterKey };
-        const page = await this.deps.backend.scan(request.fromPartition, request.toPartition, after, Math.min(request.count, maxScanCount));
-        return { type: 'kv.scan.reply', partitions: page.entries.map((e) => e.partition), keys: page.entries.map((e) => e.key), done: page.done };
+        const after = request.afterSlot === null || request.afterKey === null ? null : { slot: request.afterSlot, key: request.afterKey };
+        const page = await this.deps.backend.scan(request.fromSlot, request.toSlot, after, Math.min(request.count, maxScanCount));
+        return { type: 'kv.scan.reply', slots: page.entries.map((e) => e.slot), keys: page.entries.map((e) => e.key), done: page.done };
       }
       case 'kv.count':
         return { type: 'kv.count.reply', count: await this.deps.backend.count() };
       case 'kv.flush':
         await this.onFlush();
-        return ack;
+        return kvAck;
     }
   }
 
@@ -640,20 +663,3 @@ function mergeMaybe<O>(model: ObjectModel<O>, a: O | undefined, b: O | undefined
   return model.merge(a, b);
 }
 
-// ---------------------------------------------------------------- scan cursor
-
-function encodeCursor(partition: number, after: { partition: number; key: Uint8Array } | null): string {
-  if (after === null) return `${partition}.`;
-  return `${after.partition}.${Buffer.from(after.key.buffer, after.key.byteOffset, after.key.byteLength).toString('hex')}`;
-}
-
-function decodeCursor(cursor: string, partitions: number): { partition: number; after: { partition: number; key: Uint8Array } | null } {
-  if (cursor === '0' || cursor === '') return { partition: 0, after: null };
-  const match = /^(\d+)\.([0-9a-f]*)$/.exec(cursor);
-  const partition = match === null ? NaN : Number(match[1]);
-  if (match === null || !Number.isInteger(partition) || partition >= partitions || (match[2] as string).length % 2 !== 0) {
-    throw new InvalidArgumentError(`Invalid scan cursor "${cursor}": pass "0" to start or a cursor a previous scan returned`);
-  }
-  const hex = match[2] as string;
-  return { partition, after: hex.length === 0 ? null : { partition, key: Uint8Array.from(Buffer.from(hex, 'hex')) } };
-}

@@ -9,7 +9,7 @@
 import type { Clock, Logger, NodeId, Timer, Transport } from '../core/index.ts';
 import { ClosedError } from '../core/index.ts';
 import type { ApplyRequest } from './messages.ts';
-import type { Liveness } from './placement.ts';
+import type { NodeLiveness } from './placement.ts';
 
 /** One queued hint as the queue hands it back. */
 export interface QueuedHint {
@@ -85,7 +85,7 @@ export class HintedHandoff {
       localId: NodeId;
       clock: Clock;
       transport: Transport;
-      liveness: Liveness;
+      liveness: NodeLiveness;
       queue: HintQueue;
       log: Logger;
     },

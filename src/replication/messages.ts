@@ -121,13 +121,13 @@ export interface ReadReply {
   readonly [field: string]: unknown;
 }
 
-/** Live keys of partitions [fromPartition, toPartition) after a position, in storage order. */
+/** Live keys of slots [fromSlot, toSlot) after a position, in storage order. */
 export interface ScanRequest {
   readonly type: 'kv.scan';
-  readonly fromPartition: number;
-  readonly toPartition: number;
-  /** Continue after this (partition, key); null: from the start of fromPartition. */
-  readonly afterPartition: number | null;
+  readonly fromSlot: number;
+  readonly toSlot: number;
+  /** Continue after this (slot, key); null: from the start of fromSlot. */
+  readonly afterSlot: number | null;
   readonly afterKey: Uint8Array | null;
   readonly count: number;
   readonly [field: string]: unknown;
@@ -135,7 +135,8 @@ export interface ScanRequest {
 
 export interface ScanReply {
   readonly type: 'kv.scan.reply';
-  readonly partitions: number[];
+  /** The slot of each key. */
+  readonly slots: number[];
   readonly keys: Uint8Array[];
   /** True when the range holds no further live keys. */
   readonly done: boolean;
@@ -240,15 +241,15 @@ export function parseKvRequest(message: WireMessage): KvRequest {
     case 'kv.read':
       return { type: 'kv.read', key: bytesField(message, 'key') };
     case 'kv.scan': {
-      const afterPartition = message.afterPartition;
-      if (afterPartition !== null && afterPartition !== undefined && (typeof afterPartition !== 'number' || !Number.isInteger(afterPartition))) {
-        throw bad(message, 'afterPartition', 'an integer or null');
+      const afterSlot = message.afterSlot;
+      if (afterSlot !== null && afterSlot !== undefined && (typeof afterSlot !== 'number' || !Number.isInteger(afterSlot))) {
+        throw bad(message, 'afterSlot', 'an integer or null');
       }
       return {
         type: 'kv.scan',
-        fromPartition: intField(message, 'fromPartition', 0),
-        toPartition: intField(message, 'toPartition', 0),
-        afterPartition: afterPartition ?? null,
+        fromSlot: intField(message, 'fromSlot', 0),
+        toSlot: intField(message, 'toSlot', 0),
+        afterSlot: afterSlot ?? null,
         afterKey: optionalBytes(message, 'afterKey'),
         count: intField(message, 'count', 1),
       };
@@ -284,12 +285,12 @@ export function parseCoordinateReply(message: WireMessage): { context: Uint8Arra
 
 export function parseScanReply(message: WireMessage): ScanReply {
   if (message.type !== 'kv.scan.reply') throw new ProtocolError(`Expected kv.scan.reply, got "${String(message.type)}"`);
-  const { partitions, keys } = message;
-  if (!Array.isArray(partitions) || !partitions.every((p) => typeof p === 'number')) throw bad(message, 'partitions', 'an array of integers');
-  if (!Array.isArray(keys) || !keys.every((k) => k instanceof Uint8Array) || keys.length !== partitions.length) {
-    throw bad(message, 'keys', 'an array of byte strings as long as partitions');
+  const { slots, keys } = message;
+  if (!Array.isArray(slots) || !slots.every((p) => typeof p === 'number')) throw bad(message, 'slots', 'an array of integers');
+  if (!Array.isArray(keys) || !keys.every((k) => k instanceof Uint8Array) || keys.length !== slots.length) {
+    throw bad(message, 'keys', 'an array of byte strings as long as slots');
   }
-  return { type: 'kv.scan.reply', partitions: partitions as number[], keys: keys as Uint8Array[], done: message.done === true };
+  return { type: 'kv.scan.reply', slots: slots as number[], keys: keys as Uint8Array[], done: message.done === true };
 }
 
 export function parseCountReply(message: WireMessage): CountReply {
@@ -297,4 +298,4 @@ export function parseCountReply(message: WireMessage): CountReply {
   return { type: 'kv.count.reply', count: intField(message, 'count', 0) };
 }
 
-export const ack: AckReply = { type: 'kv.ack' };
+export const kvAck: AckReply = { type: 'kv.ack' };

@@ -4,7 +4,8 @@
  * static layout and wired to src/ring and src/membership by small adapters.
  */
 import type { NodeId } from '../core/index.ts';
-import { InvalidArgumentError, crc16 } from '../core/index.ts';
+import { InvalidArgumentError } from '../core/index.ts';
+import { slotCount } from './keys.ts';
 
 /** Replicas of one partition: the first N distinct nodes clockwise, then the rest in ring order. */
 export interface PreferenceList {
@@ -14,10 +15,14 @@ export interface PreferenceList {
   readonly fallbacks: readonly NodeId[];
 }
 
+/**
+ * Storage orders keys by slot (keys.ts: the Redis Cluster slot, 0 … 16383), so
+ * ring partitions must be runs of consecutive slots: with the default balanced
+ * ring (Q = 16384) a partition is a slot; a smaller Q groups neighbouring slots.
+ * A key's partition is `partitionOfSlot(slotOf(key))`.
+ */
 export interface Placement {
-  /** Number of partitions; partitions are 0 … partitionCount − 1, in storage order. */
-  partitionCount(): number;
-  partitionOf(key: Uint8Array): number;
+  partitionOfSlot(slot: number): number;
   preferenceList(partition: number): PreferenceList;
   /** Every node that holds data (for cluster-wide count and flush). */
   nodes(): readonly NodeId[];
@@ -27,7 +32,7 @@ export interface Placement {
 
 export type LivenessListener = (node: NodeId, up: boolean) => void;
 
-export interface Liveness {
+export interface NodeLiveness {
   /** Whether the failure detector currently believes `node` is up. */
   isUp(node: NodeId): boolean;
   /** Called when a node's up/down state changes; returns a function that unsubscribes. */
@@ -88,9 +93,9 @@ export function replicasForN(list: PreferenceList, n: number): PreferenceList {
 // ---------------------------------------------------------------- static implementations
 
 /**
- * A fixed layout for tests and the simulator: `partitions` partitions (slot =
- * CRC16 of the key mod partitions), partition p's clockwise order starting at
- * node p mod S. Every node is on every preference list, so fallbacks exist.
+ * A fixed layout for tests and the simulator: `partitions` equal runs of
+ * slots, partition p's clockwise order starting at node p mod S. Every node is
+ * on every preference list, so fallbacks exist.
  */
 export class StaticPlacement implements Placement {
   private readonly members: readonly NodeId[];
@@ -100,8 +105,8 @@ export class StaticPlacement implements Placement {
 
   constructor(options: { nodes: readonly NodeId[]; partitions: number; n?: number; dcs?: Readonly<Record<NodeId, string>> }) {
     if (options.nodes.length === 0) throw new InvalidArgumentError('A placement needs at least one node');
-    if (!Number.isInteger(options.partitions) || options.partitions < 1) {
-      throw new InvalidArgumentError(`Cannot use ${options.partitions} partitions: it must be a positive integer`);
+    if (!Number.isInteger(options.partitions) || options.partitions < 1 || options.partitions > slotCount) {
+      throw new InvalidArgumentError(`Cannot use ${options.partitions} partitions: it must be an integer from 1 to ${slotCount}`);
     }
     this.members = [...options.nodes];
     this.partitions = options.partitions;
@@ -109,12 +114,8 @@ export class StaticPlacement implements Placement {
     this.dcs = new Map(Object.entries(options.dcs ?? {}));
   }
 
-  partitionCount(): number {
-    return this.partitions;
-  }
-
-  partitionOf(key: Uint8Array): number {
-    return crc16(key) % this.partitions;
+  partitionOfSlot(slot: number): number {
+    return Math.floor((slot * this.partitions) / slotCount);
   }
 
   preferenceList(partition: number): PreferenceList {
@@ -134,7 +135,7 @@ export class StaticPlacement implements Placement {
 }
 
 /** Liveness set by hand (tests, the simulator's oracle of who is up). */
-export class ManualLiveness implements Liveness {
+export class ManualLiveness implements NodeLiveness {
   private readonly down = new Set<NodeId>();
   private readonly listeners = new Set<LivenessListener>();
 

@@ -90,6 +90,7 @@ export function gather<T>(
     let counted = 0;
     let possible = attempts.filter((a) => rule.counts(a.owner)).length;
     const errors: string[] = [];
+    let sawTimeout = false;
     let done = false;
     const timer = clock.setTimer(timeoutMs, () => {
       if (done) return;
@@ -106,6 +107,11 @@ export function gather<T>(
         done = true;
         timer.cancel();
         const why = errors.length > 0 ? ` (${errors.slice(0, 3).join('; ')})` : '';
+        // Replicas that timed out may still apply the write: say it timed out, not that it was refused.
+        if (sawTimeout) {
+          reject(new TimeoutError(`Cannot ${what} at consistency ${rule.label}: ${counted} of ${rule.required} required replicas answered within ${timeoutMs} ms${why}`));
+          return;
+        }
         reject(new UnavailableError(`Cannot ${what} at consistency ${rule.label}: ${counted} of ${rule.required} required replicas answered${why}`, { answered: counted, required: rule.required }));
       }
     };
@@ -117,6 +123,7 @@ export function gather<T>(
           if (counts) counted++;
         } else {
           if (counts) possible--;
+          if (outcome.error instanceof TimeoutError) sawTimeout = true;
           errors.push(`${attempt.owner}: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}`);
         }
         check();

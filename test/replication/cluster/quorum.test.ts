@@ -130,6 +130,8 @@ test('StaticPlacement: every node appears once per list, rotating by partition',
     assert.equal(new Set([...h, ...fallbacks]).size, 4);
     assert.equal(h[0], `n${(p % 4) + 1}`);
   }
-  const key = utf8('user:1');
-  assert.ok(placement.partitionOf(key) >= 0 && placement.partitionOf(key) < 8);
+  assert.equal(placement.partitionOfSlot(0), 0);
+  assert.equal(placement.partitionOfSlot(2047), 0);
+  assert.equal(placement.partitionOfSlot(2048), 1);
+  assert.equal(placement.partitionOfSlot(16383), 7);
 });

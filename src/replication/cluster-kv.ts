@@ -1,0 +1,229 @@
+/**
+ * The replicated KvApi: what a node's front ends call in a cluster. It binds
+ * the generic Coordinator to ReplicaStore and the versioned object codec, and
+ * `createClusterKv` wires one node's replication (coordinator, hinted handoff,
+ * the `kv` route) from its parts.
+ */
+import type { Clock, Logger, MessageRouter, NodeId, Random, Transport } from '../core/index.ts';
+import { InvalidArgumentError, describeKey } from '../core/index.ts';
+import type { GetResult, KvApi, PutResult, ReadOptions, ScanResult, WriteOptions } from './api.ts';
+import { Coordinator, type CoordinatorOptions, type LocalWrite, type ObjectModel, type ReplicaBackend, type ScanPosition } from './coordinator.ts';
+import { HintedHandoff, type HandoffOptions, type HintQueue } from './handoff.ts';
+import { storageKey, validateKey, validateValue } from './keys.ts';
+import { contextFromClient, toGetResult, validateExpiry } from './local-kv.ts';
+import { decodeContext, decodeObject, encodeContext, encodeObject, mergeObjects, objectsEqual, type StoredObject } from './object.ts';
+import type { NodeLiveness, Placement } from './placement.ts';
+import type { ReplicaStore } from './replica-store.ts';
+import type { VClock } from './vclock.ts';
+
+/** The versioned object as the coordinator sees it. */
+export const storedObjectModel: ObjectModel<StoredObject> = {
+  encode: encodeObject,
+  decode: decodeObject,
+  merge: mergeObjects,
+  covers(have, want) {
+    return have !== undefined && objectsEqual(mergeObjects(have, want), have);
+  },
+};
+
+function contextOrNull(bytes: Uint8Array | null): VClock | null {
+  return bytes === null ? null : decodeContext(bytes);
+}
+
+/** ReplicaStore behind the coordinator's ReplicaBackend interface. */
+export class ReplicaStoreBackend implements ReplicaBackend<StoredObject> {
+  constructor(private readonly store: ReplicaStore) {}
+
+  read(key: Uint8Array): Promise<StoredObject | undefined> {
+    return this.store.read(key);
+  }
+
+  apply(key: Uint8Array, incoming: StoredObject): Promise<StoredObject> {
+    return this.store.apply(key, incoming);
+  }
+
+  async coordinatePut(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null): Promise<LocalWrite<StoredObject>> {
+    // No context supersedes what this replica holds (as LocalKv and RESP SET do);
+    // a blind write that becomes a sibling of everything passes an empty context.
+    const out = await this.store.coordinatePut(key, value, contextOrNull(context), { expiresAtMs });
+    return { object: out.object, context: encodeContext(out.context) };
+  }
+
+  async coordinateDelete(key: Uint8Array, context: Uint8Array | null): Promise<LocalWrite<StoredObject>> {
+    const out = await this.store.coordinateDelete(key, contextOrNull(context));
+    return { object: out.object, context: encodeContext(out.context) };
+  }
+
+  async coordinateIncr(key: Uint8Array, delta: bigint, expiresAtMs: number | null | undefined): Promise<LocalWrite<StoredObject> & { value: bigint }> {
+    const out = await this.store.coordinateIncr(key, delta, expiresAtMs === undefined ? {} : { expiresAtMs });
+    return { object: out.object, context: encodeContext(out.context), value: out.value };
+  }
+
+  async coordinateTouch(key: Uint8Array, expiresAtMs: number | null, context: Uint8Array | null): Promise<LocalWrite<StoredObject> | undefined> {
+    const out = await this.store.coordinateTouch(key, expiresAtMs, contextOrNull(context));
+    return out === undefined ? undefined : { object: out.object, context: encodeContext(out.context) };
+  }
+
+  async scan(fromSlot: number, toSlot: number, after: ScanPosition | null, count: number): Promise<{ entries: ScanPosition[]; done: boolean }> {
+    const entries: ScanPosition[] = [];
+    let cursor: Uint8Array | undefined = after === null ? undefined : storageKey(after.key, after.slot);
+    // scanLocal's limit counts dead entries too, so keep reading pages until enough live keys.
+    for (;;) {
+      const page = await this.store.scanLocal({ fromPartition: fromSlot, toPartition: toSlot, limit: count - entries.length, ...(cursor === undefined ? {} : { after: cursor }) });
+      for (const item of page.items) entries.push({ slot: item.partition, key: item.key });
+      if (page.next === null) return { entries, done: true };
+      if (entries.length >= count) return { entries, done: false };
+      cursor = page.next;
+    }
+  }
+
+  async count(): Promise<number> {
+    return this.store.approximateKeys();
+  }
+
+  async flush(): Promise<void> {
+    await this.store.clear();
+  }
+}
+
+/** KvApi over the coordinator: any node serves any key. */
+export class ClusterKv implements KvApi {
+  constructor(
+    readonly coordinator: Coordinator<StoredObject>,
+    private readonly clock: Clock,
+  ) {}
+
+  async get(key: Uint8Array, options: ReadOptions = {}): Promise<GetResult> {
+    validateKey(key);
+    const object = await this.coordinator.read(key, { ...(options.r !== undefined ? { r: options.r } : {}), ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) });
+    return toGetResult(object, this.clock.wallMs());
+  }
+
+  async put(key: Uint8Array, value: Uint8Array, options: WriteOptions = {}): Promise<PutResult> {
+    validateKey(key);
+    validateValue(key, value);
+    validateExpiry(options.expiresAtMs);
+    const out = await this.coordinator.write({ kind: 'put', key, value, ...writeFields(options), expiresAtMs: options.expiresAtMs ?? null });
+    if (out.context === null) throw new InvalidArgumentError(`The put of ${describeKey(key)} returned no context`);
+    return { context: out.context };
+  }
+
+  /**
+   * Without a context a delete supersedes what a read at the write's level
+   * finds, so a stale coordinating replica cannot leave the value standing.
+   */
+  async delete(key: Uint8Array, options: WriteOptions = {}): Promise<void> {
+    validateKey(key);
+    let context = options.context ?? null;
+    if (context === null) {
+      const seen = await this.coordinator.read(key, {
+        ...(options.w !== undefined ? { r: options.w } : {}),
+        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      });
+      // Nothing stored anywhere we asked: a tombstone would only be garbage to purge later.
+      if (seen === undefined) return;
+      context = encodeContext(seen.context);
+    }
+    await this.coordinator.write({ kind: 'delete', key, ...writeFields({ ...options, context }) });
+  }
+
+  async incrBy(key: Uint8Array, delta: bigint, options: WriteOptions = {}): Promise<bigint> {
+    validateKey(key);
+    validateExpiry(options.expiresAtMs);
+    const out = await this.coordinator.write({ kind: 'incr', key, delta, ...writeFields(options), ...(options.expiresAtMs !== undefined ? { expiresAtMs: options.expiresAtMs } : {}) });
+    if (out.count === null) throw new InvalidArgumentError(`The increment of ${describeKey(key)} returned no count`);
+    return out.count;
+  }
+
+  async touch(key: Uint8Array, expiresAtMs: number | null, options: WriteOptions = {}): Promise<boolean> {
+    validateKey(key);
+    validateExpiry(expiresAtMs);
+    const out = await this.coordinator.write({ kind: 'touch', key, ...writeFields(options), expiresAtMs });
+    return out.touched;
+  }
+
+  scan(cursor: string, count: number): Promise<ScanResult> {
+    return this.coordinator.scan(cursor, count);
+  }
+
+  approximateCount(): Promise<number> {
+    return this.coordinator.approximateCount();
+  }
+
+  flushAll(): Promise<void> {
+    return this.coordinator.flushAll();
+  }
+}
+
+function writeFields(options: WriteOptions): { context: Uint8Array | null; w?: WriteOptions['w']; strict: boolean; timeoutMs?: number } {
+  // Refuse bytes ringkv did not issue here, before any replica sees them.
+  contextFromClient(options.context);
+  return {
+    context: options.context ?? null,
+    ...(options.w !== undefined ? { w: options.w } : {}),
+    strict: options.strict === true,
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+  };
+}
+
+// ---------------------------------------------------------------- wiring
+
+export interface ClusterKvParts {
+  env: { clock: Clock; random: Random; log: Logger };
+  localId: NodeId;
+  transport: Transport;
+  /** The node's router; the `kv` prefix is registered on it. */
+  router: MessageRouter;
+  placement: Placement;
+  liveness: NodeLiveness;
+  store: ReplicaStore;
+  /** The durable hint queue (HintStore behind `hintQueueOf`); absent: no sloppy quorum. */
+  hints?: HintQueue;
+  options?: CoordinatorOptions & HandoffOptions;
+}
+
+export interface ClusterReplication {
+  kv: ClusterKv;
+  coordinator: Coordinator<StoredObject>;
+  handoff: HintedHandoff | undefined;
+  /** Stops hint replay and refuses further requests. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Wires one node's replication. Call once per node start; the returned
+ * handoff is already started (it replays hints when liveness reports owners up).
+ */
+export function createClusterKv(parts: ClusterKvParts): ClusterReplication {
+  const log = parts.env.log.child({ subsystem: 'replication' });
+  const handoff =
+    parts.hints === undefined
+      ? undefined
+      : new HintedHandoff({ localId: parts.localId, clock: parts.env.clock, transport: parts.transport, liveness: parts.liveness, queue: parts.hints, log }, parts.options ?? {});
+  const coordinator = new Coordinator<StoredObject>(
+    {
+      localId: parts.localId,
+      clock: parts.env.clock,
+      random: parts.env.random,
+      transport: parts.transport,
+      log,
+      placement: parts.placement,
+      liveness: parts.liveness,
+      backend: new ReplicaStoreBackend(parts.store),
+      model: storedObjectModel,
+      ...(handoff === undefined ? {} : { handoff }),
+    },
+    parts.options ?? {},
+  );
+  parts.router.register('kv', coordinator);
+  handoff?.start();
+  return {
+    kv: new ClusterKv(coordinator, parts.env.clock),
+    coordinator,
+    handoff,
+    async stop() {
+      coordinator.close();
+      await handoff?.stop();
+    },
+  };
+}

@@ -1,0 +1,245 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TimeoutError, UnavailableError, fromUtf8, utf8, type NodeId } from '../../../src/core/index.ts';
+import { isFound, type GetResult, type ValueSibling } from '../../../src/replication/api.ts';
+import { slotOf } from '../../../src/replication/keys.ts';
+import { encodeContext } from '../../../src/replication/object.ts';
+import { ReplicationCluster } from '../../../sim/replication/harness.ts';
+
+function values(result: GetResult): string[] {
+  return result.siblings.filter((s): s is ValueSibling => s.kind === 'value').map((s) => fromUtf8(s.value)).sort();
+}
+
+function homeOf(cluster: ReplicationCluster, key: string): NodeId[] {
+  return [...cluster.placement.preferenceList(cluster.placement.partitionOfSlot(slotOf(utf8(key)))).home];
+}
+
+/** A key and a node that is not one of its home replicas. */
+function keyWithOutsider(cluster: ReplicationCluster, prefix: string): { key: string; home: NodeId[]; outsider: NodeId } {
+  for (let i = 0; ; i++) {
+    const key = `${prefix}${i}`;
+    const home = homeOf(cluster, key);
+    const outsider = cluster.ids.find((id) => !home.includes(id));
+    if (outsider !== undefined) return { key, home, outsider };
+  }
+}
+
+async function newCluster(options: Partial<ConstructorParameters<typeof ReplicationCluster>[0]> = {}): Promise<ReplicationCluster> {
+  const cluster = new ReplicationCluster({ seed: 7, nodes: 4, n: 3, ...options });
+  await cluster.start();
+  return cluster;
+}
+
+test('a write sent to a node that is not a replica is forwarded and readable from every node', async () => {
+  const cluster = await newCluster();
+  const { key, home, outsider } = keyWithOutsider(cluster, 'fwd');
+  await cluster.settle(cluster.node(outsider).kv.put(utf8(key), utf8('v1'), { w: 'all' }));
+  assert.equal(cluster.node(outsider).coordinator.stats().writesForwarded, 1);
+  const coordinated = home.map((id) => cluster.node(id).coordinator.stats().writesCoordinated).reduce((a, b) => a + b, 0);
+  assert.equal(coordinated, 1);
+  for (const id of home) {
+    const stored = await cluster.node(id).store.read(utf8(key));
+    assert.equal(stored?.versions.length, 1, `replica ${id} holds the write`);
+  }
+  for (const id of cluster.ids) {
+    const result = await cluster.settle(cluster.node(id).kv.get(utf8(key), { r: 'all' }));
+    assert.deepEqual(values(result), ['v1']);
+  }
+  cluster.shutdown();
+});
+
+test('a strict write fails with the number of replicas that answered when too few are up', async () => {
+  const cluster = await newCluster();
+  const { key, home, outsider } = keyWithOutsider(cluster, 'strict');
+  cluster.crash(home[1] as NodeId);
+  cluster.crash(home[2] as NodeId);
+  const error = await cluster.settle(cluster.node(outsider).kv.put(utf8(key), utf8('v'), { w: 'quorum', strict: true })).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof UnavailableError, `expected UnavailableError, got ${String(error)}`);
+  assert.equal(error.answered, 1);
+  assert.equal(error.required, 2);
+  assert.match(error.message, /1 of 2 required replicas answered/);
+  // A read at quorum fails the same way; at one it succeeds from the live replica.
+  const readError = await cluster.settle(cluster.node(outsider).kv.get(utf8(key), { r: 'quorum' })).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(readError instanceof UnavailableError);
+  const one = await cluster.settle(cluster.node(outsider).kv.get(utf8(key), { r: 'one' }));
+  assert.deepEqual(values(one), ['v']);
+  cluster.shutdown();
+});
+
+test('a write whose replicas are cut off times out and says how many answered', async () => {
+  const cluster = await newCluster();
+  const { key, home } = keyWithOutsider(cluster, 'cut');
+  const coordinator = home[0] as NodeId;
+  // Unnoticed by the failure detector: the coordinator waits for replies that never come.
+  cluster.sim.partition([coordinator], [home[1] as NodeId, home[2] as NodeId]);
+  const error = await cluster
+    .settle(cluster.node(coordinator).kv.put(utf8(key), utf8('v'), { w: 'all', strict: true, timeoutMs: 300 }))
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  assert.ok(error instanceof TimeoutError, `expected TimeoutError, got ${String(error)}`);
+  assert.match(error.message, /1 of 3 required replicas answered within 300 ms/);
+  cluster.shutdown();
+});
+
+test('read repair brings a stale replica up to date after a read', async () => {
+  const cluster = await newCluster();
+  const { key, home } = keyWithOutsider(cluster, 'repair');
+  const [a, b, c] = home as [NodeId, NodeId, NodeId];
+  cluster.sim.partition([a], [c]);
+  await cluster.settle(cluster.node(a).kv.put(utf8(key), utf8('new'), { w: 2, strict: true, timeoutMs: 200 }));
+  // The coordinator keeps a hint for c; take the hint path out of the picture by
+  // reading before any replay could happen and checking c before and after.
+  assert.equal(await cluster.node(c).store.read(utf8(key)), undefined);
+  cluster.sim.heal();
+  const result = await cluster.settle(cluster.node(b).kv.get(utf8(key), { r: 'all' }));
+  assert.deepEqual(values(result), ['new']);
+  await cluster.sim.run(50);
+  const repaired = await cluster.node(c).store.read(utf8(key));
+  assert.equal(repaired?.versions.length, 1);
+  assert.ok(cluster.node(b).coordinator.stats().readRepairs >= 1);
+  cluster.shutdown();
+});
+
+test('sloppy quorum: a write with one home replica down succeeds through a fallback and the hint reaches the owner', async () => {
+  const cluster = await newCluster();
+  const { key, home, outsider } = keyWithOutsider(cluster, 'hint');
+  const owner = home[2] as NodeId;
+  cluster.crash(owner);
+  await cluster.settle(cluster.node(home[0] as NodeId).kv.put(utf8(key), utf8('while-down'), { w: 'all' }));
+  // The fourth node stood in for the owner and keeps the write as a hint, not as data.
+  const standIn = cluster.node(outsider);
+  assert.equal(standIn.handoff?.stats().backlog[owner]?.hints, 1);
+  assert.equal(await standIn.store.read(utf8(key)), undefined);
+  // A strict write cannot use the stand-in.
+  const strict = await cluster.settle(cluster.node(home[0] as NodeId).kv.put(utf8(key), utf8('x'), { w: 'all', strict: true, timeoutMs: 300 })).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(strict instanceof UnavailableError || strict instanceof TimeoutError);
+  await cluster.restart(owner);
+  await cluster.sim.runUntil(() => cluster.pendingHints() === 0, 10_000);
+  assert.equal(cluster.pendingHints(), 0);
+  const delivered = await cluster.node(owner).store.read(utf8(key));
+  assert.ok(delivered !== undefined && delivered.versions.some((v) => fromUtf8(v.value) === 'while-down'));
+  assert.ok((standIn.handoff?.stats().replayed ?? 0) >= 1);
+  cluster.shutdown();
+});
+
+test('hint replay respects hintReplayRatePerSec', async () => {
+  const rate = 20;
+  const cluster = await newCluster({ handoff: { hintReplayRatePerSec: rate } });
+  const owner = 'n3';
+  cluster.crash(owner);
+  const keys: string[] = [];
+  for (let i = 0; keys.length < 100; i++) if (homeOf(cluster, `r${i}`).includes(owner)) keys.push(`r${i}`);
+  for (const key of keys) {
+    const coordinator = homeOf(cluster, key).find((id) => id !== owner) as NodeId;
+    await cluster.settle(cluster.node(coordinator).kv.put(utf8(key), utf8('v'), { w: 'quorum' }));
+  }
+  const before = cluster.pendingHints();
+  assert.equal(before, keys.length);
+  await cluster.restart(owner);
+  const start = cluster.sim.clock.nowMs();
+  await cluster.sim.run(1000);
+  const afterOneSecond = before - cluster.pendingHints();
+  // Every node replays at most `rate` per second plus its initial burst of `rate`.
+  const senders = cluster.ids.filter((id) => id !== owner).length;
+  assert.ok(afterOneSecond <= 2 * rate * senders, `replayed ${afterOneSecond} in the first second`);
+  const took = await cluster.sim.runUntil(() => cluster.pendingHints() === 0, 60_000);
+  assert.ok(took !== undefined, 'every hint is replayed eventually');
+  const elapsed = cluster.sim.clock.nowMs() - start;
+  // The busiest sender had at least keys/senders hints at `rate` per second after its burst.
+  assert.ok(elapsed >= ((keys.length / senders - rate) / rate) * 1000 - 1000, `all replayed after ${elapsed} ms`);
+  for (const key of keys) assert.ok((await cluster.node(owner).store.read(utf8(key))) !== undefined);
+  cluster.shutdown();
+});
+
+test('concurrent blind writes become siblings; a write with their context resolves them', async () => {
+  const cluster = await newCluster();
+  const { key, home } = keyWithOutsider(cluster, 'sib');
+  // An empty context is a blind write: it supersedes nothing.
+  const blind = encodeContext([]);
+  await cluster.settle(Promise.all([
+    cluster.node(home[0] as NodeId).kv.put(utf8(key), utf8('left'), { w: 'all', context: blind }),
+    cluster.node(home[1] as NodeId).kv.put(utf8(key), utf8('right'), { w: 'all', context: blind }),
+  ]));
+  const both = await cluster.settle(cluster.node(home[2] as NodeId).kv.get(utf8(key), { r: 'all' }));
+  assert.deepEqual(values(both), ['left', 'right']);
+  await cluster.settle(cluster.node(home[2] as NodeId).kv.put(utf8(key), utf8('merged'), { w: 'all', context: both.context }));
+  for (const id of cluster.ids) {
+    assert.deepEqual(values(await cluster.settle(cluster.node(id).kv.get(utf8(key), { r: 'all' }))), ['merged']);
+  }
+  cluster.shutdown();
+});
+
+test('increments coordinated on different nodes all count', async () => {
+  const cluster = await newCluster();
+  const key = utf8('hits');
+  const results = await cluster.settle(Promise.all(cluster.ids.flatMap((id) => [1n, 2n, 3n].map((d) => cluster.node(id).kv.incrBy(key, d, { w: 'quorum' })))));
+  assert.equal(results.length, 12);
+  const read = await cluster.settle(cluster.node('n1').kv.get(key, { r: 'all' }));
+  const counter = read.siblings.find((s) => s.kind === 'counter');
+  assert.equal(counter?.kind === 'counter' ? counter.count : undefined, 24n);
+  cluster.shutdown();
+});
+
+test('a duplicated forwarded increment is applied once', async () => {
+  const cluster = await newCluster({ faults: { duplicateRate: 1 } });
+  const { key, outsider } = keyWithOutsider(cluster, 'dup');
+  for (let i = 0; i < 5; i++) await cluster.settle(cluster.node(outsider).kv.incrBy(utf8(key), 1n, { w: 'all' }));
+  const read = await cluster.settle(cluster.node(outsider).kv.get(utf8(key), { r: 'all' }));
+  const counter = read.siblings.find((s) => s.kind === 'counter');
+  assert.equal(counter?.kind === 'counter' ? counter.count : undefined, 5n);
+  cluster.shutdown();
+});
+
+test('delete writes a tombstone every replica sees', async () => {
+  const cluster = await newCluster();
+  const key = utf8('gone');
+  await cluster.settle(cluster.node('n1').kv.put(key, utf8('v'), { w: 'all' }));
+  await cluster.settle(cluster.node('n2').kv.delete(key, { w: 'all' }));
+  for (const id of cluster.ids) {
+    const result = await cluster.settle(cluster.node(id).kv.get(key, { r: 'all' }));
+    assert.equal(isFound(result), false);
+  }
+  cluster.shutdown();
+});
+
+test('scan pages through every key once, in storage order, from any node', async () => {
+  const cluster = await newCluster();
+  const written = new Set<string>();
+  for (let i = 0; i < 60; i++) {
+    const key = `scan:${i}`;
+    written.add(key);
+    await cluster.settle(cluster.node(cluster.ids[i % 4] as NodeId).kv.put(utf8(key), utf8('v'), { w: 'all' }));
+  }
+  await cluster.settle(cluster.node('n1').kv.delete(utf8('scan:0'), { w: 'all' }));
+  written.delete('scan:0');
+  for (const id of cluster.ids) {
+    const seen: string[] = [];
+    let cursor = '0';
+    for (let page = 0; page < 100; page++) {
+      const result = await cluster.settle(cluster.node(id).kv.scan(cursor, 7));
+      seen.push(...result.keys.map(fromUtf8));
+      cursor = result.cursor;
+      if (cursor === '0') break;
+    }
+    assert.equal(cursor, '0');
+    assert.deepEqual([...seen].sort(), [...written].sort(), `scan from ${id}`);
+    assert.equal(new Set(seen).size, seen.length);
+  }
+  const count = await cluster.settle(cluster.node('n1').kv.approximateCount());
+  assert.ok(Math.abs(count - 60) <= 2, `approximate count ${count}`);
+  await cluster.settle(cluster.node('n2').kv.flushAll());
+  const empty = await cluster.settle(cluster.node('n3').kv.scan('0', 100));
+  assert.deepEqual(empty.keys, []);
+  cluster.shutdown();
+});
