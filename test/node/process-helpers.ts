@@ -12,6 +12,11 @@ import { fileURLToPath } from 'node:url';
 
 export const repoRoot = nodePath.resolve(nodePath.dirname(fileURLToPath(import.meta.url)), '../..');
 export const cliEntry = nodePath.join(repoRoot, 'src/cli/main.ts');
+/**
+ * tsx by absolute URL: `--import tsx` would resolve from the child's cwd (a temp
+ * dir in the dev tests), and `ringkv dev` hands its execArgv on to the nodes.
+ */
+export const tsxImport = import.meta.resolve('tsx');
 /** Bound for any wait on a child process, so a broken node fails the test instead of hanging it. */
 export const processWaitMs = 20_000;
 
@@ -31,7 +36,7 @@ export interface Spawned {
 }
 
 export function spawnCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Spawned {
-  const child = spawn(process.execPath, ['--import', 'tsx', cliEntry, ...args], {
+  const child = spawn(process.execPath, ['--import', tsxImport, cliEntry, ...args], {
     cwd: options.cwd ?? repoRoot,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
