@@ -1,0 +1,153 @@
+/**
+ * Corruption on disk is detected and reported with file and offset, never
+ * returned as data: a flipped byte in an SSTable block, in its footer, in the
+ * WAL (mid-file: an error; at the tail: a torn write, truncated), in the manifest.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CorruptionError, MemoryFileSystem, MemoryLogger, RealClock, crc32, silentLogger, utf8, fromUtf8 } from '../../src/core/index.ts';
+import { openLsm } from '../../src/storage/index.ts';
+import type { LsmOptions } from '../../src/storage/index.ts';
+import { writeU32 } from '../../src/storage/codec.ts';
+
+const env = (fs: MemoryFileSystem) => ({ fs, clock: new RealClock(), log: silentLogger });
+const options: Partial<LsmOptions> = { blockBytes: 1024, compression: 'none' };
+const key = (i: number): Uint8Array => utf8(`key-${String(i).padStart(5, '0')}`);
+const value = (i: number): Uint8Array => utf8(`value-${i}-${'z'.repeat(i % 50)}`);
+
+async function filesEnding(fs: MemoryFileSystem, suffix: string): Promise<string[]> {
+  return (await fs.list('/db')).filter((n) => n.endsWith(suffix)).map((n) => `/db/${n}`);
+}
+
+/** A database whose data sits in one compacted SSTable. */
+async function tableDb(): Promise<{ fs: MemoryFileSystem; sst: string }> {
+  const fs = new MemoryFileSystem();
+  const db = await openLsm('/db', options, env(fs));
+  for (let i = 0; i < 2000; i++) await db.put(key(i), value(i));
+  await db.compact();
+  await db.close();
+  const [sst] = await filesEnding(fs, '.sst');
+  assert.ok(sst !== undefined);
+  return { fs, sst };
+}
+
+test('a flipped byte in an SSTable data block is reported as corruption on get and scan, never as data', async () => {
+  const { fs, sst } = await tableDb();
+  const at = 100;
+  fs.corrupt(sst, at, Uint8Array.of(fs.peek(sst)[at] as number ^ 0x01));
+  const db = await openLsm('/db', options, env(fs));
+  try {
+    // key 0 lives in the first block, which holds the flipped byte.
+    const error = await db.get(key(0)).then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof CorruptionError, `expected CorruptionError, got ${String(error)}`);
+    assert.equal(error.file, sst);
+    assert.equal(error.offset, 0);
+    assert.match(error.message, /checksum mismatch/);
+    await assert.rejects(async () => {
+      for await (const _ of db.iterate()) void _;
+    }, CorruptionError);
+    // Blocks that are intact still read.
+    assert.equal(fromUtf8((await db.get(key(1999)))?.value ?? new Uint8Array()), fromUtf8(value(1999)));
+  } finally {
+    await db.close();
+  }
+});
+
+test('a flipped byte in an SSTable footer fails the open with CorruptionError', async () => {
+  const { fs, sst } = await tableDb();
+  const size = fs.peek(sst).length;
+  fs.corrupt(sst, size - 20, Uint8Array.of(0xaa));
+  await assert.rejects(openLsm('/db', options, env(fs)), (e: unknown) => e instanceof CorruptionError && e.file === sst);
+});
+
+async function walDb(): Promise<{ fs: MemoryFileSystem; wal: string }> {
+  const fs = new MemoryFileSystem();
+  const db = await openLsm('/db', { ...options, sync: 'always' }, env(fs));
+  for (let i = 0; i < 100; i++) await db.put(key(i), value(i));
+  await db.close();
+  const logs = await filesEnding(fs, '.log');
+  const wal = logs[logs.length - 1];
+  assert.ok(wal !== undefined && fs.peek(wal).length > 5000);
+  return { fs, wal };
+}
+
+test('a flipped byte in the middle of the WAL is a CorruptionError naming the file and offset', async () => {
+  const { fs, wal } = await walDb();
+  const at = Math.floor(fs.peek(wal).length / 2);
+  fs.corrupt(wal, at, Uint8Array.of(fs.peek(wal)[at] as number ^ 0x40));
+  const error = await openLsm('/db', options, env(fs)).then(() => undefined, (e: unknown) => e);
+  assert.ok(error instanceof CorruptionError, `expected CorruptionError, got ${String(error)}`);
+  assert.equal(error.file, wal);
+  assert.ok(error.offset !== undefined && error.offset <= at && error.offset > at - 200, `offset ${error.offset} near ${at}`);
+  assert.match(error.message, new RegExp(`${wal}.*offset ${error.offset}`));
+});
+
+test('a torn WAL tail is truncated and every complete record is recovered', async () => {
+  const { fs, wal } = await walDb();
+  const size = fs.peek(wal).length;
+  // A record header promising more bytes than were written, then garbage.
+  const torn = new Uint8Array(30);
+  writeU32(torn, 0, 500);
+  torn.fill(0xab, 9);
+  const file = await fs.openAppend(wal);
+  file.appendSync(torn);
+  await file.sync();
+  const log = new MemoryLogger();
+  const db = await openLsm('/db', options, { fs, clock: new RealClock(), log });
+  try {
+    for (let i = 0; i < 100; i++) assert.equal(fromUtf8((await db.get(key(i)))?.value ?? new Uint8Array()), fromUtf8(value(i)));
+  } finally {
+    await db.close();
+  }
+  const warning = log.records.find((r) => r.message.includes('torn WAL tail'));
+  assert.equal(warning?.fields.file, wal);
+  assert.equal(warning?.fields.validBytes, size);
+});
+
+test('WAL record types: unknown mandatory types are corruption, types with the skippable bit are skipped', async () => {
+  for (const [type, ok] of [[0x07, false], [0x85, true]] as const) {
+    const { fs, wal } = await walDb();
+    const payload = utf8('from the future');
+    const record = new Uint8Array(9 + payload.length);
+    writeU32(record, 0, payload.length);
+    record[8] = type;
+    record.set(payload, 9);
+    writeU32(record, 4, crc32(record.subarray(8)));
+    const file = await fs.openAppend(wal);
+    file.appendSync(record);
+    await file.sync();
+    if (ok) {
+      const db = await openLsm('/db', options, env(fs));
+      assert.equal(fromUtf8((await db.get(key(99)))?.value ?? new Uint8Array()), fromUtf8(value(99)));
+      await db.close();
+    } else {
+      await assert.rejects(openLsm('/db', options, env(fs)), (e: unknown) => e instanceof CorruptionError && /type 7 is unknown/.test(e.message));
+    }
+  }
+});
+
+test('a flipped byte in the manifest fails the open with CorruptionError', async () => {
+  const { fs } = await tableDb();
+  const at = 20;
+  fs.corrupt('/db/MANIFEST', at, Uint8Array.of(fs.peek('/db/MANIFEST')[at] as number ^ 0x10));
+  await assert.rejects(openLsm('/db', options, env(fs)), (e: unknown) => e instanceof CorruptionError && e.file === '/db/MANIFEST');
+});
+
+test('an lz4 block with a flipped byte is detected before decompression', async () => {
+  const fs = new MemoryFileSystem();
+  const db = await openLsm('/db', { blockBytes: 4096, compression: 'lz4' }, env(fs));
+  // Compressible values so the blocks are stored compressed.
+  for (let i = 0; i < 3000; i++) await db.put(key(i), utf8(`${'abc'.repeat(30)}${i}`));
+  await db.compact();
+  const [sst] = await filesEnding(fs, '.sst');
+  assert.ok(sst !== undefined);
+  fs.corrupt(sst, 50, Uint8Array.of(fs.peek(sst)[50] as number ^ 0xff));
+  db.stats();
+  await db.close();
+  const again = await openLsm('/db', {}, env(fs));
+  try {
+    await assert.rejects(again.get(key(0)), CorruptionError);
+  } finally {
+    await again.close();
+  }
+});
