@@ -60,3 +60,51 @@ export async function startServer(options: Partial<RespServerOptions> & { settin
   address = `${bound.host}:${bound.port}`;
   return { server, port: bound.port, kv, settings, close: () => server.close() };
 }
+
+/** A free TCP port on loopback (bound then released). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RedisProcess {
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Starts a real redis-server on a free port, without persistence; stop() kills exactly that pid. */
+export async function startRedis(extraArgs: string[] = []): Promise<RedisProcess> {
+  const { spawn } = await import('node:child_process');
+  const { RawClient } = await import('./raw-client.ts');
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs], { stdio: 'ignore' });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('redis-server did not start (is it installed? apt-get install redis-server)');
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      const c = await RawClient.open(port);
+      const pong = await c.send(['PING']);
+      c.close();
+      if (pong.t === 'simple') break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return {
+    port,
+    pid,
+    async stop() {
+      process.kill(pid, 'SIGKILL');
+      await exited;
+    },
+  };
+}

@@ -26,6 +26,27 @@ async function allKeys(ctx: CommandContext, filter?: (key: Buffer) => boolean): 
   return keys;
 }
 
+/** Up to this many stored keys DBSIZE counts live keys exactly; above it the store's estimate is used. */
+const exactCountMaxKeys = 10_000;
+
+/**
+ * Live keys for DBSIZE and INFO. The store's estimate also counts deleted
+ * keys whose tombstones are not yet purged, so small keyspaces are counted
+ * exactly by a scan.
+ */
+export async function countKeys(ctx: CommandContext): Promise<number> {
+  const approximate = await ctx.server.kv.approximateCount();
+  if (approximate > exactCountMaxKeys) return approximate;
+  let count = 0;
+  let cursor = '0';
+  do {
+    const page = await ctx.server.kv.scan(cursor, keyspaceScanBatch);
+    count += page.keys.length;
+    cursor = page.cursor;
+  } while (cursor !== '0');
+  return count;
+}
+
 const del: Handler = async (ctx, args) => {
   let deleted = 0;
   for (let i = 1; i < args.length; i++) {

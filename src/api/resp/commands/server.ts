@@ -3,6 +3,7 @@ import { isRingkvError } from '../../../core/index.ts';
 import { RespError, syntaxError } from '../errors.ts';
 import { globMatch } from '../glob.ts';
 import { helpLines, redisCompatVersion } from './connection.ts';
+import { countKeys } from './keyspace.ts';
 import { command, sub } from './spec.ts';
 import type { CommandContext, CommandSpec, Handler } from './types.ts';
 import { intArg } from './values.ts';
@@ -174,7 +175,7 @@ async function infoSections(ctx: CommandContext): Promise<Record<string, Record<
   const clients = [...server.clients()];
   const uptimeSec = Math.floor((server.clock.wallMs() - server.startedWallMs) / 1000);
   const address = server.address();
-  const keys = await server.kv.approximateCount();
+  const keys = await countKeys(ctx);
   const ring = server.cluster.ring();
   const nodes = server.cluster.nodes();
   const sections: Record<string, Record<string, string | number>> = {
@@ -263,7 +264,7 @@ const time: Handler = (ctx) => {
 };
 
 const dbsize: Handler = async (ctx) => {
-  ctx.out.integer(await ctx.server.kv.approximateCount());
+  ctx.out.integer(await countKeys(ctx));
 };
 
 const flushall: Handler = async (ctx, args) => {

@@ -40,29 +40,27 @@ interface SetOptions {
   get: boolean;
   keepTtl: boolean;
   persist: boolean;
-  /** Absolute expiry; undefined: none given. */
-  expiresAtMs: number | undefined;
+  /** The expiry option given, converted by `expireAt` when the command needs it. */
+  unit: ExpireUnit | undefined;
+  unitArg: Buffer | undefined;
 }
 
 /** Redis's parseExtendedStringArgumentsOrReply for SET (isSet) and GETEX. */
 function parseSetOptions(ctx: CommandContext, args: Buffer[], from: number, isSet: boolean): SetOptions {
-  const o: SetOptions = { nx: false, xx: false, get: false, keepTtl: false, persist: false, expiresAtMs: undefined };
-  let unit: ExpireUnit | undefined;
-  let unitArg: Buffer | undefined;
+  const o: SetOptions = { nx: false, xx: false, get: false, keepTtl: false, persist: false, unit: undefined, unitArg: undefined };
   for (let j = from; j < args.length; j++) {
     const opt = lowerArg(args[j] as Buffer);
     const hasNext = j + 1 < args.length;
     if (opt === 'nx' && !o.xx && isSet) o.nx = true;
     else if (opt === 'xx' && !o.nx && isSet) o.xx = true;
     else if (opt === 'get' && isSet) o.get = true;
-    else if (opt === 'keepttl' && !o.persist && unit === undefined && isSet) o.keepTtl = true;
-    else if (opt === 'persist' && !isSet && unit === undefined && !o.keepTtl) o.persist = true;
-    else if ((opt === 'ex' || opt === 'px' || opt === 'exat' || opt === 'pxat') && !o.keepTtl && !o.persist && (unit === undefined || unit === opt) && hasNext) {
-      unit = opt;
-      unitArg = args[++j];
+    else if (opt === 'keepttl' && !o.persist && o.unit === undefined && isSet) o.keepTtl = true;
+    else if (opt === 'persist' && !isSet && o.unit === undefined && !o.keepTtl) o.persist = true;
+    else if ((opt === 'ex' || opt === 'px' || opt === 'exat' || opt === 'pxat') && !o.keepTtl && !o.persist && (o.unit === undefined || o.unit === opt) && hasNext) {
+      o.unit = opt;
+      o.unitArg = args[++j];
     } else throw syntaxError();
   }
-  if (unit !== undefined) o.expiresAtMs = expireAt(ctx, unit, unitArg);
   return o;
 }
 
@@ -86,6 +84,8 @@ const set: Handler = async (ctx, args) => {
     return;
   }
   const o = parseSetOptions(ctx, args, 3, true);
+  // SET checks the expiry before it looks at the key (t_string.c setGenericCommand).
+  const optionExpiry = o.unit === undefined ? undefined : expireAt(ctx, o.unit, o.unitArg);
   const { v: old, context } = await readForWrite(ctx, key);
   const found = old !== undefined;
   if ((o.nx && found) || (o.xx && !found)) {
@@ -93,7 +93,7 @@ const set: Handler = async (ctx, args) => {
     else ctx.out.nullBulk();
     return;
   }
-  const expiresAtMs = o.keepTtl ? (old?.expiresAtMs ?? null) : (o.expiresAtMs ?? null);
+  const expiresAtMs = o.keepTtl ? (old?.expiresAtMs ?? null) : (optionExpiry ?? null);
   if (expiresAtMs !== null && expiresAtMs <= ctx.server.clock.wallMs()) {
     // Already expired (EXAT/PXAT in the past): the key ends up absent, as in Redis.
     if (found) await deleteKey(ctx, key, context);
@@ -136,10 +136,12 @@ const getex: Handler = async (ctx, args) => {
     ctx.out.nullBulk();
     return;
   }
-  if (o.expiresAtMs !== undefined && o.expiresAtMs <= ctx.server.clock.wallMs()) {
+  // GETEX checks the expiry only once the key is found (t_string.c getexCommand).
+  const expiresAtMs = o.unit === undefined ? undefined : expireAt(ctx, o.unit, o.unitArg);
+  if (expiresAtMs !== undefined && expiresAtMs <= ctx.server.clock.wallMs()) {
     await deleteKey(ctx, key, v.context);
-  } else if (o.expiresAtMs !== undefined) {
-    await ctx.server.kv.touch(key, o.expiresAtMs, writeOptions(ctx, { context: v.context }));
+  } else if (expiresAtMs !== undefined) {
+    await ctx.server.kv.touch(key, expiresAtMs, writeOptions(ctx, { context: v.context }));
   } else if (o.persist && v.expiresAtMs !== null) {
     await ctx.server.kv.touch(key, null, writeOptions(ctx, { context: v.context }));
   }

@@ -158,34 +158,93 @@ export function floatArg(arg: Buffer | undefined): Decimal {
   return value;
 }
 
-/** Long double range that Redis's arithmetic can hold; beyond it the sum is infinite. */
-const maxFloatMagnitudeDigits = 4900;
+// Redis computes INCRBYFLOAT in C's long double (x87 80-bit: a 64-bit
+// significand), prints it with "%.17Lf" and trims trailing zeros. The code
+// below reproduces that exactly with BigInt arithmetic: each operand is
+// rounded to a 64-bit significand (as strtold does), the sum is rounded
+// again, and the result is printed by exact decimal expansion.
 
-/**
- * a + b formatted as Redis formats INCRBYFLOAT results (printf "%.17Lf",
- * trailing zeros and dot removed). Exact decimal arithmetic matches Redis's
- * 80-bit long double for the values people use; documented as a deviation.
- */
-export function addDecimals(a: Decimal, b: Decimal): string {
-  const scale = Math.max(a.scale, b.scale);
-  const sum = a.mantissa * 10n ** BigInt(scale - a.scale) + b.mantissa * 10n ** BigInt(scale - b.scale);
-  const digits = 17;
-  let rounded: bigint;
-  if (scale > digits) {
-    const div = 10n ** BigInt(scale - digits);
-    const q = sum / div;
-    const r = sum % div;
-    const abs = r < 0n ? -r : r;
-    rounded = 2n * abs >= div ? q + (sum < 0n ? -1n : 1n) : q;
-  } else {
-    rounded = sum * 10n ** BigInt(digits - scale);
+/** ±sig × 2^exp with a 64-bit significand (sig = 0 for zero). */
+interface LongDouble {
+  negative: boolean;
+  sig: bigint;
+  exp: number;
+}
+
+const significandBits = 64;
+/** Largest binary exponent of an 80-bit long double; beyond it the value is infinite. */
+const maxLongDoubleExp = 16383;
+
+function bitLength(n: bigint): number {
+  return n === 0n ? 0 : n.toString(2).length;
+}
+
+/** Rounds the positive rational num/den to a 64-bit significand, ties to even. */
+function roundRational(negative: boolean, num: bigint, den: bigint): LongDouble {
+  if (num === 0n) return { negative, sig: 0n, exp: 0 };
+  let exp = bitLength(num) - bitLength(den) - significandBits;
+  for (;;) {
+    const n = exp < 0 ? num << BigInt(-exp) : num;
+    const d = exp > 0 ? den << BigInt(exp) : den;
+    let q = n / d;
+    const r = n - q * d;
+    if (q >= 1n << BigInt(significandBits)) {
+      exp++;
+      continue;
+    }
+    if (q < 1n << BigInt(significandBits - 1)) {
+      exp--;
+      continue;
+    }
+    if (2n * r > d || (2n * r === d && (q & 1n) === 1n)) q++;
+    if (q === 1n << BigInt(significandBits)) {
+      q >>= 1n;
+      exp++;
+    }
+    return { negative, sig: q, exp };
   }
-  const negative = rounded < 0n;
-  const text = (negative ? -rounded : rounded).toString().padStart(digits + 1, '0');
-  if (text.length - digits > maxFloatMagnitudeDigits) throw new RespError('ERR increment would produce NaN or Infinity');
-  let intPart = text.slice(0, text.length - digits);
+}
+
+function toLongDouble(d: Decimal): LongDouble {
+  const negative = d.mantissa < 0n;
+  const m = negative ? -d.mantissa : d.mantissa;
+  return roundRational(negative, m, 10n ** BigInt(d.scale));
+}
+
+function addLongDoubles(a: LongDouble, b: LongDouble): LongDouble {
+  const e = Math.min(a.exp, b.exp);
+  const av = (a.negative ? -a.sig : a.sig) << BigInt(a.exp - e);
+  const bv = (b.negative ? -b.sig : b.sig) << BigInt(b.exp - e);
+  const sum = av + bv;
+  const negative = sum < 0n;
+  const abs = negative ? -sum : sum;
+  return e >= 0 ? roundRational(negative, abs << BigInt(e), 1n) : roundRational(negative, abs, 1n << BigInt(-e));
+}
+
+/** printf("%.17Lf") with Redis's trailing-zero trimming. */
+function formatLongDouble(x: LongDouble): string {
+  const digits = 17;
+  let scaled: bigint;
+  if (x.exp >= 0) {
+    scaled = (x.sig << BigInt(x.exp)) * 10n ** BigInt(digits);
+  } else {
+    const shift = BigInt(-x.exp);
+    const full = x.sig * 10n ** BigInt(digits);
+    scaled = full >> shift;
+    const rem = full - (scaled << shift);
+    const half = 1n << (shift - 1n);
+    if (rem > half || (rem === half && (scaled & 1n) === 1n)) scaled++;
+  }
+  const text = scaled.toString().padStart(digits + 1, '0');
+  const intPart = text.slice(0, text.length - digits);
   const frac = text.slice(text.length - digits).replace(/0+$/, '');
-  if (intPart === '') intPart = '0';
   const body = frac.length > 0 ? `${intPart}.${frac}` : intPart;
-  return negative && body !== '0' ? `-${body}` : body;
+  return x.negative && body !== '0' ? `-${body}` : body;
+}
+
+/** a + b as Redis's INCRBYFLOAT computes and prints it. */
+export function addDecimals(a: Decimal, b: Decimal): string {
+  const sum = addLongDoubles(toLongDouble(a), toLongDouble(b));
+  if (sum.sig !== 0n && sum.exp + significandBits > maxLongDoubleExp) throw new RespError('ERR increment would produce NaN or Infinity');
+  return formatLongDouble(sum);
 }
