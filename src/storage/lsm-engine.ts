@@ -555,10 +555,13 @@ export class LsmEngine implements Engine {
     const wal = await this.fs.openAppend(path, { truncate: true });
     try {
       wal.appendSync(walHeader());
-      await wal.sync();
-      await this.fs.syncDir(this.dir);
       this.appendWalBuffer();
-      await this.wal.sync();
+      if (this.options.sync !== 'none') {
+        // Acknowledged writes will go to the new file: it must exist durably first.
+        await wal.sync();
+        await this.fs.syncDir(this.dir);
+        await this.wal.sync();
+      }
     } catch (error) {
       await wal.close().catch(() => undefined);
       throw asIoError(error, `Cannot start the WAL ${path}`);

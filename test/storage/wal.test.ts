@@ -1,0 +1,106 @@
+/** WAL behaviour: group commit, sync modes, and writes that go on while a memtable flushes. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryFileSystem, RealClock, RealFileSystem, silentLogger, utf8, fromUtf8 } from '../../src/core/index.ts';
+import type { FileSystem } from '../../src/core/index.ts';
+import { openLsm } from '../../src/storage/index.ts';
+import { ByteWriter } from '../../src/storage/codec.ts';
+import { encodeBatchRecord, replayWal, walHeader } from '../../src/storage/wal.ts';
+
+async function groupCommit(fs: FileSystem, dir: string): Promise<{ writes: number; fsyncs: number }> {
+  const db = await openLsm(dir, { sync: 'always' }, { fs, clock: new RealClock(), log: silentLogger });
+  const writers = 64;
+  const perWriter = 20;
+  await Promise.all(Array.from({ length: writers }, async (_, w) => {
+    for (let i = 0; i < perWriter; i++) await db.put(utf8(`w${w}-${i}`), utf8(`value-${i}`));
+  }));
+  const stats = db.stats();
+  for (let w = 0; w < writers; w += 7) assert.equal(fromUtf8((await db.get(utf8(`w${w}-${perWriter - 1}`)))?.value ?? new Uint8Array()), `value-${perWriter - 1}`);
+  await db.close();
+  return { writes: stats.writes as number, fsyncs: stats.fsyncs as number };
+}
+
+test('group commit: 64 concurrent writers with sync always share fsyncs (memory file system)', async () => {
+  const { writes, fsyncs } = await groupCommit(new MemoryFileSystem(), '/db');
+  assert.equal(writes, 64 * 20);
+  assert.ok(fsyncs * 10 <= writes, `${fsyncs} fsyncs for ${writes} writes`);
+});
+
+test('group commit on the real file system: fdatasync count well below write count', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ringkv-wal-'));
+  try {
+    const { writes, fsyncs } = await groupCommit(new RealFileSystem(), dir);
+    assert.ok(fsyncs * 4 <= writes, `${fsyncs} fsyncs for ${writes} writes`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sync interval: writes are acknowledged before fsync, and the timer syncs them', async () => {
+  const fs = new MemoryFileSystem();
+  const db = await openLsm('/db', { sync: 'interval', syncIntervalMs: 5 }, { fs, clock: new RealClock(), log: silentLogger });
+  try {
+    const syncsBefore = fs.stats.syncs;
+    for (let i = 0; i < 100; i++) await db.put(utf8(`k${i}`), utf8('v'));
+    assert.equal(fs.stats.syncs, syncsBefore, 'no fsync per write');
+    await new Promise((r) => setTimeout(r, 40));
+    assert.ok(fs.stats.syncs > syncsBefore, 'the interval timer synced the WAL');
+    assert.ok((db.stats().fsyncs as number) >= 1);
+  } finally {
+    await db.close();
+  }
+});
+
+test('sync none: no fsync and no I/O per write; close makes everything durable', async () => {
+  const fs = new MemoryFileSystem();
+  const db = await openLsm('/db', { sync: 'none', walBufferBytes: 64 * 1024 }, { fs, clock: new RealClock(), log: silentLogger });
+  const appendsBefore = fs.stats.appends;
+  const syncsBefore = fs.stats.syncs;
+  for (let i = 0; i < 200; i++) await db.put(utf8(`k${i}`), utf8('v'));
+  assert.equal(fs.stats.syncs, syncsBefore);
+  assert.ok(fs.stats.appends - appendsBefore <= 2, `${fs.stats.appends - appendsBefore} appends for 200 writes`);
+  await db.close();
+  const again = await openLsm('/db', {}, { fs, clock: new RealClock(), log: silentLogger });
+  assert.equal(fromUtf8((await again.get(utf8('k199')))?.value ?? new Uint8Array()), 'v');
+  await again.close();
+});
+
+test('writes go on while the immutable memtable flushes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ringkv-flush-'));
+  const db = await openLsm(dir, { memtableBytes: 256 * 1024 }, { fs: new RealFileSystem(), clock: new RealClock(), log: silentLogger });
+  try {
+    let writesDuringFlush = 0;
+    for (let i = 0; i < 6_000; i++) {
+      await db.put(utf8(`key-${i}`), new Uint8Array(100).fill(i & 0xff));
+      if ((db.stats().immutableMemtableBytes as number) > 0) writesDuringFlush++;
+      // Let the flush run between writes, as a server's event loop would.
+      if (i % 50 === 0) await new Promise((r) => setImmediate(r));
+    }
+    assert.ok((db.stats().flushes as number) >= 2);
+    assert.ok(writesDuringFlush > 100, `${writesDuringFlush} writes while a flush ran`);
+  } finally {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('replayWal decodes batches and reports a torn tail', () => {
+  const w = new ByteWriter();
+  w.bytes(walHeader());
+  encodeBatchRecord(w, [{ type: 'put', key: utf8('a'), value: utf8('1'), meta: utf8('m') }, { type: 'delete', key: utf8('b') }]);
+  const whole = w.length;
+  encodeBatchRecord(w, [{ type: 'put', key: utf8('c'), value: utf8('3') }]);
+  const full = Buffer.from(w.view());
+  const ok = replayWal(full, 'x.log');
+  assert.equal(ok.batches.length, 2);
+  assert.equal(ok.tornTail, false);
+  const torn = replayWal(full.subarray(0, full.length - 3), 'x.log');
+  assert.equal(torn.batches.length, 1);
+  assert.equal(torn.tornTail, true);
+  assert.equal(torn.validBytes, whole);
+  const op = torn.batches[0]?.[0];
+  assert.ok(op?.type === 'put' && fromUtf8(op.meta ?? new Uint8Array()) === 'm');
+});
