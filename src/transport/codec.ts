@@ -23,9 +23,7 @@ import {
   type WireMessage,
 } from '../core/index.ts';
 
-// copyBuffers: a decoded Uint8Array must not pin the whole socket chunk it
-// arrived in (a 100-byte value kept in a memtable would hold 64 KiB).
-const packr = new Packr({ useRecords: false, int64AsType: 'bigint', copyBuffers: true, mapsAsObjects: true });
+const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true });
 
 export function packBody(value: unknown): Buffer {
   try {
@@ -35,9 +33,18 @@ export function packBody(value: unknown): Buffer {
   }
 }
 
+/**
+ * Decoded Uint8Arrays are views into the buffer they were decoded from. A
+ * frame body is a view into the socket's 64 KiB read chunk, so we decode a
+ * copy of the body instead: a 100-byte value kept in a memtable must not pin
+ * the whole chunk. One pooled copy per frame is cheaper than msgpackr's
+ * copyBuffers (one ArrayBuffer per decoded value).
+ */
 export function unpackBody(body: Buffer): unknown {
+  const own = Buffer.allocUnsafe(body.length);
+  body.copy(own);
   try {
-    return packr.unpack(body);
+    return packr.unpack(own);
   } catch (error) {
     throw new ProtocolError(`Frame body is not valid MessagePack: ${(error as Error).message}`, { cause: error });
   }

@@ -5,7 +5,11 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger, NodeId } from '../core/index.ts';
-import { encodeHeader, FrameDecoder, type Frame } from './frame.ts';
+import { frameHeaderBytes, protocolVersion } from './constants.ts';
+import { FrameDecoder, type Frame } from './frame.ts';
+
+/** Size of each write buffer; frames of one turn are packed into it (a larger frame gets its own). */
+const outBufferBytes = 64 * 1024;
 
 export type ConnectionRole = 'outbound' | 'inbound';
 
@@ -24,8 +28,11 @@ export class Connection {
   private open = true;
   private closeReason: CloseReason | undefined;
   private readonly decoder: FrameDecoder;
-  private out: Buffer[] = [];
+  /** Frames of this turn are written straight into one buffer: no per-frame header allocation or concat. */
+  private outBuf: Buffer = Buffer.allocUnsafe(0);
   private outBytes = 0;
+  /** Bytes the socket still held at the last flush; it only shrinks until the next flush. */
+  private socketBacklog = 0;
   private flushQueued = false;
   private onFrame: (frame: Frame) => void = () => {};
   private readonly closeListeners: Array<(reason: CloseReason) => void> = [];
@@ -45,6 +52,9 @@ export class Connection {
     socket.on('error', (error) => this.recordError(error));
     socket.on('end', () => this.recordError(new Error('the peer closed the connection')));
     socket.on('close', () => this.finish());
+    socket.on('drain', () => {
+      this.socketBacklog = socket.writableLength;
+    });
   }
 
   get isOpen(): boolean {
@@ -67,7 +77,7 @@ export class Connection {
 
   /** Bytes written by us and not yet taken by the kernel. */
   queuedBytes(): number {
-    return this.outBytes + this.socket.writableLength;
+    return this.outBytes + this.socketBacklog;
   }
 
   /**
@@ -76,8 +86,16 @@ export class Connection {
    */
   write(type: number, requestId: number, body: Buffer): void {
     if (!this.open) return;
-    this.out.push(encodeHeader(type, requestId, body.length), body);
-    this.outBytes += body.length + 10;
+    const frameBytes = frameHeaderBytes + body.length;
+    if (this.outBytes + frameBytes > this.outBuf.length) this.growOut(frameBytes);
+    const buf = this.outBuf;
+    const at = this.outBytes;
+    buf[at] = protocolVersion;
+    buf[at + 1] = type;
+    buf.writeUInt32BE(requestId >>> 0, at + 2);
+    buf.writeUInt32BE(body.length, at + 6);
+    body.copy(buf, at + frameHeaderBytes);
+    this.outBytes = at + frameBytes;
     if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(this.flushNow);
@@ -86,11 +104,20 @@ export class Connection {
 
   flush(): void {
     this.flushQueued = false;
-    if (!this.open || this.out.length === 0) return;
-    const data = Buffer.concat(this.out, this.outBytes);
-    this.out = [];
+    if (!this.open || this.outBytes === 0) return;
+    const data = this.outBuf.subarray(0, this.outBytes);
+    // The socket keeps `data` until the kernel takes it; the rest of the buffer is still ours.
+    this.outBuf = this.outBuf.subarray(this.outBytes);
     this.outBytes = 0;
     this.socket.write(data);
+    this.socketBacklog = this.socket.writableLength;
+  }
+
+  private growOut(frameBytes: number): void {
+    const size = Math.max(outBufferBytes, 2 * (this.outBytes + frameBytes));
+    const next = Buffer.allocUnsafe(size);
+    this.outBuf.copy(next, 0, 0, this.outBytes);
+    this.outBuf = next;
   }
 
   /** Stops or restarts reading from the socket: TCP flow control then slows the sender. */
@@ -141,7 +168,7 @@ export class Connection {
 
   private finish(): void {
     this.open = false;
-    this.out = [];
+    this.outBuf = Buffer.allocUnsafe(0);
     this.outBytes = 0;
     const reason = this.closeReason ?? { error: new Error('the connection closed'), routine: true };
     this.closeReason = reason;

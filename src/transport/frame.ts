@@ -27,10 +27,14 @@ export function encodeHeader(type: number, requestId: number, bodyBytes: number)
  * per chunk.
  */
 export class FrameDecoder {
+  /** Unconsumed chunks; the first one is consumed from `offset` on. */
   private chunks: Buffer[] = [];
+  private offset = 0;
   private buffered = 0;
-  /** Body length of the frame whose header has been read, or -1. */
-  private header: { type: number; requestId: number; bodyBytes: number } | undefined;
+  private type = 0;
+  private requestId = 0;
+  /** Body length of the frame whose header has been read, or -1 while waiting for a header. */
+  private bodyBytes = -1;
 
   /** `maxBodyBytes` may change between calls (it grows once the handshake succeeds). */
   constructor(public maxBodyBytes: number) {}
@@ -45,57 +49,70 @@ export class FrameDecoder {
    * must then drop the connection, as the stream can no longer be trusted.
    */
   push(chunk: Buffer, onFrame: (frame: Frame) => boolean | void): void {
+    if (chunk.length === 0) return;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     for (;;) {
-      if (this.header === undefined) {
+      if (this.bodyBytes < 0) {
         if (this.buffered < frameHeaderBytes) return;
-        const head = this.take(frameHeaderBytes);
-        const version = head[0] as number;
-        if (version !== protocolVersion) {
-          throw new ProtocolError(`Frame has protocol version ${version}; this node speaks version ${protocolVersion}`);
-        }
-        const bodyBytes = head.readUInt32BE(6);
-        if (bodyBytes > this.maxBodyBytes) {
-          throw new ProtocolError(`Frame body is ${bodyBytes} bytes: the limit is ${this.maxBodyBytes}`);
-        }
-        this.header = { type: head[1] as number, requestId: head.readUInt32BE(2), bodyBytes };
+        this.readHeader();
       }
-      if (this.buffered < this.header.bodyBytes) return;
-      const body = this.take(this.header.bodyBytes);
-      const frame: Frame = { type: this.header.type, requestId: this.header.requestId, body };
-      this.header = undefined;
+      if (this.buffered < this.bodyBytes) return;
+      const frame: Frame = { type: this.type, requestId: this.requestId, body: this.take(this.bodyBytes) };
+      this.bodyBytes = -1;
       // The callback returns false to stop decoding (the connection closed under it).
       if (onFrame(frame) === false) return;
+    }
+  }
+
+  private readHeader(): void {
+    const first = this.chunks[0] as Buffer;
+    // Fast path: the header lies within one chunk, read it in place.
+    const head = first.length - this.offset >= frameHeaderBytes ? first : this.take(frameHeaderBytes);
+    const at = head === first ? this.offset : 0;
+    const version = head[at] as number;
+    if (version !== protocolVersion) {
+      throw new ProtocolError(`Frame has protocol version ${version}; this node speaks version ${protocolVersion}`);
+    }
+    const bodyBytes = head.readUInt32BE(at + 6);
+    if (bodyBytes > this.maxBodyBytes) {
+      throw new ProtocolError(`Frame body is ${bodyBytes} bytes: the limit is ${this.maxBodyBytes}`);
+    }
+    this.type = head[at + 1] as number;
+    this.requestId = head.readUInt32BE(at + 2);
+    this.bodyBytes = bodyBytes;
+    if (head === first) this.skip(frameHeaderBytes);
+  }
+
+  private skip(n: number): void {
+    this.offset += n;
+    this.buffered -= n;
+    const first = this.chunks[0] as Buffer;
+    if (this.offset === first.length) {
+      this.chunks.shift();
+      this.offset = 0;
     }
   }
 
   /** Removes and returns the next `n` buffered bytes (n <= buffered). */
   private take(n: number): Buffer {
     const first = this.chunks[0];
-    if (first !== undefined && first.length >= n) {
-      const out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      this.buffered -= n;
+    if (first === undefined) return Buffer.alloc(0);
+    if (first.length - this.offset >= n) {
+      const out = first.subarray(this.offset, this.offset + n);
+      this.skip(n);
       return out;
     }
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
       const chunk = this.chunks[0] as Buffer;
-      const want = n - filled;
-      if (chunk.length <= want) {
-        chunk.copy(out, filled);
-        filled += chunk.length;
-        this.chunks.shift();
-      } else {
-        chunk.copy(out, filled, 0, want);
-        this.chunks[0] = chunk.subarray(want);
-        filled += want;
-      }
+      const available = chunk.length - this.offset;
+      const want = Math.min(n - filled, available);
+      chunk.copy(out, filled, this.offset, this.offset + want);
+      filled += want;
+      this.skip(want);
     }
-    this.buffered -= n;
     return out;
   }
 }

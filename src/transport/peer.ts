@@ -40,7 +40,8 @@ interface PendingRequest {
   readonly type: string;
   readonly resolve: (reply: WireMessage) => void;
   readonly reject: (error: Error) => void;
-  readonly timer: Timer;
+  readonly deadlineMs: number;
+  readonly timeoutMs: number;
 }
 
 interface WaitingFrame {
@@ -53,6 +54,14 @@ type PeerState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
 
 const maxRequestId = 0xffff_ffff;
 
+/**
+ * Request timeouts share one timer per peer, armed for the earliest deadline,
+ * instead of one timer per request (a timer costs about as much as encoding
+ * the request). After a sweep the next one is at least this far away, so a
+ * timeout may fire up to this late when many expire one after another.
+ */
+export const timeoutGranularityMs = 10;
+
 export class Peer {
   private state: PeerState = 'idle';
   private conn: Connection | undefined;
@@ -63,6 +72,8 @@ export class Peer {
   private failures = 0;
   private retryAtMs = 0;
   private lastFailure: Error | undefined;
+  private sweepTimer: Timer | undefined;
+  private sweepAtMs = Infinity;
 
   constructor(
     readonly id: NodeId,
@@ -132,15 +143,37 @@ export class Peer {
     }
     const requestId = this.allocateRequestId();
     this.host.stats.requestsSent++;
+    const deadlineMs = this.host.clock.nowMs() + timeoutMs;
     return new Promise<WireMessage>((resolve, reject) => {
-      const timer = this.host.clock.setTimer(timeoutMs, () => {
-        if (!this.pending.delete(requestId)) return;
-        this.host.stats.requestsTimedOut++;
-        reject(new TimeoutError(`Node ${this.id} did not answer "${message.type}" within ${timeoutMs} ms`));
-      });
-      this.pending.set(requestId, { type: message.type, resolve, reject, timer });
+      this.pending.set(requestId, { type: message.type, resolve, reject, deadlineMs, timeoutMs });
+      if (deadlineMs < this.sweepAtMs) this.armSweep(deadlineMs);
       this.enqueue(FrameType.request, requestId, body);
     });
+  }
+
+  private armSweep(atMs: number): void {
+    this.sweepTimer?.cancel();
+    this.sweepAtMs = atMs;
+    this.sweepTimer = this.host.clock.setTimer(atMs - this.host.clock.nowMs(), () => this.sweep());
+  }
+
+  /** Rejects the requests whose deadline has passed and re-arms for the next one. */
+  private sweep(): void {
+    this.sweepTimer = undefined;
+    this.sweepAtMs = Infinity;
+    // Timers may fire a fraction of a millisecond early by the monotonic clock.
+    const now = this.host.clock.nowMs() + 1;
+    let next = Infinity;
+    for (const [id, request] of this.pending) {
+      if (request.deadlineMs <= now) {
+        this.pending.delete(id);
+        this.host.stats.requestsTimedOut++;
+        request.reject(new TimeoutError(`Node ${this.id} did not answer "${request.type}" within ${request.timeoutMs} ms`));
+      } else if (request.deadlineMs < next) {
+        next = request.deadlineMs;
+      }
+    }
+    if (next !== Infinity) this.armSweep(Math.max(next, now + timeoutGranularityMs));
   }
 
   /** Closes for good: pending requests reject with ClosedError. */
@@ -239,7 +272,6 @@ export class Peer {
     const pending = this.pending.get(requestId);
     if (pending === undefined) return undefined;
     this.pending.delete(requestId);
-    pending.timer.cancel();
     return pending;
   }
 
@@ -295,13 +327,13 @@ export class Peer {
     this.host.stats.messagesDropped += droppedMessages;
     this.waiting = [];
     this.waitingBytes = 0;
+    this.sweepTimer?.cancel();
+    this.sweepTimer = undefined;
+    this.sweepAtMs = Infinity;
     if (this.pending.size === 0) return;
     const pending = [...this.pending.values()];
     this.pending.clear();
     if (error instanceof UnavailableError) this.host.stats.requestsUnavailable += pending.length;
-    for (const request of pending) {
-      request.timer.cancel();
-      request.reject(error);
-    }
+    for (const request of pending) request.reject(error);
   }
 }
