@@ -38,7 +38,7 @@ export const defaultFaults: NetworkFaults = {
   dropRate: 0,
   duplicateRate: 0,
   minLatencyMs: 1,
-  meanJitterMs: 2,
+  meanJitterMs: 0,
   maxLatencyMs: 100,
 };
 

@@ -8,11 +8,13 @@
  * Script, with the invariant checked after each step:
  *  1. staggered start through seeds → every live node sees every node up, same
  *     generation and status, and the same ring (within convergeBoundMs);
- *  2. a node proposes a ring → every node adopts it;
+ *  2. the claimant (src/membership/claimant.ts) builds a ring over all nodes
+ *     with src/ring → every node adopts the same one;
  *  3. short cuts (one node cut off both ways, another one way) shorter than
  *     suspicion → nobody is marked down;
- *  4. a long partition into two sides, each side proposes its own ring → after
- *     healing, every node is up again and all agree on the one winning ring;
+ *  4. a long partition into two sides, and a node on each side starts leaving,
+ *     so each side's claimant proposes its own ring → after healing, every node
+ *     is up again and all agree on one ring without both leavers;
  *  5. a node crashes → every live node marks it down within detectionBoundMs;
  *  6. it restarts with a new generation → everyone sees it up within
  *     restartBoundMs, and views converge again.
@@ -20,7 +22,7 @@
  * positive and fails the run; the rate is reported per observer-target pair-hour.
  */
 import type { NodeId } from '../../src/core/index.ts';
-import type { MembershipEvent } from '../../src/membership/index.ts';
+import type { MemberStatus, MembershipEvent } from '../../src/membership/index.ts';
 import { SimCluster } from '../cluster.ts';
 import { MembershipNode } from '../membership-node.ts';
 import type { Scenario, ScenarioOptions, ScenarioResult } from '../scenario.ts';
@@ -40,9 +42,21 @@ export const membershipFaults = { dropRate: 0.05, duplicateRate: 0.01, minLatenc
 
 class Failure extends Error {}
 
-/** The first disagreement between live nodes' views and the cluster's truth, or undefined when they agree. */
-export function viewDisagreement(cluster: SimCluster<MembershipNode>): string | undefined {
+/** Node ids listed in a gossiped ring state (src/ring's serialized form). */
+function ringNodes(data: unknown): string[] {
+  const nodes = (data as { nodes?: unknown } | null)?.nodes;
+  return Array.isArray(nodes) ? nodes.map((n) => String((n as { id?: unknown }).id)) : [];
+}
+
+/**
+ * The first disagreement between live nodes' views and the cluster's truth,
+ * or undefined when they agree: every node known, liveness matching who runs,
+ * latest generations, the statuses the script set, and one ring whose nodes
+ * are exactly the joining and normal members.
+ */
+export function viewDisagreement(cluster: SimCluster<MembershipNode>, statuses: ReadonlyMap<NodeId, MemberStatus>): string | undefined {
   const ids = cluster.ids();
+  const ringMembers = ids.filter((id) => ['joining', 'normal'].includes(statuses.get(id) ?? 'normal')).sort();
   let ringRef: { node: NodeId; key: string } | undefined;
   for (const [observer, node] of cluster.liveNodes()) {
     const views = node.membership.members();
@@ -52,12 +66,16 @@ export function viewDisagreement(cluster: SimCluster<MembershipNode>): string | 
       const expected = running ? 'up' : 'down';
       if (v.liveness !== expected) return `${observer} sees ${v.id} ${v.liveness}, expected ${expected}`;
       if (v.generation !== cluster.generation(v.id)) return `${observer} sees ${v.id} at generation ${v.generation}, expected ${cluster.generation(v.id)}`;
-      if (v.status !== 'normal') return `${observer} sees ${v.id} ${v.status}, expected normal`;
+      const status = statuses.get(v.id) ?? 'normal';
+      if (v.status !== status) return `${observer} sees ${v.id} ${v.status}, expected ${status}`;
     }
     const ring = node.membership.ringState();
     const key = `${ring.version}/${ring.proposer}/${ring.hash}`;
-    if (ringRef === undefined) ringRef = { node: observer, key };
-    else if (ringRef.key !== key) return `${observer} holds ring ${key} but ${ringRef.node} holds ${ringRef.key}`;
+    if (ringRef === undefined) {
+      ringRef = { node: observer, key };
+      const listed = ringNodes(ring.data).join(',');
+      if (listed !== ringMembers.join(',')) return `${observer} holds ring ${key} over [${listed}], expected [${ringMembers.join(',')}]`;
+    } else if (ringRef.key !== key) return `${observer} holds ring ${key} but ${ringRef.node} holds ${ringRef.key}`;
   }
   return undefined;
 }
@@ -72,8 +90,9 @@ async function runMembership(seed: number, options: ScenarioOptions): Promise<Sc
   const cluster = new SimCluster<MembershipNode>({ seed, nodes: n, faults: membershipFaults, factory: (ctx) => new MembershipNode(ctx, nodeOptions) });
   const random = cluster.random.fork('scenario');
   const ids = cluster.ids();
+  const statuses = new Map<NodeId, MemberStatus>(ids.map((id) => [id, 'normal']));
   const pickOther = (...not: NodeId[]): NodeId => {
-    const pool = ids.filter((id) => !not.includes(id) && cluster.isRunning(id));
+    const pool = ids.filter((id) => !not.includes(id) && cluster.isRunning(id) && statuses.get(id) === 'normal');
     return pool[random.int(pool.length)] as NodeId;
   };
 
@@ -111,12 +130,12 @@ async function runMembership(seed: number, options: ScenarioOptions): Promise<Sc
     if (took === undefined) throw new Failure(`${what} did not happen within ${limitMs} ms of virtual time`);
     return took;
   };
-  const agree = (): boolean => viewDisagreement(cluster) === undefined;
+  const agree = (): boolean => viewDisagreement(cluster, statuses) === undefined;
   const explainAgree = (what: string) => async (limitMs: number): Promise<number> => {
     try {
       return await until(what, agree, limitMs);
     } catch (error) {
-      throw new Failure(`${(error as Error).message}: ${viewDisagreement(cluster) ?? ''}`);
+      throw new Failure(`${(error as Error).message}: ${viewDisagreement(cluster, statuses) ?? ''}`);
     }
   };
 
@@ -129,12 +148,8 @@ async function runMembership(seed: number, options: ScenarioOptions): Promise<Sc
       watch(id, await cluster.start(id));
       await run(random.int(200));
     }
+    // 2. Same views everywhere, and the claimant's ring over every node.
     metrics.convergeMsMax = await explainAgree('initial convergence')(convergeBoundMs);
-
-    // 2. A ring proposal spreads.
-    const proposer = node(cluster, pickOther());
-    proposer.membership.proposeRing({ members: [...ids].sort(), note: `seed ${seed}` });
-    metrics.ringSpreadMsMax = await explainAgree('ring convergence')(convergeBoundMs);
     await run(5_000);
 
     // 3. Cuts shorter than suspicion: nobody may be marked down.
@@ -160,8 +175,12 @@ async function runMembership(seed: number, options: ScenarioOptions): Promise<Sc
     counting = false;
     cluster.partition(sideA, sideB);
     await cluster.run(longPartitionMs / 2);
-    node(cluster, sideA[0] as NodeId).membership.proposeRing({ members: sideA, side: 'A' });
-    node(cluster, sideB[0] as NodeId).membership.proposeRing({ members: sideB, side: 'B' });
+    // A decommission starts on each side: both sides' claimants propose a ring of the same version.
+    for (const side of [sideA, sideB]) {
+      const leaver = side[random.int(side.length)] as NodeId;
+      statuses.set(leaver, 'leaving');
+      node(cluster, leaver).membership.setStatus('leaving');
+    }
     await cluster.run(longPartitionMs / 2);
     cluster.heal();
     metrics.healMsMax = await explainAgree('convergence after healing a partition')(convergeBoundMs);
@@ -188,7 +207,7 @@ async function runMembership(seed: number, options: ScenarioOptions): Promise<Sc
     metrics.restartUpMsMax = await until(`seeing restarted ${down} up`, seenUp, restartBoundMs);
     await explainAgree('convergence after the restart')(convergeBoundMs);
     await run(10_000);
-    const last = viewDisagreement(cluster);
+    const last = viewDisagreement(cluster, statuses);
     if (last !== undefined) throw new Failure(`views drifted apart after convergence: ${last}`);
     if (falseDowns > 0) throw new Failure(`false positive: ${firstFalse}`);
     return done(true);

@@ -5,3 +5,4 @@ export { compareRings, ringHash, type MemberEntry, type Digest } from './entry.t
 export * from './constants.ts';
 export type { Liveness, MemberStatus, MemberView, MembershipEvent, MembershipListener, MembershipOptions, RingState } from './types.ts';
 export { memberStatuses } from './types.ts';
+export { RingClaimant, type ClaimantOptions, type ClaimantRingOptions } from './claimant.ts';

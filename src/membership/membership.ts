@@ -152,6 +152,10 @@ export class Membership implements MessageHandler {
 
   // ------------------------------------------------------------ queries
 
+  get gossipIntervalMs(): number {
+    return this.intervalMs;
+  }
+
   members(): MemberView[] {
     const now = this.clock.nowMs();
     const views = [this.viewOfSelf()];

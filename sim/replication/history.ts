@@ -1,0 +1,131 @@
+/**
+ * The recorded history of every client operation in a replication run, and
+ * the checks of issue 5's invariants against it.
+ *
+ * Values written are unique strings, so a version is named by its value.
+ * A put or delete carrying the context of an earlier read supersedes exactly
+ * the values that read returned (`supersedes`); a blind put (empty context)
+ * supersedes nothing. A value may be absent from a later read or the final
+ * state only when some write that superseded it had started by then.
+ */
+import type { NodeId } from '../../src/core/index.ts';
+import type { Consistency } from '../../src/replication/index.ts';
+
+export type OpKind = 'get' | 'put' | 'delete' | 'incr' | 'touch';
+/** ok: acknowledged; failed: an error came back; unknown: no answer before the client gave up. */
+export type OpStatus = 'ok' | 'failed' | 'unknown';
+
+export interface OpRecord {
+  readonly id: number;
+  readonly client: number;
+  readonly node: NodeId;
+  readonly kind: OpKind;
+  readonly key: string;
+  /** put: the unique value written. */
+  readonly value?: string;
+  /** incr: the delta. */
+  readonly delta?: bigint;
+  /** put/delete with a context: the values of the read whose context it carries. */
+  readonly supersedes: readonly string[];
+  readonly level: Consistency;
+  readonly strict: boolean;
+  readonly startMs: number;
+  endMs: number;
+  status: OpStatus;
+  /** get: the values read (sorted). */
+  read?: string[];
+  /** get of a counter: the count read. */
+  count?: bigint;
+  error?: string;
+}
+
+export function levelCount(level: Consistency, n: number): number {
+  if (typeof level === 'number') return level;
+  if (level === 'one') return 1;
+  if (level === 'all') return n;
+  return Math.floor(n / 2) + 1;
+}
+
+export class History {
+  readonly ops: OpRecord[] = [];
+
+  add(op: OpRecord): OpRecord {
+    this.ops.push(op);
+    return op;
+  }
+
+  private supersededBy(value: string, beforeMs: number): OpRecord | undefined {
+    return this.ops.find((op) => op.startMs <= beforeMs && op.supersedes.includes(value));
+  }
+
+  /**
+   * Invariant 1 during the run: with a strict quorum and R + W > N, a read that
+   * starts after a write was acknowledged returns it, or a write that
+   * superseded it had started before the read ended.
+   */
+  checkQuorumReads(n: number): string | undefined {
+    const writes = this.ops.filter((op) => op.kind === 'put' && op.status === 'ok' && op.strict);
+    for (const read of this.ops) {
+      if (read.kind !== 'get' || read.status !== 'ok' || read.read === undefined) continue;
+      const r = levelCount(read.level, n);
+      for (const write of writes) {
+        if (write.key !== read.key || write.endMs >= read.startMs) continue;
+        if (r + levelCount(write.level, n) <= n) continue;
+        const value = write.value as string;
+        if (read.read.includes(value)) continue;
+        if (this.supersededBy(value, read.endMs) !== undefined) continue;
+        return `invariant 1 (strict quorum, R + W > N): read #${read.id} of ${read.key} at r=${read.level} on ${read.node} (${read.startMs}–${read.endMs} ms) returned [${read.read.join(', ')}] without ${value}, acknowledged by put #${write.id} at w=${write.level} strict on ${write.node} at ${write.endMs} ms`;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Invariants 1 and 2 after settling: every acknowledged put is in the final
+   * state of its key unless a write that superseded it was issued; nothing is
+   * there that nobody wrote.
+   */
+  checkFinalValues(key: string, finalValues: readonly string[]): string | undefined {
+    const written = new Set(this.ops.filter((op) => op.key === key && op.kind === 'put').map((op) => op.value as string));
+    for (const value of finalValues) {
+      if (!written.has(value)) return `phantom value: ${key} holds ${value}, which no client wrote`;
+    }
+    for (const op of this.ops) {
+      if (op.key !== key || op.kind !== 'put' || op.status !== 'ok') continue;
+      const value = op.value as string;
+      if (finalValues.includes(value)) continue;
+      if (this.supersededBy(value, Infinity) !== undefined) continue;
+      const how = op.supersedes.length === 0 ? 'a blind write' : `a write superseding [${op.supersedes.join(', ')}]`;
+      return `invariant ${op.supersedes.length === 0 ? 2 : 1} (no acknowledged write lost): put #${op.id} of ${key}=${value} (${how}, w=${op.level}${op.strict ? ' strict' : ' sloppy'}, acknowledged at ${op.endMs} ms) is missing from the converged state [${finalValues.join(', ')}] and no write superseded it`;
+    }
+    return undefined;
+  }
+
+  /** Invariant 4: acknowledged increments ≤ converged value ≤ acknowledged + unacknowledged. */
+  checkCounter(key: string, finalCount: bigint): string | undefined {
+    let acked = 0n;
+    let unacked = 0n;
+    for (const op of this.ops) {
+      if (op.key !== key || op.kind !== 'incr') continue;
+      if (op.status === 'ok') acked += op.delta as bigint;
+      else unacked += op.delta as bigint;
+    }
+    if (finalCount < acked || finalCount > acked + unacked) {
+      return `invariant 4 (counters): ${key} converged to ${finalCount}, but acknowledged increments sum to ${acked} and unacknowledged ones to ${unacked}`;
+    }
+    return undefined;
+  }
+
+  /** One line per operation, for a failure report. */
+  describe(key?: string): string {
+    return this.ops
+      .filter((op) => key === undefined || op.key === key)
+      .map(
+        (op) =>
+          `#${op.id} c${op.client} ${op.node} ${op.kind} ${op.key}${op.value !== undefined ? `=${op.value}` : ''}${op.delta !== undefined ? ` +${op.delta}` : ''}` +
+          `${op.supersedes.length > 0 ? ` ctx[${op.supersedes.join(',')}]` : ''} ${op.kind === 'get' ? 'r' : 'w'}=${op.level}${op.strict ? ' strict' : ''}` +
+          ` ${op.startMs}-${op.endMs} ${op.status}${op.read !== undefined ? ` -> [${op.read.join(',')}]` : ''}${op.count !== undefined ? ` -> ${op.count}` : ''}${op.error !== undefined ? ` (${op.error})` : ''}`,
+      )
+      .join('\n');
+  }
+}
