@@ -56,6 +56,8 @@ export function computePreferenceLists(owners: ArrayLike<number>, nodes: readonl
   const rackSeen = new Int32Array(rackIds.size).fill(-1);
   const picks: number[] = [];
   const result = new Array<PreferenceList>(partitions);
+  const interned = new Interner();
+  const shape: number[] = [];
   let groupStamp = 0;
 
   order.forEachPartition((p) => {
@@ -85,15 +87,42 @@ export function computePreferenceLists(owners: ArrayLike<number>, nodes: readonl
       }
     }
     picks.sort((a, b) => a - b);
-    const home = picks.map((i) => (nodes[order.at(i)] as NodeDescriptor).id);
-    const fallbacks: NodeId[] = [];
-    for (let i = 0; i < s && fallbacks.length < maxFallbackNodes; i++) {
+    // Node indexes of home, a separator, then fallbacks: the list's identity.
+    shape.length = 0;
+    for (const i of picks) shape.push(order.at(i));
+    shape.push(-1);
+    for (let i = 0; i < s && shape.length <= picks.length + maxFallbackNodes; i++) {
       const v = order.at(i);
-      if (chosen[v] !== p) fallbacks.push((nodes[v] as NodeDescriptor).id);
+      if (chosen[v] !== p) shape.push(v);
     }
-    result[p] = Object.freeze({ home: Object.freeze(home), fallbacks: Object.freeze(fallbacks) });
+    // Striped layouts repeat the same few lists; sharing them keeps lookups in cache.
+    const list = interned.get(shape, () => makeList(shape, nodes));
+    result[p] = list;
   });
   return result;
+}
+
+function makeList(shape: readonly number[], nodes: readonly NodeDescriptor[]): PreferenceList {
+  const split = shape.indexOf(-1);
+  const id = (v: number): NodeId => (nodes[v] as NodeDescriptor).id;
+  return Object.freeze({ home: Object.freeze(shape.slice(0, split).map(id)), fallbacks: Object.freeze(shape.slice(split + 1).map(id)) });
+}
+
+/** Shares one PreferenceList among partitions with the same node-index shape. */
+class Interner {
+  private readonly buckets = new Map<number, Array<{ shape: number[]; list: PreferenceList }>>();
+
+  get(shape: readonly number[], make: () => PreferenceList): PreferenceList {
+    let h = 0x811c9dc5;
+    for (const v of shape) h = Math.imul(h ^ (v + 2), 0x01000193);
+    const bucket = this.buckets.get(h);
+    const found = bucket?.find((e) => e.shape.length === shape.length && e.shape.every((v, i) => v === shape[i]));
+    if (found !== undefined) return found.list;
+    const entry = { shape: [...shape], list: make() };
+    if (bucket === undefined) this.buckets.set(h, [entry]);
+    else bucket.push(entry);
+    return entry.list;
+  }
 }
 
 function buildGroups(nodes: readonly NodeDescriptor[], replication: CanonicalReplication): { groups: Group[]; groupOf: Int32Array } {
