@@ -14,3 +14,4 @@ export * from './coordinator.ts';
 export * from './read-repair.ts';
 export * from './handoff.ts';
 export * from './cluster-kv.ts';
+export * from './hint-store.ts';
