@@ -128,7 +128,7 @@ export function parseAddress(setting: string, value: string): { host: string; po
   const colon = value.lastIndexOf(':');
   const host = value.slice(0, colon);
   const portText = value.slice(colon + 1);
-  if (colon <= 0 || !/^\d+$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
+  if (colon <= 0 || /[\s,/]/.test(host) || !/^\d+$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
     fail(setting, `"${value}" is not host:port (for example 127.0.0.1:9379)`);
   }
   return { host, port: Number(portText) };
@@ -139,10 +139,12 @@ function asSeeds(value: unknown): string[] {
   if (!Array.isArray(list)) fail('seeds', `expected a list of host:port, got ${JSON.stringify(value)}`);
   const seeds: string[] = [];
   for (const item of list) {
-    const s = asString('seeds', item).trim();
-    if (s === '') continue;
-    parseAddress('seeds', s);
-    seeds.push(s);
+    for (const part of asString('seeds', item).split(',')) {
+      const s = part.trim();
+      if (s === '') continue;
+      parseAddress('seeds', s);
+      seeds.push(s);
+    }
   }
   return seeds;
 }
