@@ -14,12 +14,12 @@ import { MemoryEngine } from '../../src/storage/index.ts';
 import { ReplicaStore } from '../../src/replication/replica-store.ts';
 import { createClusterKv, type ClusterKv } from '../../src/replication/cluster-kv.ts';
 import type { Coordinator, CoordinatorOptions } from '../../src/replication/coordinator.ts';
-import type { HandoffOptions, HintQueue, HintedHandoff } from '../../src/replication/handoff.ts';
+import type { HandoffOptions, HintedHandoff } from '../../src/replication/handoff.ts';
+import { HintStore } from '../../src/replication/hint-store.ts';
 import type { StoredObject } from '../../src/replication/object.ts';
 import { ManualLiveness, NamespaceReplication, StaticPlacement } from '../../src/replication/placement.ts';
 import { SimCluster, type SimNode } from '../cluster.ts';
 import type { NetworkFaults } from '../network.ts';
-import { MemoryHintQueue } from './memory-hints.ts';
 
 export interface ReplicationNode extends SimNode {
   readonly id: NodeId;
@@ -49,7 +49,6 @@ export class ReplicationCluster {
   readonly placement: StaticPlacement;
   readonly ids: readonly NodeId[];
   private readonly engines = new Map<NodeId, MemoryEngine>();
-  private readonly hintQueues = new Map<NodeId, HintQueue>();
 
   constructor(readonly options: ReplicationClusterOptions) {
     const ids = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
@@ -60,18 +59,14 @@ export class ReplicationCluster {
       seed: options.seed,
       nodes: ids,
       ...(options.faults ? { faults: options.faults } : {}),
-      factory: (ctx) => {
+      factory: async (ctx) => {
         for (const other of ids) ctx.transport.setAddress(other, `sim://${other}`);
         let engine = this.engines.get(ctx.id);
         if (engine === undefined) {
           engine = new MemoryEngine();
           this.engines.set(ctx.id, engine);
         }
-        let queue = this.hintQueues.get(ctx.id);
-        if (queue === undefined && options.hints !== false) {
-          queue = new MemoryHintQueue();
-          this.hintQueues.set(ctx.id, queue);
-        }
+        const queue = options.hints === false ? undefined : await HintStore.open(ctx.fs, '/hints', { log: ctx.log });
         const store = new ReplicaStore({ engine, clock: ctx.clock, nodeId: ctx.id });
         const replication = createClusterKv({
           env: { clock: ctx.clock, random: ctx.random, log: ctx.log },
