@@ -25,7 +25,7 @@ test('failure detector: silence makes a peer suspect, but down needs another nod
   assert.ok(!membership.isUp('c'));
   assert.equal(membership.member('b')?.liveness, 'up');
   // b now suspects c too: confirmation.
-  feed(entry('b', 1, ++version, { suspects: [['c', 1]] }));
+  feed(entry('b', 1, version + 1, { suspects: [['c', 1]] }));
   await clock.advance(1100);
   assert.equal(membership.member('c')?.liveness, 'down');
 
