@@ -195,11 +195,23 @@ class ByteWriter {
 
   varint(v: number): void {
     this.ensure(8);
-    while (v >= 0x80) {
-      this.buf[this.pos++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
+    const buf = this.buf;
+    let pos = this.pos;
+    if (v >= 0x10000000) {
+      // Above 28 bits: emit the low 28 with bit operations, the rest (≤ 25 bits) below.
+      const lo = v % 0x10000000;
+      buf[pos++] = (lo & 0x7f) | 0x80;
+      buf[pos++] = ((lo >>> 7) & 0x7f) | 0x80;
+      buf[pos++] = ((lo >>> 14) & 0x7f) | 0x80;
+      buf[pos++] = ((lo >>> 21) & 0x7f) | 0x80;
+      v = Math.floor(v / 0x10000000);
     }
-    this.buf[this.pos++] = v;
+    while (v >= 0x80) {
+      buf[pos++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    buf[pos++] = v;
+    this.pos = pos;
   }
 
   bigVarint(v: bigint): void {
@@ -266,6 +278,12 @@ class ByteReader {
   }
 
   varint(): number {
+    const buf = this.buf;
+    const first = buf[this.pos];
+    if (first !== undefined && first < 0x80) {
+      this.pos++;
+      return first;
+    }
     let result = 0;
     let scale = 1;
     for (let i = 0; i < 8; i++) {
@@ -311,10 +329,21 @@ class ByteReader {
 
   text(): string {
     const n = this.varint();
-    if (this.pos + n > this.buf.length) this.fail(`length ${n} past the end`);
-    const s = this.buf.toString('utf8', this.pos, this.pos + n);
+    const buf = this.buf;
+    const start = this.pos;
+    if (start + n > buf.length) this.fail(`length ${n} past the end`);
     this.pos += n;
-    return s;
+    // Node ids are short ASCII: building the string directly beats the UTF-8 decoder's call overhead.
+    if (n <= 32) {
+      let s = '';
+      for (let i = start; i < start + n; i++) {
+        const c = buf[i] as number;
+        if (c >= 0x80) return buf.toString('utf8', start, start + n);
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return buf.toString('utf8', start, start + n);
   }
 }
 
