@@ -3,6 +3,9 @@
  * unit last; docs/membership.md explains how the defaults were chosen.
  */
 
+/** Version of the gossip messages (docs/membership.md); a syn of another version is dropped with a warning. */
+export const gossipProtocolVersion = 1;
+
 /** How often a node bumps its heartbeat and starts one gossip round. */
 export const defaultGossipIntervalMs = 1000;
 /** Live peers contacted per round. Cassandra uses 1; 2 makes heartbeats arrive more regularly, which cuts the phi-8 detection time by a third (docs/membership.md has the measurement). */

@@ -29,6 +29,7 @@ import {
   defaultGossipIntervalMs,
   defaultPhiThreshold,
   detectorWindowSize,
+  gossipProtocolVersion,
   maxDigestsPerMessage,
   maxEntriesPerMessage,
   maxExtraAddresses,
@@ -350,10 +351,14 @@ export class Membership implements MessageHandler {
     const digests: Digest[] = [digestOf(this.self)];
     for (const peer of this.peers.values()) digests.push(digestOf(peer.entry));
     // The address lets a receiver that has never heard of us route its ack.
-    this.transport.send(to, { type: gossipSyn, address: this.self.address, digests, ring: this.ringDigest() });
+    this.transport.send(to, { type: gossipSyn, v: gossipProtocolVersion, address: this.self.address, digests, ring: this.ringDigest() });
   }
 
   private onSyn(from: NodeId, message: WireMessage): void {
+    if (message.v !== gossipProtocolVersion) {
+      this.log.warn('gossip syn of another protocol version dropped', { from, version: message.v, ours: gossipProtocolVersion });
+      return;
+    }
     const digests = parseDigests(message.digests, maxDigestsPerMessage);
     const ring = parseRingDigest(message.ring);
     if (typeof digests === 'string' || typeof ring === 'string') {

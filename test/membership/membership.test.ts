@@ -15,6 +15,7 @@ test('membership: a syn carries a digest per known member, our address and the r
   assert.equal(syns[0]?.to, 'b');
   const syn = syns[0]?.message;
   assert.equal(syn?.address, 'addr-a');
+  assert.equal(syn?.v, 1);
   assert.deepEqual(syn?.digests, [['a', 1, 1], ['b', 1, 3]]);
   assert.deepEqual(syn?.ring, { version: 0, proposer: '', hash: ringHash(null).hash });
 });
@@ -26,6 +27,7 @@ test('membership: the ack holds only entries newer than the digests, and asks fo
   transport.sent.length = 0;
   membership.onMessage('b', {
     type: gossipSyn,
+    v: 1,
     address: 'addr-b',
     // b: theirs newer; c: ours newer (generation wins over version); e: unknown to us; d: not mentioned.
     digests: [['b', 1, 7], ['c', 1, 50], ['e', 1, 1], ['a', 1, 0]],
@@ -78,13 +80,15 @@ test('membership: malformed gossip is dropped with a logged reason, never thrown
   ];
   membership.onMessage('x', { type: gossipAck2, entries: bad });
   membership.onMessage('x', { type: gossipAck2, entries: 'nope' });
-  membership.onMessage('x', { type: gossipSyn, digests: [['b', 1]], ring: {} });
+  membership.onMessage('x', { type: gossipSyn, v: 1, digests: [['b', 1]], ring: {} });
+  membership.onMessage('x', { type: gossipSyn, v: 2, digests: [], ring: { version: 0, proposer: '', hash: 0 } });
   membership.onMessage('x', { type: gossipAck2, entries: [], ring: { version: 1, proposer: 'x', hash: 1, data: 'tampered' } });
   membership.onMessage('x', { type: 'gossip.unknown' });
   assert.deepEqual(membership.members().map((m) => m.id), ['a']);
   assert.equal(membership.ringState().version, 0);
   const warnings = log.records.filter((r) => r.level === 'warn').map((r) => `${r.message}: ${String(r.fields.reason)}`);
-  assert.equal(warnings.length, bad.length + 3);
+  assert.equal(warnings.length, bad.length + 4);
+  assert.ok(warnings.some((w) => /another protocol version/.test(w)));
   assert.ok(warnings.some((w) => /unknown status zombie/.test(w)));
   assert.ok(warnings.some((w) => /does not match its hash/.test(w)));
 });
