@@ -8,6 +8,13 @@
  */
 import type { Clock } from '../core/index.ts';
 
+/**
+ * How far ahead of local wall time an observed timestamp may pull this
+ * clock. A peer with a clock hours fast would otherwise drag every node's
+ * timestamps along with it (the HLC paper bounds drift the same way).
+ */
+export const maxHlcAheadMs = 60_000;
+
 /** Logical ticks per millisecond. A power of two keeps the sum exact in float64 until the year 2248. */
 export const hlcTicksPerMs = 1024;
 const tickMs = 1 / hlcTicksPerMs;
@@ -27,7 +34,8 @@ export class HybridClock {
 
   /** Takes in a timestamp seen on another node so later local stamps exceed it. */
   observe(timestampMs: number): void {
-    if (Number.isFinite(timestampMs) && timestampMs > this.last) this.last = timestampMs;
+    if (!Number.isFinite(timestampMs) || timestampMs <= this.last) return;
+    this.last = Math.min(timestampMs, Math.floor(this.clock.wallMs()) + maxHlcAheadMs);
   }
 
   /** The last timestamp issued or observed (0 before any). */
