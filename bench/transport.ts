@@ -22,6 +22,12 @@ export interface TransportBenchResult {
   readonly roundTripsPerSec: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /**
+   * CPU time of the client process per round trip (user + system). On a
+   * shared, loaded machine this is steadier than the rates, which also
+   * measure everyone else's load.
+   */
+  readonly clientCpuUsPerRoundTrip: number;
 }
 
 export interface TransportBenchOptions {
@@ -154,24 +160,46 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 /** `inFlight` loops, each issuing its next call as soon as the previous returns. */
-async function measure(call: Call, inFlight: number, durationMs: number): Promise<{ roundTripsPerSec: number; p50Ms: number; p99Ms: number }> {
+async function measure(
+  call: Call,
+  inFlight: number,
+  durationMs: number,
+): Promise<{ roundTripsPerSec: number; p50Ms: number; p99Ms: number; clientCpuUsPerRoundTrip: number }> {
   const warmupMs = durationMs / 5;
   const start = performance.now();
   const measureFrom = start + warmupMs;
   const end = measureFrom + durationMs;
   const latencies: number[] = [];
+  let cpuFrom: NodeJS.CpuUsage | undefined;
+  let cpuTo: NodeJS.CpuUsage | undefined;
+  let completed = 0;
   const loop = async (): Promise<void> => {
     for (;;) {
       const t0 = performance.now();
-      if (t0 >= end) return;
+      if (t0 >= end) {
+        cpuTo ??= process.cpuUsage(cpuFrom);
+        return;
+      }
+      if (t0 >= measureFrom) cpuFrom ??= process.cpuUsage();
       await call();
       const t1 = performance.now();
       if (t0 >= measureFrom && t1 <= end) latencies.push(t1 - t0);
+      if (cpuFrom !== undefined && cpuTo === undefined) completed++;
     }
   };
   await Promise.all(Array.from({ length: inFlight }, loop));
   const sorted = Float64Array.from(latencies).sort();
-  return { roundTripsPerSec: Math.round(latencies.length / (durationMs / 1000)), p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99) };
+  const cpuUs = cpuTo === undefined ? NaN : cpuTo.user + cpuTo.system;
+  return {
+    roundTripsPerSec: Math.round(latencies.length / (durationMs / 1000)),
+    p50Ms: round3(percentile(sorted, 50)),
+    p99Ms: round3(percentile(sorted, 99)),
+    clientCpuUsPerRoundTrip: round3(cpuUs / Math.max(1, completed)),
+  };
+}
+
+function round3(value: number): number {
+  return Math.round(value * 1000) / 1000;
 }
 
 async function startServer(target: Target, secret: string): Promise<{ child: ChildProcess; address: string }> {
@@ -201,23 +229,26 @@ export async function runTransportBench(options: TransportBenchOptions): Promise
   const inFlights = options.inFlight ?? [1, 64];
   const secret = randomBytes(24).toString('base64');
   const results: TransportBenchResult[] = [];
-  for (const target of ['ringkv-transport', 'bare-tcp'] as const) {
-    const { child, address } = await startServer(target, secret);
-    try {
-      const client = target === 'ringkv-transport' ? await ringkvClient(address, secret) : await bareClient(address);
-      try {
-        for (const inFlight of inFlights) {
-          const figures = await measure(client.call, inFlight, durationMs);
-          const result: TransportBenchResult = { target, inFlight, ...figures };
-          results.push(result);
-          if (options.json) console.log(JSON.stringify(result));
-        }
-      } finally {
-        await client.close();
+  const targets = ['ringkv-transport', 'bare-tcp'] as const;
+  const servers: Array<{ child: ChildProcess; address: string }> = [];
+  const clients: Array<{ call: Call; close: () => Promise<void> }> = [];
+  try {
+    for (const target of targets) servers.push(await startServer(target, secret));
+    clients.push(await ringkvClient((servers[0] as { address: string }).address, secret));
+    clients.push(await bareClient((servers[1] as { address: string }).address));
+    // Cases alternate between the two targets, so a change in the machine's
+    // load during the run does not all fall on one side of the ratio.
+    for (const inFlight of inFlights) {
+      for (const [i, target] of targets.entries()) {
+        const figures = await measure((clients[i] as { call: Call }).call, inFlight, durationMs);
+        const result: TransportBenchResult = { target, inFlight, ...figures };
+        results.push(result);
+        if (options.json) console.log(JSON.stringify(result));
       }
-    } finally {
-      await stopServer(child);
     }
+  } finally {
+    for (const client of clients) await client.close();
+    for (const server of servers) await stopServer(server.child);
   }
   if (!options.json) printTable(results);
   return results;
@@ -225,10 +256,10 @@ export async function runTransportBench(options: TransportBenchOptions): Promise
 
 function printTable(results: readonly TransportBenchResult[]): void {
   console.log(`transport round trips, ${valueBytes}-byte values, client and server in two processes on 127.0.0.1`);
-  console.log('target            in-flight  round-trips/s    p50 ms    p99 ms');
+  console.log('target            in-flight  round-trips/s    p50 ms    p99 ms  client cpu us/rt');
   for (const r of results) {
     console.log(
-      `${r.target.padEnd(17)} ${String(r.inFlight).padStart(9)} ${String(r.roundTripsPerSec).padStart(14)} ${r.p50Ms.toFixed(3).padStart(9)} ${r.p99Ms.toFixed(3).padStart(9)}`,
+      `${r.target.padEnd(17)} ${String(r.inFlight).padStart(9)} ${String(r.roundTripsPerSec).padStart(14)} ${r.p50Ms.toFixed(3).padStart(9)} ${r.p99Ms.toFixed(3).padStart(9)} ${r.clientCpuUsPerRoundTrip.toFixed(2).padStart(17)}`,
     );
   }
   for (const inFlight of new Set(results.map((r) => r.inFlight))) {

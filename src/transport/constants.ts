@@ -40,6 +40,8 @@ export interface TransportLimits {
   readonly maxPendingRequestsPerPeer: number;
   /** Requests from one inbound connection being handled at once before we stop reading from it. */
   readonly maxInboundInFlightPerConnection: number;
+  /** Inbound connections (authenticated or not) held at once; more are refused at accept. */
+  readonly maxInboundConnections: number;
   /** Time to finish the handshake, both sides. */
   readonly handshakeTimeoutMs: number;
   /** Time for a TCP connect. */
@@ -56,6 +58,7 @@ export const defaultTransportLimits: TransportLimits = {
   maxQueuedBytesPerPeer: 64 * 1024 * 1024,
   maxPendingRequestsPerPeer: 8192,
   maxInboundInFlightPerConnection: 1024,
+  maxInboundConnections: 1024,
   handshakeTimeoutMs: 5_000,
   connectTimeoutMs: 5_000,
   baseBackoffMs: 50,

@@ -97,6 +97,8 @@ export class TcpTransport implements Transport {
       dial: (peerAddress, onReady) => this.dial(peerAddress, limits.connectTimeoutMs + limits.handshakeTimeoutMs, onReady).conn,
     };
     server.on('connection', (socket) => this.accept(socket));
+    // Accept can fail at run time (EMFILE); the listener stays up and the error is logged, not thrown.
+    server.on('error', (error) => this.log.error(`The listening socket on ${address} failed: ${error.message}`, { error }));
   }
 
   /** Starts listening and resolves once the port is bound. */
@@ -221,6 +223,11 @@ export class TcpTransport implements Transport {
 
   private accept(socket: Socket): void {
     if (this.closing !== undefined) {
+      socket.destroy();
+      return;
+    }
+    if (this.loose.size >= this.limits.maxInboundConnections) {
+      this.log.warn(`Refused a connection from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}: ${this.loose.size} connections are open, the limit is ${this.limits.maxInboundConnections}`);
       socket.destroy();
       return;
     }
