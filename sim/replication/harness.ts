@@ -17,7 +17,7 @@ import type { Coordinator, CoordinatorOptions } from '../../src/replication/coor
 import type { HandoffOptions, HintedHandoff } from '../../src/replication/handoff.ts';
 import { HintStore } from '../../src/replication/hint-store.ts';
 import type { StoredObject } from '../../src/replication/object.ts';
-import { ManualLiveness, NamespaceReplication, StaticPlacement } from '../../src/replication/placement.ts';
+import { ManualLiveness, NamespaceReplication, StaticPlacement, type NodeLiveness } from '../../src/replication/placement.ts';
 import { SimCluster, type SimNode } from '../cluster.ts';
 import type { NetworkFaults } from '../network.ts';
 
@@ -27,6 +27,34 @@ export interface ReplicationNode extends SimNode {
   readonly coordinator: Coordinator<StoredObject>;
   readonly handoff: HintedHandoff | undefined;
   readonly store: ReplicaStore;
+}
+
+/** One node instance's view of the liveness oracle; a crash disconnects it, as the process is gone. */
+class LivenessView implements NodeLiveness {
+  private readonly subscriptions = new Set<() => void>();
+  private dead = false;
+
+  constructor(private readonly oracle: ManualLiveness) {}
+
+  isUp(node: NodeId): boolean {
+    return this.oracle.isUp(node);
+  }
+
+  onChange(listener: (node: NodeId, up: boolean) => void): () => void {
+    if (this.dead) return () => {};
+    const unsubscribe = this.oracle.onChange(listener);
+    this.subscriptions.add(unsubscribe);
+    return () => {
+      unsubscribe();
+      this.subscriptions.delete(unsubscribe);
+    };
+  }
+
+  kill(): void {
+    this.dead = true;
+    for (const unsubscribe of this.subscriptions) unsubscribe();
+    this.subscriptions.clear();
+  }
 }
 
 export interface ReplicationClusterOptions {
@@ -49,6 +77,7 @@ export class ReplicationCluster {
   readonly placement: StaticPlacement;
   readonly ids: readonly NodeId[];
   private readonly engines = new Map<NodeId, MemoryEngine>();
+  private readonly views = new Map<NodeId, LivenessView>();
 
   constructor(readonly options: ReplicationClusterOptions) {
     const ids = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
@@ -68,13 +97,15 @@ export class ReplicationCluster {
         }
         const queue = options.hints === false ? undefined : await HintStore.open(ctx.fs, '/hints', { log: ctx.log });
         const store = new ReplicaStore({ engine, clock: ctx.clock, nodeId: ctx.id });
+        const view = new LivenessView(this.liveness);
+        this.views.set(ctx.id, view);
         const replication = createClusterKv({
           env: { clock: ctx.clock, random: ctx.random, log: ctx.log },
           localId: ctx.id,
           transport: ctx.transport,
           router: ctx.router,
           placement: this.placement,
-          liveness: this.liveness,
+          liveness: view,
           store,
           ...(queue === undefined ? {} : { hints: queue }),
           options: { replication: new NamespaceReplication(n), ...options.coordinator, ...options.handoff },
@@ -103,7 +134,8 @@ export class ReplicationCluster {
 
   /** Power loss on `id`; the failure detector notices at once unless `unnoticed`. */
   crash(id: NodeId, options: { unnoticed?: boolean } = {}): void {
-    this.sim.crash(id);
+    this.views.get(id)?.kill();
+    this.sim.crash(id, { tornWrites: true });
     if (!options.unnoticed) this.liveness.set(id, false);
   }
 

@@ -149,7 +149,13 @@ export class HintedHandoff {
     if (running !== undefined) return running;
     if (this.closed || target === this.deps.localId || !this.deps.liveness.isUp(target)) return Promise.resolve();
     if (this.deps.queue.backlog(target).hints === 0) return Promise.resolve();
-    const run = this.replay(target).finally(() => this.replaying.delete(target));
+    const run = this.replay(target)
+      .catch((error: unknown) => {
+        // A failing hint disk must not take the node down; the hints stay queued for the next tick.
+        this.counters.replayFailures++;
+        this.deps.log.warn('hint replay stopped', { target, error });
+      })
+      .finally(() => this.replaying.delete(target));
     this.replaying.set(target, run);
     return run;
   }
