@@ -94,20 +94,28 @@ for (const [name, make] of engines) {
   });
 }
 
-describe('ReplicaStore semantics', () => {
-  const make = (nodeId = 'n1', maxSiblings = 64): { store: ReplicaStore; clock: VirtualClock; engine: MemoryEngine } => {
+for (const [engineName, engineOf] of [
+  ['MemoryEngine', async (): Promise<Engine> => new MemoryEngine()],
+  ['LsmEngine', async (): Promise<Engine> => openLsm('/db', { sync: 'none' }, { fs: new MemoryFileSystem(), clock: new RealClock(), log: silentLogger })],
+] as const) describe(`ReplicaStore semantics over ${engineName}`, () => {
+  const opened: Engine[] = [];
+  after(async () => {
+    for (const e of opened) await e.close();
+  });
+  const make = async (nodeId = 'n1', maxSiblings = 64): Promise<{ store: ReplicaStore; clock: VirtualClock; engine: Engine }> => {
     const clock = new VirtualClock();
-    const engine = new MemoryEngine();
+    const engine = await engineOf();
+    opened.push(engine);
     return { store: new ReplicaStore({ engine, clock, nodeId, maxSiblings, tombstoneGraceMs: day }), clock, engine };
   };
   const k = utf8('k');
 
   it('refuses a write past the sibling limit with an error that says how to resolve, but replication merges never refuse', async () => {
-    const { store } = make('n1', 2);
+    const { store } = await make('n1', 2);
     await store.coordinatePut(k, utf8('a'), null);
     await store.coordinatePut(k, utf8('b'), null);
     await assert.rejects(store.coordinatePut(k, utf8('c'), null), (e: unknown) => e instanceof ConflictError && /limit is 2; read the key and write with the context/.test(e.message));
-    const other = make('n2', 2).store;
+    const other = (await make('n2', 2)).store;
     await other.coordinatePut(k, utf8('z'), null);
     const merged = await store.apply(k, (await other.readRaw(k)) as StoredObject);
     assert.deepEqual(values(merged), ['a', 'b', 'z']);
@@ -118,8 +126,8 @@ describe('ReplicaStore semantics', () => {
   });
 
   it('apply is idempotent and order-independent across replicas', async () => {
-    const a = make('a').store;
-    const b = make('b').store;
+    const a = (await make('a')).store;
+    const b = (await make('b')).store;
     await a.coordinatePut(k, utf8('from-a'), null);
     await b.coordinatePut(k, utf8('from-b'), null);
     const oa = (await a.readRaw(k)) as StoredObject;
@@ -133,8 +141,8 @@ describe('ReplicaStore semantics', () => {
   });
 
   it('a delete is a tombstone that a stale replica cannot undo, purged only after the grace period', async () => {
-    const { store, clock } = make();
-    const stale = make('n2').store;
+    const { store, clock } = await make();
+    const stale = (await make('n2')).store;
     await store.coordinatePut(k, utf8('v'), null);
     await stale.apply(k, (await store.readRaw(k)) as StoredObject);
     await store.coordinateDelete(k, null);
@@ -150,7 +158,7 @@ describe('ReplicaStore semantics', () => {
   });
 
   it('expired versions read as absent at once and are purged after the grace period', async () => {
-    const { store, clock } = make();
+    const { store, clock } = await make();
     const at = clock.wallMs() + 1000;
     await store.coordinatePut(k, utf8('short'), null, { expiresAtMs: at });
     assert.deepEqual(values(await store.read(k)), ['short']);
@@ -162,7 +170,7 @@ describe('ReplicaStore semantics', () => {
   });
 
   it('dots are never reused: a context from before a purge cannot supersede a later write', async () => {
-    const { store, clock } = make();
+    const { store, clock } = await make();
     await store.coordinatePut(k, utf8('old'), null);
     const oldContext = ((await store.readRaw(k)) as StoredObject).context;
     await store.coordinateDelete(k, null);
@@ -174,7 +182,7 @@ describe('ReplicaStore semantics', () => {
   });
 
   it('incr converts an integer value, keeps its expiry, and counts from 0 after the counter expires', async () => {
-    const { store, clock } = make();
+    const { store, clock } = await make();
     const exp = clock.wallMs() + 5000;
     await store.coordinatePut(k, utf8('10'), null, { expiresAtMs: exp });
     const r = await store.coordinateIncr(k, 5n);
@@ -190,20 +198,20 @@ describe('ReplicaStore semantics', () => {
   });
 
   it('incr refuses a value that is not an integer, and writes nothing', async () => {
-    const { store } = make();
+    const { store } = await make();
     await store.coordinatePut(k, utf8('abc'), null);
     await assert.rejects(store.coordinateIncr(k, 1n), (e: unknown) => isNotAnIntegerError(e));
     assert.deepEqual(values(await store.read(k)), ['abc']);
   });
 
   it('concurrent read-modify-writes on one key are serialised (no lost increment)', async () => {
-    const { store } = make();
+    const { store } = await make();
     await Promise.all(Array.from({ length: 200 }, () => store.coordinateIncr(k, 1n)));
     assert.equal(mergedCounterValue(((await store.read(k)) as StoredObject).versions), 200n);
   });
 
   it('touch rewrites every live version with the new expiry and keeps the newest one newest', async () => {
-    const { store, clock } = make();
+    const { store, clock } = await make();
     await store.coordinatePut(k, utf8('older'), null);
     await clock.advance(5);
     await store.coordinatePut(k, utf8('newer'), null);
@@ -216,18 +224,18 @@ describe('ReplicaStore semantics', () => {
   });
 
   it('validates key sizes with a clear message', async () => {
-    const { store } = make();
+    const { store } = await make();
     await assert.rejects(store.coordinatePut(new Uint8Array(maxKeyBytes + 1), utf8('v'), null), (e: unknown) => e instanceof InvalidArgumentError && /is 65534 bytes: the limit is 65533/.test(e.message));
   });
 
   it('names the key when its stored bytes are corrupt', async () => {
-    const { store, engine } = make();
+    const { store, engine } = await make();
     await engine.put(storageKey(k), Uint8Array.from([1, 200]));
     await assert.rejects(store.read(k), (e: unknown) => e instanceof CorruptionError && /Key "k" on n1/.test(e.message));
   });
 
   it('scans in (partition, key) order, live only unless asked, in pages', async () => {
-    const { store, clock } = make();
+    const { store, clock } = await make();
     const keys = Array.from({ length: 40 }, (_, i) => `key-${i}`);
     for (const key of keys) await store.coordinatePut(utf8(key), utf8('v'), null);
     await store.coordinateDelete(utf8('key-3'), null);
@@ -252,9 +260,10 @@ describe('ReplicaStore semantics', () => {
   });
 
   it('clear removes everything', async () => {
-    const { store } = make();
+    const { store } = await make();
     for (let i = 0; i < 1100; i++) await store.coordinatePut(utf8(`c${i}`), utf8('v'), null);
     assert.equal(await store.clear(), 1100);
-    assert.equal(store.approximateKeys(), 0);
+    assert.deepEqual((await store.scanLocal({ limit: 10, includeDead: true })).items, []);
+    assert.equal(await store.read(utf8('c7')), undefined);
   });
 });
