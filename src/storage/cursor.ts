@@ -5,7 +5,7 @@
  */
 import type { Block } from './block.ts';
 import { kindDelete, kindPut, kindPutMeta } from './block.ts';
-import { keyString } from './memtable.ts';
+import { lowerBound } from './memtable.ts';
 import type { MemNode, MemVersion, Memtable } from './memtable.ts';
 import type { Table } from './sstable.ts';
 
@@ -21,61 +21,46 @@ export interface Cursor {
 /** Forward: the first key ≥ `from`; reverse: the last key ≤ `from`. */
 export class MemCursor implements Cursor {
   key: Buffer | undefined = undefined;
-  private node: MemNode | undefined;
   private version: MemVersion | undefined;
-  private readonly nodes: MemNode[] | undefined;
-  private index = 0;
+  private readonly nodes: MemNode[];
+  private index: number;
 
   constructor(
-    private readonly mem: Memtable,
+    mem: Memtable,
     private readonly seq: number,
     private readonly reverse: boolean,
     from: Buffer | undefined,
-    stopAt: Buffer | undefined,
   ) {
-    if (reverse) {
-      // The skiplist has no back links: take the (bounded) range as an array.
-      this.nodes = mem.collect(stopAt && keyString(stopAt), from && keyString(from));
-      this.index = this.nodes.length;
-      this.node = undefined;
+    const nodes = mem.sortedNodes();
+    this.nodes = nodes;
+    if (!reverse) {
+      this.index = (from === undefined ? 0 : lowerBound(nodes, from)) - 1;
+    } else if (from === undefined) {
+      this.index = nodes.length;
     } else {
-      this.nodes = undefined;
-      this.node = from === undefined ? mem.first() : mem.seek(keyString(from));
-      this.settleForward();
-      return;
+      const i = lowerBound(nodes, from);
+      const exact = i < nodes.length && (nodes[i] as MemNode).keyBytes.equals(from);
+      this.index = exact ? i + 1 : i;
     }
     this.next();
   }
 
-  private settleForward(): void {
-    while (this.node !== undefined) {
-      const version = this.node.visibleAt(this.seq);
-      if (version !== undefined) {
-        this.version = version;
-        this.key = this.node.keyBytes as Buffer;
+  next(): void {
+    const step = this.reverse ? -1 : 1;
+    for (;;) {
+      this.index += step;
+      const node = this.nodes[this.index];
+      if (node === undefined) {
+        this.key = undefined;
         return;
       }
-      this.node = this.node.next[0];
-    }
-    this.key = undefined;
-  }
-
-  next(): void {
-    if (this.nodes === undefined) {
-      if (this.node !== undefined) this.node = this.node.next[0];
-      this.settleForward();
-      return;
-    }
-    while (this.index > 0) {
-      const node = this.nodes[--this.index] as MemNode;
       const version = node.visibleAt(this.seq);
       if (version !== undefined) {
         this.version = version;
-        this.key = node.keyBytes as Buffer;
+        this.key = node.keyBytes;
         return;
       }
     }
-    this.key = undefined;
   }
 
   kind(): number {

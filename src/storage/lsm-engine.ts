@@ -308,10 +308,9 @@ export class LsmEngine implements Engine {
       const lowerBuf = lower && asBuffer(lower);
       const upperBuf = upper && asBuffer(upper);
       const from = reverse ? upperBuf : lowerBuf;
-      const stop = reverse ? lowerBuf : upperBuf;
       if (range.limit !== undefined && range.limit <= 0) return;
       if (lowerBuf !== undefined && upperBuf !== undefined && lowerBuf.compare(upperBuf) > 0) return;
-      const cursors: Cursor[] = mems.map((m) => new MemCursor(m, seq, reverse, from, stop));
+      const cursors: Cursor[] = mems.map((m) => new MemCursor(m, seq, reverse, from));
       for (const t of levels[0] as Table[]) cursors.push(new TableCursor(t, reverse, from, false));
       for (let l = 1; l < levels.length; l++) {
         if ((levels[l] as Table[]).length > 0) cursors.push(new LevelCursor(levels[l] as Table[], reverse, from, false));
@@ -600,7 +599,7 @@ export class LsmEngine implements Engine {
       let meta: TableMeta;
       try {
         let n = 0;
-        for (let node = imm.first(); node !== undefined; node = node.next[0]) {
+        for (const node of imm.sortedNodes()) {
           const kind = node.value === undefined ? kindDelete : node.meta === undefined ? kindPut : kindPutMeta;
           builder.add(node.keyBytes, kind, node.value, node.meta);
           if (++n % entriesPerStep === 0) {
