@@ -1,21 +1,25 @@
 /**
  * RingkvNode wires one node together: identity and lock on the data
  * directory, the storage engine, the key-value API, the cluster view, the
- * runtime settings, metrics, and the RESP and HTTP listeners. Start order is
- * storage first, listeners last; stop is the reverse (stop accepting, drain,
- * close the engine, release the lock), so no acknowledged write is in flight
- * when the WAL closes.
+ * runtime settings, metrics, and the RESP and HTTP listeners, plus (in
+ * cluster mode) transport, gossip, ring and the replicated coordinator.
+ * Start order is storage first, listeners, then the cluster layer; stop is
+ * the reverse (stop accepting, drain, leave the cluster, close the engine,
+ * release the lock), so no acknowledged write is in flight when the WAL closes.
  */
 import type { Clock, Logger } from '../core/index.ts';
-import { RealClock, RealFileSystem, createLogger, joinPath, randomFromOs } from '../core/index.ts';
+import { InvalidArgumentError, RealClock, RealFileSystem, createLogger, randomFromOs } from '../core/index.ts';
 import type { Engine } from '../storage/index.ts';
 import type { ClusterView, KvApi } from '../replication/index.ts';
 import { LocalKv, ReplicaStore } from '../replication/index.ts';
+import { minSecretBytes } from '../transport/index.ts';
 import { Settings } from '../api/settings.ts';
 import { RespServer } from '../api/resp/index.ts';
 import { HttpServer, NodeMetrics, flattenStats } from '../api/http/index.ts';
+import { startCluster, type ClusterRuntime } from './cluster.ts';
 import type { NodeConfig } from './config.ts';
 import { loadIdentity } from './identity.ts';
+import { LateClusterView, LateKv } from './late-bound.ts';
 import { lockDataDir, type DataDirLock } from './lock.ts';
 import { listenOrExplain } from './listen.ts';
 import { SingleNodeCluster } from './single-cluster.ts';
@@ -29,7 +33,11 @@ export interface HostPort {
 export interface NodeAddresses {
   resp: HostPort;
   http: HostPort;
+  /** The inter-node listener; null when the node runs alone. */
+  cluster: HostPort | null;
 }
+
+export type NodeMode = 'standalone' | 'cluster';
 
 /** Runtime settings seeded from the node's config (see src/api/settings.ts). */
 export function settingsFromConfig(config: NodeConfig): Settings {
@@ -41,22 +49,55 @@ export function settingsFromConfig(config: NodeConfig): Settings {
   });
 }
 
+/**
+ * A node joins a cluster when it has a cluster secret (inter-node traffic is
+ * always authenticated); without one it runs alone with N = 1.
+ */
+export function modeOf(config: NodeConfig): NodeMode {
+  if (config.clusterSecret === undefined) {
+    if (config.seeds.length > 0) {
+      throw new InvalidArgumentError('Seeds were given without a cluster secret: set --secret (or RINGKV_CLUSTER_SECRET) on every node of the cluster');
+    }
+    return 'standalone';
+  }
+  if (Buffer.byteLength(config.clusterSecret) < minSecretBytes) {
+    throw new InvalidArgumentError(`The cluster secret is ${Buffer.byteLength(config.clusterSecret)} bytes: use at least ${minSecretBytes}`);
+  }
+  return 'cluster';
+}
+
+function hostPort(address: string): HostPort {
+  const colon = address.lastIndexOf(':');
+  return { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
+}
+
+interface Parts {
+  engine: Engine;
+  resp: RespServer;
+  http: HttpServer;
+  cluster: ClusterRuntime | undefined;
+  lock: DataDirLock;
+  log: Logger;
+}
+
 export class RingkvNode {
   private stopped: Promise<void> | undefined;
 
   private constructor(
     readonly id: string,
     readonly generation: number,
+    readonly mode: NodeMode,
     readonly addresses: NodeAddresses,
     readonly kv: KvApi,
     readonly cluster: ClusterView,
     readonly settings: Settings,
     readonly metrics: NodeMetrics,
-    private readonly parts: { engine: Engine; resp: RespServer; http: HttpServer; lock: DataDirLock; log: Logger },
+    private readonly parts: Parts,
   ) {}
 
   /** Opens everything and starts listening; on any failure, closes what was opened. */
   static async start(config: NodeConfig, options: { log?: Logger; clock?: Clock } = {}): Promise<RingkvNode> {
+    const mode = modeOf(config);
     const fs = new RealFileSystem();
     const clock = options.clock ?? new RealClock();
     const random = randomFromOs();
@@ -68,38 +109,32 @@ export class RingkvNode {
     try {
       const { nodeId, generation } = await loadIdentity(fs, config.dataDir, config.nodeId, random);
       const log = baseLog.child({ node: nodeId });
-      log.info('starting', { generation, dataDir: config.dataDir, walSync: config.walSync, pid: process.pid });
-      if (config.seeds.length > 0) {
-        log.warn('seeds are ignored: this build runs each node on its own (N = 1) until the cluster layer is wired', { seeds: config.seeds });
-      }
+      log.info('starting', { mode, generation, dataDir: config.dataDir, walSync: config.walSync, pid: process.pid });
 
       const engine = await openNodeEngine(config, { fs, clock, log });
       cleanups.unshift(() => engine.close());
       const store = new ReplicaStore({ engine, clock, nodeId });
-      const kv: KvApi = new LocalKv({ store, clock });
 
       const advertise = config.advertiseHost ?? config.host;
-      const cluster = new SingleNodeCluster({
+      const alone = new SingleNodeCluster({
         id: nodeId,
-        address: `${advertise}:${config.clusterPort}`,
+        address: mode === 'cluster' ? `${advertise}:${config.clusterPort}` : '',
         respAddress: null,
         httpAddress: null,
         dc: config.dc,
         rack: config.rack,
       });
+      const kv = new LateKv();
+      const view = new LateClusterView(alone);
+      if (mode === 'standalone') kv.target = new LocalKv({ store, clock });
+
       const settings = settingsFromConfig(config);
       const metrics = new NodeMetrics({ defaultLabels: { node: nodeId } });
-      metrics.addGauge('ringkv_storage_keys', 'Live keys held by the storage engine (approximate).', [], () => [{ labels: {}, value: engine.stats().approximateKeys }]);
-      metrics.addGauge('ringkv_storage_stat', 'Storage engine statistics by name (see src/storage/README.md).', ['stat'], () => flattenStats(engine.stats()));
-      metrics.addGauge('ringkv_cluster_nodes', 'Nodes of the cluster by liveness, as this node sees them.', ['liveness'], () => {
-        const counts = { up: 0, suspect: 0, down: 0 };
-        for (const n of cluster.nodes()) counts[n.liveness]++;
-        return Object.entries(counts).map(([liveness, value]) => ({ labels: { liveness }, value }));
-      });
+      let runtime: ClusterRuntime | undefined;
 
       const resp = new RespServer({
         kv,
-        cluster,
+        cluster: view,
         settings,
         clock,
         log: log.child({ component: 'resp' }),
@@ -108,42 +143,84 @@ export class RingkvNode {
       });
       const respAddress = await listenOrExplain('RESP', '--resp-port', config.host, config.respPort, () => resp.listen(config.respPort, config.host));
       cleanups.unshift(() => resp.close());
-      metrics.addGauge('ringkv_resp_clients', 'Connected RESP clients.', [], () => [{ labels: {}, value: resp.stats().connectedClients }]);
 
       const http = new HttpServer({
         kv,
-        cluster,
+        cluster: view,
         clock,
         log: log.child({ component: 'http' }),
         metrics,
         ...(config.httpToken === undefined ? {} : { token: config.httpToken }),
         maxValueBytes: () => settings.getInt('max-value-bytes'),
         defaults: () => ({ timeoutMs: settings.getInt('request-timeout-ms') }),
-        localStats: () => ({ keys: engine.stats().approximateKeys, generation, dataDir: joinPath(config.dataDir) }),
+        localStats: () => ({ keys: engine.stats().approximateKeys, generation, mode }),
+        health: () =>
+          runtime === undefined
+            ? { ok: mode === 'standalone', detail: { mode } }
+            : { ok: runtime.ready(), detail: { mode, ring: runtime.claimant.ring()?.version ?? null, members: runtime.membership.members().length } },
       });
       const httpAddress = await listenOrExplain('HTTP', '--http-port', config.host, config.httpPort, () => http.listen(config.httpPort, config.host));
       cleanups.unshift(() => http.close());
 
-      cluster.setAddresses({ respAddress: `${advertise}:${respAddress.port}`, httpAddress: `${advertise}:${httpAddress.port}` });
-      const addresses = { resp: respAddress, http: httpAddress };
-      log.info('ready', { resp: `${respAddress.host}:${respAddress.port}`, http: `${httpAddress.host}:${httpAddress.port}`, generation });
-      return new RingkvNode(nodeId, generation, addresses, kv, cluster, settings, metrics, { engine, resp, http, lock, log });
+      const frontEnds = { resp: `${advertise}:${respAddress.port}`, http: `${advertise}:${httpAddress.port}` };
+      alone.setAddresses({ respAddress: frontEnds.resp, httpAddress: frontEnds.http });
+      if (mode === 'cluster') {
+        runtime = await listenOrExplain('the cluster', '--cluster-port', config.host, config.clusterPort, () =>
+          startCluster({ config, nodeId, generation, secret: config.clusterSecret as string, store, frontEnds, env: { clock, random, log } }),
+        );
+        const started = runtime;
+        cleanups.unshift(() => started.stop());
+        kv.target = runtime.replication.kv;
+        view.target = runtime.view;
+      }
+
+      registerGauges(metrics, engine, view, resp, runtime);
+      const addresses: NodeAddresses = { resp: respAddress, http: httpAddress, cluster: runtime === undefined ? null : hostPort(runtime.transport.address) };
+      log.info('ready', {
+        resp: `${respAddress.host}:${respAddress.port}`,
+        http: `${httpAddress.host}:${httpAddress.port}`,
+        cluster: runtime?.transport.address ?? null,
+        seeds: config.seeds,
+        generation,
+      });
+      return new RingkvNode(nodeId, generation, mode, addresses, kv, view, settings, metrics, { engine, resp, http, cluster: runtime, lock, log });
     } catch (error) {
       for (const cleanup of cleanups) await cleanup().catch(() => undefined);
       throw error;
     }
   }
 
-  /** Stops accepting, drains in-flight requests, closes the engine and releases the data directory. Idempotent. */
+  /** Stops accepting, drains in-flight requests, leaves the cluster, closes the engine and releases the data directory. Idempotent. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
-      const { resp, http, engine, lock, log } = this.parts;
+      const { resp, http, cluster, engine, lock, log } = this.parts;
       log.info('draining');
       await Promise.all([resp.close(), http.close()]);
+      await cluster?.stop();
       await engine.close();
       lock.release();
       log.info('stopped');
     })();
     return this.stopped;
   }
+}
+
+function registerGauges(metrics: NodeMetrics, engine: Engine, view: ClusterView, resp: RespServer, runtime: ClusterRuntime | undefined): void {
+  metrics.addGauge('ringkv_storage_keys', 'Live keys held by the storage engine (approximate).', [], () => [{ labels: {}, value: engine.stats().approximateKeys }]);
+  metrics.addGauge('ringkv_storage_stat', 'Storage engine statistics by name (see src/storage/README.md).', ['stat'], () => flattenStats(engine.stats()));
+  metrics.addGauge('ringkv_resp_clients', 'Connected RESP clients.', [], () => [{ labels: {}, value: resp.stats().connectedClients }]);
+  metrics.addGauge('ringkv_cluster_nodes', 'Nodes of the cluster by liveness, as this node sees them.', ['liveness'], () => {
+    const counts = { up: 0, suspect: 0, down: 0 };
+    for (const n of view.nodes()) counts[n.liveness]++;
+    return Object.entries(counts).map(([liveness, value]) => ({ labels: { liveness }, value }));
+  });
+  if (runtime === undefined) return;
+  metrics.addGauge('ringkv_ring_partitions_owned', 'Primary partitions per node in the current ring.', ['owner'], () =>
+    view.nodes().map((n) => ({ labels: { owner: n.id }, value: n.partitions })),
+  );
+  metrics.addGauge('ringkv_transport_stat', 'Inter-node transport counters by name.', ['stat'], () =>
+    Object.entries(runtime.transport.stats())
+      .filter((entry): entry is [string, number] => typeof entry[1] === 'number')
+      .map(([stat, value]) => ({ labels: { stat }, value })),
+  );
 }
