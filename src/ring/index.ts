@@ -2,7 +2,7 @@
 export { Ring, type RingOptions, type RingState, type Strategy, type PositionRange, type SloppyReplica } from './ring.ts';
 export { type PreferenceList } from './placement.ts';
 export { diffOwnership, rangeSize, type OwnershipChange, type Transfer } from './diff.ts';
-export { keySlot, keyHash32, hashedRange } from './keyspace.ts';
+export { keySlot, hashedRange } from './keyspace.ts';
 export { type NodeDescriptor, type Replication } from './topology.ts';
 export {
   redisSlotCount,

@@ -1,6 +1,6 @@
 /**
- * Key → position on the ring. Both strategies honour Redis's hash-tag rule so
- * keys sharing a `{tag}` share a partition and therefore replicas.
+ * Key → position on the ring: the Redis Cluster slot, for both strategies,
+ * so keys sharing a `{tag}` share a partition and therefore replicas.
  */
 import { crc16 } from '../core/index.ts';
 import { redisSlotCount } from './constants.ts';
@@ -42,7 +42,7 @@ export function mix32(h: number): number {
   return h >>> 0;
 }
 
-/** FNV-1a over bytes [start, end), then mixed: the random strategy's 32-bit key position. */
+/** FNV-1a over bytes [start, end), then mixed: the random strategy's token positions. */
 export function hash32(data: Uint8Array, start = 0, end = data.length): number {
   let h = 0x811c9dc5;
   for (let i = start; i < end; i++) {
@@ -50,14 +50,4 @@ export function hash32(data: Uint8Array, start = 0, end = data.length): number {
     h = Math.imul(h, 0x01000193);
   }
   return mix32(h);
-}
-
-/** The random strategy's position of a key: hash32 of the key or its hash tag. */
-export function keyHash32(key: Uint8Array): number {
-  const open = key.indexOf(openBrace);
-  if (open >= 0) {
-    const close = key.indexOf(closeBrace, open + 1);
-    if (close > open + 1) return hash32(key, open + 1, close);
-  }
-  return hash32(key);
 }

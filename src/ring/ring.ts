@@ -7,7 +7,10 @@ import { createHash } from 'node:crypto';
 import { InvalidArgumentError, type NodeId } from '../core/index.ts';
 import { claimForJoin, claimForLeave, freshLayout, rackIds, type ClaimContext } from './claim-balanced.ts';
 import { defaultPartitionCount, defaultReplicationFactor, defaultTokensPerNode, maxTokensPerNode, redisSlotCount, ringStateFormat, tokenSpaceSize } from './constants.ts';
-import { keyHash32, keySlot } from './keyspace.ts';
+
+/** Width of one slot on the random strategy's 32-bit circle: slot s sits at s × slotWidth. */
+const slotWidth = tokenSpaceSize / redisSlotCount;
+import { keySlot } from './keyspace.ts';
 import { computePreferenceLists, type PreferenceList } from './placement.ts';
 import { buildTokens, tokenAt, type TokenRing } from './tokens.ts';
 import {
@@ -177,41 +180,55 @@ export class Ring {
   }
 
   /**
-   * The key's position in the ring's position space: its Redis slot for
-   * balanced, its 32-bit hash for random. Positions do not change when
-   * membership does, unlike random partition numbers.
+   * The key's position: its Redis slot (0 … 16383), for both strategies. The
+   * random strategy places slot s at s × 2¹⁸ on its 32-bit circle, so its
+   * partitions are runs of whole slots too and storage can order every ring's
+   * data by slot.
    */
   positionOf(key: Uint8Array): number {
-    return this.strategy === 'balanced' ? keySlot(key) : keyHash32(key);
+    return keySlot(key);
   }
 
-  /** Size of the position space: 16384 slots, or 2³² hashes. */
+  /** Size of the position space: 16384 slots. */
   positionCount(): number {
-    return this.strategy === 'balanced' ? redisSlotCount : tokenSpaceSize;
+    return redisSlotCount;
   }
 
-  partitionAt(position: number): number {
-    if (this.layout.tokens === null) return position >>> this.slotShift;
-    return tokenAt(this.layout.tokens.positions, position);
+  /** Partition holding a slot. */
+  partitionAt(slot: number): number {
+    if (this.layout.tokens === null) return slot >>> this.slotShift;
+    return tokenAt(this.layout.tokens.positions, slot * slotWidth);
+  }
+
+  /** Same as partitionAt: the name the coordinator's Placement view uses. */
+  partitionOfSlot(slot: number): number {
+    return this.partitionAt(slot);
   }
 
   partitionOf(key: Uint8Array): number {
-    if (this.layout.tokens === null) return keySlot(key) >>> this.slotShift;
-    return tokenAt(this.layout.tokens.positions, keyHash32(key));
+    return this.partitionAt(keySlot(key));
   }
 
-  /** Positions a partition covers. */
-  partitionRange(partition: number): PositionRange {
+  /**
+   * Slots a partition covers, inclusive; wraps past 16383 when first > last.
+   * Null for a random-strategy arc so short that no slot falls in it.
+   */
+  partitionRange(partition: number): PositionRange | null {
     this.checkPartition(partition);
     const tokens = this.layout.tokens;
     if (tokens === null) {
       const first = partition << this.slotShift;
       return { first, last: first + (1 << this.slotShift) - 1 };
     }
-    if (tokens.positions.length === 0) return { first: 0, last: tokenSpaceSize - 1 };
-    const last = tokens.positions[partition] as number;
-    const previous = tokens.positions[partition === 0 ? tokens.positions.length - 1 : partition - 1] as number;
-    return { first: (previous + 1) % tokenSpaceSize, last };
+    const count = tokens.positions.length;
+    if (count === 0) return { first: 0, last: redisSlotCount - 1 };
+    // Slot s is in arc i when token[i−1] < s × width ≤ token[i] (circularly);
+    // the arc holds a slot at all only if it holds the first one after token[i−1].
+    const start = tokens.positions[partition === 0 ? count - 1 : partition - 1] as number;
+    const end = tokens.positions[partition] as number;
+    const first = (Math.floor(start / slotWidth) + 1) % redisSlotCount;
+    const last = Math.floor(end / slotWidth);
+    return this.partitionAt(first) === partition ? { first, last } : null;
   }
 
   /** Home replicas and fallbacks of a partition; computed for all partitions on first use. */

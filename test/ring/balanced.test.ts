@@ -92,7 +92,7 @@ test('balanced: smaller partition counts are runs of Redis slots', () => {
     const p = ring.partitionOf(key);
     const slot = ring.positionOf(key);
     const range = ring.partitionRange(p);
-    assert.ok(slot >= range.first && slot <= range.last);
+    assert.ok(range !== null && slot >= range.first && slot <= range.last);
     assert.equal(range.last - range.first + 1, redisSlotCount / 256);
   }
   assert.throws(() => Ring.create({ nodes: nodes(3), partitionCount: 1000 }), /power of two/);

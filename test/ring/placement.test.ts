@@ -167,27 +167,46 @@ test('sloppyReplicas replaces down home nodes with the next up fallbacks, same D
   }
 });
 
-test('random strategy: a key belongs to the first token at or after its hash, wrapping', () => {
+test('random strategy: slot s belongs to the first token at or after s × 2^18, wrapping', () => {
   const ring = Ring.create({ strategy: 'random', nodes: nodes(5), tokensPerNode: 16 });
   const tokens = ring.tokenPositions() as Uint32Array;
   assert.equal(tokens.length, 80);
   assert.equal(ring.partitionCount(), 80);
-  for (const key of keys(3000)) {
-    const h = ring.positionOf(key);
+  for (const key of keys(2000)) {
+    const slot = ring.positionOf(key);
     let expected = 0;
     for (let i = 0; i < tokens.length; i++) {
-      if ((tokens[i] as number) >= h) {
+      if ((tokens[i] as number) >= slot * 2 ** 18) {
         expected = i;
         break;
       }
     }
-    const p = ring.partitionOf(key);
-    assert.equal(p, expected);
-    const range = ring.partitionRange(p);
-    const inside = range.first <= range.last ? h >= range.first && h <= range.last : h >= range.first || h <= range.last;
-    assert.ok(inside, `hash ${h} outside ${range.first}..${range.last}`);
+    assert.equal(ring.partitionOf(key), expected);
+    assert.equal(ring.partitionOfSlot(slot), expected);
   }
   assert.throws(() => Ring.create({ strategy: 'random', nodes: nodes(2), partitionCount: 64 }), /tokensPerNode/);
+});
+
+test('random strategy: partitionRange lists exactly the slots each arc holds', () => {
+  for (const [s, t] of [[1, 1], [3, 4], [7, 64], [50, 256]] as const) {
+    const ring = Ring.create({ strategy: 'random', nodes: nodes(s), tokensPerNode: t });
+    const holder = Int32Array.from({ length: 16384 }, (_, slot) => ring.partitionAt(slot));
+    const covered = new Int32Array(16384).fill(-1);
+    for (let p = 0; p < ring.partitionCount(); p++) {
+      const range = ring.partitionRange(p);
+      if (range === null) {
+        assert.ok(!holder.includes(p), `partition ${p} holds a slot but has no range`);
+        continue;
+      }
+      const size = range.last >= range.first ? range.last - range.first + 1 : 16384 - range.first + range.last + 1;
+      for (let k = 0; k < size; k++) {
+        const slot: number = (range.first + k) % 16384;
+        assert.equal(covered[slot], -1, `slot ${slot} in two ranges`);
+        covered[slot] = p;
+      }
+    }
+    assert.deepEqual(covered, holder, `S=${s} T=${t}`);
+  }
 });
 
 test('ranges() covers every partition once with its home replicas', () => {
@@ -200,4 +219,17 @@ test('ranges() covers every partition once with its home replicas', () => {
     next = r.end + 1;
   }
   assert.equal(next, 64);
+});
+
+test('a Ring serves as the coordinator’s Placement view', async () => {
+  const { replicasForN } = await import('../../src/replication/index.ts');
+  type Placement = import('../../src/replication/index.ts').Placement;
+  const ring = Ring.create({ nodes: nodes(6, 'n', 2), replication: { n: 3 } });
+  const placement: Placement = ring;
+  const key = Buffer.from('user42');
+  const list = placement.preferenceList(placement.partitionOfSlot(ring.positionOf(key)));
+  assert.deepEqual(list, ring.replicasOf(key));
+  assert.deepEqual(replicasForN(list, 5).home, [...list.home, ...list.fallbacks].slice(0, 5));
+  assert.equal(placement.dcOf('n000'), 'dc1');
+  assert.equal(placement.dcOf('nobody'), undefined);
 });
