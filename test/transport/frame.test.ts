@@ -62,6 +62,24 @@ test('codec: a body that is not a message map is a protocol error', () => {
   assert.deepEqual(decodeWireMessage(packBody({ type: 'x', n: 1n })), { type: 'x', n: 1n });
 });
 
+test('codec: numbers stay numbers and bigints stay bigints at every width', () => {
+  const numbers = [0, 1, -1, 255, 2 ** 31, 2 ** 32, 2 ** 32 + 1, 2 ** 53 - 1, -(2 ** 31) - 1, -(2 ** 53 - 1), 1e20, 0.1];
+  const bigints = [0n, 1n, -1n, 2n ** 32n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 64n - 1n];
+  const decoded = decodeWireMessage(packBody({ type: 'x', numbers, bigints }));
+  assert.deepEqual(decoded.numbers, numbers);
+  assert.deepEqual(decoded.bigints, bigints);
+  assert.throws(() => packBody({ type: 'x', n: 2n ** 64n }), /Cannot encode the message/);
+});
+
+test('codec: a decoded Uint8Array does not share memory with the received frame', () => {
+  const frame = packBody({ type: 'x', value: new Uint8Array([1, 2, 3]) });
+  const decoded = decodeWireMessage(frame);
+  const value = decoded.value as Uint8Array;
+  assert.notEqual(value.buffer, frame.buffer);
+  frame.fill(0);
+  assert.deepEqual([...value], [1, 2, 3]);
+});
+
 test('codec: an error with an unknown code keeps its code', () => {
   const error = errorFromBody({ code: 'RINGKV_FUTURE', message: 'from a newer node' }, 'n1');
   assert.equal((error as { code?: string }).code, 'RINGKV_FUTURE');

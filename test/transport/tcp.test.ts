@@ -376,3 +376,49 @@ test('tcp: requests to this node itself go through the handler', async () => {
     await a.close();
   }
 });
+
+test('tcp: a burst bigger than one write buffer arrives complete and in order', async () => {
+  const a = await startTransport({ nodeId: 'a' });
+  const b = await startTransport({ nodeId: 'b' });
+  try {
+    link(a, b);
+    const got: number[] = [];
+    b.setHandler({ onMessage: (_from, m) => { got.push(m.i as number); }, onRequest: echo.onRequest });
+    const payload = new Uint8Array(1000).fill(7);
+    const count = 3000; // about 3 MB queued in one turn of the event loop
+    for (let i = 0; i < count; i++) a.send('b', { type: 'test.burst', i, payload });
+    assert.ok(await waitUntil(() => got.length === count, 10_000), `only ${got.length} of ${count} arrived`);
+    assert.deepEqual(got, Array.from({ length: count }, (_, i) => i));
+    assert.equal(a.stats().messagesDropped, 0);
+  } finally {
+    await closeAll(a, b);
+  }
+});
+
+test('tcp: inbound connections over maxInboundConnections are refused at accept', async () => {
+  const log = new MemoryLogger();
+  const b = await startTransport({ nodeId: 'b', log, limits: { maxInboundConnections: 2 } });
+  const raws: RawClient[] = [];
+  try {
+    for (let i = 0; i < 3; i++) raws.push(await RawClient.open(b.address));
+    assert.ok(await waitUntil(() => raws[2]?.closed === true, 2_000), 'the third connection was not refused');
+    assert.equal(raws[0]?.closed, false);
+    assert.equal(raws[1]?.closed, false);
+    assert.ok(log.records.some((r) => r.level === 'warn' && /the limit is 2/.test(r.message)));
+  } finally {
+    for (const raw of raws) raw.destroy();
+    await b.close();
+  }
+});
+
+test('tcp: an unauthenticated connection that stays silent is closed after the handshake timeout', async () => {
+  const b = await startTransport({ nodeId: 'b', limits: { handshakeTimeoutMs: 200 } });
+  const raw = await RawClient.open(b.address);
+  try {
+    assert.ok(await waitUntil(() => raw.closed, 3_000), 'a silent connection was kept open');
+    assert.equal(raw.frames[0]?.type, FrameType.challenge);
+  } finally {
+    raw.destroy();
+    await b.close();
+  }
+});
