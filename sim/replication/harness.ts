@@ -17,7 +17,7 @@ import type { Coordinator, CoordinatorOptions } from '../../src/replication/coor
 import type { HandoffOptions, HintedHandoff } from '../../src/replication/handoff.ts';
 import { HintStore } from '../../src/replication/hint-store.ts';
 import type { StoredObject } from '../../src/replication/object.ts';
-import { ManualLiveness, NamespaceReplication, StaticPlacement, type NodeLiveness } from '../../src/replication/placement.ts';
+import { ManualLiveness, NamespaceReplication, StaticPlacement, type NodeLiveness, type Placement } from '../../src/replication/placement.ts';
 import { SimCluster, type SimNode } from '../cluster.ts';
 import type { NetworkFaults } from '../network.ts';
 
@@ -67,6 +67,8 @@ export interface ReplicationClusterOptions {
   faults?: Partial<NetworkFaults>;
   coordinator?: CoordinatorOptions;
   handoff?: HandoffOptions;
+  /** Placement over the node ids (default: StaticPlacement). */
+  placement?: (ids: readonly NodeId[]) => Placement;
   /** false: no hint queues, so no sloppy quorum. */
   hints?: boolean;
 }
@@ -74,7 +76,7 @@ export interface ReplicationClusterOptions {
 export class ReplicationCluster {
   readonly sim: SimCluster<ReplicationNode>;
   readonly liveness = new ManualLiveness();
-  readonly placement: StaticPlacement;
+  readonly placement: Placement;
   readonly ids: readonly NodeId[];
   private readonly engines = new Map<NodeId, MemoryEngine>();
   private readonly views = new Map<NodeId, LivenessView>();
@@ -82,7 +84,7 @@ export class ReplicationCluster {
   constructor(readonly options: ReplicationClusterOptions) {
     const ids = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
     this.ids = ids;
-    this.placement = new StaticPlacement({ nodes: ids, partitions: options.partitions ?? 16, n: options.n ?? 3 });
+    this.placement = options.placement?.(ids) ?? new StaticPlacement({ nodes: ids, partitions: options.partitions ?? 16, n: options.n ?? 3 });
     const n = Math.min(options.n ?? 3, ids.length);
     this.sim = new SimCluster<ReplicationNode>({
       seed: options.seed,

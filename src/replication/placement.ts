@@ -5,6 +5,8 @@
  */
 import type { NodeId } from '../core/index.ts';
 import { InvalidArgumentError } from '../core/index.ts';
+import type { Ring } from '../ring/index.ts';
+import type { MembershipEvent, MembershipListener } from '../membership/index.ts';
 import { slotCount } from './keys.ts';
 
 /** Replicas of one partition: the first N distinct nodes clockwise, then the rest in ring order. */
@@ -155,5 +157,58 @@ export class ManualLiveness implements NodeLiveness {
     return () => {
       this.listeners.delete(listener);
     };
+  }
+}
+
+// ---------------------------------------------------------------- adapters to src/ring and src/membership
+
+/** The ring methods placement reads; a `Ring` from src/ring has them all. */
+export type RingView = Pick<Ring, 'partitionOfSlot' | 'preferenceList' | 'nodes' | 'dcOf'>;
+
+/**
+ * Placement over the current ring. The ring is replaced when gossip brings a
+ * newer one, so each lookup asks `current()` rather than holding a ring.
+ */
+export class RingPlacement implements Placement {
+  constructor(private readonly current: () => RingView) {}
+
+  partitionOfSlot(slot: number): number {
+    return this.current().partitionOfSlot(slot);
+  }
+
+  preferenceList(partition: number): PreferenceList {
+    return this.current().preferenceList(partition);
+  }
+
+  nodes(): readonly NodeId[] {
+    return this.current().nodes();
+  }
+
+  dcOf(node: NodeId): string | undefined {
+    return this.current().dcOf(node);
+  }
+}
+
+/** The Membership methods liveness reads (src/membership's Membership has them). */
+export interface MembershipLike {
+  isUp(id: NodeId): boolean;
+  onChange(listener: MembershipListener): () => void;
+}
+
+/** Liveness from gossip membership: reports a node's transitions between up and not up. */
+export class MembershipLiveness implements NodeLiveness {
+  constructor(private readonly membership: MembershipLike) {}
+
+  isUp(node: NodeId): boolean {
+    return this.membership.isUp(node);
+  }
+
+  onChange(listener: LivenessListener): () => void {
+    return this.membership.onChange((event: MembershipEvent) => {
+      if (event.type !== 'member') return;
+      const up = event.member.liveness === 'up';
+      const wasUp = event.previous?.liveness === 'up';
+      if (up !== wasUp) listener(event.member.id, up);
+    });
   }
 }

@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fromUtf8, utf8, type NodeId } from '../../../src/core/index.ts';
+import { Ring } from '../../../src/ring/index.ts';
+import type { MemberView, MembershipEvent, MembershipListener } from '../../../src/membership/index.ts';
+import { MembershipLiveness, RingPlacement } from '../../../src/replication/placement.ts';
+import { slotOf } from '../../../src/replication/keys.ts';
+import { ReplicationCluster } from '../../../sim/replication/harness.ts';
+
+function ringOf(ids: readonly NodeId[]): Ring {
+  return Ring.create({ nodes: ids.map((id, i) => ({ id, dc: i % 2 === 0 ? 'east' : 'west', rack: `r${i}` })), replication: { n: 3 }, partitionCount: 64 });
+}
+
+test('RingPlacement follows the current ring', () => {
+  let ring = ringOf(['a', 'b', 'c', 'd']);
+  const placement = new RingPlacement(() => ring);
+  const key = utf8('user:1');
+  const partition = placement.partitionOfSlot(slotOf(key));
+  assert.equal(partition, ring.partitionOf(key));
+  assert.deepEqual(placement.preferenceList(partition), ring.replicasOf(key));
+  assert.equal(placement.dcOf('b'), 'west');
+  assert.deepEqual([...placement.nodes()].sort(), ['a', 'b', 'c', 'd']);
+  ring = ringOf(['a', 'b', 'c', 'd', 'e']);
+  assert.deepEqual([...placement.nodes()].sort(), ['a', 'b', 'c', 'd', 'e']);
+});
+
+test('MembershipLiveness reports only transitions between up and not up', () => {
+  const listeners = new Set<MembershipListener>();
+  const up = new Set<NodeId>(['a']);
+  const membership = {
+    isUp: (id: NodeId) => up.has(id),
+    onChange(listener: MembershipListener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+  const view = (id: NodeId, liveness: MemberView['liveness']): MemberView => ({ id, liveness }) as MemberView;
+  const emit = (event: MembershipEvent): void => {
+    for (const l of listeners) l(event);
+  };
+  const seen: Array<[NodeId, boolean]> = [];
+  const liveness = new MembershipLiveness(membership);
+  const stop = liveness.onChange((node, isUp) => seen.push([node, isUp]));
+  assert.equal(liveness.isUp('a'), true);
+  assert.equal(liveness.isUp('b'), false);
+  emit({ type: 'member', member: view('b', 'up'), previous: undefined });
+  emit({ type: 'member', member: view('b', 'up'), previous: view('b', 'up') });
+  emit({ type: 'member', member: view('b', 'suspect'), previous: view('b', 'up') });
+  emit({ type: 'member', member: view('b', 'down'), previous: view('b', 'suspect') });
+  emit({ type: 'member', member: view('b', 'up'), previous: view('b', 'down') });
+  assert.deepEqual(seen, [['b', true], ['b', false], ['b', true]]);
+  stop();
+  emit({ type: 'member', member: view('b', 'down'), previous: view('b', 'up') });
+  assert.equal(seen.length, 3);
+});
+
+test('the coordinator works over a real balanced ring: writes, reads and a full scan', async () => {
+  const cluster = new ReplicationCluster({ seed: 3, nodes: 5, placement: (ids) => {
+      const ring = ringOf(ids);
+      return new RingPlacement(() => ring);
+    },
+  });
+  await cluster.start();
+  const keys = Array.from({ length: 40 }, (_, i) => `ring:${i}`);
+  for (const [i, key] of keys.entries()) await cluster.settle(cluster.node(cluster.ids[i % 5] as NodeId).kv.put(utf8(key), utf8(key), { w: 'all' }));
+  for (const key of keys) {
+    const result = await cluster.settle(cluster.node('n1').kv.get(utf8(key), { r: 'all' }));
+    assert.deepEqual(result.siblings.map((s) => (s.kind === 'value' ? fromUtf8(s.value) : s.kind)), [key]);
+  }
+  const seen: string[] = [];
+  let cursor = '0';
+  for (let i = 0; i < 200; i++) {
+    const page = await cluster.settle(cluster.node('n4').kv.scan(cursor, 5));
+    seen.push(...page.keys.map(fromUtf8));
+    cursor = page.cursor;
+    if (cursor === '0') break;
+  }
+  assert.deepEqual(seen.sort(), [...keys].sort());
+  cluster.shutdown();
+});
