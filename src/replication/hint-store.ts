@@ -291,11 +291,16 @@ export class HintStore {
       this.counters.appended++;
       return { segment: seg, mark: ++seg.appendedMarks };
     });
-    await this.syncUpTo(segment, mark);
+    await this.syncUpTo(queue, segment, mark);
   }
 
-  /** Group commit: one fdatasync covers every record appended before it started. */
-  private async syncUpTo(segment: Segment, mark: number): Promise<void> {
+  /**
+   * Group commit: one fdatasync covers every record appended before it
+   * started. Appends already queued behind this one go in first, so a burst
+   * of concurrent appends costs one sync, not one each.
+   */
+  private async syncUpTo(queue: Queue, segment: Segment, mark: number): Promise<void> {
+    if (segment.syncing === undefined) await queue.chain;
     while (segment.syncedMarks < mark) {
       if (segment.syncing === undefined) {
         const file = segment.file;

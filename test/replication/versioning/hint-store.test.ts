@@ -1,6 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { InvalidArgumentError, MemoryFileSystem, OverloadedError, SeededRandom, fromUtf8, utf8 } from '../../../src/core/index.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InvalidArgumentError, MemoryFileSystem, OverloadedError, RealFileSystem, SeededRandom, fromUtf8, utf8 } from '../../../src/core/index.ts';
 import { HintStore, maxHintBytes } from '../../../src/replication/index.ts';
 
 const dir = '/data/hints';
@@ -143,6 +146,36 @@ describe('HintStore', () => {
     const keys = (await store.peek('n2', 10)).map((h) => fromUtf8(h.key));
     assert.deepEqual(keys, ['k0', 'k1', 'k2', 'k3'], 'the last record (k4) held the flipped byte');
     assert.equal(store.stats().recordsDropped, 1);
+  });
+
+  it('concurrent appends share fdatasyncs (group commit)', async () => {
+    const fs = new MemoryFileSystem();
+    const store = await HintStore.open(fs, dir);
+    await store.append('n2', utf8('first'), utf8('x'));
+    const before = fs.stats.syncs;
+    await Promise.all(Array.from({ length: 100 }, (_, i) => store.append('n2', utf8(`k${i}`), utf8('v'))));
+    const syncs = fs.stats.syncs - before;
+    assert.ok(syncs < 20, `${syncs} syncs for 100 appends`);
+    assert.equal(store.backlog('n2').hints, 101);
+  });
+
+  it('works on real files: append, reopen, replay, segments removed', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'ringkv-hints-'));
+    try {
+      const fs = new RealFileSystem();
+      const hints = join(root, 'hints');
+      let store = await HintStore.open(fs, hints, { segmentBytes: 256 });
+      await Promise.all(Array.from({ length: 30 }, (_, i) => store.append('node-b', utf8(`k${i}`), utf8(`v${i}`))));
+      await store.close();
+      store = await HintStore.open(fs, hints, { segmentBytes: 256 });
+      const all = await store.peek('node-b', 100);
+      assert.deepEqual(all.map((h) => fromUtf8(h.key)).sort(), Array.from({ length: 30 }, (_, i) => `k${i}`).sort());
+      await store.acknowledge('node-b', all[all.length - 1]?.seq ?? 0);
+      assert.deepEqual(await fs.list(join(hints, Buffer.from('node-b').toString('hex'))), []);
+      await store.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   it('clear drops every hint', async () => {
