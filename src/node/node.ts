@@ -152,7 +152,13 @@ export class RingkvNode {
         metrics,
         ...(config.httpToken === undefined ? {} : { token: config.httpToken }),
         maxValueBytes: () => settings.getInt('max-value-bytes'),
-        defaults: () => ({ timeoutMs: settings.getInt('request-timeout-ms') }),
+        // The same defaults RESP uses, so a CONFIG SET applies to both front ends.
+        defaults: () => ({
+          r: settings.getConsistency('default-read-consistency'),
+          w: settings.getConsistency('default-write-consistency'),
+          strict: settings.getBool('default-strict-quorum'),
+          timeoutMs: settings.getInt('request-timeout-ms'),
+        }),
         localStats: () => ({ keys: engine.stats().approximateKeys, generation, mode }),
         health: () =>
           runtime === undefined

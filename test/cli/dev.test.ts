@@ -36,7 +36,7 @@ describe('ringkv dev', () => {
     for (const d of dirs) d.remove();
   });
 
-  test('starts N nodes, prints how to connect, and SIGINT stops them all', async () => {
+  test('starts N nodes that form one cluster, prints how to connect, and SIGINT stops them all', async () => {
     const cwd = tempDir('dev');
     dirs.push(cwd);
     const base = await freeBasePort(2);
@@ -51,14 +51,21 @@ describe('ringkv dev', () => {
     const pids = pidsOf(out);
     assert.equal(pids.length, 2);
 
+    // The nodes form one cluster: a write through node 1 reads back through node 2.
+    const one = new Redis({ port: base, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+    const two = new Redis({ port: base + 1, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+    try {
+      assert.equal(await one.set('dev:key', 'written on node-1'), 'OK');
+      assert.equal(await two.get('dev:key'), 'written on node-1');
+      assert.equal(await two.incrby('dev:count', 2), 2);
+      assert.equal(await one.incrby('dev:count', 3), 5);
+    } finally {
+      one.disconnect();
+      two.disconnect();
+    }
+    const cluster = (await (await fetch(`http://127.0.0.1:${base + 1000}/v1/cluster`)).json()) as { nodes: Array<{ id: string; liveness: string; status: string }> };
+    assert.deepEqual(cluster.nodes.map((n) => [n.id, n.liveness, n.status]), [['node-1', 'up', 'normal'], ['node-2', 'up', 'normal']]);
     for (let i = 0; i < 2; i++) {
-      const redis = new Redis({ port: base + i, host: '127.0.0.1', maxRetriesPerRequest: 1 });
-      try {
-        assert.equal(await redis.set('dev:key', `node-${i + 1}`), 'OK');
-        assert.equal(await redis.get('dev:key'), `node-${i + 1}`);
-      } finally {
-        redis.disconnect();
-      }
       const health = (await (await fetch(`http://127.0.0.1:${base + 1000 + i}/healthz`)).json()) as { node: string };
       assert.equal(health.node, `node-${i + 1}`);
       assert.equal(readFileSync(nodePath.join(cwd.path, 'data', `node-${i + 1}`, 'NODE_ID'), 'utf8').trim(), `node-${i + 1}`);
