@@ -9,7 +9,7 @@
  * a concurrent update made on this node.
  */
 import { ConflictError, InvalidArgumentError, asBuffer, assert, describeKey, isRingkvError, CorruptionError } from '../core/index.ts';
-import type { Clock, NodeId } from '../core/index.ts';
+import type { Clock, NodeId, Timer } from '../core/index.ts';
 import type { Engine, EngineEntry } from '../storage/index.ts';
 import { incrementCounter, notAnIntegerMessage, parseInteger, counterValue } from './counter.ts';
 import type { CounterState } from './counter.ts';
@@ -428,6 +428,32 @@ export class ReplicaStore {
       if (page.next === null) return result;
       after = page.next;
     }
+  }
+
+  /**
+   * Runs `purge()` every `intervalMs` on the injected clock, the next run
+   * starting only after the previous one finished, until `stop()`.
+   */
+  startPurging(intervalMs: number, onDone: (result: PurgeResult | undefined, error?: unknown) => void = () => undefined): { stop(): void } {
+    assert(intervalMs > 0, 'the purge interval must be positive');
+    let timer: Timer | undefined;
+    let stopped = false;
+    const schedule = (): void => {
+      if (stopped) return;
+      timer = this.clock.setTimer(intervalMs, () => {
+        this.purge().then(
+          (result) => onDone(result),
+          (error: unknown) => onDone(undefined, error),
+        ).finally(schedule);
+      });
+    };
+    schedule();
+    return {
+      stop: () => {
+        stopped = true;
+        timer?.cancel();
+      },
+    };
   }
 
   /** Removes every key on this replica (FLUSHALL on a single node). */

@@ -259,6 +259,21 @@ for (const [engineName, engineOf] of [
     assert.ok(single.items.every((i) => i.partition === one) && single.items.some((i) => fromUtf8(i.key) === 'key-7'));
   });
 
+  it('startPurging purges on the clock until stopped', async () => {
+    const { store, clock } = await make();
+    await store.coordinatePut(k, utf8('v'), null, { expiresAtMs: clock.wallMs() + 10 });
+    const results: number[] = [];
+    const purging = store.startPurging(day, (r) => results.push(r?.keysRemoved ?? -1));
+    await clock.advance(day);
+    assert.deepEqual(results, [0], 'expired, but still within the grace period');
+    await clock.advance(day);
+    assert.deepEqual(results, [0, 1]);
+    assert.equal(await store.readRaw(k), undefined);
+    purging.stop();
+    await clock.advance(5 * day);
+    assert.equal(results.length, 2);
+  });
+
   it('clear removes everything', async () => {
     const { store } = await make();
     for (let i = 0; i < 1100; i++) await store.coordinatePut(utf8(`c${i}`), utf8('v'), null);
