@@ -104,12 +104,13 @@ export class Peer {
 
   send(message: WireMessage): void {
     if (this.state === 'closed') return;
-    const body = this.encode(message);
-    if (body === undefined || !this.canQueue(body)) {
+    // Checked first: while a dead peer is in backoff, dropping costs no encoding.
+    if (!this.ensureConnection()) {
       this.host.stats.messagesDropped++;
       return;
     }
-    if (!this.ensureConnection()) {
+    const body = this.encode(message);
+    if (body === undefined || !this.canQueue(body)) {
       this.host.stats.messagesDropped++;
       return;
     }

@@ -9,6 +9,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import {
   ClosedError,
   InvalidArgumentError,
+  IoError,
   ProtocolError,
   TimeoutError,
   UnauthorizedError,
@@ -68,8 +69,9 @@ export class TcpTransport implements Transport {
   private readonly limits: TransportLimits;
   private readonly log: Logger;
   private readonly peers = new Map<NodeId, Peer>();
-  /** Inbound connections and identify() probes: everything not owned by a Peer. */
-  private readonly loose = new Set<Connection>();
+  private readonly inbound = new Set<Connection>();
+  /** Short-lived connections of identify(). */
+  private readonly probes = new Set<Connection>();
   private readonly counters = emptyStats();
   private readonly peerHost: PeerHost;
   private handler: MessageHandler | undefined;
@@ -119,7 +121,7 @@ export class TcpTransport implements Transport {
         resolve();
       });
     }).catch((error: unknown) => {
-      throw new UnavailableError(`Cannot listen on ${formatAddress(host, options.port ?? 0)}: ${(error as Error).message}`, { answered: 0, required: 1 }, { cause: error });
+      throw new IoError(`Cannot listen on ${formatAddress(host, options.port ?? 0)}: ${(error as Error).message}`, { cause: error });
     });
     const bound = server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : (options.port ?? 0);
@@ -173,8 +175,8 @@ export class TcpTransport implements Transport {
       return Promise.reject(error);
     }
     const { conn, ready } = this.dial(address, timeoutMs, () => {});
-    this.loose.add(conn);
-    conn.onClose(() => this.loose.delete(conn));
+    this.probes.add(conn);
+    conn.onClose(() => this.probes.delete(conn));
     return ready.then(
       (id) => {
         conn.close({ error: new Error('identify done'), routine: true });
@@ -189,7 +191,7 @@ export class TcpTransport implements Transport {
 
   /** A snapshot of the counters, for metrics and tests. */
   stats(): TransportStats & { peers: number; inboundConnections: number } {
-    return { ...this.counters, peers: this.peers.size, inboundConnections: this.loose.size };
+    return { ...this.counters, peers: this.peers.size, inboundConnections: this.inbound.size };
   }
 
   /** Bytes queued towards `node` and requests awaiting its replies (0 for an unknown node). */
@@ -206,7 +208,7 @@ export class TcpTransport implements Transport {
   private async shutdown(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const peer of this.peers.values()) peer.shutdown();
-    for (const conn of [...this.loose]) conn.close({ error: new ClosedError('the transport is closing'), routine: true });
+    for (const conn of [...this.inbound, ...this.probes]) conn.close({ error: new ClosedError('the transport is closing'), routine: true });
     await closed;
   }
 
@@ -226,16 +228,16 @@ export class TcpTransport implements Transport {
       socket.destroy();
       return;
     }
-    if (this.loose.size >= this.limits.maxInboundConnections) {
-      this.log.warn(`Refused a connection from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}: ${this.loose.size} connections are open, the limit is ${this.limits.maxInboundConnections}`);
+    if (this.inbound.size >= this.limits.maxInboundConnections) {
+      this.log.warn(`Refused a connection from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}: ${this.inbound.size} connections are open, the limit is ${this.limits.maxInboundConnections}`);
       socket.destroy();
       return;
     }
     socket.setKeepAlive(true, 10_000);
     const conn = new Connection(socket, 'inbound', this.log, this.limits.maxHandshakeFrameBytes);
-    this.loose.add(conn);
+    this.inbound.add(conn);
     conn.onClose((reason) => {
-      this.loose.delete(conn);
+      this.inbound.delete(conn);
       if (reason.error instanceof ProtocolError) this.counters.protocolErrors++;
     });
     socket.on('drain', () => this.updateReading(conn));

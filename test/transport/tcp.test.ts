@@ -422,3 +422,17 @@ test('tcp: an unauthenticated connection that stays silent is closed after the h
     await b.close();
   }
 });
+
+test('tcp: listen refuses a short secret, and a port in use with an IoError', async () => {
+  await assert.rejects(startTransport({ nodeId: 'a', secret: 'short' }), /The cluster secret is 5 bytes: use at least 16/);
+  const a = await startTransport({ nodeId: 'a' });
+  try {
+    await assert.rejects(startTransport({ nodeId: 'b', port: parseAddress(a.address).port }), (error: unknown) => {
+      assert.ok(error instanceof Error && error.name === 'IoError', `expected IoError, got ${String(error)}`);
+      assert.match(error.message, /Cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+      return true;
+    });
+  } finally {
+    await a.close();
+  }
+});
