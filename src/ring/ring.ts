@@ -86,6 +86,7 @@ export class Ring {
   private readonly layout: Layout;
   private readonly slotShift: number;
   private lists: PreferenceList[] | undefined;
+  private slotTable: Int32Array | undefined;
   private version_: string | undefined;
 
   private constructor(strategy: Strategy, epoch: number, nodes: readonly NodeDescriptor[], replication: CanonicalReplication, layout: Layout, tokensPerNode: number | null) {
@@ -194,10 +195,11 @@ export class Ring {
     return redisSlotCount;
   }
 
-  /** Partition holding a slot. */
+  /** Partition holding a slot (0 … 16383; not range-checked, it is the hot path). */
   partitionAt(slot: number): number {
     if (this.layout.tokens === null) return slot >>> this.slotShift;
-    return tokenAt(this.layout.tokens.positions, slot * slotWidth);
+    const table = this.slotTable ?? this.buildSlotTable(this.layout.tokens.positions);
+    return table[slot & (redisSlotCount - 1)] as number;
   }
 
   /** Same as partitionAt: the name the coordinator's Placement view uses. */
@@ -411,6 +413,14 @@ export class Ring {
   /** Token positions of the random strategy (ascending), or null. */
   tokenPositions(): Uint32Array | null {
     return this.layout.tokens?.positions ?? null;
+  }
+
+  /** Random strategy: the partition of every slot, so a lookup is an index, not a binary search. */
+  private buildSlotTable(positions: Uint32Array): Int32Array {
+    const table = new Int32Array(redisSlotCount);
+    for (let slot = 0; slot < redisSlotCount; slot++) table[slot] = tokenAt(positions, slot * slotWidth);
+    this.slotTable = table;
+    return table;
   }
 
   private computeLists(): PreferenceList[] {
