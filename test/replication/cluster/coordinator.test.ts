@@ -4,6 +4,7 @@ import { TimeoutError, UnavailableError, fromUtf8, utf8, type NodeId } from '../
 import { isFound, type GetResult, type ValueSibling } from '../../../src/replication/api.ts';
 import { slotOf } from '../../../src/replication/keys.ts';
 import { encodeContext } from '../../../src/replication/object.ts';
+import { StaticPlacement } from '../../../src/replication/placement.ts';
 import { ReplicationCluster } from '../../../sim/replication/harness.ts';
 
 function values(result: GetResult): string[] {
@@ -241,5 +242,58 @@ test('scan pages through every key once, in storage order, from any node', async
   await cluster.settle(cluster.node('n2').kv.flushAll());
   const empty = await cluster.settle(cluster.node('n3').kv.scan('0', 100));
   assert.deepEqual(empty.keys, []);
+  cluster.shutdown();
+});
+
+test('a forwarded write moves on to the next home replica when the first cannot be reached', async () => {
+  const cluster = await newCluster();
+  const { key, home, outsider } = keyWithOutsider(cluster, 'next');
+  // Crashed but not yet noticed: the forwarder tries it first and is refused.
+  cluster.crash(home[0] as NodeId, { unnoticed: true });
+  await cluster.settle(cluster.node(outsider).kv.put(utf8(key), utf8('v'), { w: 'quorum' }));
+  assert.equal(cluster.node(home[1] as NodeId).coordinator.stats().writesCoordinated, 1);
+  const result = await cluster.settle(cluster.node(outsider).kv.get(utf8(key), { r: 'quorum' }));
+  assert.deepEqual(values(result), ['v']);
+  cluster.shutdown();
+});
+
+test('a delete without a context supersedes what a quorum read finds, even on a stale coordinator', async () => {
+  const cluster = await newCluster({ handoff: { hintReplayIntervalMs: 600_000 } });
+  const { key, home } = keyWithOutsider(cluster, 'del');
+  const [a, b] = home as [NodeId, NodeId, NodeId];
+  cluster.sim.partition([a], cluster.ids.filter((id) => id !== a));
+  await cluster.settle(cluster.node(b).kv.put(utf8(key), utf8('v'), { w: 2, strict: true }));
+  cluster.sim.heal();
+  assert.equal(await cluster.node(a).store.read(utf8(key)), undefined, 'a missed the write');
+  await cluster.settle(cluster.node(a).kv.delete(utf8(key), { w: 'all' }));
+  const result = await cluster.settle(cluster.node(b).kv.get(utf8(key), { r: 'all' }));
+  assert.equal(isFound(result), false);
+  cluster.shutdown();
+});
+
+test('local_quorum counts only replicas in the coordinator data center', async () => {
+  const dcs: Record<string, string> = { n1: 'east', n2: 'west', n3: 'east', n4: 'west' };
+  const cluster = await newCluster({ placement: (ids) => new StaticPlacement({ nodes: ids, partitions: 16, n: 3, dcs }) });
+  const eastHeavy = (k: string): boolean => {
+    const h = homeOf(cluster, k);
+    return dcs[h[0] as NodeId] === 'east' && h.filter((id) => dcs[id] === 'east').length === 2;
+  };
+  const key = Array.from({ length: 1000 }, (_, i) => `lq${i}`).find(eastHeavy) as string;
+  const home = homeOf(cluster, key);
+  const local = home[0] as NodeId;
+  const otherEast = home.find((id) => id !== local && dcs[id] === 'east') as NodeId;
+  const west = home.find((id) => dcs[id] === 'west') as NodeId;
+  // The remote data center is cut off: local_quorum still succeeds, all does not.
+  cluster.sim.partition([local, otherEast], [west]);
+  await cluster.settle(cluster.node(local).kv.put(utf8(key), utf8('v'), { w: 'local_quorum', strict: true, timeoutMs: 300 }));
+  const all = await cluster.settle(cluster.node(local).kv.put(utf8(key), utf8('w'), { w: 'all', strict: true, timeoutMs: 300 })).then(() => undefined, (e: unknown) => e);
+  assert.ok(all instanceof TimeoutError);
+  cluster.sim.heal();
+  // With the other local replica down, the remote answer does not make a local quorum.
+  cluster.crash(otherEast);
+  const error = await cluster.settle(cluster.node(local).kv.put(utf8(key), utf8('x'), { w: 'local_quorum', strict: true, timeoutMs: 300 })).then(() => undefined, (e: unknown) => e);
+  assert.ok(error instanceof UnavailableError, String(error));
+  assert.equal(error.answered, 1);
+  assert.equal(error.required, 2);
   cluster.shutdown();
 });
