@@ -34,17 +34,14 @@ export function packBody(value: unknown): Buffer {
 }
 
 /**
- * Decoded Uint8Arrays are views into the buffer they were decoded from. A
- * frame body is a view into the socket's 64 KiB read chunk, so we decode a
- * copy of the body instead: a 100-byte value kept in a memtable must not pin
- * the whole chunk. One pooled copy per frame is cheaper than msgpackr's
- * copyBuffers (one ArrayBuffer per decoded value).
+ * Decoded Uint8Arrays are views into `body`. Frame bodies from the decoder
+ * are buffers of their own (frame.ts), so a decoded value pins at most its
+ * frame, never a socket read chunk; that is cheaper than msgpackr's
+ * copyBuffers, which allocates one ArrayBuffer per decoded value.
  */
 export function unpackBody(body: Buffer): unknown {
-  const own = Buffer.allocUnsafe(body.length);
-  body.copy(own);
   try {
-    return packr.unpack(own);
+    return packr.unpack(body);
   } catch (error) {
     throw new ProtocolError(`Frame body is not valid MessagePack: ${(error as Error).message}`, { cause: error });
   }

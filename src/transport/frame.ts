@@ -67,7 +67,7 @@ export class FrameDecoder {
 
   private readHeader(): void {
     const first = this.chunks[0] as Buffer;
-    // Fast path: the header lies within one chunk, read it in place.
+    // Fast path: the header lies within one chunk (nearly always), read it in place.
     const head = first.length - this.offset >= frameHeaderBytes ? first : this.take(frameHeaderBytes);
     const at = head === first ? this.offset : 0;
     const version = head[at] as number;
@@ -94,15 +94,13 @@ export class FrameDecoder {
     }
   }
 
-  /** Removes and returns the next `n` buffered bytes (n <= buffered). */
+  /**
+   * Removes the next `n` buffered bytes (n <= buffered) and returns them in a
+   * buffer of their own, never a view into a socket chunk: values decoded
+   * from a body are views into it, and a 100-byte value kept in a memtable
+   * must not pin a 64 KiB read chunk.
+   */
   private take(n: number): Buffer {
-    const first = this.chunks[0];
-    if (first === undefined) return Buffer.alloc(0);
-    if (first.length - this.offset >= n) {
-      const out = first.subarray(this.offset, this.offset + n);
-      this.skip(n);
-      return out;
-    }
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
