@@ -151,7 +151,7 @@ export class Connection {
     this.closeReason ??= reason;
     const fields = { remote: this.remote, peer: this.peerId, role: this.role, reason: reason.error.message };
     if (reason.routine) this.log.debug('Closing connection', fields);
-    else this.log.warn(`Closing connection from ${this.peerId ?? this.remote}: ${reason.error.message}`, fields);
+    else this.log.warn(`Closing the connection with ${this.peerId ?? this.remote}: ${reason.error.message}`, fields);
     if (flushFirst) {
       this.flush();
       this.open = false;

@@ -203,7 +203,7 @@ test('tcp: oversized frames and garbage close only that connection; the node kee
     skipper.writeFrame(0x42, 0, Buffer.alloc(0));
     assert.ok(await waitUntil(() => skipper.closed, 2_000), 'an unknown mandatory frame type did not close the connection');
 
-    const reasons = bLog.records.filter((r) => r.level === 'warn' && r.message.startsWith('Closing connection')).map((r) => r.message);
+    const reasons = bLog.records.filter((r) => r.level === 'warn' && r.message.startsWith('Closing the connection')).map((r) => r.message);
     assert.ok(reasons.some((m) => /10000 bytes: the limit is 1024/.test(m)), `no oversize reason logged: ${reasons.join(' | ')}`);
     assert.ok(reasons.some((m) => /4097 bytes: the limit is 4096/.test(m)), `no oversize reason logged: ${reasons.join(' | ')}`);
     assert.ok(reasons.some((m) => /not valid MessagePack/.test(m)), `no malformed-body reason logged: ${reasons.join(' | ')}`);
