@@ -11,10 +11,9 @@ import { Coordinator, type CoordinatorOptions, type LocalWrite, type ObjectModel
 import { HintedHandoff, type HandoffOptions, type HintQueue } from './handoff.ts';
 import { storageKey, validateKey, validateValue } from './keys.ts';
 import { contextFromClient, toGetResult, validateExpiry } from './local-kv.ts';
-import { decodeContext, decodeObject, encodeContext, encodeObject, mergeObjects, objectsEqual, type StoredObject } from './object.ts';
+import { decodeObject, encodeContext, encodeObject, mergeObjects, objectsEqual, type StoredObject } from './object.ts';
 import type { NodeLiveness, Placement } from './placement.ts';
 import type { ReplicaStore } from './replica-store.ts';
-import type { VClock } from './vclock.ts';
 
 /** The versioned object as the coordinator sees it. */
 export const storedObjectModel: ObjectModel<StoredObject> = {
@@ -26,8 +25,9 @@ export const storedObjectModel: ObjectModel<StoredObject> = {
   },
 };
 
-function contextOrNull(bytes: Uint8Array | null): VClock | null {
-  return bytes === null ? null : decodeContext(bytes);
+/** Context bytes as ReplicaStore takes them (LocalKv's decoding, so both front ends agree). */
+function contextOrNull(bytes: Uint8Array | null): ReturnType<typeof contextFromClient> {
+  return contextFromClient(bytes);
 }
 
 /** ReplicaStore behind the coordinator's ReplicaBackend interface. */
