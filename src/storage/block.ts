@@ -11,6 +11,15 @@ export const kindDelete = 0;
 export const kindPut = 1;
 export const kindPutMeta = 2;
 
+/** First 4 bytes of buf[start, end) as a big-endian integer, zero padded. */
+export function keyPrefix32(buf: Uint8Array, start: number, end: number): number {
+  const n = end - start;
+  return (
+    ((n > 0 ? (buf[start] as number) : 0) * 0x1000000) +
+    (((n > 1 ? (buf[start + 1] as number) : 0) << 16) | ((n > 2 ? (buf[start + 2] as number) : 0) << 8) | (n > 3 ? (buf[start + 3] as number) : 0))
+  );
+}
+
 export class BlockBuilder {
   private readonly writer: ByteWriter;
   private offsets: number[] = [];
@@ -167,10 +176,44 @@ export class Block {
     return key.compare(this.buf, this.keyStart, this.keyEnd);
   }
 
+  /**
+   * The first 4 bytes of every key (big-endian, zero padded), built on first
+   * search: order-preserving, so binary search runs on integers and only
+   * entries sharing the searched prefix need a byte compare.
+   */
+  private prefixes: Uint32Array | undefined = undefined;
+
+  private buildPrefixes(): Uint32Array {
+    const prefixes = new Uint32Array(this.count);
+    const buf = this.buf;
+    for (let i = 0; i < this.count; i++) {
+      this.decodeKey(i);
+      prefixes[i] = keyPrefix32(buf, this.keyStart, this.keyEnd);
+    }
+    this.prefixes = prefixes;
+    return prefixes;
+  }
+
   /** Index of the first entry with key ≥ `key` (count when none). */
   lowerBound(key: Buffer): number {
+    const prefixes = this.prefixes ?? this.buildPrefixes();
+    const p = keyPrefix32(key, 0, key.length);
+    // [lo, hi): the entries whose prefix equals p.
     let lo = 0;
     let hi = this.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((prefixes[mid] as number) < p) lo = mid + 1;
+      else hi = mid;
+    }
+    let end = this.count;
+    let probe = lo;
+    while (probe < end) {
+      const mid = (probe + end) >>> 1;
+      if ((prefixes[mid] as number) <= p) probe = mid + 1;
+      else end = mid;
+    }
+    hi = probe;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (this.compareAt(key, mid) > 0) lo = mid + 1;

@@ -1,15 +1,27 @@
 /**
- * LRU caches for the read path. A Map keeps insertion order, so "move to the
- * back on hit, evict from the front" gives LRU with two hash operations.
+ * LRU caches for the read path: a Map for lookup and an intrusive doubly
+ * linked list for recency. (A Map used as its own LRU — delete and re-insert
+ * on every hit, evict with keys().next() — degrades badly: V8 leaves deleted
+ * slots at the front of the table, and every eviction walks over them.)
  */
 
+interface Slot<K, V> {
+  key: K;
+  value: V;
+  bytes: number;
+  newer: Slot<K, V> | undefined;
+  older: Slot<K, V> | undefined;
+}
+
 export class LruCache<K, V> {
-  private readonly map = new Map<K, { value: V; bytes: number }>();
+  private readonly map = new Map<K, Slot<K, V>>();
+  private newest: Slot<K, V> | undefined = undefined;
+  private oldest: Slot<K, V> | undefined = undefined;
   private used = 0;
   hits = 0;
   misses = 0;
 
-  /** `capacity` in the unit of the `bytes` passed to set (bytes, or 1 per entry). */
+  /** `capacity` in the unit of the `bytes` passed to set. */
   constructor(private readonly capacity: number) {}
 
   get size(): number {
@@ -20,6 +32,22 @@ export class LruCache<K, V> {
     return this.used;
   }
 
+  private unlink(slot: Slot<K, V>): void {
+    if (slot.newer !== undefined) slot.newer.older = slot.older;
+    else this.newest = slot.older;
+    if (slot.older !== undefined) slot.older.newer = slot.newer;
+    else this.oldest = slot.newer;
+    slot.newer = slot.older = undefined;
+  }
+
+  private pushNewest(slot: Slot<K, V>): void {
+    slot.older = this.newest;
+    slot.newer = undefined;
+    if (this.newest !== undefined) this.newest.newer = slot;
+    this.newest = slot;
+    if (this.oldest === undefined) this.oldest = slot;
+  }
+
   get(key: K): V | undefined {
     const slot = this.map.get(key);
     if (slot === undefined) {
@@ -27,8 +55,10 @@ export class LruCache<K, V> {
       return undefined;
     }
     this.hits++;
-    this.map.delete(key);
-    this.map.set(key, slot);
+    if (slot !== this.newest) {
+      this.unlink(slot);
+      this.pushNewest(slot);
+    }
     return slot.value;
   }
 
@@ -37,16 +67,17 @@ export class LruCache<K, V> {
     const old = this.map.get(key);
     if (old !== undefined) {
       this.used -= old.bytes;
-      this.map.delete(key);
+      this.unlink(old);
     }
-    this.map.set(key, { value, bytes });
+    const slot: Slot<K, V> = { key, value, bytes, newer: undefined, older: undefined };
+    this.map.set(key, slot);
+    this.pushNewest(slot);
     this.used += bytes;
-    while (this.used > this.capacity) {
-      const oldest = this.map.keys().next();
-      if (oldest.done) break;
-      const slot = this.map.get(oldest.value);
-      this.map.delete(oldest.value);
-      this.used -= slot?.bytes ?? 0;
+    while (this.used > this.capacity && this.oldest !== undefined) {
+      const victim = this.oldest;
+      this.unlink(victim);
+      this.map.delete(victim.key);
+      this.used -= victim.bytes;
     }
   }
 
@@ -54,12 +85,14 @@ export class LruCache<K, V> {
     const slot = this.map.get(key);
     if (slot !== undefined) {
       this.used -= slot.bytes;
+      this.unlink(slot);
       this.map.delete(key);
     }
   }
 
   clear(): void {
     this.map.clear();
+    this.newest = this.oldest = undefined;
     this.used = 0;
   }
 

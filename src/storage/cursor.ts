@@ -5,7 +5,7 @@
  */
 import type { Block } from './block.ts';
 import { kindDelete, kindPut, kindPutMeta } from './block.ts';
-import { lowerBound } from './memtable.ts';
+import { lowerBound, versionValue } from './memtable.ts';
 import type { MemNode, MemVersion, Memtable } from './memtable.ts';
 import type { Table } from './sstable.ts';
 
@@ -65,11 +65,11 @@ export class MemCursor implements Cursor {
 
   kind(): number {
     const v = this.version as MemVersion;
-    return v.value === undefined ? kindDelete : v.meta === undefined ? kindPut : kindPutMeta;
+    return v.chunk === undefined ? kindDelete : v.meta === undefined ? kindPut : kindPutMeta;
   }
 
   value(): Uint8Array | undefined {
-    return this.version?.value;
+    return this.version === undefined ? undefined : versionValue(this.version);
   }
 
   meta(): Uint8Array | undefined {

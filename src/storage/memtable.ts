@@ -15,33 +15,55 @@
  * overwrites replace in place and use no extra memory.
  */
 
+/**
+ * One version of a key. The value lives in the memtable's arena (`chunk` at
+ * `off`, `len` bytes) rather than in a Buffer of its own: a Buffer object per
+ * value would cost more heap than a 100-byte value itself.
+ */
 export interface MemVersion {
   seq: number;
   /** undefined: a deletion (tombstone). */
-  value: Uint8Array | undefined;
-  meta: Uint8Array | undefined;
+  chunk: Buffer | undefined;
+  off: number;
+  len: number;
+  meta: Buffer | undefined;
   older: MemVersion | undefined;
+}
+
+export function versionValue(v: MemVersion): Buffer | undefined {
+  return v.chunk === undefined ? undefined : v.chunk.subarray(v.off, v.off + v.len);
 }
 
 export class MemNode implements MemVersion {
   seq: number;
-  value: Uint8Array | undefined;
-  meta: Uint8Array | undefined;
+  chunk: Buffer | undefined;
+  off: number;
+  len: number;
+  meta: Buffer | undefined;
   older: MemVersion | undefined = undefined;
+  private keyBuf: Buffer | undefined = undefined;
 
   constructor(
     readonly key: string,
     /** Bytes 0–2 and 3–5 of the key (zero padded) as small integers: most comparisons end here. */
     readonly p1: number,
     readonly p2: number,
-    readonly keyBytes: Buffer,
     seq: number,
-    value: Uint8Array | undefined,
-    meta: Uint8Array | undefined,
+    chunk: Buffer | undefined,
+    off: number,
+    len: number,
+    meta: Buffer | undefined,
   ) {
     this.seq = seq;
-    this.value = value;
+    this.chunk = chunk;
+    this.off = off;
+    this.len = len;
     this.meta = meta;
+  }
+
+  /** The key as bytes, made on first use (scans and flushes need it, writes and reads do not). */
+  get keyBytes(): Buffer {
+    return (this.keyBuf ??= Buffer.from(this.key, 'latin1'));
   }
 
   /** The version visible at `seq`, or undefined when the key was written later. */
@@ -54,7 +76,10 @@ export class MemNode implements MemVersion {
 }
 
 /** Approximate JS heap cost of a node beyond its bytes, so the size budget tracks real memory. */
-export const memNodeOverheadBytes = 200;
+export const memNodeOverheadBytes = 240;
+/** Values are copied into arena chunks of this size; bigger values get a chunk of their own. */
+const arenaChunkBytes = 1024 * 1024;
+const ownChunkMinBytes = 64 * 1024;
 
 /** latin1 string of a key: one code unit per byte, so string order is byte order. */
 export function keyString(key: Uint8Array): string {
@@ -130,27 +155,49 @@ export class Memtable {
     return this.map.get(key);
   }
 
-  /** value undefined: a deletion. Keys and values are stored as given (callers copy). */
-  set(key: string, keyBytes: Buffer, seq: number, value: Uint8Array | undefined, meta: Uint8Array | undefined): void {
+  private chunk: Buffer = Buffer.alloc(0);
+  private chunkUsed = 0;
+
+  /** Copies a value into the arena; returns [chunk, offset]. */
+  private copyIn(value: Uint8Array): [Buffer, number] {
+    const len = value.length;
+    if (len >= ownChunkMinBytes) return [Buffer.from(value), 0];
+    if (this.chunkUsed + len > this.chunk.length) {
+      this.chunk = Buffer.allocUnsafeSlow(arenaChunkBytes);
+      this.chunkUsed = 0;
+    }
+    const at = this.chunkUsed;
+    this.chunk.set(value, at);
+    this.chunkUsed += len;
+    return [this.chunk, at];
+  }
+
+  /** value undefined: a deletion. The value is copied; `meta` is kept as given (callers copy). */
+  set(key: string, keyBytes: Uint8Array, seq: number, value: Uint8Array | undefined, meta: Buffer | undefined): void {
     this.lastSeq = seq;
-    const size = (value?.length ?? 0) + (meta?.length ?? 0);
+    let chunk: Buffer | undefined;
+    let off = 0;
+    const len = value?.length ?? 0;
+    if (value !== undefined) [chunk, off] = this.copyIn(value);
+    // Arena space of an overwritten value is not reclaimed: it counts until the flush.
+    this.bytes += len + (meta?.length ?? 0);
     const found = this.map.get(key);
     if (found !== undefined) {
       if (this.pins > 0) {
-        found.older = { seq: found.seq, value: found.value, meta: found.meta, older: found.older };
-        this.bytes += size + 48;
-      } else {
-        this.bytes += size - (found.value?.length ?? 0) - (found.meta?.length ?? 0);
+        found.older = { seq: found.seq, chunk: found.chunk, off: found.off, len: found.len, meta: found.meta, older: found.older };
+        this.bytes += 64;
       }
       found.seq = seq;
-      found.value = value;
+      found.chunk = chunk;
+      found.off = off;
+      found.len = len;
       found.meta = meta;
       return;
     }
-    const node = new MemNode(key, prefixHigh(keyBytes), prefixLow(keyBytes), keyBytes, seq, value, meta);
+    const node = new MemNode(key, prefixHigh(keyBytes), prefixLow(keyBytes), seq, chunk, off, len, meta);
     this.map.set(key, node);
     this.pending.push(node);
-    this.bytes += keyBytes.length + key.length + size + memNodeOverheadBytes;
+    this.bytes += key.length + memNodeOverheadBytes;
   }
 
   /** Every node in key order. The array returned is never modified afterwards (scans keep it). */
