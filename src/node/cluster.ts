@@ -1,14 +1,14 @@
 /**
  * Cluster mode: the inter-node transport, gossip membership, the ring the
  * claimant proposes through gossip, and the replicated coordinator, wired
- * over one MessageRouter. Adapters here turn membership and the gossiped ring
- * into the narrow views the coordinator (Placement, NodeLiveness) and the
- * front ends (ClusterView) need.
+ * over one MessageRouter. The coordinator sees the gossiped ring and
+ * membership through src/replication's adapters; the front ends see them
+ * through GossipClusterView.
  */
-import type { Clock, Logger, NodeId, Random } from '../core/index.ts';
-import { MessageRouter, UnavailableError } from '../core/index.ts';
-import type { ClusterReplication, ClusterView, LivenessListener, NodeInfo, NodeLiveness, Placement, PreferenceList, ReplicaInfo, ReplicaStore, RingInfo } from '../replication/index.ts';
-import { createClusterKv } from '../replication/index.ts';
+import type { Clock, FileSystem, Logger, NodeId, Random } from '../core/index.ts';
+import { MessageRouter, UnavailableError, joinPath } from '../core/index.ts';
+import type { ClusterReplication, ClusterView, NodeInfo, ReplicaInfo, ReplicaStore, RingInfo } from '../replication/index.ts';
+import { HintStore, MembershipLiveness, RingPlacement, createClusterKv, type RingView } from '../replication/index.ts';
 import { Membership, RingClaimant, type MemberView } from '../membership/index.ts';
 import type { Ring } from '../ring/index.ts';
 import { TcpTransport } from '../transport/index.ts';
@@ -22,51 +22,6 @@ export function ringHolds(ring: Ring | undefined, id: NodeId): boolean {
 
 function noRing(): UnavailableError {
   return new UnavailableError('The cluster has no ring yet: the nodes are still agreeing on one (a few seconds after start); retry shortly', { answered: 0, required: 1 });
-}
-
-/** The gossiped ring as the coordinator's Placement. */
-export class GossipPlacement implements Placement {
-  constructor(private readonly claimant: RingClaimant) {}
-
-  private ring(): Ring {
-    const ring = this.claimant.ring();
-    if (ring === undefined) throw noRing();
-    return ring;
-  }
-
-  partitionOfSlot(slot: number): number {
-    return this.ring().partitionOfSlot(slot);
-  }
-
-  preferenceList(partition: number): PreferenceList {
-    return this.ring().preferenceList(partition);
-  }
-
-  nodes(): readonly NodeId[] {
-    return this.claimant.ring()?.nodes() ?? [];
-  }
-
-  dcOf(node: NodeId): string | undefined {
-    return this.claimant.ring()?.dcOf(node);
-  }
-}
-
-/** Membership's failure detector as the coordinator's NodeLiveness. */
-export class MembershipLiveness implements NodeLiveness {
-  constructor(private readonly membership: Membership) {}
-
-  isUp(node: NodeId): boolean {
-    return node === this.membership.localId || this.membership.isUp(node);
-  }
-
-  onChange(listener: LivenessListener): () => void {
-    return this.membership.onChange((event) => {
-      if (event.type !== 'member') return;
-      const wasUp = event.previous?.liveness === 'up';
-      const isUp = event.member.liveness === 'up';
-      if (wasUp !== isUp) listener(event.member.id, isUp);
-    });
-  }
 }
 
 /** What the front ends show: members from gossip, ownership from the ring. */
@@ -133,8 +88,27 @@ export class GossipClusterView implements ClusterView {
   }
 }
 
+/**
+ * Placement before the first ring arrives: no nodes hold data yet, and a
+ * request for a key's replicas is a retryable UnavailableError.
+ */
+const noRingYet: RingView = {
+  partitionOfSlot: () => {
+    throw noRing();
+  },
+  preferenceList: () => {
+    throw noRing();
+  },
+  nodes: () => [],
+  dcOf: () => undefined,
+};
+
+/** Hints for down replicas live beside the engine's files: `<data>/hints`. */
+export const hintsDirName = 'hints';
+
 export interface ClusterRuntime {
   transport: TcpTransport;
+  hints: HintStore;
   membership: Membership;
   claimant: RingClaimant;
   replication: ClusterReplication;
@@ -152,23 +126,30 @@ export interface ClusterStartOptions {
   store: ReplicaStore;
   /** Addresses of this node's front ends, gossiped so peers can show and redirect to them. */
   frontEnds: { resp: string; http: string };
-  env: { clock: Clock; random: Random; log: Logger };
+  env: { clock: Clock; random: Random; log: Logger; fs: FileSystem };
 }
 
 /** Starts transport, membership, claimant and replication; on failure, closes what it opened. */
 export async function startCluster(options: ClusterStartOptions): Promise<ClusterRuntime> {
   const { config, nodeId, env } = options;
   const advertise = config.advertiseHost ?? config.host;
-  const transport = await TcpTransport.listen({
-    nodeId,
-    clusterName: config.clusterName,
-    secret: options.secret,
-    host: config.host,
-    port: config.clusterPort,
-    clock: env.clock,
-    random: env.random.fork('transport'),
-    log: env.log,
-  });
+  const hints = await HintStore.open(env.fs, joinPath(config.dataDir, hintsDirName), { log: env.log.child({ component: 'hints' }) });
+  let transport: TcpTransport;
+  try {
+    transport = await TcpTransport.listen({
+      nodeId,
+      clusterName: config.clusterName,
+      secret: options.secret,
+      host: config.host,
+      port: config.clusterPort,
+      clock: env.clock,
+      random: env.random.fork('transport'),
+      log: env.log,
+    });
+  } catch (error) {
+    await hints.close();
+    throw error;
+  }
   try {
     const port = Number(transport.address.slice(transport.address.lastIndexOf(':') + 1));
     const router = new MessageRouter();
@@ -192,9 +173,10 @@ export async function startCluster(options: ClusterStartOptions): Promise<Cluste
       localId: nodeId,
       transport,
       router,
-      placement: new GossipPlacement(claimant),
+      placement: new RingPlacement(() => claimant.ring() ?? noRingYet),
       liveness: new MembershipLiveness(membership),
       store: options.store,
+      hints,
     });
     // A node serves as soon as the ring includes it; there is no data streaming for joins yet,
     // so 'normal' is reached without a transfer (documented in src/node/README.md).
@@ -209,6 +191,7 @@ export async function startCluster(options: ClusterStartOptions): Promise<Cluste
     claimant.start();
     return {
       transport,
+      hints,
       membership,
       claimant,
       replication,
@@ -220,10 +203,12 @@ export async function startCluster(options: ClusterStartOptions): Promise<Cluste
         await replication.stop();
         membership.stop();
         await transport.close();
+        await hints.close();
       },
     };
   } catch (error) {
     await transport.close().catch(() => undefined);
+    await hints.close().catch(() => undefined);
     throw error;
   }
 }

@@ -1,10 +1,12 @@
 /** Turns "address in use" and friends into messages that say which listener, which port and what to do. */
-import { InvalidArgumentError, IoError } from '../core/index.ts';
+import { InvalidArgumentError, IoError, isRingkvError } from '../core/index.ts';
 
 export async function listenOrExplain<T>(what: string, flag: string, host: string, port: number, listen: () => Promise<T>): Promise<T> {
   try {
     return await listen();
   } catch (error) {
+    // Already a typed error with its own message (e.g. from the cluster layer): keep it.
+    if (isRingkvError(error)) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
       throw new InvalidArgumentError(`Cannot listen for ${what} on ${host}:${port}: the port is already in use (another ringkv node or Redis?). Choose another with ${flag}`, { cause: error });

@@ -172,7 +172,7 @@ export class RingkvNode {
       alone.setAddresses({ respAddress: frontEnds.resp, httpAddress: frontEnds.http });
       if (mode === 'cluster') {
         runtime = await listenOrExplain('the cluster', '--cluster-port', config.host, config.clusterPort, () =>
-          startCluster({ config, nodeId, generation, secret: config.clusterSecret as string, store, frontEnds, env: { clock, random, log } }),
+          startCluster({ config, nodeId, generation, secret: config.clusterSecret as string, store, frontEnds, env: { clock, random, log, fs } }),
         );
         const started = runtime;
         cleanups.unshift(() => started.stop());
@@ -224,6 +224,17 @@ function registerGauges(metrics: NodeMetrics, engine: Engine, view: ClusterView,
   metrics.addGauge('ringkv_ring_partitions_owned', 'Primary partitions per node in the current ring.', ['owner'], () =>
     view.nodes().map((n) => ({ labels: { owner: n.id }, value: n.partitions })),
   );
+  metrics.addGauge('ringkv_handoff_backlog_hints', 'Hints queued for a down replica, by destination node.', ['destination'], () =>
+    runtime.hints.destinations().map((destination) => ({ labels: { destination }, value: runtime.hints.backlog(destination).hints })),
+  );
+  metrics.addGauge('ringkv_handoff_backlog_bytes', 'Bytes of hints queued for a down replica, by destination node.', ['destination'], () =>
+    runtime.hints.destinations().map((destination) => ({ labels: { destination }, value: runtime.hints.backlog(destination).bytes })),
+  );
+  metrics.addGauge('ringkv_gossip_members', 'Members known through gossip, by status.', ['status'], () => {
+    const counts: Record<string, number> = { joining: 0, normal: 0, leaving: 0, left: 0 };
+    for (const m of runtime.membership.members()) counts[m.status] = (counts[m.status] ?? 0) + 1;
+    return Object.entries(counts).map(([status, value]) => ({ labels: { status }, value }));
+  });
   metrics.addGauge('ringkv_transport_stat', 'Inter-node transport counters by name.', ['stat'], () =>
     Object.entries(runtime.transport.stats())
       .filter((entry): entry is [string, number] => typeof entry[1] === 'number')
