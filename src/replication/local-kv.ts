@@ -12,7 +12,7 @@ import { slotCount, validateKey } from './keys.ts';
 import { decodeContext, encodeContext, isLive, mergedCounter } from './object.ts';
 import type { StoredObject, Version } from './object.ts';
 import type { ReplicaStore } from './replica-store.ts';
-import type { VClock } from './vclock.ts';
+import type { WriteContext } from './vclock.ts';
 
 /** Largest COUNT a scan accepts (bounds one reply). */
 export const maxLocalScanCount = 100_000;
@@ -72,7 +72,7 @@ export function toGetResult(object: StoredObject | undefined, nowWallMs: number)
 }
 
 /** A client's context bytes as a clock; bytes this store did not issue are the caller's mistake. */
-export function contextFromClient(context: Uint8Array | null | undefined): VClock | null {
+export function contextFromClient(context: Uint8Array | null | undefined): WriteContext | null {
   if (context === undefined || context === null) return null;
   try {
     return decodeContext(context);

@@ -18,8 +18,8 @@ import { CorruptionError, compareBytes } from '../core/index.ts';
 import type { NodeId } from '../core/index.ts';
 import { counterValue, mergeCounters } from './counter.ts';
 import type { CounterLane, CounterState } from './counter.ts';
-import { coversDot, emptyClock, mergeClocks } from './vclock.ts';
-import type { ClockEntry, Dot, VClock } from './vclock.ts';
+import { contextCovers, coversDot, emptyClock, mergeClocks, withDots } from './vclock.ts';
+import type { ClockEntry, Dot, VClock, WriteContext } from './vclock.ts';
 
 export type VersionKind = 'value' | 'counter' | 'tombstone';
 
@@ -102,8 +102,8 @@ export function mergeObjects(a: StoredObject, b: StoredObject): StoredObject {
 }
 
 /** Versions the write context `seen` has not superseded. */
-export function survivorsOf(object: StoredObject, seen: VClock): Version[] {
-  return object.versions.filter((v) => !coversDot(seen, v.dot));
+export function survivorsOf(object: StoredObject, seen: WriteContext): Version[] {
+  return object.versions.filter((v) => !contextCovers(seen, v.dot));
 }
 
 /** Builds an object, normalising order and making the context cover every version. */
@@ -498,9 +498,14 @@ export function decodeObject(bytes: Uint8Array): StoredObject {
 
 // ---------------------------------------------------------------- contexts
 
-/** The opaque causal context handed to clients: a versioned, self-contained clock. */
-export function encodeContext(clock: VClock): Uint8Array {
-  const w = new ByteWriter(8 + clock.length * 24);
+/**
+ * The opaque causal context handed to clients: a versioned, self-contained
+ * clock, followed by exact dots when the context has any.
+ */
+export function encodeContext(context: WriteContext): Uint8Array {
+  const clock = context;
+  const dots = context.dots ?? [];
+  const w = new ByteWriter(8 + (clock.length + dots.length) * 24);
   w.u8(contextFormatVersion);
   w.varint(clock.length);
   for (const e of clock) {
@@ -508,29 +513,51 @@ export function encodeContext(clock: VClock): Uint8Array {
     w.varint(e.counter);
     w.varint(Math.max(0, Math.floor(e.lastWallMs)));
   }
+  if (dots.length > 0) {
+    w.varint(dots.length);
+    for (const d of dots) {
+      w.text(d.node);
+      w.varint(d.counter);
+    }
+  }
   return w.finish();
 }
 
 /** Decodes a client's context; malformed bytes throw CorruptionError (front ends report it as a bad argument). */
-export function decodeContext(bytes: Uint8Array): VClock {
+export function decodeContext(bytes: Uint8Array): WriteContext {
   if (bytes.length === 0) return emptyClock;
   const r = new ByteReader(bytes, 'a causal context');
   const version = r.u8();
   if (version !== contextFormatVersion) r.fail(`unknown context version ${version}`);
   const n = r.varint();
   if (n > bytes.length) r.fail(`${n} entries cannot fit`);
-  const out: ClockEntry[] = [];
+  const clock: ClockEntry[] = [];
   for (let i = 0; i < n; i++) {
     const node = r.text();
-    const prev = out[out.length - 1];
+    const prev = clock[clock.length - 1];
     if (prev !== undefined && prev.node >= node) r.fail('entries out of order');
     const counter = r.varint();
     if (counter < 1) r.fail('counter 0');
-    out.push({ node, counter, lastWallMs: r.varint() });
+    clock.push({ node, counter, lastWallMs: r.varint() });
+  }
+  const dots: Dot[] = [];
+  if (!r.done) {
+    const count = r.varint();
+    if (count < 1 || count > maxContextDotsDecoded) r.fail(`${count} exact dots`);
+    for (let i = 0; i < count; i++) {
+      const dot = { node: r.text(), counter: r.varint() };
+      if (dot.counter < 1) r.fail('dot counter 0');
+      const prev = dots[dots.length - 1];
+      if (prev !== undefined && cmpDot(prev, dot) >= 0) r.fail('dots out of order');
+      dots.push(dot);
+    }
   }
   if (!r.done) r.fail('trailing bytes');
-  return out;
+  return withDots(clock, dots);
 }
+
+/** Decoding accepts a few more dots than a writer emits, so a future larger cap stays readable. */
+const maxContextDotsDecoded = 1024;
 
 // ---------------------------------------------------------------- engine metadata
 

@@ -28,8 +28,8 @@ import {
   survivorsOf,
 } from './object.ts';
 import type { StoredObject, Version } from './object.ts';
-import { counterOf, defaultClockPrunePolicy, emptyClock, mergeClocks, pruneClock } from './vclock.ts';
-import type { ClockPrunePolicy, Dot, VClock } from './vclock.ts';
+import { counterOf, coversDot, defaultClockPrunePolicy, emptyClock, mergeClocks, plainClock, pruneClock, withDots } from './vclock.ts';
+import type { ClockPrunePolicy, Dot, VClock, WriteContext } from './vclock.ts';
 
 /** Concurrent versions one key may hold before a write without a resolving context is refused. */
 export const defaultMaxSiblings = 64;
@@ -63,7 +63,7 @@ export interface StoreWriteOutcome {
   /** The versions this write created. */
   written: Version[];
   /** The write's own causal context: what it superseded plus its new versions (for PutResult). */
-  context: VClock;
+  context: WriteContext;
 }
 
 export interface StoreIncrOutcome extends StoreWriteOutcome {
@@ -237,7 +237,7 @@ export class ReplicaStore {
    * KvApi documents. A front end that wants "replace what is there" reads
    * first and passes the read's context (RESP's SET does).
    */
-  async coordinatePut(key: Uint8Array, value: Uint8Array, context: VClock | null, options: StoreWriteOptions = {}): Promise<StoreWriteOutcome> {
+  async coordinatePut(key: Uint8Array, value: Uint8Array, context: WriteContext | null, options: StoreWriteOptions = {}): Promise<StoreWriteOutcome> {
     validateKey(key);
     validateValue(key, value);
     const expiresAtMs = options.expiresAtMs ?? null;
@@ -245,7 +245,7 @@ export class ReplicaStore {
   }
 
   /** Writes a tombstone superseding `context` (null: everything this replica holds). */
-  async coordinateDelete(key: Uint8Array, context: VClock | null): Promise<StoreWriteOutcome> {
+  async coordinateDelete(key: Uint8Array, context: WriteContext | null): Promise<StoreWriteOutcome> {
     validateKey(key);
     return this.coordinate(key, context, (_obj, stamp) => [
       { ...stamp(), kind: 'tombstone', value: emptyBytes, counter: [], expiresAtMs: null, deletedAtMs: Math.floor(this.clock.wallMs()) },
@@ -293,7 +293,7 @@ export class ReplicaStore {
    * Counter versions are merged into one. Resolves undefined, writing
    * nothing, when the key has no live value or counter.
    */
-  async coordinateTouch(key: Uint8Array, expiresAtMs: number | null, context: VClock | null): Promise<StoreWriteOutcome | undefined> {
+  async coordinateTouch(key: Uint8Array, expiresAtMs: number | null, context: WriteContext | null): Promise<StoreWriteOutcome | undefined> {
     validateKey(key);
     let touched = true;
     const outcome = await this.coordinate(key, context, (obj, stamp) => {
@@ -319,15 +319,17 @@ export class ReplicaStore {
 
   private async coordinate(
     key: Uint8Array,
-    context: VClock | null,
+    context: WriteContext | null,
     make: (object: StoredObject, stamp: () => Stamp) => Version[] | undefined,
   ): Promise<StoreWriteOutcome> {
     const skey = storageKey(key);
     return this.withKey(skey, async () => {
       const stored = (await this.load(key, skey)) ?? emptyObject;
       for (const v of stored.versions) this.hlc.observe(v.timestampMs);
-      const seen = context ?? stored.context;
-      let next = Math.max(counterOf(stored.context, this.nodeId), counterOf(seen, this.nodeId));
+      const seen: WriteContext = context ?? stored.context;
+      const seenClock = plainClock(seen);
+      let next = Math.max(counterOf(stored.context, this.nodeId), counterOf(seenClock, this.nodeId));
+      for (const d of seen.dots ?? []) if (d.node === this.nodeId) next = Math.max(next, d.counter);
       const stamp = (): Stamp => {
         const timestampMs = this.hlc.now();
         // Dot counters grow with time, so a dot is never reused, even after the object was purged (docs/consistency.md).
@@ -335,15 +337,14 @@ export class ReplicaStore {
         return { dot: { node: this.nodeId, counter: next }, timestampMs };
       };
       const written = make(stored, stamp);
-      if (written === undefined) return { object: stored, written: [], context: seen };
+      if (written === undefined) return { object: stored, written: [], context: seenClock };
       const survivors = survivorsOf(stored, seen);
       this.checkSiblingLimit(key, survivors, written);
       const wall = Math.floor(this.clock.wallMs());
-      let writeContext = seen;
-      for (const v of written) writeContext = mergeClocks(writeContext, [{ node: v.dot.node, counter: v.dot.counter, lastWallMs: wall }]);
+      let merged = mergeClocks(stored.context, seenClock);
+      for (const v of written) merged = mergeClocks(merged, [{ node: v.dot.node, counter: v.dot.counter, lastWallMs: wall }]);
       const keep = new Set<NodeId>([...survivors, ...written].map((v) => v.dot.node));
-      const objectContext = pruneClock(mergeClocks(stored.context, writeContext), wall, keep, this.clockPolicy);
-      const object = makeObject(objectContext, [...survivors, ...written]);
+      const object = makeObject(pruneClock(merged, wall, keep, this.clockPolicy), [...survivors, ...written]);
       const bytes = encodeObject(object);
       if (bytes.length > maxObjectBytes) {
         throw new ConflictError(
@@ -352,8 +353,29 @@ export class ReplicaStore {
       }
       await this.engine.put(skey, bytes, encodeMeta(object));
       this.counters.coordinatedWrites++;
-      return { object, written, context: pruneClock(writeContext, wall, new Set(written.map((v) => v.dot.node)), this.clockPolicy) };
+      return { object, written, context: this.writeContext(seen, seenClock, written, merged, survivors, wall) };
     });
+  }
+
+  /**
+   * The context a write hands back: what it superseded plus what it wrote.
+   * A dot of its own is folded into the clock only when that cannot also
+   * cover a sibling the writer did not see; otherwise it stays an exact dot.
+   * (Folding (n, 7) into {n: 3} would also cover a surviving (n, 5).)
+   */
+  private writeContext(seen: WriteContext, seenClock: VClock, written: readonly Version[], known: VClock, survivors: readonly Version[], wall: number): WriteContext {
+    const extra: Dot[] = [...(seen.dots ?? []), ...written.map((v) => v.dot)].sort((a, b) => (a.node !== b.node ? (a.node < b.node ? -1 : 1) : a.counter - b.counter));
+    let clock = seenClock;
+    const exact: Dot[] = [];
+    for (const d of extra) {
+      const from = counterOf(clock, d.node);
+      if (d.counter <= from) continue;
+      const gap = survivors.some((v) => v.dot.node === d.node && v.dot.counter > from && v.dot.counter < d.counter);
+      if (coversDot(known, d) && !gap) clock = mergeClocks(clock, [{ node: d.node, counter: d.counter, lastWallMs: wall }]);
+      else exact.push(d);
+    }
+    const pruned = pruneClock(clock, wall, new Set(written.map((v) => v.dot.node)), this.clockPolicy);
+    return withDots(pruned, exact);
   }
 
   private checkSiblingLimit(key: Uint8Array, survivors: readonly Version[], written: readonly Version[]): void {

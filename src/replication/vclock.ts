@@ -29,6 +29,39 @@ export interface Dot {
 
 export type ClockOrder = 'before' | 'after' | 'equal' | 'concurrent';
 
+/**
+ * What a write supersedes: every event the clock covers, plus the exact
+ * `dots`. A read hands out a plain clock. A write hands back its own versions
+ * as exact dots when folding them into the clock would also cover a sibling
+ * the writer never saw (docs/consistency.md, "Write contexts"). It is a clock
+ * with an optional field, so code that only needs the clock can take it as one.
+ */
+export type WriteContext = VClock & { readonly dots?: readonly Dot[] };
+
+/** Most exact dots one write context carries; beyond it the oldest are dropped (a dropped dot can only leave a sibling). */
+export const maxContextDots = 64;
+
+/** The context as a plain clock (exact dots removed). */
+export function plainClock(context: WriteContext): VClock {
+  return context.dots === undefined ? context : [...context];
+}
+
+/** True when the context supersedes the event `dot`. */
+export function contextCovers(context: WriteContext, dot: Dot): boolean {
+  if (coversDot(context, dot)) return true;
+  for (const d of context.dots ?? []) if (d.node === dot.node && d.counter === dot.counter) return true;
+  return false;
+}
+
+/** A context from a clock and exact dots (the dots sorted; none: the clock itself). */
+export function withDots(clock: VClock, dots: readonly Dot[]): WriteContext {
+  if (dots.length === 0) return clock;
+  // Dot counters grow with time, so the largest counters are the newest writes.
+  const kept = dots.length > maxContextDots ? [...dots].sort((a, b) => b.counter - a.counter).slice(0, maxContextDots) : [...dots];
+  kept.sort((a, b) => (a.node !== b.node ? (a.node < b.node ? -1 : 1) : a.counter - b.counter));
+  return Object.assign([...clock], { dots: kept });
+}
+
 export const emptyClock: VClock = Object.freeze([]) as VClock;
 
 function cmpNode(a: NodeId, b: NodeId): number {

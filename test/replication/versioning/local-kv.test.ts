@@ -1,10 +1,12 @@
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { InvalidArgumentError, UnavailableError, VirtualClock, fromUtf8, utf8 } from '../../../src/core/index.ts';
 import { MemoryEngine } from '../../../src/storage/index.ts';
 import {
   LocalKv,
   ReplicaStore,
+  decodeContext,
   isFound,
   isIncrOverflowError,
   isNotAnIntegerError,
@@ -51,6 +53,27 @@ describe('LocalKv (KvApi, N = 1)', () => {
     const put = await kv.put(utf8('k'), utf8('c'), { context: r.context });
     assert.ok(put.context.length > 0);
     assert.equal((await kv.get(utf8('k'))).siblings.length, 1);
+  });
+
+  it('the context a write returns supersedes that write only, never a sibling it did not see', async () => {
+    const { kv, clock } = setup();
+    await kv.put(utf8('w'), utf8('a'));
+    await clock.advance(1);
+    const b = await kv.put(utf8('w'), utf8('b'));
+    assert.ok(decodeContext(b.context).dots !== undefined, 'b is handed back as an exact dot, as folding it would cover a');
+    await clock.advance(1);
+    await kv.put(utf8('w'), utf8('c'), { context: b.context });
+    const values = (await kv.get(utf8('w'))).siblings.map((x) => fromUtf8((x as ValueSibling).value)).sort();
+    assert.deepEqual(values, ['a', 'c']);
+  });
+
+  it('a chain of writes, each with the context the previous returned, keeps one version and a plain clock', async () => {
+    const { kv } = setup();
+    let context = (await kv.get(utf8('chain'))).context;
+    for (let i = 0; i < 5; i++) context = (await kv.put(utf8('chain'), utf8(`v${i}`), { context })).context;
+    assert.equal(decodeContext(context).dots, undefined);
+    const r = await kv.get(utf8('chain'));
+    assert.deepEqual(r.siblings.map((x) => fromUtf8((x as ValueSibling).value)), ['v4']);
   });
 
   it('TTL: an expired key reads as absent', async () => {
@@ -162,5 +185,40 @@ describe('LocalKv (KvApi, N = 1)', () => {
     await kv.flushAll();
     assert.equal(await kv.approximateCount(), 0);
     assert.deepEqual((await kv.scan('0', 100)).keys, []);
+  });
+});
+
+describe('LocalKv against a model of what each context has seen', () => {
+  it('a write removes exactly the versions its context saw, whatever contexts clients hold on to', async () => {
+    const command = fc.oneof(
+      fc.record({ op: fc.constant('read' as const) }),
+      fc.record({ op: fc.constant('put' as const), token: fc.option(fc.nat(), { nil: undefined }), advance: fc.boolean() }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(command, { maxLength: 25 }), async (commands) => {
+        const { kv, clock } = setup();
+        const key = utf8('m');
+        const tokens: Array<{ context: Uint8Array; saw: Set<string> }> = [];
+        let model = new Set<string>();
+        let n = 0;
+        for (const c of commands) {
+          if (c.op === 'read') {
+            const r = await kv.get(key);
+            tokens.push({ context: r.context, saw: new Set(model) });
+            continue;
+          }
+          if (c.advance) await clock.advance(1);
+          const token = c.token === undefined || tokens.length === 0 ? undefined : tokens[c.token % tokens.length];
+          const value = `v${n++}`;
+          const out = await kv.put(key, utf8(value), token === undefined ? {} : { context: token.context });
+          model = new Set([...model].filter((v) => !(token?.saw.has(v) ?? false)));
+          model.add(value);
+          tokens.push({ context: out.context, saw: new Set([...(token?.saw ?? []), value]) });
+          const stored = (await kv.get(key)).siblings.map((s) => fromUtf8((s as ValueSibling).value));
+          assert.deepEqual(stored.sort(), [...model].sort());
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 });

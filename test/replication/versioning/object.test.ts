@@ -15,6 +15,7 @@ import {
   objectsEqual,
   pruneClock,
   survivorsOf,
+  withDots,
   withEvent,
   type StoredObject,
   type VClock,
@@ -186,6 +187,11 @@ describe('object codec', () => {
       }),
       runs,
     );
+    const withExact = withDots([{ node: 'a', counter: 2, lastWallMs: 0 }], [{ node: 'b', counter: 9 }, { node: 'a', counter: 7 }]);
+    const back = decodeContext(encodeContext(withExact));
+    assert.deepEqual([...back], [...withExact]);
+    assert.deepEqual(back.dots, [{ node: 'a', counter: 7 }, { node: 'b', counter: 9 }]);
+    assert.throws(() => decodeContext(Uint8Array.from([...encodeContext(withExact), 0])), CorruptionError);
     assert.throws(() => decodeContext(Uint8Array.from([9, 0])), CorruptionError);
     assert.throws(() => decodeContext(Uint8Array.from([1, 1, 5, 97])), CorruptionError);
   });
