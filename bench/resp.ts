@@ -1,0 +1,254 @@
+/**
+ * RESP benchmark: redis-benchmark against redis-server (the anchor), a single
+ * ringkv RespServer (LocalKv over the LSM engine) and a bare Node server that
+ * answers +OK to everything (the ceiling of one Node process), in one run.
+ *
+ *   npm run bench:resp -- [--json] [--requests 200000] [--only redis,ringkv,node-ceiling]
+ *
+ * Each server runs in its own child process; this process only drives
+ * redis-benchmark (`--csv`) and parses ops/s and p50/p99. With --json it
+ * prints one line per case:
+ *   {"target","sync","pipeline","test","opsPerSec","p50Ms","p99Ms"}
+ *
+ * Internal modes (used by the benchmark itself):
+ *   --serve ringkv --sync none|always --dir D   a ringkv RESP node on a free port
+ *   --serve ceiling                              the bare +OK server
+ */
+import { spawn, execFile } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { RealClock, RealFileSystem, createLogger } from '../src/core/index.ts';
+import { openLsm } from '../src/storage/index.ts';
+import type { SyncMode } from '../src/storage/index.ts';
+import { LocalKv, ReplicaStore } from '../src/replication/index.ts';
+import type { ClusterView } from '../src/replication/index.ts';
+import { Settings } from '../src/api/settings.ts';
+import { RespServer } from '../src/api/resp/index.ts';
+
+type Target = 'redis' | 'ringkv' | 'node-ceiling';
+type Sync = 'none' | 'always';
+
+interface Result {
+  target: Target;
+  sync: Sync;
+  pipeline: number;
+  test: string;
+  opsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+const { values: flags } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    requests: { type: 'string', default: '200000' },
+    only: { type: 'string' },
+    serve: { type: 'string' },
+    sync: { type: 'string', default: 'none' },
+    dir: { type: 'string' },
+  },
+  allowPositionals: false,
+});
+
+// ---------------------------------------------------------------- servers (child mode)
+
+async function serveRingkv(sync: SyncMode, dir: string): Promise<void> {
+  const clock = new RealClock();
+  const log = createLogger({ level: 'warn' });
+  const engine = await openLsm(dir, { sync }, { fs: new RealFileSystem(), clock, log });
+  const nodeId = 'bench-node';
+  const kv = new LocalKv({ store: new ReplicaStore({ engine, clock, nodeId }), clock });
+  let address: string | null = null;
+  const cluster: ClusterView = {
+    localId: nodeId,
+    nodes: () => [{ id: nodeId, address: '', respAddress: address, httpAddress: null, dc: 'dc1', rack: 'r1', status: 'normal', liveness: 'up', partitions: 16384 }],
+    ring: () => ({ strategy: 'balanced', version: '1', partitionCount: 16384, replicationFactor: 1, ranges: [{ start: 0, end: 16383, replicas: [nodeId] }] }),
+    replicasOf: () => ({ partition: 0, replicas: [nodeId], sloppy: [nodeId] }),
+  };
+  const settings = new Settings({
+    'default-read-consistency': 'one',
+    'default-write-consistency': 'one',
+    'wal-sync': sync === 'always' ? 'always' : 'none',
+    appendonly: sync === 'always' ? 'yes' : 'no',
+  });
+  const server = new RespServer({ kv, cluster, settings, clock, log });
+  const bound = await server.listen(0, '127.0.0.1');
+  address = `${bound.host}:${bound.port}`;
+  process.stdout.write(`READY ${bound.port}\n`);
+  process.on('SIGTERM', () => {
+    void server
+      .close()
+      .then(() => engine.close())
+      .finally(() => process.exit(0));
+  });
+}
+
+async function serveCeiling(): Promise<void> {
+  const ok = Buffer.from('+OK\r\n');
+  const server = createServer((socket) => {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      // One +OK per command: count the commands' leading '*' (redis-benchmark sends multibulk).
+      let n = 0;
+      for (let i = 0; i < chunk.length; i++) if (chunk[i] === 42 && (i === 0 || chunk[i - 1] === 10)) n++;
+      if (n > 0) socket.write(n === 1 ? ok : Buffer.concat(Array.from({ length: n }, () => ok)));
+    });
+    socket.on('error', () => socket.destroy());
+  });
+  server.listen(0, '127.0.0.1', () => {
+    const address = server.address() as { port: number };
+    process.stdout.write(`READY ${address.port}\n`);
+  });
+  process.on('SIGTERM', () => server.close(() => process.exit(0)));
+}
+
+// ---------------------------------------------------------------- driver
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Running {
+  port: number;
+  child: ChildProcess;
+}
+
+function waitReady(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with code ${code} before it was ready: ${out}`)));
+  });
+}
+
+async function startNodeServer(args: string[]): Promise<Running> {
+  const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return { port: await waitReady(child), child };
+}
+
+async function startRedis(sync: Sync, dir: string): Promise<Running> {
+  const port = await freePort();
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, '--appendonly', 'yes', '--appendfsync', sync === 'always' ? 'always' : 'no'],
+    { stdio: 'ignore' },
+  );
+  for (let i = 0; i < 100; i++) {
+    const pong = await new Promise<string>((resolve) => execFile('redis-cli', ['-p', String(port), 'ping'], (_e, stdout) => resolve(stdout.trim())));
+    if (pong === 'PONG') return { port, child };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGKILL');
+  throw new Error('redis-server did not answer PING');
+}
+
+async function stop(r: Running): Promise<void> {
+  if (r.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => r.child.once('exit', resolve));
+  r.child.kill('SIGTERM');
+  const timer = setTimeout(() => r.child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Runs redis-benchmark and parses its CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms". */
+function redisBenchmark(port: number, pipeline: number, requests: number): Promise<Array<{ test: string; opsPerSec: number; p50Ms: number; p99Ms: number }>> {
+  const args = ['-h', '127.0.0.1', '-p', String(port), '-t', 'set,get', '-n', String(requests), '-r', '100000', '-d', '100', '-c', '50', '-P', String(pipeline), '--csv'];
+  return new Promise((resolve, reject) => {
+    execFile('redis-benchmark', args, { maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error) {
+        reject(new Error(`redis-benchmark failed: ${error.message} ${stderr}`));
+        return;
+      }
+      const rows: Array<{ test: string; opsPerSec: number; p50Ms: number; p99Ms: number }> = [];
+      const lines = stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('"'));
+      const header = (lines[0] ?? '').split(',').map((h) => h.replace(/"/g, ''));
+      const col = (name: string): number => header.indexOf(name);
+      for (const line of lines.slice(1)) {
+        const cells = line.split(',').map((c) => c.replace(/"/g, ''));
+        rows.push({
+          test: cells[col('test')] ?? '',
+          opsPerSec: Number(cells[col('rps')]),
+          p50Ms: Number(cells[col('p50_latency_ms')]),
+          p99Ms: Number(cells[col('p99_latency_ms')]),
+        });
+      }
+      resolve(rows);
+    });
+  });
+}
+
+interface Case {
+  target: Target;
+  sync: Sync;
+  start(dir: string): Promise<Running>;
+}
+
+async function main(): Promise<void> {
+  const requests = Number(flags.requests);
+  const only = flags.only?.split(',');
+  const cases: Case[] = [
+    { target: 'redis', sync: 'none', start: (dir: string) => startRedis('none', dir) },
+    { target: 'ringkv', sync: 'none', start: (dir: string) => startNodeServer(['--serve', 'ringkv', '--sync', 'none', '--dir', dir]) },
+    { target: 'node-ceiling', sync: 'none', start: () => startNodeServer(['--serve', 'ceiling']) },
+    { target: 'redis', sync: 'always', start: (dir: string) => startRedis('always', dir) },
+    { target: 'ringkv', sync: 'always', start: (dir: string) => startNodeServer(['--serve', 'ringkv', '--sync', 'always', '--dir', dir]) },
+  ].filter((c) => only === undefined || only.includes(c.target)) as Case[];
+  const results: Result[] = [];
+  for (const c of cases) {
+    for (const pipeline of [1, 16]) {
+      const dir = mkdtempSync(join(tmpdir(), 'ringkv-bench-resp-'));
+      const running = await c.start(dir);
+      try {
+        for (const row of await redisBenchmark(running.port, pipeline, requests)) {
+          const result: Result = { target: c.target, sync: c.sync, pipeline, test: row.test, opsPerSec: row.opsPerSec, p50Ms: row.p50Ms, p99Ms: row.p99Ms };
+          results.push(result);
+          if (flags.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+        }
+      } finally {
+        await stop(running);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  }
+  if (!flags.json) printTable(results);
+}
+
+function printTable(results: Result[]): void {
+  const redisOps = (sync: Sync, pipeline: number, test: string): number | undefined =>
+    results.find((r) => r.target === 'redis' && r.sync === sync && r.pipeline === pipeline && r.test === test)?.opsPerSec;
+  const lines = ['target        sync    -P  test   ops/s       p50 ms  p99 ms  ×redis(same sync)'];
+  for (const r of results) {
+    const anchor = redisOps(r.sync, r.pipeline, r.test);
+    const ratio = anchor === undefined ? '' : (r.opsPerSec / anchor).toFixed(2);
+    lines.push(
+      `${r.target.padEnd(13)} ${r.sync.padEnd(7)} ${String(r.pipeline).padStart(2)}  ${r.test.padEnd(5)} ${r.opsPerSec.toFixed(0).padStart(10)}  ${r.p50Ms.toFixed(3).padStart(6)}  ${r.p99Ms.toFixed(3).padStart(6)}  ${ratio}`,
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+if (flags.serve === 'ringkv') {
+  const sync = flags.sync === 'always' ? 'always' : 'none';
+  if (flags.dir === undefined) throw new Error('--serve ringkv needs --dir');
+  await serveRingkv(sync, flags.dir);
+} else if (flags.serve === 'ceiling') {
+  await serveCeiling();
+} else {
+  await main();
+}
