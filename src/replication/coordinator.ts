@@ -473,8 +473,12 @@ export class Coordinator<O> implements MessageHandler {
     return { cursor: slot >= slotCount ? '0' : String(slot), keys };
   }
 
+  /**
+   * Replicas that hold every key of a partition, this node first when it is
+   * one: only the first minN home replicas do when namespaces have smaller N.
+   */
   private scanCandidates(partition: number): NodeId[] {
-    const home = this.deps.placement.preferenceList(partition).home;
+    const home = replicasForN(this.deps.placement.preferenceList(partition), this.replication.minN).home;
     const local = home.filter((n) => n === this.deps.localId);
     const up = home.filter((n) => n !== this.deps.localId && this.deps.liveness.isUp(n));
     const down = home.filter((n) => n !== this.deps.localId && !this.deps.liveness.isUp(n));

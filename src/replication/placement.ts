@@ -54,6 +54,8 @@ export const maxReplicationFactor = 16;
 export class NamespaceReplication {
   private readonly byNamespace: ReadonlyMap<string, number>;
   readonly defaultN: number;
+  /** The smallest N of any key: the first minN home replicas hold every key of a partition. */
+  readonly minN: number;
 
   constructor(defaultN: number = defaultReplicationFactor, byNamespace: Readonly<Record<string, number>> = {}) {
     checkN(defaultN, 'the default');
@@ -64,6 +66,7 @@ export class NamespaceReplication {
     }
     this.defaultN = defaultN;
     this.byNamespace = map;
+    this.minN = Math.min(defaultN, ...map.values());
   }
 
   nFor(key: Uint8Array): number {

@@ -4,7 +4,7 @@ import { TimeoutError, UnavailableError, fromUtf8, utf8, type NodeId } from '../
 import { isFound, type GetResult, type ValueSibling } from '../../../src/replication/api.ts';
 import { slotOf } from '../../../src/replication/keys.ts';
 import { encodeContext } from '../../../src/replication/object.ts';
-import { StaticPlacement } from '../../../src/replication/placement.ts';
+import { NamespaceReplication, StaticPlacement } from '../../../src/replication/placement.ts';
 import { ReplicationCluster } from '../../../sim/replication/harness.ts';
 
 function values(result: GetResult): string[] {
@@ -295,5 +295,29 @@ test('local_quorum counts only replicas in the coordinator data center', async (
   assert.ok(error instanceof UnavailableError, String(error));
   assert.equal(error.answered, 1);
   assert.equal(error.required, 2);
+  cluster.shutdown();
+});
+
+test('N per namespace: a key in a namespace with N = 1 lives on one node and scans still find it', async () => {
+  const cluster = await newCluster({ coordinator: { replication: new NamespaceReplication(3, { short: 1 }) } });
+  const keys = Array.from({ length: 12 }, (_, i) => `short:${i}`);
+  for (const key of keys) await cluster.settle(cluster.node('n2').kv.put(utf8(key), utf8('v'), { w: 'all' }));
+  for (const key of keys) {
+    let copies = 0;
+    for (const id of cluster.ids) if ((await cluster.node(id).store.read(utf8(key))) !== undefined) copies++;
+    assert.equal(copies, 1, `${key} has one copy`);
+    await assert.rejects(cluster.settle(cluster.node('n1').kv.get(utf8(key), { r: 2 })), /N = 1/);
+  }
+  for (const id of cluster.ids) {
+    const seen: string[] = [];
+    let cursor = '0';
+    for (let page = 0; page < 100; page++) {
+      const result = await cluster.settle(cluster.node(id).kv.scan(cursor, 4));
+      seen.push(...result.keys.map(fromUtf8));
+      cursor = result.cursor;
+      if (cursor === '0') break;
+    }
+    assert.deepEqual(seen.sort(), [...keys].sort(), `scan from ${id}`);
+  }
   cluster.shutdown();
 });
