@@ -8,7 +8,7 @@
  * Keys are `user` + number, as a YCSB-style load names them.
  * Then the transport benchmark (bench/transport.ts) when it exists.
  *
- *   npm run bench:ring -- [--json] [--keys 1000000]
+ *   npm run bench:ring -- [--json] [--keys 1000000] [--racks 1]
  */
 import { parseArgs } from 'node:util';
 import { Ring, type NodeDescriptor, type Strategy } from '../src/ring/index.ts';
@@ -24,15 +24,19 @@ interface Case {
   buildMs: number;
 }
 
-const { values } = parseArgs({ options: { json: { type: 'boolean', default: false }, keys: { type: 'string', default: '1000000' } } });
+const { values } = parseArgs({ options: { json: { type: 'boolean', default: false }, keys: { type: 'string', default: '1000000' }, racks: { type: 'string', default: '1' } } });
 const json = values.json === true;
 const keyCount = Number(values.keys);
+// Racks spread nodes round-robin; the joining node goes to rack 1. Replica balance then shows rack effects (docs/ring.md §3).
+const rackCount = Number(values.racks);
+if (!Number.isInteger(keyCount) || keyCount < 1) throw new Error(`--keys must be a positive integer, not ${String(values.keys)}`);
+if (!Number.isInteger(rackCount) || rackCount < 1) throw new Error(`--racks must be a positive integer, not ${String(values.racks)}`);
 const nodeCounts = [3, 5, 10, 25, 50];
 const randomTokens = [16, 64, 256];
 const lookupRounds = 3;
 
 function members(count: number): NodeDescriptor[] {
-  return Array.from({ length: count }, (_, i) => ({ id: `node-${String(i).padStart(3, '0')}`, dc: 'dc1', rack: 'rack1' }));
+  return Array.from({ length: count }, (_, i) => ({ id: `node-${String(i).padStart(3, '0')}`, dc: 'dc1', rack: `rack${(i % rackCount) + 1}` }));
 }
 
 /** Primary owner (node index in ring.nodes()) of every key. */
@@ -121,7 +125,8 @@ function printTable(rows: readonly Case[]): void {
 }
 
 const keys = Array.from({ length: keyCount }, (_, i) => Buffer.from(`user${i}`));
-if (!json) console.log(`ring: ${keyCount.toLocaleString('en-US')} keys "user0".."user${keyCount - 1}", N = 3, one data center and rack; targets for balanced: max/mean ≤ 1.05, moved/ideal ≤ 1.1\n`);
+const where = rackCount === 1 ? 'one data center and rack' : `one data center, ${rackCount} racks`;
+if (!json) console.log(`ring: ${keyCount.toLocaleString('en-US')} keys "user0".."user${keyCount - 1}", N = 3, ${where}; targets for balanced: max/mean ≤ 1.05, moved/ideal ≤ 1.1\n`);
 const rows: Case[] = [];
 for (const s of nodeCounts) {
   for (const [strategy, t] of [['balanced', null], ...randomTokens.map((x) => ['random', x] as const)] as const) {
