@@ -321,3 +321,19 @@ test('N per namespace: a key in a namespace with N = 1 lives on one node and sca
   }
   cluster.shutdown();
 });
+
+test('requests beyond maxInFlightPerPeer fail fast and leave a hint instead of queueing', async () => {
+  const cluster = await newCluster({ coordinator: { maxInFlightPerPeer: 2 } });
+  const home = homeOf(cluster, '{tag}');
+  const coordinator = home[0] as NodeId;
+  // The peers stop answering but nobody has noticed: requests to them pile up.
+  cluster.sim.partition([coordinator], home.slice(1));
+  const keys = Array.from({ length: 6 }, (_, i) => `{tag}${i}`);
+  await cluster.settle(Promise.all(keys.map((key) => cluster.node(coordinator).kv.put(utf8(key), utf8('v'), { w: 'one', strict: true, timeoutMs: 300 }))));
+  const stats = cluster.node(coordinator).coordinator.stats();
+  // Two of six reach each peer; the other four per peer are refused at once.
+  assert.equal(stats.overloaded, 8);
+  await cluster.sim.run(500);
+  assert.equal(cluster.node(coordinator).handoff?.stats().backlog[home[1] as NodeId]?.hints, 6);
+  cluster.shutdown();
+});
