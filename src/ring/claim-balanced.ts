@@ -38,15 +38,26 @@ export function rackIds(nodes: readonly NodeDescriptor[]): Int32Array {
 }
 
 /**
- * Merges groups so that each group's members are spread evenly over the
- * result (member k of a group of m sits near (k + ½)/m of the way along),
- * rather than bunched at the end as plain round-robin does with unequal sizes.
+ * Labels `length` positions with groups in proportion to `sizes`, each
+ * group's positions spread evenly (its k-th of c near (k + ½)/c of the way
+ * along). Counts are rounded by largest remainder, ties to the lower group.
  */
-function spreadMerge<T>(groups: readonly (readonly T[])[]): T[] {
-  const keyed: Array<{ at: number; group: number; item: T }> = [];
-  groups.forEach((members, group) => members.forEach((item, k) => keyed.push({ at: (k + 0.5) / members.length, group, item })));
-  keyed.sort((a, b) => a.at - b.at || a.group - b.group);
-  return keyed.map((e) => e.item);
+function spreadLabels(length: number, sizes: readonly number[]): number[] {
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const counts = sizes.map((size) => Math.floor((length * size) / total));
+  const order = sizes.map((size, g) => ({ g, rest: (length * size) % total })).sort((x, y) => y.rest - x.rest || x.g - y.g);
+  let missing = length - counts.reduce((a, b) => a + b, 0);
+  for (const { g } of order) {
+    if (missing === 0) break;
+    counts[g] = (counts[g] as number) + 1;
+    missing--;
+  }
+  const keyed: Array<{ at: number; g: number }> = [];
+  counts.forEach((c, g) => {
+    for (let k = 0; k < c; k++) keyed.push({ at: (k + 0.5) / c, g });
+  });
+  keyed.sort((x, y) => x.at - y.at || x.g - y.g);
+  return keyed.map((e) => e.g);
 }
 
 function groupBy(indexes: readonly number[], keyOf: (i: number) => string): number[][] {
@@ -60,14 +71,34 @@ function groupBy(indexes: readonly number[], keyOf: (i: number) => string): numb
   return [...groups.keys()].sort().map((k) => groups.get(k) as number[]);
 }
 
-/** The striped layout of a fresh cluster. `nodes` must be sorted by id. */
+/**
+ * The layout of a fresh cluster. `nodes` must be sorted by id. Partitions are
+ * dealt to data centers in proportion to their node counts, each DC's spread
+ * evenly over the ring; each DC's partitions are dealt to its racks the same
+ * way; each rack's partitions go round-robin to its nodes. With one rack this
+ * is the plain stripe (partition p owned by node p mod S); with several, every
+ * rack's partitions are evenly spaced, so a rack-aware walk finds each rack at
+ * regular distances and replica load follows partition load.
+ */
 export function freshLayout(nodes: readonly NodeDescriptor[], partitions: number): Int32Array {
   const owners = new Int32Array(partitions).fill(-1);
   if (nodes.length === 0) return owners;
   const all = nodes.map((_, i) => i);
-  const byDc = groupBy(all, (i) => (nodes[i] as NodeDescriptor).dc).map((dc) => spreadMerge(groupBy(dc, (i) => (nodes[i] as NodeDescriptor).rack)));
-  const sequence = spreadMerge(byDc);
-  for (let p = 0; p < partitions; p++) owners[p] = sequence[p % sequence.length] as number;
+  const deal = (positions: readonly number[], groups: readonly (readonly number[])[], next: (positions: number[], group: readonly number[]) => void): void => {
+    const labels = spreadLabels(positions.length, groups.map((g) => g.length));
+    const split: number[][] = groups.map(() => []);
+    labels.forEach((g, k) => (split[g] as number[]).push(positions[k] as number));
+    groups.forEach((group, g) => next(split[g] as number[], group));
+  };
+  const roundRobin = (positions: number[], members: readonly number[]): void => {
+    positions.forEach((p, k) => {
+      owners[p] = members[k % members.length] as number;
+    });
+  };
+  const everything = Array.from({ length: partitions }, (_, p) => p);
+  deal(everything, groupBy(all, (i) => (nodes[i] as NodeDescriptor).dc), (dcPositions, dc) =>
+    deal(dcPositions, groupBy(dc, (i) => (nodes[i] as NodeDescriptor).rack), roundRobin),
+  );
   return owners;
 }
 
