@@ -1,5 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { ConflictError, CorruptionError, InvalidArgumentError, MemoryFileSystem, RealClock, VirtualClock, fromUtf8, silentLogger, utf8 } from '../../../src/core/index.ts';
 import { MemoryEngine, openLsm, type Engine } from '../../../src/storage/index.ts';
 import {
@@ -11,6 +12,7 @@ import {
   storageKey,
   slotOf,
   type StoredObject,
+  type WriteContext,
 } from '../../../src/replication/index.ts';
 
 const day = 24 * 60 * 60 * 1000;
@@ -280,5 +282,54 @@ for (const [engineName, engineOf] of [
     assert.equal(await store.clear(), 1100);
     assert.deepEqual((await store.scanLocal({ limit: 10, includeDead: true })).items, []);
     assert.equal(await store.read(utf8('c7')), undefined);
+  });
+});
+
+describe('replicas exchanging objects in any order', () => {
+  it('lose no write that no later write saw, and converge to one state', async () => {
+    const command = fc.oneof(
+      fc.record({ op: fc.constant('read' as const), at: fc.nat(2) }),
+      fc.record({ op: fc.constant('put' as const), at: fc.nat(2), token: fc.option(fc.nat(), { nil: undefined }) }),
+      fc.record({ op: fc.constant('sync' as const), from: fc.nat(2), to: fc.nat(2) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(command, { maxLength: 30 }), async (commands) => {
+        const clock = new VirtualClock();
+        const stores = ['r0', 'r1', 'r2'].map((id) => new ReplicaStore({ engine: new MemoryEngine(), clock, nodeId: id }));
+        const key = utf8('shared');
+        const tokens: Array<{ context: WriteContext | null; saw: Set<string> }> = [];
+        const written = new Set<string>();
+        const superseded = new Set<string>();
+        let n = 0;
+        for (const c of commands) {
+          await clock.advance(1);
+          if (c.op === 'read') {
+            const o = await (stores[c.at] as ReplicaStore).read(key);
+            tokens.push({ context: o?.context ?? [], saw: new Set(values(o)) });
+          } else if (c.op === 'put') {
+            const token = c.token === undefined || tokens.length === 0 ? undefined : tokens[c.token % tokens.length];
+            const value = `v${n++}`;
+            const out = await (stores[c.at] as ReplicaStore).coordinatePut(key, utf8(value), token?.context ?? null);
+            written.add(value);
+            for (const v of token?.saw ?? []) superseded.add(v);
+            tokens.push({ context: out.context, saw: new Set([...(token?.saw ?? []), value]) });
+          } else {
+            const o = await (stores[c.from] as ReplicaStore).readRaw(key);
+            if (o !== undefined) await (stores[c.to] as ReplicaStore).apply(key, o);
+          }
+        }
+        for (let round = 0; round < 2; round++) {
+          for (const from of stores) {
+            const o = await from.readRaw(key);
+            if (o !== undefined) for (const to of stores) await to.apply(key, o);
+          }
+        }
+        const finals = await Promise.all(stores.map(async (s) => values(await s.readRaw(key))));
+        assert.deepEqual(finals[1], finals[0]);
+        assert.deepEqual(finals[2], finals[0]);
+        for (const v of written) if (!superseded.has(v)) assert.ok(finals[0]?.includes(v), `${v} was lost`);
+      }),
+      { numRuns: 200 },
+    );
   });
 });
