@@ -39,6 +39,8 @@ export interface RunResult {
   faultsInjected: number;
   opsChecked: number;
   metrics: Record<string, number>;
+  /** SHA-256 of the run's network and node trace (same seed ⇒ same hash). */
+  traceHash: string;
 }
 
 const n = 3;
@@ -210,7 +212,7 @@ export async function runReplication(options: RunOptions): Promise<RunResult> {
   const fail = (failure: string, key?: string): RunResult => {
     cluster.shutdown();
     const detail = key === undefined ? '' : `\nhistory of ${key}:\n${history.describe(key)}`;
-    return { ok: false, failure: `${failure}${detail}`, faultsInjected: cluster.sim.faultsInjected(), opsChecked: history.ops.length, metrics };
+    return { ok: false, failure: `${failure}${detail}`, faultsInjected: cluster.sim.faultsInjected(), opsChecked: history.ops.length, metrics, traceHash: cluster.sim.traceHash() };
   };
 
   // ---------------------------------------------------------------- 1. faults
@@ -306,6 +308,7 @@ export async function runReplication(options: RunOptions): Promise<RunResult> {
     metrics.readRepairs = (metrics.readRepairs ?? 0) + node.coordinator.stats().readRepairs;
   }
   const faultsInjected = cluster.sim.faultsInjected();
+  const traceHash = cluster.sim.traceHash();
   cluster.shutdown();
-  return { ok: true, faultsInjected, opsChecked: history.ops.length, metrics };
+  return { ok: true, faultsInjected, opsChecked: history.ops.length, metrics, traceHash };
 }

@@ -22,6 +22,7 @@ export const scenario: Scenario = {
       faultsInjected: result.faultsInjected,
       opsChecked: result.opsChecked,
       metrics: result.metrics,
+      traceHash: result.traceHash,
       ...(result.failure === undefined ? {} : { failure: result.failure }),
     };
   },

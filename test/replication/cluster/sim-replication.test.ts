@@ -28,4 +28,7 @@ test('the same seed replays the same run', async () => {
   const a = await runReplication({ seed: 42, nodes: 4 });
   const b = await runReplication({ seed: 42, nodes: 4 });
   assert.deepEqual(a, b);
+  assert.match(a.traceHash, /^[0-9a-f]{64}$/);
+  const c = await runReplication({ seed: 43, nodes: 4 });
+  assert.notEqual(c.traceHash, a.traceHash);
 });
