@@ -112,3 +112,23 @@ test('balanced: an empty ring accepts a first node and a last node can leave', (
   assert.deepEqual(none.preferenceList(9).home, []);
   assert.throws(() => none.leave('solo'), /not in the ring/);
 });
+
+test('balanced: a fresh layout over any DCs and racks gives every node ⌊Q/S⌋ or ⌈Q/S⌉ partitions', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 3 }), fc.constantFrom(64, 1024, 16384), (s, racks, dcs, q) => {
+      if (s > q) return true;
+      const loads = [...partitionLoad(Ring.create({ nodes: nodes(s, 'n', racks, dcs), partitionCount: q })).values()];
+      return Math.min(...loads) === Math.floor(q / s) && Math.max(...loads) === Math.ceil(q / s);
+    }),
+    { numRuns: 60 },
+  );
+});
+
+test('balanced: a fresh layout spaces each rack’s partitions evenly, so replica load follows partition load', () => {
+  // 3 equal racks: each partition's 3 replicas are one per rack and every node carries the same load.
+  const equal = Ring.create({ nodes: nodes(12, 'n', 3) });
+  assert.ok(maxOverMean(replicaLoad(equal).values()) <= 1.001);
+  // Racks of 17, 17 and 16 nodes: the smaller rack's nodes must carry 17/16 of the others' share, no more than a little over.
+  const uneven = Ring.create({ nodes: nodes(50, 'n', 3) });
+  assert.ok(maxOverMean(replicaLoad(uneven).values()) <= 1.08, `replica max/mean ${maxOverMean(replicaLoad(uneven).values())}`);
+});
