@@ -134,7 +134,8 @@ export class LocalKv implements KvApi {
     const existing = await this.store.readRaw(key);
     // Nothing stored and nothing named: a tombstone would only be garbage to purge later.
     if (existing === undefined && context === null) return;
-    await this.store.coordinateDelete(key, context);
+    // The only replica: no stale copy can resurrect the key, so a fully deleted key leaves no tombstone.
+    await this.store.coordinateDelete(key, context, { keepTombstone: false });
   }
 
   async incrBy(key: Uint8Array, delta: bigint, options: WriteOptions = {}): Promise<bigint> {

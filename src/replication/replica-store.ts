@@ -241,13 +241,19 @@ export class ReplicaStore {
     validateKey(key);
     validateValue(key, value);
     const expiresAtMs = options.expiresAtMs ?? null;
-    return this.coordinate(key, context ?? emptyClock, (_obj, stamp) => [{ ...stamp(), kind: 'value', value, counter: [], expiresAtMs, deletedAtMs: null }]);
+    return this.coordinate(key, context ?? emptyClock, false, (_obj, stamp) => [{ ...stamp(), kind: 'value', value, counter: [], expiresAtMs, deletedAtMs: null }]);
   }
 
-  /** Writes a tombstone superseding `context` (null: everything this replica holds). */
-  async coordinateDelete(key: Uint8Array, context: WriteContext | null): Promise<StoreWriteOutcome> {
+  /**
+   * Writes a tombstone superseding `context` (null: everything this replica
+   * holds). With `keepTombstone: false` — only for a node that is the sole
+   * replica, where no copy elsewhere can resurrect the key — a key left with
+   * nothing but tombstones is removed from the engine at once.
+   */
+  async coordinateDelete(key: Uint8Array, context: WriteContext | null, options: { keepTombstone?: boolean } = {}): Promise<StoreWriteOutcome> {
     validateKey(key);
-    return this.coordinate(key, context, (_obj, stamp) => [
+    const dropWhenDead = options.keepTombstone === false;
+    return this.coordinate(key, context, dropWhenDead, (_obj, stamp) => [
       { ...stamp(), kind: 'tombstone', value: emptyBytes, counter: [], expiresAtMs: null, deletedAtMs: Math.floor(this.clock.wallMs()) },
     ]);
   }
@@ -262,7 +268,7 @@ export class ReplicaStore {
   async coordinateIncr(key: Uint8Array, delta: bigint, options: StoreWriteOptions = {}): Promise<StoreIncrOutcome> {
     validateKey(key);
     let value = 0n;
-    const outcome = await this.coordinate(key, null, (obj, stamp) => {
+    const outcome = await this.coordinate(key, null, false, (obj, stamp) => {
       const now = this.clock.wallMs();
       const live = obj.versions.filter((v) => isLive(v, now) && v.kind !== 'tombstone').sort(newestFirst);
       const { dot, timestampMs } = stamp();
@@ -296,7 +302,7 @@ export class ReplicaStore {
   async coordinateTouch(key: Uint8Array, expiresAtMs: number | null, context: WriteContext | null): Promise<StoreWriteOutcome | undefined> {
     validateKey(key);
     let touched = true;
-    const outcome = await this.coordinate(key, context, (obj, stamp) => {
+    const outcome = await this.coordinate(key, context, false, (obj, stamp) => {
       const now = this.clock.wallMs();
       const live = obj.versions.filter((v) => isLive(v, now));
       if (!live.some((v) => v.kind !== 'tombstone')) {
@@ -320,6 +326,7 @@ export class ReplicaStore {
   private async coordinate(
     key: Uint8Array,
     context: WriteContext | null,
+    dropWhenDead: boolean,
     make: (object: StoredObject, stamp: () => Stamp) => Version[] | undefined,
   ): Promise<StoreWriteOutcome> {
     const skey = storageKey(key);
@@ -351,7 +358,8 @@ export class ReplicaStore {
           `Cannot write key ${describeKey(key)}: its ${object.versions.length} versions would take ${bytes.length} bytes, the limit is ${maxObjectBytes}; read it and write with its context to resolve the siblings`,
         );
       }
-      await this.engine.put(skey, bytes, encodeMeta(object));
+      if (dropWhenDead && object.versions.every((v) => v.kind === 'tombstone')) await this.engine.delete(skey);
+      else await this.engine.put(skey, bytes, encodeMeta(object));
       this.counters.coordinatedWrites++;
       return { object, written, context: this.writeContext(seen, seenClock, written, merged, survivors, wall) };
     });
