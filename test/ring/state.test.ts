@@ -58,6 +58,7 @@ test('a ring survives msgpack and JSON round trips with the same version and pla
     Ring.create({ nodes: nodes(7, 'n', 3, 2), replication: { perDc: { dc1: 2, dc2: 2 } } }).join(node('late', 'dc2', 'r1')),
     Ring.create({ strategy: 'random', nodes: nodes(6, 'n', 2), tokensPerNode: 32, replication: { n: 2 } }).leave('n002'),
     Ring.create({ nodes: [] }),
+    Ring.create({ nodes: [], strategy: 'random' }),
   ]) {
     const viaMsgpack = Ring.fromState(unpack(pack(ring.toState())) as RingState);
     const viaJson = Ring.fromState(JSON.parse(JSON.stringify(ring.toState())) as RingState);
@@ -108,6 +109,15 @@ test('fromState rejects malformed states with a message that names the problem',
   for (const [patch, message] of cases) {
     assert.throws(() => Ring.fromState({ ...good, ...patch } as RingState), (e: Error & { code?: string }) => e.code === 'RINGKV_INVALID_ARGUMENT' && message.test(e.message), String(message));
   }
+});
+
+test('a node that moves rack keeps its partitions; the version still changes', () => {
+  const ring = Ring.create({ nodes: nodes(6, 'n', 3) });
+  const moved = ring.withMembers(ring.members().map((n) => (n.id === 'n002' ? { ...n, rack: 'r9' } : n)));
+  assert.deepEqual(moved.partitionsOwnedBy('n002'), ring.partitionsOwnedBy('n002'));
+  assert.deepEqual(Array.from(moved.ownerIndexes()), Array.from(ring.ownerIndexes()));
+  assert.notEqual(moved.version, ring.version);
+  assert.equal(moved.members().find((n) => n.id === 'n002')?.rack, 'r9');
 });
 
 test('creating a ring validates its input', () => {
