@@ -10,7 +10,7 @@
  * reported, so the coordinator meets timeouts as it would with a lagging one.
  */
 import type { NodeId } from '../../src/core/index.ts';
-import { MemoryEngine } from '../../src/storage/index.ts';
+import { MemoryEngine, openLsm, type Engine } from '../../src/storage/index.ts';
 import { ReplicaStore } from '../../src/replication/replica-store.ts';
 import { createClusterKv, type ClusterKv } from '../../src/replication/cluster-kv.ts';
 import type { Coordinator, CoordinatorOptions } from '../../src/replication/coordinator.ts';
@@ -69,6 +69,11 @@ export interface ReplicationClusterOptions {
   handoff?: HandoffOptions;
   /** Placement over the node ids (default: StaticPlacement). */
   placement?: (ids: readonly NodeId[]) => Placement;
+  /**
+   * 'memory' (default): a MemoryEngine that survives crashes whole. 'lsm': the
+   * LSM engine with WAL sync "always" on the node's crash-modelling file system.
+   */
+  engine?: 'memory' | 'lsm';
   /** false: no hint queues, so no sloppy quorum. */
   hints?: boolean;
 }
@@ -78,7 +83,7 @@ export class ReplicationCluster {
   readonly liveness = new ManualLiveness();
   readonly placement: Placement;
   readonly ids: readonly NodeId[];
-  private readonly engines = new Map<NodeId, MemoryEngine>();
+  private readonly engines = new Map<NodeId, Engine>();
   private readonly views = new Map<NodeId, LivenessView>();
 
   constructor(readonly options: ReplicationClusterOptions) {
@@ -92,9 +97,9 @@ export class ReplicationCluster {
       ...(options.faults ? { faults: options.faults } : {}),
       factory: async (ctx) => {
         for (const other of ids) ctx.transport.setAddress(other, `sim://${other}`);
-        let engine = this.engines.get(ctx.id);
+        let engine: Engine | undefined = options.engine === 'lsm' ? undefined : this.engines.get(ctx.id);
         if (engine === undefined) {
-          engine = new MemoryEngine();
+          engine = options.engine === 'lsm' ? await openLsm('/data', { sync: 'always' }, { fs: ctx.fs, clock: ctx.clock, log: ctx.log }) : new MemoryEngine();
           this.engines.set(ctx.id, engine);
         }
         const queue = options.hints === false ? undefined : await HintStore.open(ctx.fs, '/hints', { log: ctx.log });
@@ -148,7 +153,7 @@ export class ReplicationCluster {
   }
 
   /** The engine of `id`, running or not (it survives crashes). */
-  engine(id: NodeId): MemoryEngine {
+  engine(id: NodeId): Engine {
     const engine = this.engines.get(id);
     if (engine === undefined) throw new Error(`node ${id} has no engine`);
     return engine;

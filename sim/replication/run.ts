@@ -31,6 +31,7 @@ export interface RunOptions {
   clients?: number;
   registerKeys?: number;
   counterKeys?: number;
+  engine?: 'memory' | 'lsm';
 }
 
 export interface RunResult {
@@ -74,6 +75,7 @@ export async function runReplication(options: RunOptions): Promise<RunResult> {
     partitions: 8,
     coordinator: { coordinatorTimeoutMs },
     handoff: { hintReplayIntervalMs: 250, hintApplyTimeoutMs: 400 },
+    ...(options.engine === undefined ? {} : { engine: options.engine }),
   });
   const clock = cluster.sim.clock;
   const history = new History();

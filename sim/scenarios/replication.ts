@@ -1,5 +1,5 @@
 /**
- * `npm run sim -- --scenario replication --seeds K [--nodes 3..6] [--window=MS] [--json]`
+ * `npm run sim -- --scenario replication --seeds K [--nodes 3..6] [--window=MS] [--engine=lsm] [--json]`
  *
  * Replicated nodes (coordinator, ReplicaStore, hinted handoff) under
  * partitions, message loss and duplication, crashes and restarts, with a
@@ -16,7 +16,8 @@ export const scenario: Scenario = {
   defaultNodes: 4,
   async run(seed, options) {
     const windowMs = options.extra.window === undefined ? undefined : Number(options.extra.window);
-    const result = await runReplication({ seed, nodes: options.nodes, ...(windowMs !== undefined && Number.isFinite(windowMs) ? { faultWindowMs: windowMs } : {}) });
+    const engine = options.extra.engine === 'lsm' ? 'lsm' : 'memory';
+    const result = await runReplication({ seed, nodes: options.nodes, engine, ...(windowMs !== undefined && Number.isFinite(windowMs) ? { faultWindowMs: windowMs } : {}) });
     return {
       ok: result.ok,
       faultsInjected: result.faultsInjected,

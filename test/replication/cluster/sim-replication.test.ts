@@ -24,6 +24,13 @@ test(`replication simulation holds invariants 1–5 over ${seeds} seeds`, async 
   assert.ok(hintsReplayed > seeds, `only ${hintsReplayed} hints replayed`);
 });
 
+test('replication simulation over the LSM engine on the crash-modelling file system (20 seeds)', async () => {
+  for (let seed = 1; seed <= 20; seed++) {
+    const result = await runReplication({ seed, nodes: 4, engine: 'lsm' });
+    assert.ok(result.ok, `seed ${seed} failed; replay: npm run sim -- --scenario replication --seed ${seed} --engine=lsm\n${result.failure}`);
+  }
+});
+
 test('the same seed replays the same run', async () => {
   const a = await runReplication({ seed: 42, nodes: 4 });
   const b = await runReplication({ seed: 42, nodes: 4 });
