@@ -88,7 +88,7 @@ export class Connection {
   shutdown(): void {
     if (this.ended) return;
     this.ended = true;
-    if (!this.busy) this.socket.end();
+    if (!this.busy) this.socket.destroySoon();
   }
 
   destroy(): void {
@@ -145,7 +145,7 @@ export class Connection {
     this.flush();
     if (this.client.closeAfterReply || this.ended) {
       this.ended = true;
-      this.socket.end();
+      this.socket.destroySoon();
       return;
     }
     if (this.pausedForInput) {
@@ -193,7 +193,7 @@ export class Connection {
     this.ended = true;
     this.busy = false;
     this.flush();
-    this.socket.end();
+    this.socket.destroySoon();
     // A client that keeps sending must not hold the socket open.
     this.socket.pause();
   }

@@ -139,7 +139,10 @@ export class RespServer {
     }
     if (this.connections.size >= this.options.settings.getInt('maxclients')) {
       stats.rejectedConnections++;
-      socket.end('-ERR max number of clients reached\r\n');
+      // destroySoon, not end: this socket is never read, so it would not notice the client's FIN.
+      socket.on('error', () => {});
+      socket.write('-ERR max number of clients reached\r\n');
+      socket.destroySoon();
       return;
     }
     stats.totalConnections++;
@@ -170,11 +173,12 @@ export class RespServer {
   close(): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
       for (const off of this.unsubscribe) off();
-      const grace = this.options.clock.setTimer(closeGraceMs, () => {
+      // A real (ref'd) timer: close() must finish even when nothing else keeps the process alive.
+      const grace = setTimeout(() => {
         for (const c of this.connections) c.destroy();
-      });
+      }, closeGraceMs);
       this.server.close(() => {
-        grace.cancel();
+        clearTimeout(grace);
         resolve();
       });
       for (const c of this.connections) c.shutdown();

@@ -82,12 +82,13 @@ export class RawClient {
         this.waiting.shift()?.(r[0]);
       }
     });
-    socket.on('close', () => {
+    // A closed connection answers every outstanding and later request with a marker, so no test hangs.
+    const onClosed = (): void => {
       this.closed = true;
-    });
-    socket.on('error', () => {
-      this.closed = true;
-    });
+      for (const w of this.waiting.splice(0)) w({ t: 'other', v: 'connection closed' });
+    };
+    socket.on('close', onClosed);
+    socket.on('error', onClosed);
   }
 
   static open(port: number): Promise<RawClient> {
@@ -103,6 +104,10 @@ export class RawClient {
 
   sendRaw(bytes: Buffer): Promise<Reply> {
     return new Promise((resolve) => {
+      if (this.closed) {
+        resolve({ t: 'other', v: 'connection closed' });
+        return;
+      }
       this.waiting.push(resolve);
       this.socket.write(bytes);
     });
