@@ -2,9 +2,9 @@
  * The balanced strategy's claims: Q equal partitions, each node owning
  * ⌊Q/S⌋ or ⌈Q/S⌉ of them (Dynamo's strategy 3, Riak's claim).
  *
- * - A fresh cluster gets a striped layout: nodes interleaved by data center
- *   and rack, partition p owned by the (p mod S)-th, so any few consecutive
- *   partitions have distinct owners in distinct racks.
+ * - A fresh cluster gets a striped layout: partitions dealt to data centers,
+ *   then racks, in proportion and evenly spaced, then round-robin to nodes, so
+ *   any few consecutive partitions have distinct owners in distinct racks.
  * - A join is incremental: the newcomer takes exactly its share, one
  *   partition at a time from the node with the largest surplus, choosing
  *   partitions where it has no neighbour of itself (or its rack) within the

@@ -48,7 +48,10 @@ export function canonicalNodes(nodes: readonly NodeDescriptor[]): NodeDescriptor
   if (nodes.length > maxRingNodes) {
     throw new InvalidArgumentError(`Cannot build a ring of ${nodes.length} nodes: the limit is ${maxRingNodes}`);
   }
-  const out = nodes.map((n) => ({ id: checkName(n.id, 'node id'), dc: checkName(n.dc, `data center of node ${n.id}`), rack: checkName(n.rack, `rack of node ${n.id}`) }));
+  const out = nodes.map((n) => {
+    if (typeof n !== 'object' || n === null) throw new InvalidArgumentError(`Cannot use node ${JSON.stringify(n)}: a node is an object { id, dc, rack }`);
+    return { id: checkName(n.id, 'node id'), dc: checkName(n.dc, `data center of node ${n.id}`), rack: checkName(n.rack, `rack of node ${n.id}`) };
+  });
   out.sort((a, b) => compareIds(a.id, b.id));
   for (let i = 1; i < out.length; i++) {
     if ((out[i] as NodeDescriptor).id === (out[i - 1] as NodeDescriptor).id) {
@@ -59,7 +62,12 @@ export function canonicalNodes(nodes: readonly NodeDescriptor[]): NodeDescriptor
 }
 
 export function canonicalReplication(replication: Replication): CanonicalReplication {
+  const shape = 'replication must be { n } or { perDc: { dc: count } }';
+  if (typeof replication !== 'object' || replication === null) throw new InvalidArgumentError(`Cannot use replication ${JSON.stringify(replication)}: ${shape}`);
   if ('n' in replication) return { n: checkCount(replication.n, 'the ring'), perDc: null };
+  if (typeof replication.perDc !== 'object' || replication.perDc === null || Array.isArray(replication.perDc)) {
+    throw new InvalidArgumentError(`Cannot use replication ${JSON.stringify(replication)}: ${shape}`);
+  }
   const pairs = Object.entries(replication.perDc).map(([dc, count]) => [checkName(dc, 'data center'), checkCount(count, `data center ${dc}`)] as const);
   if (pairs.length === 0) throw new InvalidArgumentError('Cannot use per-DC replication with no data centers: give at least one, e.g. { dc1: 3 }');
   pairs.sort((a, b) => compareIds(a[0], b[0]));

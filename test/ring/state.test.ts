@@ -105,6 +105,9 @@ test('fromState rejects malformed states with a message that names the problem',
     [{ replication: { n: 0 } }, /0 replicas/],
     [{ tokensPerNode: 4 }, /no tokensPerNode/],
     [{ nodes: [{ id: '', dc: 'dc1', rack: 'r1' }] }, /node id ""/],
+    [{ nodes: [null as unknown as NodeDescriptor] }, /a node is an object/],
+    [{ replication: null as never }, /replication must be/],
+    [{ replication: { perDc: 'dc1' } as never }, /replication must be/],
   ];
   for (const [patch, message] of cases) {
     assert.throws(() => Ring.fromState({ ...good, ...patch } as RingState), (e: Error & { code?: string }) => e.code === 'RINGKV_INVALID_ARGUMENT' && message.test(e.message), String(message));
@@ -127,4 +130,23 @@ test('creating a ring validates its input', () => {
   assert.throws(() => Ring.create({ nodes: nodes(2), strategy: 'random', tokensPerNode: 0 }), /0 tokens per node/);
   assert.throws(() => Ring.create({ nodes: nodes(2) }).join(node('node-000')), /already in the ring/);
   assert.throws(() => Ring.create({ nodes: nodes(2) }).preferenceList(16384), /partitions 0 to 16383/);
+});
+
+test('fromState meets arbitrary garbage in any field with InvalidArgumentError, never a crash', () => {
+  const good = Ring.create({ nodes: nodes(3), partitionCount: 16 }).toState();
+  const fields = Object.keys(good) as Array<keyof RingState>;
+  fc.assert(
+    fc.property(fc.constantFrom(...fields), fc.anything(), (field, value) => {
+      try {
+        Ring.fromState({ ...good, [field]: value } as RingState);
+      } catch (e) {
+        return (e as { code?: string }).code === 'RINGKV_INVALID_ARGUMENT';
+      }
+      return true;
+    }),
+    { numRuns: 1500 },
+  );
+  for (const garbage of [null, 7, 'ring', [], { format: 1 }]) {
+    assert.throws(() => Ring.fromState(garbage as unknown as RingState), { code: 'RINGKV_INVALID_ARGUMENT' });
+  }
 });
