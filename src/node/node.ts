@@ -140,6 +140,7 @@ export class RingkvNode {
         log: log.child({ component: 'resp' }),
         auth: { ...(config.requirepass ? { password: config.requirepass } : {}), users: config.users },
         onCommand: (name, durationMs, ok) => metrics.observe('resp', name, durationMs, ok),
+        info: () => infoSections(engine, view, runtime, { mode, generation }),
       });
       const respAddress = await listenOrExplain('RESP', '--resp-port', config.host, config.respPort, () => resp.listen(config.respPort, config.host));
       cleanups.unshift(() => resp.close());
@@ -209,6 +210,31 @@ export class RingkvNode {
     })();
     return this.stopped;
   }
+}
+
+/** INFO sections the node adds to what the RESP server reports itself. */
+function infoSections(
+  engine: Engine,
+  view: ClusterView,
+  runtime: ClusterRuntime | undefined,
+  node: { mode: NodeMode; generation: number },
+): Record<string, Record<string, string | number>> {
+  const storage: Record<string, string | number> = {};
+  for (const sample of flattenStats(engine.stats())) storage[sample.labels['stat'] ?? ''] = sample.value;
+  const nodes = view.nodes();
+  const ring = view.ring();
+  return {
+    storage,
+    cluster: {
+      mode: node.mode,
+      generation: node.generation,
+      nodes: nodes.length,
+      nodes_up: nodes.filter((n) => n.liveness === 'up').length,
+      ring_version: ring.version,
+      replication_factor: ring.replicationFactor,
+      hints_queued: runtime === undefined ? 0 : runtime.hints.destinations().reduce((sum, d) => sum + runtime.hints.backlog(d).hints, 0),
+    },
+  };
 }
 
 function registerGauges(metrics: NodeMetrics, engine: Engine, view: ClusterView, resp: RespServer, runtime: ClusterRuntime | undefined): void {

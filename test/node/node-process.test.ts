@@ -32,6 +32,10 @@ describe('a ringkv node process', () => {
       assert.ok(ttl > 95 && ttl <= 100, `ttl ${ttl}`);
       assert.equal(await redis.incrby('io:n', 5), 5);
       assert.deepEqual(await redis.mget('io:a', 'io:missing', 'io:n'), ['apple', null, '5']);
+      const info = await redis.info();
+      assert.match(info, /loading:0/);
+      assert.match(info, /mode:standalone/, 'the node adds its cluster section to INFO');
+      assert.match(info, /approximateKeys:\d+/, 'and its storage stats');
       assert.equal(await redis.del('io:a'), 1);
       assert.equal(await redis.get('io:a'), null);
     } finally {
