@@ -199,6 +199,24 @@ for (const [engineName, engineOf] of [
     assert.equal((await store.coordinateIncr(k, 1n)).value, 1n);
   });
 
+  it('a counter deleted and incremented again restarts at 0; an increment concurrent with the delete is kept (add-wins)', async () => {
+    const a = (await make('a')).store;
+    const b = (await make('b')).store;
+    await a.coordinateIncr(k, 5n);
+    await b.apply(k, (await a.readRaw(k)) as StoredObject);
+    // On b: delete, then count again from 0. Concurrently on a: one more increment of the old counter.
+    await b.coordinateDelete(k, null);
+    assert.equal((await b.coordinateIncr(k, 1n)).value, 1n);
+    await a.coordinateIncr(k, 2n);
+    const merged = await a.apply(k, (await b.readRaw(k)) as StoredObject);
+    await b.apply(k, merged);
+    for (const s of [a, b]) {
+      const live = ((await s.read(k)) as StoredObject).versions.filter((v) => v.kind === 'counter');
+      assert.equal(mergedCounterValue(live), 8n, 'the old state a built on (5 + 2) plus b\'s fresh lane (1)');
+    }
+    assert.equal((await a.coordinateIncr(k, 0n)).value, 8n);
+  });
+
   it('incr refuses a value that is not an integer, and writes nothing', async () => {
     const { store } = await make();
     await store.coordinatePut(k, utf8('abc'), null);
