@@ -23,6 +23,17 @@ export function staleReplicas<O>(model: ObjectModel<O>, answers: ReadonlyArray<{
   return answers.filter((a) => !model.covers(a.value, merged)).map((a) => a.owner);
 }
 
+function allEncodedEqual<O>(model: ObjectModel<O>, objects: readonly O[]): boolean {
+  const first = objects[0];
+  if (first === undefined) return true;
+  const bytes = Buffer.from(model.encode(first));
+  for (let i = 1; i < objects.length; i++) {
+    const other = objects[i] as O;
+    if (other !== first && !bytes.equals(model.encode(other))) return false;
+  }
+  return true;
+}
+
 export class ReadRepairer<O> {
   constructor(private readonly deps: ReadRepairDeps<O>) {}
 
@@ -37,6 +48,8 @@ export class ReadRepairer<O> {
       if (outcome.value !== undefined) merged = merged === undefined ? outcome.value : this.deps.model.merge(merged, outcome.value);
     }
     if (merged === undefined) return [];
+    // The common case: every replica answered with the same bytes, nothing to repair.
+    if (answers.every((a) => a.value !== undefined) && allEncodedEqual(this.deps.model, answers.map((a) => a.value as O))) return [];
     const stale = staleReplicas(this.deps.model, answers, merged);
     if (stale.length === 0) return [];
     const encoded = this.deps.model.encode(merged);
