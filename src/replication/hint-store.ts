@@ -13,7 +13,7 @@
  * out ends the segment there (a torn tail from a crash mid-append) and the
  * file is cut back to the last good record.
  */
-import { CorruptionError, InvalidArgumentError, IoError, OverloadedError, asBuffer, assert, crc32, fromUtf8, toHex, utf8 } from '../core/index.ts';
+import { ClosedError, CorruptionError, InvalidArgumentError, OverloadedError, asBuffer, assert, crc32, fromUtf8, toHex, utf8 } from '../core/index.ts';
 import type { AppendFile, FileSystem, Logger, NodeId } from '../core/index.ts';
 
 /** Hint segment format version (docs/formats/hints.md). */
@@ -261,7 +261,7 @@ export class HintStore {
   }
 
   private check(): void {
-    if (this.closed) throw new IoError('The hint store is closed');
+    if (this.closed) throw new ClosedError('The hint store is closed');
   }
 
   /**
