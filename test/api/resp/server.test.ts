@@ -42,7 +42,7 @@ test('requirepass and named users: NOAUTH, WRONGPASS, AUTH, HELLO AUTH', async (
     assert.deepEqual(await c.send(['PING']), err('NOAUTH Authentication required.'));
     assert.deepEqual(await c.send(['AUTH', 'nope']), err('WRONGPASS invalid username-password pair or user is disabled.'));
     assert.deepEqual(await c.send(['AUTH', 'alice', 'sekret']), err('WRONGPASS invalid username-password pair or user is disabled.'));
-    assert.deepEqual(await c.send(['HELLO', '3']), err('NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time'));
+    assert.deepEqual(await c.send(['HELLO', '3']), err('NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time'));
     assert.deepEqual(await c.send(['AUTH', 'sekret']), ok);
     assert.deepEqual(await c.send(['SET', 'k', 'v']), ok);
     c.close();

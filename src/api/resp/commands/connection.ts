@@ -98,7 +98,7 @@ const hello: Handler = (ctx, args) => {
   }
   if (credentials !== undefined) authenticate(ctx.client, ctx.server, credentials.user, credentials.pass);
   if (!ctx.client.authenticated) {
-    throw new RespError('NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time');
+    throw new RespError('NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time');
   }
   if (name !== undefined) {
     if (!validName(name)) throw new RespError('ERR Client names cannot contain spaces, newlines or special characters.');

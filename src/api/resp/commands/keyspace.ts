@@ -92,7 +92,8 @@ const scan: Handler = async (ctx, args) => {
       if (count < 1) throw syntaxError();
       i++;
     } else if (opt === 'match' && value !== undefined) {
-      pattern = value;
+      // '*' alone matches everything, the empty key too (Redis skips the matcher for it).
+      pattern = value.length === 1 && value[0] === 42 ? undefined : value;
       i++;
     } else if (opt === 'type' && value !== undefined) {
       typeFilter = value.toString('latin1').toLowerCase();
