@@ -121,11 +121,13 @@ export class Connection {
   flush(): void {
     if (!this.open || this.outBytes === 0) return;
     const data = this.outBuf.subarray(0, this.outBytes);
-    // The socket keeps `data` until the kernel takes it; the rest of the buffer is still ours.
-    this.outBuf = this.outBuf.subarray(this.outBytes);
-    this.outBytes = 0;
     this.socket.write(data);
     this.socketBacklog = this.socket.writableLength;
+    // Nearly always the kernel took everything at once and the buffer can be
+    // refilled; otherwise the socket keeps `data` until it is sent, and only
+    // the rest of the buffer is still ours.
+    this.outBuf = this.socketBacklog === 0 ? this.outBuf : this.outBuf.subarray(this.outBytes);
+    this.outBytes = 0;
   }
 
   private growOut(frameBytes: number): void {

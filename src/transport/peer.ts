@@ -121,6 +121,10 @@ export class Peer {
   request(message: WireMessage, timeoutMs: number): Promise<WireMessage> {
     if (this.state === 'closed') return Promise.reject(new ClosedError(`Cannot send "${message.type}" to node ${this.id}: the transport is closed`));
     const { maxFrameBytes, maxPendingRequestsPerPeer, maxQueuedBytesPerPeer } = this.host.limits;
+    if (!this.ensureConnection()) {
+      this.host.stats.requestsUnavailable++;
+      return Promise.reject(this.unreachable());
+    }
     let body: Buffer;
     try {
       body = packBody(message);
@@ -137,10 +141,6 @@ export class Peer {
     if (!this.canQueue(body)) {
       this.host.stats.requestsOverloaded++;
       return Promise.reject(new OverloadedError(`The send queue to node ${this.id} holds ${this.queuedBytes()} bytes: the limit is ${maxQueuedBytesPerPeer}`));
-    }
-    if (!this.ensureConnection()) {
-      this.host.stats.requestsUnavailable++;
-      return Promise.reject(this.unreachable());
     }
     const requestId = this.allocateRequestId();
     this.host.stats.requestsSent++;
@@ -276,11 +276,12 @@ export class Peer {
     return pending;
   }
 
+  /** `body` may be packBody's scratch buffer: it is copied before this returns. */
   private enqueue(type: number, requestId: number, body: Buffer): void {
     if (this.state === 'open' && this.conn !== undefined) {
       this.conn.write(type, requestId, body);
     } else {
-      this.waiting.push({ type, requestId, body });
+      this.waiting.push({ type, requestId, body: Buffer.from(body) });
       this.waitingBytes += body.length + frameHeaderBytes;
     }
   }

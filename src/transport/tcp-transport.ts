@@ -333,7 +333,7 @@ export class TcpTransport implements Transport {
     // Through the codec, so a local delivery sees exactly what a remote one would.
     let copy: WireMessage;
     try {
-      copy = decodeWireMessage(packBody(message));
+      copy = decodeWireMessage(Buffer.from(packBody(message)));
     } catch (error) {
       this.log.warn(`Dropped message "${message.type}" to this node: ${(error as Error).message}`);
       this.counters.messagesDropped++;
@@ -345,14 +345,14 @@ export class TcpTransport implements Transport {
   private loopbackRequest(message: WireMessage, timeoutMs: number): Promise<WireMessage> {
     let copy: WireMessage;
     try {
-      copy = decodeWireMessage(packBody(message));
+      copy = decodeWireMessage(Buffer.from(packBody(message)));
     } catch (error) {
       return Promise.reject(error);
     }
     return new Promise<WireMessage>((resolve, reject) => {
       const timer = this.ctx.clock.setTimer(timeoutMs, () => reject(new TimeoutError(`Node ${this.localId} (this node) did not answer "${message.type}" within ${timeoutMs} ms`)));
       this.invoke(this.localId, copy)
-        .then((reply) => decodeWireMessage(packBody(reply)))
+        .then((reply) => decodeWireMessage(Buffer.from(packBody(reply))))
         .then(resolve, reject)
         .finally(() => timer.cancel());
     });
