@@ -321,8 +321,9 @@ class ByteReader {
     const n = this.varint();
     if (this.pos + n > this.buf.length) this.fail(`length ${n} past the end`);
     // A copy, so a stored object never pins the engine's larger buffer.
-    const out = new Uint8Array(n);
-    out.set(this.buf.subarray(this.pos, this.pos + n));
+    // ArrayBuffer.slice copies without creating an intermediate Buffer view (the costly part).
+    const buf = this.buf;
+    const out = new Uint8Array(buf.buffer.slice(buf.byteOffset + this.pos, buf.byteOffset + this.pos + n));
     this.pos += n;
     return out;
   }
