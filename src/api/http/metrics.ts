@@ -1,11 +1,13 @@
 /**
- * Prometheus metrics of one node (prom-client, a registry per node so tests
- * and several nodes in one process never collide). Request counters and
- * latency histograms per protocol and command are updated on the hot path, so
- * the labelled children are cached; everything else (storage, cluster,
- * handoff) is read from callbacks at scrape time.
+ * Prometheus metrics of one node. Request counts and latency histograms per
+ * protocol and command sit on the RESP hot path, where prom-client's labelled
+ * children cost microseconds per call (label hashing); they are kept here in
+ * plain typed arrays (tens of nanoseconds) and written out in the Prometheus
+ * text format at scrape time. Everything else (storage, cluster, handoff,
+ * process) goes through a prom-client registry per node, read from callbacks
+ * when someone scrapes.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type Protocol = 'resp' | 'http';
 
@@ -16,65 +18,65 @@ export type Protocol = 'resp' | 'http';
  */
 export const maxCommandLabels = 256;
 
-// Seconds: from 50 µs (a cached GET) to 5 s (a timed-out quorum).
-const latencyBucketsSeconds = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+/** Upper bounds in seconds: from 50 µs (a cached GET) to 5 s (a timed-out quorum). */
+export const latencyBucketsSeconds: readonly number[] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const latencyBucketsMs = latencyBucketsSeconds.map((s) => s * 1000);
 
 export interface GaugeSample {
   labels: Record<string, string>;
   value: number;
 }
 
-interface CachedChildren {
-  ok: { inc(): void };
-  failed: { inc(): void };
-  latency: { observe(value: number): void };
+/** Counts of one (protocol, command): outcomes, and latency per bucket (not cumulative; last slot is +Inf). */
+interface CommandStats {
+  ok: number;
+  error: number;
+  sumMs: number;
+  readonly buckets: Float64Array;
+}
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function labelText(labels: ReadonlyArray<readonly [string, string]>): string {
+  return labels.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',');
 }
 
 export class NodeMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'protocol' | 'command' | 'outcome'>;
-  private readonly latency: Histogram<'protocol' | 'command'>;
-  private readonly children = new Map<string, CachedChildren>();
-  private readonly labelCount: Record<Protocol, number> = { resp: 0, http: 0 };
+  private readonly byProtocol: Record<Protocol, Map<string, CommandStats>> = { resp: new Map(), http: new Map() };
+  private readonly defaultLabels: ReadonlyArray<readonly [string, string]>;
 
   constructor(options: { defaultLabels?: Record<string, string>; processMetrics?: boolean } = {}) {
+    this.defaultLabels = Object.entries(options.defaultLabels ?? {});
     if (options.defaultLabels) this.registry.setDefaultLabels(options.defaultLabels);
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'ringkv_process_' });
-    this.requests = new Counter({
-      name: 'ringkv_requests_total',
-      help: 'Requests served, by protocol, command and outcome (ok or error).',
-      labelNames: ['protocol', 'command', 'outcome'],
-      registers: [this.registry],
-    });
-    this.latency = new Histogram({
-      name: 'ringkv_request_duration_seconds',
-      help: 'Time from a request being parsed to its reply being queued, by protocol and command.',
-      labelNames: ['protocol', 'command'],
-      buckets: latencyBucketsSeconds,
-      registers: [this.registry],
-    });
   }
 
   /** Records one request; cheap enough for every RESP command. */
   observe(protocol: Protocol, command: string, durationMs: number, ok: boolean): void {
-    const children = this.childrenFor(protocol, command);
-    (ok ? children.ok : children.failed).inc();
-    children.latency.observe(durationMs / 1000);
+    const stats = this.statsFor(protocol, command);
+    if (ok) stats.ok++;
+    else stats.error++;
+    stats.sumMs += durationMs;
+    let i = 0;
+    while (i < latencyBucketsMs.length && durationMs > (latencyBucketsMs[i] as number)) i++;
+    stats.buckets[i] = (stats.buckets[i] as number) + 1;
   }
 
-  private childrenFor(protocol: Protocol, command: string): CachedChildren {
-    const cacheKey = `${protocol} ${command}`;
-    let children = this.children.get(cacheKey);
-    if (children !== undefined) return children;
-    if (this.labelCount[protocol] >= maxCommandLabels) return this.childrenFor(protocol, 'other');
-    this.labelCount[protocol]++;
-    children = {
-      ok: this.requests.labels(protocol, command, 'ok'),
-      failed: this.requests.labels(protocol, command, 'error'),
-      latency: this.latency.labels(protocol, command),
-    };
-    this.children.set(cacheKey, children);
-    return children;
+  private statsFor(protocol: Protocol, command: string): CommandStats {
+    const map = this.byProtocol[protocol];
+    let stats = map.get(command);
+    if (stats !== undefined) return stats;
+    // The last label slot is kept for "other".
+    const name = map.size >= maxCommandLabels - 1 ? 'other' : command;
+    stats = map.get(name);
+    if (stats === undefined) {
+      stats = { ok: 0, error: 0, sumMs: 0, buckets: new Float64Array(latencyBucketsMs.length + 1) };
+      map.set(name, stats);
+    }
+    return stats;
   }
 
   /**
@@ -101,8 +103,33 @@ export class NodeMetrics {
     return this.registry.contentType;
   }
 
-  render(): Promise<string> {
-    return this.registry.metrics();
+  async render(): Promise<string> {
+    return `${this.renderRequests()}\n${await this.registry.metrics()}`;
+  }
+
+  private renderRequests(): string {
+    const counts = ['# HELP ringkv_requests_total Requests served, by protocol, command and outcome (ok or error).', '# TYPE ringkv_requests_total counter'];
+    const latency = [
+      '# HELP ringkv_request_duration_seconds Time from a request being parsed to its reply being queued, by protocol and command.',
+      '# TYPE ringkv_request_duration_seconds histogram',
+    ];
+    for (const protocol of ['resp', 'http'] as const) {
+      for (const [command, stats] of this.byProtocol[protocol]) {
+        const base: Array<readonly [string, string]> = [['protocol', protocol], ['command', command]];
+        counts.push(`ringkv_requests_total{${labelText([...base, ['outcome', 'ok'], ...this.defaultLabels])}} ${stats.ok}`);
+        counts.push(`ringkv_requests_total{${labelText([...base, ['outcome', 'error'], ...this.defaultLabels])}} ${stats.error}`);
+        let cumulative = 0;
+        latencyBucketsSeconds.forEach((bound, i) => {
+          cumulative += stats.buckets[i] as number;
+          latency.push(`ringkv_request_duration_seconds_bucket{${labelText([['le', String(bound)], ...base, ...this.defaultLabels])}} ${cumulative}`);
+        });
+        cumulative += stats.buckets[latencyBucketsSeconds.length] as number;
+        latency.push(`ringkv_request_duration_seconds_bucket{${labelText([['le', '+Inf'], ...base, ...this.defaultLabels])}} ${cumulative}`);
+        latency.push(`ringkv_request_duration_seconds_sum{${labelText([...base, ...this.defaultLabels])}} ${stats.sumMs / 1000}`);
+        latency.push(`ringkv_request_duration_seconds_count{${labelText([...base, ...this.defaultLabels])}} ${cumulative}`);
+      }
+    }
+    return `${counts.join('\n')}\n\n${latency.join('\n')}\n`;
   }
 }
 
