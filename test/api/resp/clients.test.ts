@@ -8,7 +8,13 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
-import { startServer } from './helpers.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RealClock, RealFileSystem, silentLogger } from '../../../src/core/index.ts';
+import { openLsm } from '../../../src/storage/index.ts';
+import { LocalKv, ReplicaStore } from '../../../src/replication/index.ts';
+import { nodeId, startServer } from './helpers.ts';
 import type { Started } from './helpers.ts';
 
 let server: Started;
@@ -107,4 +113,39 @@ test('redis-cli: commands, --scan, COMMAND, CLUSTER and ringkv commands', async 
   assert.match(nodes, new RegExp(`^[0-9a-f]{40} 127.0.0.1:${server.port}@0 myself,master - 0 0 1 connected 0-16383\\n`));
   assert.match((await cli(['RINGKV.GETALL', 'cli:k'])).stdout, /^context\n[A-Za-z0-9+/=]+\nsiblings\nkind\nvalue\nvalue\na b\n/);
   assert.equal((await cli(['LPUSH', 'l', 'x'])).stdout.trim(), "ERR unknown command 'LPUSH', with args beginning with: 'l' 'x'");
+});
+
+test('over the LSM engine (WAL sync always): acknowledged writes survive a restart on the same directory', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ringkv-resp-lsm-'));
+  const clock = new RealClock();
+  const open = async () => {
+    const engine = await openLsm(dir, { sync: 'always' }, { fs: new RealFileSystem(), clock, log: silentLogger });
+    const kv = new LocalKv({ store: new ReplicaStore({ engine, clock, nodeId }), clock });
+    return { engine, started: await startServer({ kv, clock }) };
+  };
+  try {
+    const first = await open();
+    const redis = new Redis({ port: first.started.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+    await redis.mset('lsm:a', '1', 'lsm:b', 'two');
+    await redis.incrby('lsm:a', 41);
+    await redis.set('lsm:t', 'x', 'EX', 1000);
+    await redis.set('lsm:gone', 'y');
+    await redis.del('lsm:gone');
+    redis.disconnect();
+    await first.started.close();
+    await first.engine.close();
+
+    const second = await open();
+    const again = new Redis({ port: second.started.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+    await again.connect();
+    assert.deepEqual(await again.mget('lsm:a', 'lsm:b', 'lsm:gone'), ['42', 'two', null]);
+    assert.ok((await again.ttl('lsm:t')) > 990);
+    assert.equal(await again.dbsize(), 3);
+    again.disconnect();
+    await second.started.close();
+    await second.engine.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
