@@ -31,7 +31,7 @@ import {
   toWireError,
 } from './messages.ts';
 import type { NodeLiveness, Placement, PreferenceList } from './placement.ts';
-import { NamespaceReplication, replicasForN } from './placement.ts';
+import { replicasForN, type NamespaceReplication } from './placement.ts';
 import { gather, quorumRule, settle, type Attempt, type Outcome, type QuorumRule } from './quorum.ts';
 import { ReadRepairer } from './read-repair.ts';
 import { slotCount, slotOf } from './keys.ts';
@@ -102,8 +102,9 @@ export interface CoordinatorOptions {
   maxInFlightPerPeer?: number;
   defaultR?: Consistency;
   defaultW?: Consistency;
+  /** N per namespace; absent: the ring's replication factor for every key. */
   replication?: NamespaceReplication;
-  /** Data center of this node, for local_quorum. */
+  /** Data center of this node, for local_quorum (default: the placement's dc of this node). */
   localDc?: string;
   readRepair?: boolean;
 }
@@ -162,7 +163,8 @@ export class Coordinator<O> implements MessageHandler {
   private readonly maxInFlightPerPeer: number;
   private readonly defaultR: Consistency;
   private readonly defaultW: Consistency;
-  private readonly replication: NamespaceReplication;
+  /** Absent: every key has the ring's own replication factor. */
+  private readonly replication: NamespaceReplication | undefined;
   private readonly localDc: string | undefined;
   private readonly inFlight = new Map<NodeId, number>();
   private readonly rememberedOps = new Map<string, Promise<CoordinateReply>>();
@@ -179,7 +181,7 @@ export class Coordinator<O> implements MessageHandler {
     this.maxInFlightPerPeer = options.maxInFlightPerPeer ?? defaultMaxInFlightPerPeer;
     this.defaultR = options.defaultR ?? 'quorum';
     this.defaultW = options.defaultW ?? 'quorum';
-    this.replication = options.replication ?? new NamespaceReplication();
+    this.replication = options.replication;
     this.localDc = options.localDc ?? deps.placement.dcOf(deps.localId);
     if (options.readRepair !== false) {
       this.repairer = new ReadRepairer<O>({
@@ -211,7 +213,8 @@ export class Coordinator<O> implements MessageHandler {
   /** Home replicas and fallbacks of `key` for its namespace's N. */
   replicas(key: Uint8Array): PreferenceList {
     const partition = this.deps.placement.partitionOfSlot(slotOf(key));
-    return replicasForN(this.deps.placement.preferenceList(partition), this.replication.nFor(key));
+    const list = this.deps.placement.preferenceList(partition);
+    return this.replication === undefined ? list : replicasForN(list, this.replication.nFor(key));
   }
 
   private dcOf = (node: NodeId): string | undefined => this.deps.placement.dcOf(node);
@@ -478,7 +481,8 @@ export class Coordinator<O> implements MessageHandler {
    * one: only the first minN home replicas do when namespaces have smaller N.
    */
   private scanCandidates(partition: number): NodeId[] {
-    const home = replicasForN(this.deps.placement.preferenceList(partition), this.replication.minN).home;
+    const list = this.deps.placement.preferenceList(partition);
+    const home = this.replication === undefined ? list.home : replicasForN(list, this.replication.minN).home;
     const local = home.filter((n) => n === this.deps.localId);
     const up = home.filter((n) => n !== this.deps.localId && this.deps.liveness.isUp(n));
     const down = home.filter((n) => n !== this.deps.localId && !this.deps.liveness.isUp(n));
@@ -523,7 +527,7 @@ export class Coordinator<O> implements MessageHandler {
       }
     }
     if (answered === 0) throw new UnavailableError(`Cannot count keys: 0 of ${nodes.length} nodes answered`, { answered: 0, required: 1 });
-    const n = Math.min(this.replication.defaultN, nodes.length);
+    const n = Math.max(1, Math.min(this.replication?.defaultN ?? this.deps.placement.preferenceList(0).home.length, nodes.length));
     return Math.round((sum * nodes.length) / answered / n);
   }
 
