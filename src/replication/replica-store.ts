@@ -28,7 +28,7 @@ import {
   survivorsOf,
 } from './object.ts';
 import type { StoredObject, Version } from './object.ts';
-import { counterOf, coversDot, defaultClockPrunePolicy, emptyClock, mergeClocks, plainClock, pruneClock, withDots } from './vclock.ts';
+import { contextCovers, counterOf, coversDot, defaultClockPrunePolicy, emptyClock, mergeClocks, plainClock, pruneClock, withDots } from './vclock.ts';
 import type { ClockPrunePolicy, Dot, VClock, WriteContext } from './vclock.ts';
 
 /** Concurrent versions one key may hold before a write without a resolving context is refused. */
@@ -293,8 +293,9 @@ export class ReplicaStore {
   }
 
   /**
-   * Changes the expiry of every live version by rewriting each as a new
-   * version (a new dot, so replicas can tell old expiry from new), keeping
+   * Changes the expiry of every live version `context` covers (null: all
+   * this replica holds) by rewriting each as a new version (a new dot, so
+   * replicas can tell old expiry from new), keeping
    * their relative timestamp order so the RESP winner does not change.
    * Counter versions are merged into one. Resolves undefined, writing
    * nothing, when the key has no live value or counter.
@@ -304,7 +305,9 @@ export class ReplicaStore {
     let touched = true;
     const outcome = await this.coordinate(key, context, false, (obj, stamp) => {
       const now = this.clock.wallMs();
-      const live = obj.versions.filter((v) => isLive(v, now));
+      // Only versions the caller saw are rewritten; the others keep their expiry and stay as they are.
+      const seen = context ?? obj.context;
+      const live = obj.versions.filter((v) => isLive(v, now) && contextCovers(seen, v.dot));
       if (!live.some((v) => v.kind !== 'tombstone')) {
         touched = false;
         return undefined;

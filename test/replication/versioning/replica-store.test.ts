@@ -243,6 +243,19 @@ for (const [engineName, engineOf] of [
     assert.equal(await store.coordinateTouch(utf8('nothing'), null, null), undefined);
   });
 
+  it('touch with a context rewrites only the versions that context saw, without duplicating the others', async () => {
+    const { store, clock } = await make();
+    await store.coordinatePut(k, utf8('seen'), null);
+    const context = ((await store.readRaw(k)) as StoredObject).context;
+    await store.coordinatePut(k, utf8('unseen'), null);
+    const out = await store.coordinateTouch(k, clock.wallMs() + 50, context);
+    assert.ok(out !== undefined);
+    const byValue = new Map(out.object.versions.map((v) => [fromUtf8(v.value), v.expiresAtMs]));
+    assert.equal(out.object.versions.length, 2);
+    assert.equal(byValue.get('seen'), clock.wallMs() + 50);
+    assert.equal(byValue.get('unseen'), null);
+  });
+
   it('validates key sizes with a clear message', async () => {
     const { store } = await make();
     await assert.rejects(store.coordinatePut(new Uint8Array(maxKeyBytes + 1), utf8('v'), null), (e: unknown) => e instanceof InvalidArgumentError && /is 65534 bytes: the limit is 65533/.test(e.message));
