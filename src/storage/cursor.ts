@@ -4,7 +4,7 @@
  * compaction. A cursor runs in one direction, fixed when it is created.
  */
 import type { Block } from './block.ts';
-import { kindDelete, kindPut, kindPutMeta } from './block.ts';
+import { keyPrefix32, kindDelete, kindPut, kindPutMeta } from './block.ts';
 import { lowerBound, versionValue } from './memtable.ts';
 import type { MemNode, MemVersion, Memtable } from './memtable.ts';
 import type { Table } from './sstable.ts';
@@ -234,38 +234,50 @@ export function firstTableEndingAtOrAfter(tables: readonly Table[], key: Buffer)
 
 /**
  * Merges cursors given newest first: for equal keys the newest wins and the
- * older ones are skipped. Positioned on the winner after `advance()`.
+ * older ones are skipped. Positioned on the winner after `advance()`. Each
+ * cursor's 4-byte key prefix is kept as an integer, so most comparisons
+ * between cursors never reach a byte compare.
  */
 export class MergeCursor {
   key: Buffer | undefined = undefined;
   winner: Cursor | undefined = undefined;
+  private readonly prefixes: number[];
+  private winnerPrefix = 0;
 
   constructor(
     private readonly cursors: Cursor[],
     private readonly reverse: boolean,
   ) {
+    this.prefixes = cursors.map((c) => prefixOf(c.key));
     this.pick();
   }
 
   private pick(): void {
     let best: Cursor | undefined;
     let bestKey: Buffer | undefined;
-    for (const c of this.cursors) {
+    let bestPrefix = 0;
+    const reverse = this.reverse;
+    for (let i = 0; i < this.cursors.length; i++) {
+      const c = this.cursors[i] as Cursor;
       const k = c.key;
       if (k === undefined) continue;
+      const p = this.prefixes[i] as number;
       if (bestKey === undefined) {
         best = c;
         bestKey = k;
+        bestPrefix = p;
         continue;
       }
-      const cmp = k.compare(bestKey);
-      if (this.reverse ? cmp > 0 : cmp < 0) {
+      const cmp = p !== bestPrefix ? p - bestPrefix : k.compare(bestKey);
+      if (reverse ? cmp > 0 : cmp < 0) {
         best = c;
         bestKey = k;
+        bestPrefix = p;
       }
     }
     this.winner = best;
     this.key = bestKey;
+    this.winnerPrefix = bestPrefix;
   }
 
   /** Skips every cursor positioned on the current key, then picks the next winner. */
@@ -273,9 +285,17 @@ export class MergeCursor {
     const key = this.key;
     if (key === undefined) return;
     // Keys are views into immutable blocks and nodes, so `key` stays valid while cursors move.
-    for (const c of this.cursors) {
-      if (c.key !== undefined && c.key.equals(key)) c.next();
+    for (let i = 0; i < this.cursors.length; i++) {
+      const c = this.cursors[i] as Cursor;
+      if (c.key !== undefined && this.prefixes[i] === this.winnerPrefix && c.key.equals(key)) {
+        c.next();
+        this.prefixes[i] = prefixOf(c.key);
+      }
     }
     this.pick();
   }
+}
+
+function prefixOf(key: Buffer | undefined): number {
+  return key === undefined ? 0 : keyPrefix32(key, 0, key.length);
 }

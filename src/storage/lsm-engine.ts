@@ -93,6 +93,7 @@ export class LsmEngine implements Engine {
   private readonly queue: PendingWrite[] = [];
   private committing = false;
   private room: Promise<void> | undefined = undefined;
+  private rotation: Promise<void> | undefined = undefined;
   private flushing: Promise<void> | undefined = undefined;
   private flushError: unknown = undefined;
   private compacting: Promise<void> | undefined = undefined;
@@ -552,7 +553,16 @@ export class LsmEngine implements Engine {
   }
 
   /** Makes the memtable immutable, starts a new WAL and memtable, and starts the flush. */
-  private async rotate(): Promise<void> {
+  private rotate(): Promise<void> {
+    // Concurrent callers (a writer making room, compact()) share one rotation.
+    this.rotation ??= this.rotateNow().finally(() => {
+      this.rotation = undefined;
+    });
+    return this.rotation;
+  }
+
+  private async rotateNow(): Promise<void> {
+    if (this.imm !== undefined) return;
     const number = this.nextFileNumber++;
     const path = `${this.dir}/${walFileName(number)}`;
     const wal = await this.fs.openAppend(path, { truncate: true });
@@ -579,17 +589,20 @@ export class LsmEngine implements Engine {
   }
 
   private startFlush(): void {
-    this.flushing = this.flushImmutable().then(
+    const flushing: Promise<void> = this.flushImmutable().then(
       () => {
-        this.flushing = undefined;
+        // A newer flush may have started meanwhile (the memtable rotated while
+        // this one removed its logs): only clear the slot if it is still ours.
+        if (this.flushing === flushing) this.flushing = undefined;
         this.flushError = undefined;
       },
       (error: unknown) => {
-        this.flushing = undefined;
+        if (this.flushing === flushing) this.flushing = undefined;
         this.flushError = error;
         this.log.error('Memtable flush failed; it is retried by the next write that needs room', { error: String(error) });
       },
     );
+    this.flushing = flushing;
   }
 
   private async flushImmutable(): Promise<void> {
@@ -802,11 +815,16 @@ export class LsmEngine implements Engine {
     if (this.options.sync === 'always') {
       while (this.committing) await yieldToLoop();
     }
-    await this.room;
-    await this.flushing;
-    if (this.mem.entries > 0) {
-      await this.rotate();
+    await this.room?.catch(() => undefined);
+    while (this.flushing !== undefined) await this.flushing;
+    if (this.imm !== undefined) {
+      // An earlier flush failed: retry it once here.
+      this.startFlush();
       await this.flushing;
+    }
+    if (this.imm === undefined && this.mem.entries > 0) {
+      await this.rotate();
+      while (this.flushing !== undefined) await this.flushing;
     }
     if (this.imm !== undefined) throw asIoError(this.flushError, 'Cannot flush the memtable');
     // Take the compaction slot so background compaction does not interleave.
