@@ -24,7 +24,8 @@ export const adminPageHtml = `<!doctype html>
   .cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(160px,1fr)); gap:12px; }
   .card { background:var(--panel); border:1px solid var(--line); border-radius:8px; padding:12px 14px; }
   .card .label { color:var(--dim); font-size:12px; text-transform:uppercase; letter-spacing:.6px; }
-  .card .value { font-size:22px; font-weight:600; margin-top:4px; }
+  .card .value { font-size:22px; font-weight:600; margin-top:4px; overflow:hidden; text-overflow:ellipsis; white-space:nowrap; }
+  .card .value.small { font-size:15px; line-height:29px; font-family:ui-monospace, monospace; }
   section { background:var(--panel); border:1px solid var(--line); border-radius:8px; padding:14px 16px; }
   section h2 { font-size:14px; margin:0 0 10px; color:var(--dim); text-transform:uppercase; letter-spacing:.6px; }
   table { width:100%; border-collapse:collapse; }
@@ -54,11 +55,11 @@ export const adminPageHtml = `<!doctype html>
     <div class="card"><div class="label">Keys (approx.)</div><div class="value" id="c-keys">–</div></div>
     <div class="card"><div class="label">Partitions</div><div class="value" id="c-parts">–</div></div>
     <div class="card"><div class="label">Replicas (N)</div><div class="value" id="c-n">–</div></div>
-    <div class="card"><div class="label">Ring version</div><div class="value" id="c-version">–</div></div>
+    <div class="card"><div class="label">Ring version</div><div class="value small" id="c-version">–</div></div>
   </div>
   <section>
     <h2>Nodes</h2>
-    <table><thead><tr><th>Node</th><th>Liveness</th><th>Status</th><th>DC / rack</th><th>RESP</th><th>HTTP</th><th>Cluster</th><th class="num">Partitions</th><th class="num">Keys</th></tr></thead>
+    <table><thead><tr><th>Node</th><th>Liveness</th><th>Status</th><th>DC / rack</th><th>RESP</th><th>HTTP</th><th>Cluster</th><th class="num">Partitions</th><th class="num">Stored keys</th></tr></thead>
     <tbody id="nodes"></tbody></table>
   </section>
   <section>
@@ -75,6 +76,8 @@ export const adminPageHtml = `<!doctype html>
 <script>
 "use strict";
 const REFRESH_MS = ${adminRefreshMs};
+const MAX_SEGMENTS = 1024;
+let replicationFactor = 1;
 const palette = ["#58a6ff","#3fb950","#d29922","#bc8cff","#f778ba","#39c5cf","#ff7b72","#a5d6ff","#7ee787","#e3b341"];
 function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined) e.textContent = String(text); if (cls) e.className = cls; return e; }
 function token() { return sessionStorage.getItem("ringkv-token"); }
@@ -107,40 +110,66 @@ function renderNodes(cluster) {
   }
   const up = cluster.nodes.filter((n) => n.liveness === "up").length;
   document.getElementById("c-nodes").textContent = up + " / " + cluster.nodes.length;
-  const keys = cluster.nodes.reduce((s, n) => s + (typeof n.keys === "number" ? n.keys : 0), 0);
-  document.getElementById("c-keys").textContent = keys.toLocaleString();
+  // Each key is stored on N nodes: the distinct count is about the sum of stored copies over N.
+  const copies = cluster.nodes.reduce((s, n) => s + (typeof n.keys === "number" ? n.keys : 0), 0);
+  const n = Math.max(1, Math.min(replicationFactor, cluster.nodes.length));
+  document.getElementById("c-keys").textContent = Math.round(copies / n).toLocaleString();
   document.getElementById("self").textContent = "node " + cluster.self;
 }
+/** Ranges to at most MAX_SEGMENTS bar segments, each coloured by the owner of most of its partitions. */
+function segmentsOf(ring) {
+  const per = Math.max(1, Math.ceil(ring.partitionCount / MAX_SEGMENTS));
+  const segments = [];
+  let counts = new Map(), filled = 0, first = 0;
+  const flush = (end) => {
+    let best = "unowned", most = -1;
+    for (const [id, c] of counts) if (c > most) { best = id; most = c; }
+    segments.push({ owner: best, start: first, end, width: filled });
+    counts = new Map(); filled = 0; first = end + 1;
+  };
+  for (const r of ring.ranges) {
+    const owner = r.replicas[0] || "unowned";
+    let p = r.start;
+    while (p <= r.end) {
+      const take = Math.min(r.end - p + 1, per - filled);
+      counts.set(owner, (counts.get(owner) || 0) + take);
+      filled += take; p += take;
+      if (filled === per) flush(p - 1);
+    }
+  }
+  if (filled > 0) flush(first + filled - 1);
+  return segments;
+}
 function renderRing(ring) {
+  replicationFactor = ring.replicationFactor;
   document.getElementById("c-parts").textContent = ring.partitionCount.toLocaleString();
   document.getElementById("c-n").textContent = ring.replicationFactor;
   document.getElementById("c-version").textContent = ring.version;
+  document.getElementById("c-version").title = ring.version;
   const bar = document.getElementById("ringbar");
   bar.replaceChildren();
-  const owned = new Map();
-  for (const r of ring.ranges) {
-    const owner = r.replicas[0] || "unowned";
-    const width = r.end - r.start + 1;
-    owned.set(owner, (owned.get(owner) || 0) + width);
+  for (const seg of segmentsOf(ring)) {
     const d = document.createElement("div");
-    d.style.flex = String(width);
-    d.style.background = colorOf(owner);
-    d.title = "partitions " + r.start + "–" + r.end + ": " + r.replicas.join(", ");
+    d.style.flex = String(seg.width);
+    d.style.background = colorOf(seg.owner);
+    d.title = "partitions " + seg.start + "–" + seg.end + ": mostly " + seg.owner;
     bar.append(d);
   }
   const legend = document.getElementById("legend");
   legend.replaceChildren();
-  for (const [id, count] of owned) {
-    const s = el("span", id + " " + (100 * count / ring.partitionCount).toFixed(1) + "%");
+  const owned = ring.partitionsByNode || {};
+  for (const id of Object.keys(owned).sort()) {
+    const s = el("span", id + " " + (100 * owned[id] / ring.partitionCount).toFixed(1) + "%");
     s.style.setProperty("--c", colorOf(id));
     legend.append(s);
   }
+  if (ring.ranges.length === 0) legend.append(el("span", "no ring yet: the nodes are still agreeing on one"));
 }
 async function refresh() {
   try {
     const [cluster, ring] = await Promise.all([api("/v1/cluster"), api("/v1/ring")]);
-    renderNodes(cluster);
     renderRing(ring);
+    renderNodes(cluster);
     document.getElementById("error").textContent = "";
     document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
   } catch (e) {
