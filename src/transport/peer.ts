@@ -22,6 +22,7 @@ import { decodeWireMessage, errorFromBody, packBody, unpackBody } from './codec.
 import type { Connection } from './connection.ts';
 import { FrameType, firstIgnorableFrameType, frameHeaderBytes, type TransportLimits } from './constants.ts';
 import type { Frame } from './frame.ts';
+import { PendingTable } from './pending.ts';
 import type { TransportStats } from './stats.ts';
 
 /** What a Peer needs from its transport. */
@@ -37,6 +38,7 @@ export interface PeerHost {
 }
 
 interface PendingRequest {
+  readonly id: number;
   readonly type: string;
   readonly resolve: (reply: WireMessage) => void;
   readonly reject: (error: Error) => void;
@@ -52,8 +54,6 @@ interface WaitingFrame {
 
 type PeerState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
 
-const maxRequestId = 0xffff_ffff;
-
 /**
  * Request timeouts share one timer per peer, armed for the earliest deadline,
  * instead of one timer per request (a timer costs about as much as encoding
@@ -67,8 +67,7 @@ export class Peer {
   private conn: Connection | undefined;
   private waiting: WaitingFrame[] = [];
   private waitingBytes = 0;
-  private readonly pending = new Map<number, PendingRequest>();
-  private nextRequestId = 1;
+  private readonly pending = new PendingTable<PendingRequest>();
   private failures = 0;
   private retryAtMs = 0;
   private lastFailure: Error | undefined;
@@ -142,11 +141,11 @@ export class Peer {
       this.host.stats.requestsOverloaded++;
       return Promise.reject(new OverloadedError(`The send queue to node ${this.id} holds ${this.queuedBytes()} bytes: the limit is ${maxQueuedBytesPerPeer}`));
     }
-    const requestId = this.allocateRequestId();
+    const requestId = this.pending.allocateId();
     this.host.stats.requestsSent++;
     const deadlineMs = this.host.clock.nowMs() + timeoutMs;
     return new Promise<WireMessage>((resolve, reject) => {
-      this.pending.set(requestId, { type: message.type, resolve, reject, deadlineMs, timeoutMs });
+      this.pending.add({ id: requestId, type: message.type, resolve, reject, deadlineMs, timeoutMs });
       if (deadlineMs < this.sweepAtMs) this.armSweep(deadlineMs);
       this.enqueue(FrameType.request, requestId, body);
     });
@@ -164,15 +163,14 @@ export class Peer {
     this.sweepAtMs = Infinity;
     // Timers may fire a fraction of a millisecond early by the monotonic clock.
     const now = this.host.clock.nowMs() + 1;
+    const expired = this.pending.removeWhere((request) => request.deadlineMs <= now);
     let next = Infinity;
-    for (const [id, request] of this.pending) {
-      if (request.deadlineMs <= now) {
-        this.pending.delete(id);
-        this.host.stats.requestsTimedOut++;
-        request.reject(new TimeoutError(`Node ${this.id} did not answer "${request.type}" within ${request.timeoutMs} ms`));
-      } else if (request.deadlineMs < next) {
-        next = request.deadlineMs;
-      }
+    this.pending.forEach((request) => {
+      if (request.deadlineMs < next) next = request.deadlineMs;
+    });
+    this.host.stats.requestsTimedOut += expired.length;
+    for (const request of expired) {
+      request.reject(new TimeoutError(`Node ${this.id} did not answer "${request.type}" within ${request.timeoutMs} ms`));
     }
     if (next !== Infinity) this.armSweep(Math.max(next, now + timeoutGranularityMs));
   }
@@ -195,15 +193,6 @@ export class Peer {
 
   private canQueue(body: Buffer): boolean {
     return this.queuedBytes() + body.length + frameHeaderBytes <= this.host.limits.maxQueuedBytesPerPeer;
-  }
-
-  private allocateRequestId(): number {
-    // Ids wrap after 2^32 - 1; skip 0 (not a request) and any still pending.
-    for (;;) {
-      const id = this.nextRequestId;
-      this.nextRequestId = id === maxRequestId ? 1 : id + 1;
-      if (!this.pending.has(id)) return id;
-    }
   }
 
   /** True when frames can be queued now (open or connecting); starts a connect when due. */
@@ -270,10 +259,7 @@ export class Peer {
 
   /** Removes a pending request; undefined for a late reply after its timeout. */
   private settle(requestId: number): PendingRequest | undefined {
-    const pending = this.pending.get(requestId);
-    if (pending === undefined) return undefined;
-    this.pending.delete(requestId);
-    return pending;
+    return this.pending.take(requestId);
   }
 
   /** `body` may be packBody's scratch buffer: it is copied before this returns. */
@@ -333,8 +319,7 @@ export class Peer {
     this.sweepTimer = undefined;
     this.sweepAtMs = Infinity;
     if (this.pending.size === 0) return;
-    const pending = [...this.pending.values()];
-    this.pending.clear();
+    const pending = this.pending.removeWhere(() => true);
     if (error instanceof UnavailableError) this.host.stats.requestsUnavailable += pending.length;
     for (const request of pending) request.reject(error);
   }
