@@ -17,6 +17,7 @@ import {
   canonicalNodes,
   canonicalReplication,
   replicationToPlain,
+  show,
   totalReplicas,
   type CanonicalReplication,
   type NodeDescriptor,
@@ -112,7 +113,7 @@ export class Ring {
       checkFits(nodes.length, q);
       return new Ring('balanced', 0, nodes, replication, { partitionCount: q, owners: freshLayout(nodes, q), tokens: null }, null);
     }
-    if (strategy !== 'random') throw new InvalidArgumentError(`Cannot use ring strategy ${JSON.stringify(strategy)}: use "balanced" or "random"`);
+    if (strategy !== 'random') throw new InvalidArgumentError(`Cannot use ring strategy ${show(strategy)}: use "balanced" or "random"`);
     if (options.partitionCount !== undefined) throw new InvalidArgumentError('Cannot set partitionCount on a random ring: its partitions are the arcs between tokens (set tokensPerNode)');
     const t = checkTokensPerNode(options.tokensPerNode ?? defaultTokensPerNode);
     return new Ring('random', 0, nodes, replication, randomLayout(nodes, t), t);
@@ -122,8 +123,8 @@ export class Ring {
   static fromState(state: RingState): Ring {
     const bad = (why: string): InvalidArgumentError => new InvalidArgumentError(`Cannot load ring state: ${why}`);
     if (typeof state !== 'object' || state === null) throw bad('it is not an object');
-    if (state.format !== ringStateFormat) throw bad(`its format is ${String(state.format)}, this build reads format ${ringStateFormat}`);
-    if (!Number.isSafeInteger(state.epoch) || state.epoch < 0) throw bad(`epoch ${String(state.epoch)} is not a non-negative integer`);
+    if (state.format !== ringStateFormat) throw bad(`its format is ${show(state.format)}, this build reads format ${ringStateFormat}`);
+    if (!Number.isSafeInteger(state.epoch) || state.epoch < 0) throw bad(`epoch ${show(state.epoch)} is not a non-negative integer`);
     if (!Array.isArray(state.nodes)) throw bad('nodes is not an array');
     const nodes = canonicalNodes(state.nodes);
     if (nodes.some((n, i) => n.id !== (state.nodes[i] as NodeDescriptor).id)) throw bad('nodes are not sorted by id');
@@ -132,10 +133,10 @@ export class Ring {
       const t = checkTokensPerNode(state.tokensPerNode ?? Number.NaN);
       if (state.owners !== null) throw bad('a random ring carries no owners');
       const layout = randomLayout(nodes, t);
-      if (state.partitionCount !== layout.partitionCount) throw bad(`partitionCount is ${state.partitionCount}, ${nodes.length} nodes × ${t} tokens give ${layout.partitionCount}`);
+      if (state.partitionCount !== layout.partitionCount) throw bad(`partitionCount is ${show(state.partitionCount)}, ${nodes.length} nodes × ${t} tokens give ${layout.partitionCount}`);
       return new Ring('random', state.epoch, nodes, replication, layout, t);
     }
-    if (state.strategy !== 'balanced') throw bad(`strategy ${JSON.stringify(state.strategy)} is unknown`);
+    if (state.strategy !== 'balanced') throw bad(`strategy ${show(state.strategy)} is unknown`);
     if (state.tokensPerNode !== null) throw bad('a balanced ring has no tokensPerNode');
     const q = checkPartitionCount(state.partitionCount);
     if (!Array.isArray(state.owners) || state.owners.length !== q) throw bad(`owners must list ${q} partitions`);
@@ -144,7 +145,7 @@ export class Ring {
     owners.forEach((o, p) => {
       const raw = state.owners?.[p];
       const expected = Number.isInteger(raw) && (limit === 0 ? o === -1 : o >= 0 && o < limit);
-      if (!expected) throw bad(`partition ${p} has owner ${String(state.owners?.[p])}, not a node index below ${limit}`);
+      if (!expected) throw bad(`partition ${p} has owner ${show(state.owners?.[p])}, not a node index below ${limit}`);
     });
     return new Ring('balanced', state.epoch, nodes, replication, { partitionCount: q, owners, tokens: null }, null);
   }
@@ -444,14 +445,14 @@ function randomLayout(nodes: readonly NodeDescriptor[], tokensPerNode: number): 
 
 function checkPartitionCount(q: number): number {
   if (!Number.isInteger(q) || q < 1 || q > redisSlotCount || (q & (q - 1)) !== 0) {
-    throw new InvalidArgumentError(`Cannot use ${String(q)} partitions: it must be a power of two from 1 to ${redisSlotCount}, so each partition is a run of Redis slots`);
+    throw new InvalidArgumentError(`Cannot use ${show(q)} partitions: it must be a power of two from 1 to ${redisSlotCount}, so each partition is a run of Redis slots`);
   }
   return q;
 }
 
 function checkTokensPerNode(t: number): number {
   if (!Number.isInteger(t) || t < 1 || t > maxTokensPerNode) {
-    throw new InvalidArgumentError(`Cannot use ${String(t)} tokens per node: it must be an integer from 1 to ${maxTokensPerNode}`);
+    throw new InvalidArgumentError(`Cannot use ${show(t)} tokens per node: it must be an integer from 1 to ${maxTokensPerNode}`);
   }
   return t;
 }

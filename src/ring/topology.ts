@@ -24,17 +24,32 @@ export type Replication = { readonly n: number } | { readonly perDc: Readonly<Re
 export type CanonicalReplication = { readonly n: number; readonly perDc: null } | { readonly n: null; readonly perDc: ReadonlyArray<readonly [string, number]> };
 
 const maxNameChars = 256;
+const maxShownChars = 80;
+
+/**
+ * A value from untrusted input rendered for an error message. Never throws:
+ * String() and JSON.stringify() both can (bigints, hostile toString/toJSON).
+ */
+export function show(value: unknown): string {
+  try {
+    const json = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+    if (json !== undefined) return json.length > maxShownChars ? `${json.slice(0, maxShownChars)}…` : json;
+  } catch {
+    // Unrenderable (a throwing getter or toJSON): fall back to its type.
+  }
+  return typeof value;
+}
 
 function checkName(value: unknown, what: string): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > maxNameChars) {
-    throw new InvalidArgumentError(`Cannot use ${what} ${JSON.stringify(value)}: it must be a string of 1 to ${maxNameChars} characters`);
+    throw new InvalidArgumentError(`Cannot use ${what} ${show(value)}: it must be a string of 1 to ${maxNameChars} characters`);
   }
   return value;
 }
 
 function checkCount(value: unknown, what: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > maxReplicationFactor) {
-    throw new InvalidArgumentError(`Cannot use ${String(value)} replicas for ${what}: it must be an integer from 1 to ${maxReplicationFactor}`);
+    throw new InvalidArgumentError(`Cannot use ${show(value)} replicas for ${what}: it must be an integer from 1 to ${maxReplicationFactor}`);
   }
   return value;
 }
@@ -48,8 +63,9 @@ export function canonicalNodes(nodes: readonly NodeDescriptor[]): NodeDescriptor
   if (nodes.length > maxRingNodes) {
     throw new InvalidArgumentError(`Cannot build a ring of ${nodes.length} nodes: the limit is ${maxRingNodes}`);
   }
-  const out = nodes.map((n) => {
-    if (typeof n !== 'object' || n === null) throw new InvalidArgumentError(`Cannot use node ${JSON.stringify(n)}: a node is an object { id, dc, rack }`);
+  // Array.from visits the holes of a sparse array (map skips them).
+  const out = Array.from(nodes, (n: NodeDescriptor | undefined) => {
+    if (typeof n !== 'object' || n === null) throw new InvalidArgumentError(`Cannot use node ${show(n)}: a node is an object { id, dc, rack }`);
     return { id: checkName(n.id, 'node id'), dc: checkName(n.dc, `data center of node ${n.id}`), rack: checkName(n.rack, `rack of node ${n.id}`) };
   });
   out.sort((a, b) => compareIds(a.id, b.id));
@@ -63,10 +79,10 @@ export function canonicalNodes(nodes: readonly NodeDescriptor[]): NodeDescriptor
 
 export function canonicalReplication(replication: Replication): CanonicalReplication {
   const shape = 'replication must be { n } or { perDc: { dc: count } }';
-  if (typeof replication !== 'object' || replication === null) throw new InvalidArgumentError(`Cannot use replication ${JSON.stringify(replication)}: ${shape}`);
+  if (typeof replication !== 'object' || replication === null) throw new InvalidArgumentError(`Cannot use replication ${show(replication)}: ${shape}`);
   if ('n' in replication) return { n: checkCount(replication.n, 'the ring'), perDc: null };
   if (typeof replication.perDc !== 'object' || replication.perDc === null || Array.isArray(replication.perDc)) {
-    throw new InvalidArgumentError(`Cannot use replication ${JSON.stringify(replication)}: ${shape}`);
+    throw new InvalidArgumentError(`Cannot use replication ${show(replication)}: ${shape}`);
   }
   const pairs = Object.entries(replication.perDc).map(([dc, count]) => [checkName(dc, 'data center'), checkCount(count, `data center ${dc}`)] as const);
   if (pairs.length === 0) throw new InvalidArgumentError('Cannot use per-DC replication with no data centers: give at least one, e.g. { dc1: 3 }');

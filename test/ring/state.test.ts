@@ -136,7 +136,7 @@ test('fromState meets arbitrary garbage in any field with InvalidArgumentError, 
   const good = Ring.create({ nodes: nodes(3), partitionCount: 16 }).toState();
   const fields = Object.keys(good) as Array<keyof RingState>;
   fc.assert(
-    fc.property(fc.constantFrom(...fields), fc.anything(), (field, value) => {
+    fc.property(fc.constantFrom(...fields), fc.anything({ withBigInt: true, withSparseArray: true, withNullPrototype: true, withBoxedValues: true, withMap: true }), (field, value) => {
       try {
         Ring.fromState({ ...good, [field]: value } as RingState);
       } catch (e) {
@@ -144,8 +144,11 @@ test('fromState meets arbitrary garbage in any field with InvalidArgumentError, 
       }
       return true;
     }),
-    { numRuns: 1500 },
+    { numRuns: 3000 },
   );
+  // Found by the property above: a hostile toString, and holes in a sparse node list.
+  assert.throws(() => Ring.fromState({ ...good, format: { toString: 0 } } as unknown as RingState), /format is \{"toString":0\}/);
+  assert.throws(() => Ring.fromState({ ...good, nodes: new Array(2) } as unknown as RingState), /a node is an object/);
   for (const garbage of [null, 7, 'ring', [], { format: 1 }]) {
     assert.throws(() => Ring.fromState(garbage as unknown as RingState), { code: 'RINGKV_INVALID_ARGUMENT' });
   }
