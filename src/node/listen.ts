@@ -5,9 +5,10 @@ export async function listenOrExplain<T>(what: string, flag: string, host: strin
   try {
     return await listen();
   } catch (error) {
-    // Already a typed error with its own message (e.g. from the cluster layer): keep it.
-    if (isRingkvError(error)) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
+    // A typed error from a lower layer keeps its message unless an OS listen error is behind it.
+    const os = isRingkvError(error) ? (error.cause as NodeJS.ErrnoException | undefined) : (error as NodeJS.ErrnoException);
+    const code = os?.code;
+    if (isRingkvError(error) && !['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL', 'ENOTFOUND'].includes(code ?? '')) throw error;
     if (code === 'EADDRINUSE') {
       throw new InvalidArgumentError(`Cannot listen for ${what} on ${host}:${port}: the port is already in use (another ringkv node or Redis?). Choose another with ${flag}`, { cause: error });
     }
