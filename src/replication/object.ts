@@ -572,6 +572,16 @@ export function encodeMeta(object: StoredObject): Uint8Array | undefined {
   return out;
 }
 
+/**
+ * For a storage compaction filter (wired by the node; storage cannot import
+ * this layer): true when an entry's metadata says every version in it died
+ * more than `graceMs` ago, so the entry may be dropped without decoding it.
+ */
+export function isPurgeableEntry(meta: Uint8Array | undefined, nowWallMs: number, graceMs: number): boolean {
+  const dead = decodeMeta(meta);
+  return dead !== null && dead + graceMs <= nowWallMs;
+}
+
 /** The deadAfterMs stored in meta bytes, or null (none, or an unknown format). */
 export function decodeMeta(meta: Uint8Array | undefined): number | null {
   if (meta === undefined || meta.length !== 9 || meta[0] !== metaFormatVersion) return null;

@@ -9,6 +9,7 @@ import {
   encodeContext,
   encodeMeta,
   encodeObject,
+  isPurgeableEntry,
   makeObject,
   mergeObjects,
   objectCovers,
@@ -204,5 +205,9 @@ describe('object codec', () => {
     assert.equal(encodeMeta(makeObject([], [forever, tomb])), undefined);
     const expiring: Version = { ...forever, expiresAtMs: 5 };
     assert.equal(decodeMeta(encodeMeta(makeObject([], [expiring]))), 5);
+    const meta = encodeMeta(makeObject([], [expiring]));
+    assert.equal(isPurgeableEntry(meta, 104, 100), false);
+    assert.equal(isPurgeableEntry(meta, 105, 100), true);
+    assert.equal(isPurgeableEntry(undefined, 1e15, 100), false);
   });
 });
