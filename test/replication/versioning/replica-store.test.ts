@@ -80,6 +80,13 @@ for (const [name, make] of engines) {
       assert.deepEqual(values(await store.read(key)), ['c']);
     });
 
+    it('accepts a key of exactly maxKeyBytes (the storage key then fills the engine limit)', async () => {
+      fresh({ engine: fixture.engine });
+      const big = new Uint8Array(maxKeyBytes).fill(0x61);
+      await store.coordinatePut(big, utf8('v'), null);
+      assert.deepEqual(values(await store.read(big)), ['v']);
+    });
+
     it('survives reopening the engine with every version intact', async (t) => {
       if (fixture.reopen === undefined) return t.diagnostic('memory engine: nothing to reopen');
       fresh({ engine: fixture.engine });
