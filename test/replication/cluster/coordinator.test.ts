@@ -337,3 +337,20 @@ test('requests beyond maxInFlightPerPeer fail fast and leave a hint instead of q
   assert.equal(cluster.node(coordinator).handoff?.stats().backlog[home[1] as NodeId]?.hints, 6);
   cluster.shutdown();
 });
+
+test('expiry: a version with a TTL reads as absent once it passes, and touch changes it on every replica', async () => {
+  const cluster = await newCluster();
+  const { key, outsider } = keyWithOutsider(cluster, 'ttl');
+  const kv = cluster.node(outsider).kv;
+  const now = cluster.sim.clock.wallMs();
+  await cluster.settle(kv.put(utf8(key), utf8('short'), { w: 'all', expiresAtMs: now + 1000 }));
+  await cluster.settle(kv.put(utf8(`${key}-kept`), utf8('kept'), { w: 'all', expiresAtMs: now + 1000 }));
+  assert.equal(await cluster.settle(kv.touch(utf8(`${key}-kept`), null, { w: 'all' })), true);
+  assert.equal(await cluster.settle(kv.touch(utf8('never-written'), null, { w: 'all' })), false);
+  await cluster.sim.run(2000);
+  assert.equal(isFound(await cluster.settle(kv.get(utf8(key), { r: 'all' }))), false);
+  const kept = await cluster.settle(cluster.node('n1').kv.get(utf8(`${key}-kept`), { r: 'all' }));
+  assert.deepEqual(values(kept), ['kept']);
+  assert.equal(kept.siblings[0]?.expiresAtMs, null);
+  cluster.shutdown();
+});
