@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Socket } from 'node:net';
+import fc from 'fast-check';
 import {
   MemoryLogger,
   OverloadedError,
@@ -434,5 +435,43 @@ test('tcp: listen refuses a short secret, and a port in use with an IoError', as
     });
   } finally {
     await a.close();
+  }
+});
+
+test('tcp: random bytes after authentication never crash the node or disturb other peers (fuzz)', async () => {
+  const a = await startTransport({ nodeId: 'a' });
+  const b = await startTransport({ nodeId: 'b', limits: { maxFrameBytes: 64 * 1024, maxQueuedBytesPerPeer: 1 << 20 } });
+  link(a, b);
+  try {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.oneof(
+            fc.uint8Array({ minLength: 1, maxLength: 200 }),
+            // A well-formed header with a random type and a random body.
+            fc.record({ type: fc.integer({ min: 0, max: 255 }), id: fc.nat(), body: fc.uint8Array({ maxLength: 100 }) }).map(({ type, id, body }) =>
+              Buffer.concat([encodeHeader(type, id, body.length), Buffer.from(body)]),
+            ),
+          ),
+          { minLength: 1, maxLength: 5 },
+        ),
+        async (pieces) => {
+          const raw = await RawClient.open(b.address);
+          try {
+            await raw.authenticate('fuzzer');
+            for (const piece of pieces) raw.socket.write(piece);
+            // Whatever happened to the fuzzer's connection, the real peer is served.
+            const reply = await a.request('b', { type: 'test.q' }, 2_000);
+            assert.equal(reply.type, 'test.echo');
+          } finally {
+            raw.destroy();
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+    assert.ok(b.stats().protocolErrors > 0, 'the fuzzer never tripped the protocol checks');
+  } finally {
+    await closeAll(a, b);
   }
 });
