@@ -44,6 +44,11 @@ export interface TcpTransportOptions {
   readonly host?: string;
   /** 0 (the default) picks a free port; read it back from `address`. */
   readonly port?: number;
+  /**
+   * The host other nodes should dial, when it differs from `host` (listening
+   * on 0.0.0.0, or behind NAT). `address` is built from it and the bound port.
+   */
+  readonly advertiseHost?: string;
   readonly clock: Clock;
   readonly random: Random;
   readonly log: Logger;
@@ -125,7 +130,7 @@ export class TcpTransport implements Transport {
     });
     const bound = server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : (options.port ?? 0);
-    return new TcpTransport(server, formatAddress(host, port), options, limits, secret);
+    return new TcpTransport(server, formatAddress(options.advertiseHost ?? host, port), options, limits, secret);
   }
 
   setAddress(node: NodeId, address: string): void {

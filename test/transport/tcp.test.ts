@@ -9,17 +9,34 @@ import fc from 'fast-check';
 import {
   MemoryLogger,
   OverloadedError,
+  RealClock,
+  SeededRandom,
   UnauthorizedError,
   UnavailableError,
   type MessageHandler,
   type WireMessage,
 } from '../../src/core/index.ts';
-import { parseAddress, type TcpTransport } from '../../src/transport/index.ts';
+import { parseAddress, TcpTransport } from '../../src/transport/index.ts';
 import { FrameType } from '../../src/transport/constants.ts';
 import { encodeHeader, FrameDecoder, type Frame } from '../../src/transport/frame.ts';
 import { packBody, unpackBody } from '../../src/transport/codec.ts';
 import { helloProof, newNonce, parseChallenge } from '../../src/transport/handshake.ts';
 import { startTransport, testCluster, testSecret, waitUntil } from './helpers.ts';
+
+const TcpTransportForTest = {
+  /** Listens on 0.0.0.0 and advertises 127.0.0.1. */
+  listenAll: (nodeId: string): Promise<TcpTransport> =>
+    TcpTransport.listen({
+      nodeId,
+      clusterName: testCluster,
+      secret: testSecret,
+      host: '0.0.0.0',
+      advertiseHost: '127.0.0.1',
+      clock: new RealClock(),
+      random: new SeededRandom(5),
+      log: new MemoryLogger(),
+    }),
+};
 
 const echo: MessageHandler = {
   onMessage() {},
@@ -471,6 +488,18 @@ test('tcp: random bytes after authentication never crash the node or disturb oth
       { numRuns: 40 },
     );
     assert.ok(b.stats().protocolErrors > 0, 'the fuzzer never tripped the protocol checks');
+  } finally {
+    await closeAll(a, b);
+  }
+});
+
+test('tcp: a node listening on all interfaces advertises the host it was given', async () => {
+  const a = await startTransport({ nodeId: 'a' });
+  const b = await TcpTransportForTest.listenAll('b');
+  try {
+    assert.match(b.address, /^127\.0\.0\.1:\d+$/);
+    link(a, b);
+    assert.equal((await a.request('b', { type: 'test.q' }, 2_000)).type, 'test.echo');
   } finally {
     await closeAll(a, b);
   }
