@@ -147,8 +147,44 @@ describe('a ringkv node process', () => {
     } finally {
       check.disconnect();
     }
-    const stopped = await node.stop();
-    assert.equal(stopped.code, 0, node.output());
-    assert.match(node.output(), /"msg":"stopped"/);
+  });
+
+  test('SIGTERM during a burst of writes: in-flight requests finish, the node exits 0, every acknowledged write is kept', async () => {
+    const running = node!;
+    const acked: string[] = [];
+    let next = 0;
+    let stopRequested: Promise<{ code: number | null }> | undefined;
+    // Eight writers keep requests in flight; the stop lands in the middle of the stream.
+    const writers = Array.from({ length: 8 }, async () => {
+      // Bounded: a node that never acknowledges fails the test instead of looping.
+      while (next < 5000) {
+        const i = next++;
+        try {
+          const res = await fetch(`${running.http}/v1/kv/drain%3A${i}`, { method: 'PUT', body: `d${i}` });
+          if (res.status === 204) acked.push(`drain:${i}`);
+          else await res.body?.cancel();
+        } catch {
+          return; // Refused once the listener closed: not acknowledged, so not promised.
+        }
+        if (acked.length >= 100) stopRequested ??= running.stop();
+      }
+    });
+    await Promise.all(writers);
+    const stopped = await (stopRequested ?? running.stop());
+    assert.ok(acked.length >= 100, `${acked.length} writes acknowledged`);
+    assert.equal(stopped.code, 0, running.output());
+    assert.match(running.output(), /"msg":"draining"[\s\S]*"msg":"stopped"/);
+
+    node = await startNode(dir.path, ['--wal-sync', 'always', '--node-id', 'alpha']);
+    const check = new Redis({ port: node.respPort, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+    try {
+      if (acked.length > 0) {
+        const values = await check.mget(...acked);
+        assert.deepEqual(acked.filter((k, i) => values[i] !== `d${k.slice(6)}`), [], 'acknowledged writes lost across a graceful stop');
+      }
+    } finally {
+      check.disconnect();
+    }
+    assert.equal((await node.stop()).code, 0);
   });
 });
