@@ -31,6 +31,9 @@ import { Peer, type PeerHost } from './peer.ts';
 import { acceptHandshake, dialHandshake, type HandshakeContext } from './session.ts';
 import { emptyStats, type TransportStats } from './stats.ts';
 
+/** Longer than any protocol waits; Node's timers overflow past 2^31 - 1 ms anyway. */
+export const maxTimeoutMs = 24 * 60 * 60 * 1000;
+
 /** A shared secret shorter than this is too easy to guess offline from a recorded handshake. */
 export const minSecretBytes = 16;
 
@@ -162,6 +165,10 @@ export class TcpTransport implements Transport {
   request(to: NodeId, message: WireMessage, timeoutMs: number): Promise<WireMessage> {
     if (this.closing !== undefined) {
       return Promise.reject(new ClosedError(`Cannot send "${message.type}" to node ${to}: the transport of node ${this.localId} is closed`));
+    }
+    if (!(timeoutMs >= 0 && timeoutMs <= maxTimeoutMs)) {
+      // A NaN or negative timeout would leave the request waiting forever.
+      return Promise.reject(new InvalidArgumentError(`A request timeout must be from 0 to ${maxTimeoutMs} ms, got ${timeoutMs}`));
     }
     if (to === this.localId) return this.loopbackRequest(message, timeoutMs);
     const peer = this.peers.get(to);

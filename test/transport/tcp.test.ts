@@ -504,3 +504,15 @@ test('tcp: a node listening on all interfaces advertises the host it was given',
     await closeAll(a, b);
   }
 });
+
+test('tcp: a request with a timeout that is not a number of milliseconds is refused', async () => {
+  const a = await startTransport({ nodeId: 'a' });
+  try {
+    a.setAddress('b', '127.0.0.1:1');
+    for (const timeoutMs of [Number.NaN, -1, Number.POSITIVE_INFINITY]) {
+      await assert.rejects(a.request('b', { type: 'test.q' }, timeoutMs), /A request timeout must be from 0 to 86400000 ms/);
+    }
+  } finally {
+    await a.close();
+  }
+});
