@@ -140,13 +140,15 @@ export class Ring {
     if (state.tokensPerNode !== null) throw bad('a balanced ring has no tokensPerNode');
     const q = checkPartitionCount(state.partitionCount);
     if (!Array.isArray(state.owners) || state.owners.length !== q) throw bad(`owners must list ${q} partitions`);
-    const owners = Int32Array.from(state.owners);
     const limit = nodes.length;
-    owners.forEach((o, p) => {
-      const raw = state.owners?.[p];
-      const expected = Number.isInteger(raw) && (limit === 0 ? o === -1 : o >= 0 && o < limit);
-      if (!expected) throw bad(`partition ${p} has owner ${show(state.owners?.[p])}, not a node index below ${limit}`);
-    });
+    const owners = new Int32Array(q);
+    for (let p = 0; p < q; p++) {
+      // Checked before any conversion: a bigint or object would throw a TypeError in Int32Array.
+      const raw: unknown = state.owners[p];
+      const valid = typeof raw === 'number' && Number.isInteger(raw) && (limit === 0 ? raw === -1 : raw >= 0 && raw < limit);
+      if (!valid) throw bad(`partition ${p} has owner ${show(raw)}, not a node index below ${limit}`);
+      owners[p] = raw;
+    }
     return new Ring('balanced', state.epoch, nodes, replication, { partitionCount: q, owners, tokens: null }, null);
   }
 

@@ -149,6 +149,8 @@ test('fromState meets arbitrary garbage in any field with InvalidArgumentError, 
   // Found by the property above: a hostile toString, and holes in a sparse node list.
   assert.throws(() => Ring.fromState({ ...good, format: { toString: 0 } } as unknown as RingState), /format is \{"toString":0\}/);
   assert.throws(() => Ring.fromState({ ...good, nodes: new Array(2) } as unknown as RingState), /a node is an object/);
+  assert.throws(() => Ring.fromState({ ...good, owners: (good.owners ?? []).map((o, i) => (i === 15 ? 0n : o)) } as unknown as RingState), /partition 15 has owner "0n"/);
+  assert.throws(() => Ring.fromState({ ...good, owners: [Object.create(null), ...(good.owners ?? []).slice(1)] } as unknown as RingState), /partition 0 has owner \{\}/);
   for (const garbage of [null, 7, 'ring', [], { format: 1 }]) {
     assert.throws(() => Ring.fromState(garbage as unknown as RingState), { code: 'RINGKV_INVALID_ARGUMENT' });
   }
