@@ -27,6 +27,12 @@ export interface OpRecord {
   readonly delta?: bigint;
   /** put/delete with a context: the values of the read whose context it carries. */
   readonly supersedes: readonly string[];
+  /**
+   * put/delete without a context: it supersedes whatever its coordinating
+   * replica (or, for a delete, its read) had seen, which the history cannot
+   * know — so any value written by an operation that started before it.
+   */
+  readonly blanket?: boolean;
   readonly level: Consistency;
   readonly strict: boolean;
   readonly startMs: number;
@@ -54,8 +60,13 @@ export class History {
     return op;
   }
 
-  private supersededBy(value: string, beforeMs: number): OpRecord | undefined {
-    return this.ops.find((op) => op.startMs <= beforeMs && op.supersedes.includes(value));
+  private supersededBy(write: OpRecord, beforeMs: number): OpRecord | undefined {
+    const value = write.value as string;
+    return this.ops.find(
+      (op) =>
+        op.startMs <= beforeMs &&
+        (op.supersedes.includes(value) || (op.blanket === true && op !== write && op.key === write.key && op.startMs >= write.startMs)),
+    );
   }
 
   /**
@@ -73,7 +84,7 @@ export class History {
         if (r + levelCount(write.level, n) <= n) continue;
         const value = write.value as string;
         if (read.read.includes(value)) continue;
-        if (this.supersededBy(value, read.endMs) !== undefined) continue;
+        if (this.supersededBy(write, read.endMs) !== undefined) continue;
         return `invariant 1 (strict quorum, R + W > N): read #${read.id} of ${read.key} at r=${read.level} on ${read.node} (${read.startMs}–${read.endMs} ms) returned [${read.read.join(', ')}] without ${value}, acknowledged by put #${write.id} at w=${write.level} strict on ${write.node} at ${write.endMs} ms`;
       }
     }
@@ -94,8 +105,8 @@ export class History {
       if (op.key !== key || op.kind !== 'put' || op.status !== 'ok') continue;
       const value = op.value as string;
       if (finalValues.includes(value)) continue;
-      if (this.supersededBy(value, Infinity) !== undefined) continue;
-      const how = op.supersedes.length === 0 ? 'a blind write' : `a write superseding [${op.supersedes.join(', ')}]`;
+      if (this.supersededBy(op, Infinity) !== undefined) continue;
+      const how = op.blanket ? 'a write without context' : op.supersedes.length === 0 ? 'a blind write' : `a write superseding [${op.supersedes.join(', ')}]`;
       return `invariant ${op.supersedes.length === 0 ? 2 : 1} (no acknowledged write lost): put #${op.id} of ${key}=${value} (${how}, w=${op.level}${op.strict ? ' strict' : ' sloppy'}, acknowledged at ${op.endMs} ms) is missing from the converged state [${finalValues.join(', ')}] and no write superseded it`;
     }
     return undefined;
@@ -123,7 +134,7 @@ export class History {
       .map(
         (op) =>
           `#${op.id} c${op.client} ${op.node} ${op.kind} ${op.key}${op.value !== undefined ? `=${op.value}` : ''}${op.delta !== undefined ? ` +${op.delta}` : ''}` +
-          `${op.supersedes.length > 0 ? ` ctx[${op.supersedes.join(',')}]` : ''} ${op.kind === 'get' ? 'r' : 'w'}=${op.level}${op.strict ? ' strict' : ''}` +
+          `${op.supersedes.length > 0 ? ` ctx[${op.supersedes.join(',')}]` : ''}${op.blanket ? ' no-ctx' : ''} ${op.kind === 'get' ? 'r' : 'w'}=${op.level}${op.strict ? ' strict' : ''}` +
           ` ${op.startMs}-${op.endMs} ${op.status}${op.read !== undefined ? ` -> [${op.read.join(',')}]` : ''}${op.count !== undefined ? ` -> ${op.count}` : ''}${op.error !== undefined ? ` (${op.error})` : ''}`,
       )
       .join('\n');

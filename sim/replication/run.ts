@@ -19,7 +19,7 @@
 import type { NodeId, Random } from '../../src/core/index.ts';
 import { SeededRandom, fromUtf8, utf8 } from '../../src/core/index.ts';
 import type { Consistency, GetResult } from '../../src/replication/index.ts';
-import { encodeContext, objectsEqual, slotOf } from '../../src/replication/index.ts';
+import { encodeContext, isFound, objectsEqual, slotOf } from '../../src/replication/index.ts';
 import { History, type OpKind, type OpRecord } from './history.ts';
 import { ReplicationCluster } from './harness.ts';
 
@@ -152,8 +152,11 @@ export async function runReplication(options: RunOptions): Promise<RunResult> {
       const key = pick(rng, registerKeys);
       const roll = rng.float();
       const seen = lastRead.get(key);
-      let kind: OpKind = roll < 0.35 ? 'get' : roll < 0.6 ? 'put' : roll < 0.85 ? 'put' : roll < 0.95 ? 'delete' : 'touch';
-      const withContext = roll >= 0.6 && roll < 0.95;
+      // 35 % get, 20 % blind put, 25 % put with context, 8 % delete with context,
+      // 7 % put or delete without context (RESP SET/DEL), 5 % touch.
+      let kind: OpKind = roll < 0.35 ? 'get' : roll < 0.8 ? 'put' : roll < 0.88 ? 'delete' : roll < 0.95 ? (rng.float() < 0.7 ? 'put' : 'delete') : 'touch';
+      const withContext = roll >= 0.55 && roll < 0.88;
+      const blanket = roll >= 0.88 && roll < 0.95;
       if (withContext && seen === undefined) kind = 'get';
       if (kind === 'get') {
         const op = history.add({ ...base, kind: 'get', key, supersedes: [] });
@@ -163,13 +166,14 @@ export async function runReplication(options: RunOptions): Promise<RunResult> {
         });
       } else if (kind === 'put') {
         const value = `v${nextValue++}`;
-        const context = withContext && seen !== undefined ? seen.context : encodeContext([]);
-        const op = history.add({ ...base, kind: 'put', key, value, supersedes: withContext && seen !== undefined ? seen.values : [] });
-        await perform(op, () => kv().put(utf8(key), utf8(value), { w: level, strict, context, timeoutMs: coordinatorTimeoutMs }), () => {});
+        const context = blanket ? undefined : withContext && seen !== undefined ? seen.context : encodeContext([]);
+        const supersedes = withContext && seen !== undefined ? seen.values : [];
+        const op = history.add({ ...base, kind: 'put', key, value, supersedes, blanket });
+        await perform(op, () => kv().put(utf8(key), utf8(value), { w: level, strict, ...(context === undefined ? {} : { context }), timeoutMs: coordinatorTimeoutMs }), () => {});
       } else if (kind === 'delete') {
-        const read = seen as { values: string[]; context: Uint8Array };
-        const op = history.add({ ...base, kind: 'delete', key, supersedes: read.values });
-        await perform(op, () => kv().delete(utf8(key), { w: level, strict, context: read.context, timeoutMs: coordinatorTimeoutMs }), () => {});
+        const context = blanket ? undefined : (seen as { values: string[]; context: Uint8Array }).context;
+        const op = history.add({ ...base, kind: 'delete', key, supersedes: blanket ? [] : (seen as { values: string[] }).values, blanket });
+        await perform(op, () => kv().delete(utf8(key), { w: level, strict, ...(context === undefined ? {} : { context }), timeoutMs: coordinatorTimeoutMs }), () => {});
       } else {
         const op = history.add({ ...base, kind: 'touch', key, supersedes: [] });
         await perform(op, () => kv().touch(utf8(key), null, { w: level, strict, timeoutMs: coordinatorTimeoutMs }), () => {});
@@ -303,6 +307,20 @@ export async function runReplication(options: RunOptions): Promise<RunResult> {
   for (const key of counterKeys) {
     const problem = history.checkCounter(key, countOf(final.get(key) as GetResult));
     if (problem !== undefined) return fail(problem, key);
+  }
+
+  // Scans from every node list exactly the keys that exist after settling.
+  const existing = keys.filter((key) => isFound(final.get(key) as GetResult)).sort();
+  for (const id of cluster.ids) {
+    const listed: string[] = [];
+    let cursor = '0';
+    for (let page = 0; page < 1000; page++) {
+      const result = await cluster.settle(cluster.node(id).kv.scan(cursor, 3), clientTimeoutMs);
+      listed.push(...result.keys.map(fromUtf8));
+      cursor = result.cursor;
+      if (cursor === '0') break;
+    }
+    if (listed.sort().join(',') !== existing.join(',')) return fail(`scan from ${id} after settling listed [${listed.join(', ')}], but the keys that exist are [${existing.join(', ')}]`);
   }
 
   for (const [, node] of cluster.sim.liveNodes()) {
