@@ -15,13 +15,14 @@ import { LocalKv, ReplicaStore } from '../replication/index.ts';
 import { minSecretBytes } from '../transport/index.ts';
 import { Settings } from '../api/settings.ts';
 import { RespServer } from '../api/resp/index.ts';
-import { HttpServer, NodeMetrics, flattenStats } from '../api/http/index.ts';
+import { HttpServer, NodeMetrics } from '../api/http/index.ts';
 import { startCluster, type ClusterRuntime } from './cluster.ts';
 import type { NodeConfig } from './config.ts';
 import { loadIdentity } from './identity.ts';
 import { LateClusterView, LateKv } from './late-bound.ts';
 import { lockDataDir, type DataDirLock } from './lock.ts';
 import { listenOrExplain } from './listen.ts';
+import { infoSections, registerGauges } from './observability.ts';
 import { SingleNodeCluster } from './single-cluster.ts';
 import { openNodeEngine } from './storage.ts';
 
@@ -37,7 +38,9 @@ export interface NodeAddresses {
   cluster: HostPort | null;
 }
 
-export type NodeMode = 'standalone' | 'cluster';
+import type { NodeMode } from './observability.ts';
+
+export type { NodeMode };
 
 /** Runtime settings seeded from the node's config (see src/api/settings.ts). */
 export function settingsFromConfig(config: NodeConfig): Settings {
@@ -210,60 +213,4 @@ export class RingkvNode {
     })();
     return this.stopped;
   }
-}
-
-/** INFO sections the node adds to what the RESP server reports itself. */
-function infoSections(
-  engine: Engine,
-  view: ClusterView,
-  runtime: ClusterRuntime | undefined,
-  node: { mode: NodeMode; generation: number },
-): Record<string, Record<string, string | number>> {
-  const storage: Record<string, string | number> = {};
-  for (const sample of flattenStats(engine.stats())) storage[sample.labels['stat'] ?? ''] = sample.value;
-  const nodes = view.nodes();
-  const ring = view.ring();
-  return {
-    storage,
-    cluster: {
-      mode: node.mode,
-      generation: node.generation,
-      nodes: nodes.length,
-      nodes_up: nodes.filter((n) => n.liveness === 'up').length,
-      ring_version: ring.version,
-      replication_factor: ring.replicationFactor,
-      hints_queued: runtime === undefined ? 0 : runtime.hints.destinations().reduce((sum, d) => sum + runtime.hints.backlog(d).hints, 0),
-    },
-  };
-}
-
-function registerGauges(metrics: NodeMetrics, engine: Engine, view: ClusterView, resp: RespServer, runtime: ClusterRuntime | undefined): void {
-  metrics.addGauge('ringkv_storage_keys', 'Live keys held by the storage engine (approximate).', [], () => [{ labels: {}, value: engine.stats().approximateKeys }]);
-  metrics.addGauge('ringkv_storage_stat', 'Storage engine statistics by name (see src/storage/README.md).', ['stat'], () => flattenStats(engine.stats()));
-  metrics.addGauge('ringkv_resp_clients', 'Connected RESP clients.', [], () => [{ labels: {}, value: resp.stats().connectedClients }]);
-  metrics.addGauge('ringkv_cluster_nodes', 'Nodes of the cluster by liveness, as this node sees them.', ['liveness'], () => {
-    const counts = { up: 0, suspect: 0, down: 0 };
-    for (const n of view.nodes()) counts[n.liveness]++;
-    return Object.entries(counts).map(([liveness, value]) => ({ labels: { liveness }, value }));
-  });
-  if (runtime === undefined) return;
-  metrics.addGauge('ringkv_ring_partitions_owned', 'Primary partitions per node in the current ring.', ['owner'], () =>
-    view.nodes().map((n) => ({ labels: { owner: n.id }, value: n.partitions })),
-  );
-  metrics.addGauge('ringkv_handoff_backlog_hints', 'Hints queued for a down replica, by destination node.', ['destination'], () =>
-    runtime.hints.destinations().map((destination) => ({ labels: { destination }, value: runtime.hints.backlog(destination).hints })),
-  );
-  metrics.addGauge('ringkv_handoff_backlog_bytes', 'Bytes of hints queued for a down replica, by destination node.', ['destination'], () =>
-    runtime.hints.destinations().map((destination) => ({ labels: { destination }, value: runtime.hints.backlog(destination).bytes })),
-  );
-  metrics.addGauge('ringkv_gossip_members', 'Members known through gossip, by status.', ['status'], () => {
-    const counts: Record<string, number> = { joining: 0, normal: 0, leaving: 0, left: 0 };
-    for (const m of runtime.membership.members()) counts[m.status] = (counts[m.status] ?? 0) + 1;
-    return Object.entries(counts).map(([status, value]) => ({ labels: { status }, value }));
-  });
-  metrics.addGauge('ringkv_transport_stat', 'Inter-node transport counters by name.', ['stat'], () =>
-    Object.entries(runtime.transport.stats())
-      .filter((entry): entry is [string, number] => typeof entry[1] === 'number')
-      .map(([stat, value]) => ({ labels: { stat }, value })),
-  );
 }
