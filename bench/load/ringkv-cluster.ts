@@ -1,0 +1,103 @@
+/**
+ * Three (by default) real ringkv node processes on 127.0.0.1 in cluster mode,
+ * started as test/node/cluster-process.test.ts starts them: `node --import
+ * tsx src/cli/main.ts start` with a generated cluster secret in the
+ * environment, node 1 as every other node's seed, RESP/HTTP on port 0
+ * (learned from the `ready` log line), fixed free cluster ports. Running the
+ * TypeScript through tsx costs only start-up time (transpiled once per
+ * module) and always runs the current source, unlike a possibly stale dist/.
+ */
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Endpoint } from './driver.ts';
+import { freePorts, spawnChild, waitUntil, type Child } from './processes.ts';
+
+const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+const cliEntry = join(repoRoot, 'src/cli/main.ts');
+/** By absolute URL so the children resolve tsx whatever their cwd. */
+const tsxImport = import.meta.resolve('tsx');
+const nodeStartTimeoutMs = 30_000;
+/** The claimant waits ~5 gossip intervals before proposing a ring; generous for a loaded 2-core machine. */
+const formationTimeoutMs = 60_000;
+
+export interface RingkvClusterOptions {
+  dir: string;
+  nodes: number;
+  replicationFactor: number;
+  walSync: 'always' | 'interval' | 'none';
+  /** When set, every node runs under `--cpu-prof` and writes its profile here when it stops (not when SIGKILLed). */
+  cpuProfDir?: string;
+}
+
+export interface RingkvNodeProcess {
+  id: string;
+  child: Child;
+  http: Endpoint;
+  resp: Endpoint;
+}
+
+export interface RingkvCluster {
+  nodes: RingkvNodeProcess[];
+  stop(): Promise<void>;
+}
+
+async function getJson(endpoint: Endpoint, path: string): Promise<unknown> {
+  const res = await fetch(`http://${endpoint.host}:${endpoint.port}${path}`, { signal: AbortSignal.timeout(2000) });
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw new Error(`${path}: HTTP ${res.status}`);
+  }
+  return res.json();
+}
+
+export async function startRingkvCluster(options: RingkvClusterOptions): Promise<RingkvCluster> {
+  const secret = randomBytes(24).toString('hex');
+  const clusterPorts = await freePorts(options.nodes);
+  const children: Child[] = [];
+  const stop = async (): Promise<void> => {
+    await Promise.all(children.map((c) => c.stop()));
+  };
+  try {
+    const nodes = await Promise.all(
+      clusterPorts.map(async (clusterPort, i) => {
+        const id = `n${i + 1}`;
+        const profArgs = options.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir, '--cpu-prof-name', `ringkv-${id}-\${pid}.cpuprofile`];
+        const args = [
+          ...profArgs, '--import', tsxImport, cliEntry, 'start',
+          '--node-id', id,
+          '--data', join(options.dir, id),
+          '--host', '127.0.0.1',
+          '--resp-port', '0',
+          '--http-port', '0',
+          '--cluster-port', String(clusterPort),
+          '--wal-sync', options.walSync,
+          '--replication-factor', String(options.replicationFactor),
+          ...(i > 0 ? ['--seeds', `127.0.0.1:${clusterPorts[0]}`] : []),
+        ];
+        const child = spawnChild(`ringkv ${id}`, process.execPath, args, { RINGKV_CLUSTER_SECRET: secret }, repoRoot);
+        children.push(child);
+        const m = await child.waitFor(/"msg":"ready".*?"resp":"[^"]*:(\d+)","http":"[^"]*:(\d+)"/, nodeStartTimeoutMs);
+        return { id, child, resp: { host: '127.0.0.1', port: Number(m[1]) }, http: { host: '127.0.0.1', port: Number(m[2]) } };
+      }),
+    );
+    await waitUntil(
+      `the ${options.nodes} ringkv nodes to agree on one ring`,
+      async () => {
+        for (const n of nodes) {
+          const health = await fetch(`http://${n.http.host}:${n.http.port}/healthz`, { signal: AbortSignal.timeout(2000) });
+          await health.body?.cancel();
+          if (!health.ok) return false;
+        }
+        const rings = (await Promise.all(nodes.map((n) => getJson(n.http, '/v1/ring')))) as Array<{ version: string; replicationFactor: number; partitionsByNode: Record<string, number> }>;
+        return new Set(rings.map((r) => r.version)).size === 1 && rings.every((r) => Object.keys(r.partitionsByNode).length === options.nodes && r.replicationFactor === options.replicationFactor);
+      },
+      formationTimeoutMs,
+      250,
+    );
+    return { nodes, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
