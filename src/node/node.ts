@@ -22,7 +22,7 @@ import { loadIdentity } from './identity.ts';
 import { LateClusterView, LateKv } from './late-bound.ts';
 import { lockDataDir, type DataDirLock } from './lock.ts';
 import { listenOrExplain } from './listen.ts';
-import { infoSections, registerGauges } from './observability.ts';
+import { infoSections, registerGauges, type NodeMode } from './observability.ts';
 import { SingleNodeCluster } from './single-cluster.ts';
 import { openNodeEngine } from './storage.ts';
 
@@ -37,8 +37,6 @@ export interface NodeAddresses {
   /** The inter-node listener; null when the node runs alone. */
   cluster: HostPort | null;
 }
-
-import type { NodeMode } from './observability.ts';
 
 export type { NodeMode };
 
