@@ -104,6 +104,7 @@ export class Ring {
 
   /** A fresh ring for `nodes` (any order): the from-scratch layout. */
   static create(options: RingOptions): Ring {
+    if (!Array.isArray(options.nodes)) throw new InvalidArgumentError(`Cannot create a ring from nodes ${show(options.nodes)}: give an array of { id, dc, rack }`);
     const strategy = options.strategy ?? 'balanced';
     const nodes = canonicalNodes(options.nodes);
     const replication = canonicalReplication(options.replication ?? { n: defaultReplicationFactor });
@@ -324,7 +325,7 @@ export class Ring {
     return out;
   }
 
-  /** Runs of consecutive partitions with the same home replicas, in ring order (CLUSTER SLOTS, ring views). */
+  /** Runs of consecutive partitions with the same home replicas, in ring order (ring views). */
   ranges(): Array<{ start: number; end: number; replicas: readonly NodeId[] }> {
     const out: Array<{ start: number; end: number; replicas: readonly NodeId[] }> = [];
     for (let p = 0; p < this.layout.partitionCount; p++) {
@@ -332,6 +333,21 @@ export class Ring {
       const last = out[out.length - 1];
       if (last !== undefined && sameList(last.replicas, replicas)) last.end = p;
       else out.push({ start: p, end: p, replicas });
+    }
+    return out;
+  }
+
+  /**
+   * Runs of consecutive slots with the same home replicas, slot 0 to 16383,
+   * for either strategy: what CLUSTER SLOTS answers (first replica = master).
+   */
+  slotRanges(): Array<{ first: number; last: number; replicas: readonly NodeId[] }> {
+    const out: Array<{ first: number; last: number; replicas: readonly NodeId[] }> = [];
+    for (let slot = 0; slot < redisSlotCount; slot++) {
+      const replicas = this.preferenceList(this.partitionAt(slot)).home;
+      const last = out[out.length - 1];
+      if (last !== undefined && sameList(last.replicas, replicas)) last.last = slot;
+      else out.push({ first: slot, last: slot, replicas });
     }
     return out;
   }

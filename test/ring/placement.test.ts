@@ -209,6 +209,26 @@ test('random strategy: partitionRange lists exactly the slots each arc holds', (
   }
 });
 
+test('slotRanges() covers slots 0 to 16383 once, each with its partition’s home replicas', () => {
+  for (const ring of [
+    Ring.create({ nodes: nodes(4) }),
+    Ring.create({ nodes: nodes(4), partitionCount: 128 }),
+    Ring.create({ nodes: nodes(4), strategy: 'random', tokensPerNode: 8 }),
+  ]) {
+    const ranges = ring.slotRanges();
+    let next = 0;
+    for (const r of ranges) {
+      assert.equal(r.first, next);
+      for (let slot = r.first; slot <= r.last; slot++) assert.deepEqual(r.replicas, ring.preferenceList(ring.partitionAt(slot)).home);
+      next = r.last + 1;
+    }
+    assert.equal(next, 16384);
+    for (let i = 1; i < ranges.length; i++) assert.notDeepEqual(ranges[i]?.replicas, ranges[i - 1]?.replicas);
+  }
+  // A random ring's slot runs are as long as its arcs; a 128-partition ring has runs of 128 slots or more.
+  assert.ok(Ring.create({ nodes: nodes(4), partitionCount: 128 }).slotRanges().every((r) => r.last - r.first + 1 >= 128));
+});
+
 test('ranges() covers every partition once with its home replicas', () => {
   const ring = Ring.create({ nodes: nodes(5), partitionCount: 64 });
   const ranges = ring.ranges();

@@ -125,6 +125,7 @@ test('a node that moves rack keeps its partitions; the version still changes', (
 
 test('creating a ring validates its input', () => {
   assert.throws(() => Ring.create({ nodes: [node('a'), node('a')] }), /listed twice/);
+  assert.throws(() => Ring.create({ nodes: 'a,b' as never }), /give an array/);
   assert.throws(() => Ring.create({ nodes: nodes(2), replication: { n: 17 } }), /integer from 1 to 16/);
   assert.throws(() => Ring.create({ nodes: nodes(2), replication: { perDc: {} } }), /no data centers/);
   assert.throws(() => Ring.create({ nodes: nodes(2), strategy: 'random', tokensPerNode: 0 }), /0 tokens per node/);
