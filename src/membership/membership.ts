@@ -254,12 +254,13 @@ export class Membership implements MessageHandler {
     return targets;
   }
 
-  private pick(from: NodeId[], count: number): NodeId[] {
+  /** `count` distinct items drawn at random (all of them, in random order, when fewer). */
+  private pick<T>(from: readonly T[], count: number): T[] {
     const pool = [...from];
-    const out: NodeId[] = [];
+    const out: T[] = [];
     while (out.length < count && pool.length > 0) {
       const i = this.random.int(pool.length);
-      out.push(pool[i] as NodeId);
+      out.push(pool[i] as T);
       pool.splice(i, 1);
     }
     return out;
@@ -412,7 +413,7 @@ export class Membership implements MessageHandler {
   private bounded(entries: MemberEntry[]): MemberEntry[] {
     if (entries.length <= maxEntriesPerMessage) return entries;
     // A random subset, so that no entry starves when the table outgrows one message.
-    return this.pick(entries.map((_, i) => String(i)), maxEntriesPerMessage).map((i) => entries[Number(i)] as MemberEntry);
+    return this.pick(entries, maxEntriesPerMessage);
   }
 
   // ------------------------------------------------------------ merging
