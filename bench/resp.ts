@@ -11,7 +11,9 @@
  *   {"target","sync","pipeline","test","opsPerSec","p50Ms","p99Ms"}
  *
  * Internal modes (used by the benchmark itself):
- *   --serve ringkv --sync none|always --dir D   a ringkv RESP node on a free port
+ *   --serve ringkv --sync none|always --dir D [--inflight N]
+ *                                                a ringkv RESP node on a free port (N: concurrent
+ *                                                pipelined commands per connection, 1 = none)
  *   --serve ceiling                              the bare +OK server
  */
 import { spawn, execFile } from 'node:child_process';
@@ -50,6 +52,7 @@ const { values: flags } = parseArgs({
     serve: { type: 'string' },
     sync: { type: 'string', default: 'none' },
     dir: { type: 'string' },
+    inflight: { type: 'string' },
   },
   allowPositionals: false,
 });
@@ -75,7 +78,8 @@ async function serveRingkv(sync: SyncMode, dir: string): Promise<void> {
     'wal-sync': sync === 'always' ? 'always' : 'none',
     appendonly: sync === 'always' ? 'yes' : 'no',
   });
-  const server = new RespServer({ kv, cluster, settings, clock, log });
+  const inflight = flags.inflight === undefined ? {} : { limits: { maxInflightCommands: Number(flags.inflight) } };
+  const server = new RespServer({ kv, cluster, settings, clock, log, ...inflight });
   const bound = await server.listen(0, '127.0.0.1');
   address = `${bound.host}:${bound.port}`;
   process.stdout.write(`READY ${bound.port}\n`);

@@ -1,7 +1,17 @@
 /**
  * One RESP connection: feeds socket bytes to the parser, runs the commands
- * strictly in order (a pipelined GET sees the SET before it), and writes the
- * replies of everything parsed from one read in one socket write.
+ * in order, and writes the replies of everything parsed from one read in one
+ * socket write.
+ *
+ * Pipelined commands that name keys (by the command table's key positions)
+ * and touch keys no running command touches are started without waiting for
+ * the ones before them, up to `maxInflightCommands`; their replies are still
+ * written in request order. A command on a key already in flight, a command
+ * without key positions (connection state, KEYS, FLUSHALL, …) and any error
+ * reply first wait for everything in flight, so a GET always sees the SET
+ * sent before it and connection-state changes apply to exactly the commands
+ * after them. With sync-on-write storage this lets one connection's pipeline
+ * share a WAL group commit instead of paying one sync per command.
  *
  * Back-pressure both ways: reading pauses while the socket has more than
  * `outputHighWaterBytes` unsent or the parser holds more than
@@ -26,7 +36,22 @@ export interface ConnectionLimits extends ParserLimits {
   outputHighWaterBytes: number;
   /** Parsed-but-unprocessed bytes past which reading pauses. */
   queryHighWaterBytes: number;
+  /**
+   * Pipelined commands of one connection that may be in flight at once when
+   * they touch disjoint keys (1: strictly one at a time).
+   */
+  maxInflightCommands: number;
 }
+
+/** A pipelined command running beside others: its reply waits in `out` until its turn. */
+interface Inflight {
+  promise: Promise<void> | undefined;
+  out: ReplyWriter;
+  keys: string[];
+}
+
+/** Slab size of the per-command writers used for concurrent pipelined commands. */
+const inflightSlabBytes = 4096;
 
 /** What a connection needs from its server beyond the handlers' ServerState. */
 export interface ConnectionHost {
@@ -45,6 +70,9 @@ export class Connection {
   private readonly parser: RespParser;
   private readonly out = new ReplyWriter();
   private readonly ctx: { client: ClientState; server: ServerState; out: ReplyWriter; name: string };
+  private inflight: Inflight[] = [];
+  private readonly inflightKeys = new Set<string>();
+  private readonly writerPool: ReplyWriter[] = [];
   private busy = false;
   private ended = false;
   private pausedForOutput = false;
@@ -115,6 +143,19 @@ export class Connection {
     void this.run();
   }
 
+  /** Resolves when the socket has drained or closed. */
+  private writable(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
+  }
+
   private onDrain(): void {
     if (this.pausedForOutput) {
       this.pausedForOutput = false;
@@ -130,15 +171,31 @@ export class Connection {
         try {
           args = this.parser.next();
         } catch (error) {
+          // Commands before the bad frame still get their replies, in order.
+          await this.drainInflight();
           this.protocolError(error);
           return;
         }
         if (args === undefined) break;
-        const pending = this.execute(args);
-        if (pending !== undefined) await pending;
+        const keys = this.concurrentKeys(args);
+        if (keys === undefined || this.inflight.length >= this.host.limits.maxInflightCommands || this.conflicts(keys)) {
+          await this.drainInflight();
+        }
+        if (keys === undefined) {
+          const pending = this.execute(args, this.ctx);
+          if (pending !== undefined) await pending;
+        } else {
+          this.startConcurrent(args, keys);
+        }
         if (this.client.closeAfterReply || this.ended) break;
-        if (this.out.pendingBytes >= this.host.limits.outputHighWaterBytes) this.flush();
+        // Replies already in `out` precede everything in flight, so they can go now.
+        if (this.out.pendingBytes >= this.host.limits.outputHighWaterBytes) {
+          this.flush();
+          // A client that does not read its replies stops being served until it does.
+          if (this.socket.writableLength > this.host.limits.outputHighWaterBytes && !this.ended) await this.writable();
+        }
       }
+      await this.drainInflight();
     } finally {
       this.busy = false;
     }
@@ -152,6 +209,50 @@ export class Connection {
       this.pausedForInput = false;
       if (!this.pausedForOutput) this.socket.resume();
     }
+  }
+
+  /**
+   * The keys of a command that may run beside others, or undefined when it
+   * must run alone: no key positions, a container command, an error reply to
+   * give, or concurrency turned off.
+   */
+  private concurrentKeys(args: Buffer[]): string[] | undefined {
+    if (this.host.limits.maxInflightCommands <= 1 || !this.client.authenticated) return undefined;
+    const spec = this.host.table.command((args[0] as Buffer).toString('latin1'));
+    if (spec === undefined || spec.firstKey <= 0 || spec.subcommands !== undefined || !arityOk(spec, args.length)) return undefined;
+    const last = spec.lastKey < 0 ? args.length + spec.lastKey : spec.lastKey;
+    const step = spec.keyStep > 0 ? spec.keyStep : 1;
+    const keys: string[] = [];
+    for (let i = spec.firstKey; i <= last && i < args.length; i += step) keys.push((args[i] as Buffer).toString('latin1'));
+    return keys;
+  }
+
+  private conflicts(keys: string[]): boolean {
+    if (this.inflight.length === 0) return false;
+    for (const k of keys) if (this.inflightKeys.has(k)) return true;
+    return false;
+  }
+
+  private startConcurrent(args: Buffer[], keys: string[]): void {
+    const out = this.writerPool.pop() ?? new ReplyWriter(inflightSlabBytes);
+    out.protocol = this.out.protocol;
+    const ctx = { client: this.client, server: this.host.state, out, name: '' };
+    const promise = this.execute(args, ctx);
+    for (const k of keys) this.inflightKeys.add(k);
+    this.inflight.push({ promise, out, keys });
+  }
+
+  /** Waits for every command in flight and appends their replies in request order. */
+  private async drainInflight(): Promise<void> {
+    if (this.inflight.length === 0) return;
+    const running = this.inflight;
+    this.inflight = [];
+    for (const c of running) {
+      if (c.promise !== undefined) await c.promise;
+      this.out.appendFrom(c.out);
+      this.writerPool.push(c.out);
+    }
+    this.inflightKeys.clear();
   }
 
   private flush(): void {
@@ -198,8 +299,9 @@ export class Connection {
     this.socket.pause();
   }
 
-  /** Runs one command; returns a promise only when the handler is asynchronous. */
-  private execute(args: Buffer[]): Promise<void> | undefined {
+  /** Runs one command, replying into ctx.out; returns a promise only when the handler is asynchronous. */
+  private execute(args: Buffer[], ctx: { client: ClientState; server: ServerState; out: ReplyWriter; name: string }): Promise<void> | undefined {
+    const out = ctx.out;
     const host = this.host;
     const state = host.state;
     const client = this.client;
@@ -208,26 +310,26 @@ export class Connection {
     let spec: CommandSpec | undefined = host.table.command(name);
     state.stats.totalCommands++;
     client.lastCommandMs = state.clock.nowMs();
-    if (spec === undefined) return this.reject(unknownCommandReply(args));
-    if (!arityOk(spec, args.length)) return this.reject(arityReply(spec.name));
+    if (spec === undefined) return this.reject(out, unknownCommandReply(args));
+    if (!arityOk(spec, args.length)) return this.reject(out, arityReply(spec.name));
     if (spec.subcommands !== undefined && (spec.handler === undefined || args.length > 1)) {
       const container = spec;
       const subArg = args[1] as Buffer | undefined;
       spec = subArg === undefined ? undefined : host.table.subcommand(container.name, subArg.toString('latin1'));
-      if (spec === undefined) return this.reject(subArg === undefined ? arityReply(container.name) : unknownSubcommandReply(container.name, subArg));
-      if (!arityOk(spec, args.length)) return this.reject(arityReply(spec.name));
+      if (spec === undefined) return this.reject(out, subArg === undefined ? arityReply(container.name) : unknownSubcommandReply(container.name, subArg));
+      if (!arityOk(spec, args.length)) return this.reject(out, arityReply(spec.name));
     }
-    if (!client.authenticated && !spec.flags.includes('no_auth')) return this.reject(noAuthError().reply);
+    if (!client.authenticated && !spec.flags.includes('no_auth')) return this.reject(out, noAuthError().reply);
     const handler = spec.handler;
-    if (handler === undefined) return this.reject(arityReply(spec.name));
+    if (handler === undefined) return this.reject(out, arityReply(spec.name));
     client.lastCommand = spec.name;
-    this.ctx.name = spec.name;
+    ctx.name = spec.name;
     const started = performance.now();
     let result: void | Promise<void>;
     try {
-      result = handler(this.ctx as CommandContext, args);
+      result = handler(ctx as CommandContext, args);
     } catch (error) {
-      this.fail(spec, error, started, args);
+      this.fail(out, spec, error, started, args);
       return undefined;
     }
     if (result === undefined) {
@@ -237,19 +339,19 @@ export class Connection {
     const s = spec;
     return result.then(
       () => this.done(s, started, true, args),
-      (error: unknown) => this.fail(s, error, started, args),
+      (error: unknown) => this.fail(out, s, error, started, args),
     );
   }
 
-  private reject(reply: string): undefined {
+  private reject(out: ReplyWriter, reply: string): undefined {
     this.host.state.stats.failedCommands++;
-    this.out.error(reply);
+    out.error(reply);
     return undefined;
   }
 
-  private fail(spec: CommandSpec, error: unknown, started: number, args: Buffer[]): void {
+  private fail(out: ReplyWriter, spec: CommandSpec, error: unknown, started: number, args: Buffer[]): void {
     this.host.state.stats.failedCommands++;
-    this.out.error(errorReply(error, this.host.state.log, spec.name));
+    out.error(errorReply(error, this.host.state.log, spec.name));
     this.done(spec, started, false, args);
   }
 

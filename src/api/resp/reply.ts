@@ -26,7 +26,7 @@ function oneLine(text: string): string {
 export type ProtocolVersion = 2 | 3;
 
 export class ReplyWriter {
-  private slab: Buffer = Buffer.allocUnsafe(slabBytes);
+  private slab: Buffer;
   private start = 0;
   private pos = 0;
   /** Full slab slices waiting for the next take(). */
@@ -34,6 +34,18 @@ export class ReplyWriter {
   private doneBytes = 0;
 
   protocol: ProtocolVersion = 2;
+
+  /** `slabSize`: bytes per slab (small for the short-lived writers of concurrent pipelined commands). */
+  constructor(private readonly slabSize: number = slabBytes) {
+    this.slab = Buffer.allocUnsafe(slabSize);
+  }
+
+  /** Moves everything `other` holds to the end of this writer (other is left empty and reusable). */
+  appendFrom(other: ReplyWriter): void {
+    const chunks = other.take();
+    if (chunks === undefined) return;
+    for (const c of chunks) this.bytes(c);
+  }
 
   /** Bytes written and not yet taken. */
   get pendingBytes(): number {
@@ -46,7 +58,7 @@ export class ReplyWriter {
       this.done.push(this.slab.subarray(this.start, this.pos));
       this.start = this.pos;
     }
-    if (this.slab.length - this.pos < smallSlabLeftBytes) this.newSlab(slabBytes);
+    if (this.slab.length - this.pos < Math.min(smallSlabLeftBytes, this.slabSize / 4)) this.newSlab(this.slabSize);
     if (this.done.length === 0) return undefined;
     const out = this.done;
     this.done = [];
@@ -67,7 +79,7 @@ export class ReplyWriter {
       this.done.push(slice);
       this.doneBytes += slice.length;
     }
-    this.newSlab(Math.max(slabBytes, bytes));
+    this.newSlab(Math.max(this.slabSize, bytes));
   }
 
   private ascii(text: string): void {

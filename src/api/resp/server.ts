@@ -21,6 +21,7 @@ export const defaultConnectionLimits: Readonly<ConnectionLimits> = {
   maxPendingOutputBytes: 256 * 1024 * 1024,
   outputHighWaterBytes: 1024 * 1024,
   queryHighWaterBytes: 4 * 1024 * 1024,
+  maxInflightCommands: 64,
 };
 
 /** How long close() waits for clients to hang up before cutting them off. */

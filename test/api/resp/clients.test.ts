@@ -15,6 +15,7 @@ import { RealClock, RealFileSystem, silentLogger } from '../../../src/core/index
 import { openLsm } from '../../../src/storage/index.ts';
 import { LocalKv, ReplicaStore } from '../../../src/replication/index.ts';
 import { nodeId, startServer } from './helpers.ts';
+import { RawClient } from './raw-client.ts';
 import type { Started } from './helpers.ts';
 
 let server: Started;
@@ -146,6 +147,33 @@ test('over the LSM engine (WAL sync always): acknowledged writes survive a resta
     await second.started.close();
     await second.engine.close();
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('pipelined writes to different keys share WAL group commits; writes to one key stay in order', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ringkv-resp-group-'));
+  const clock = new RealClock();
+  const engine = await openLsm(dir, { sync: 'always' }, { fs: new RealFileSystem(), clock, log: silentLogger });
+  const kv = new LocalKv({ store: new ReplicaStore({ engine, clock, nodeId }), clock });
+  const started = await startServer({ kv, clock });
+  try {
+    const c = await RawClient.open(started.port);
+    const fsyncs = (): number => engine.stats()['fsyncs'] as number;
+    const before = fsyncs();
+    const replies = await c.sendMany(Array.from({ length: 64 }, (_, i) => ['SET', `g:${i}`, String(i)]));
+    assert.ok(replies.every((r) => r.t === 'simple' && r.v === 'OK'));
+    const used = fsyncs() - before;
+    // One sync per command would be 64; concurrent pipelined commands share them.
+    assert.ok(used <= 16, `${used} fsyncs for 64 pipelined SETs`);
+    const ordered = await c.sendMany([['SET', 'same', 'a'], ['APPEND', 'same', 'b'], ['GET', 'same'], ['SET', 'same', 'c'], ['GET', 'same'], ['DEL', 'same'], ['GET', 'same']]);
+    assert.deepEqual(ordered, [
+      { t: 'simple', v: 'OK' }, { t: 'int', v: '2' }, { t: 'bulk', v: 'ab' }, { t: 'simple', v: 'OK' }, { t: 'bulk', v: 'c' }, { t: 'int', v: '1' }, { t: 'null' },
+    ]);
+    c.close();
+  } finally {
+    await started.close();
+    await engine.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -182,3 +182,35 @@ test('ringkv answers random command sequences exactly as redis-server does', asy
     throw new Error(`${(error as Error).message}\nLast mismatch: ${lastFailure}`);
   });
 });
+
+test('the same sequences sent to ringkv as one pipeline get the same replies (concurrent pipelined commands keep their order)', async () => {
+  let lastFailure = '';
+  await fc
+    .assert(
+      fc.asyncProperty(fc.array(commandArb, { minLength: 1, maxLength: 40 }), async (cmds) => {
+        await redisClient.send(['FLUSHALL']);
+        await ringkvClient.send(['FLUSHALL']);
+        const wire: Cmd[] = [];
+        for (const cmd of cmds) {
+          if (cmd[0] === 'SCANALL' || cmd[0] === 'KEYS') continue;
+          if (cmd[0] === 'DBSIZE') wire.push(['EXISTS', 'k1', 'k2', 'k3', '{t}k4', '']);
+          wire.push(cmd);
+        }
+        const expected: Reply[] = [];
+        for (const cmd of wire) expected.push(await run(redisClient, cmd));
+        const actual = await ringkvClient.sendMany(wire);
+        wire.forEach((cmd, i) => {
+          const e = expected[i] as Reply;
+          const a = actual[i] as Reply;
+          if (!sameReply(cmd, e, a)) {
+            lastFailure = `${cmd.join(' ')}: redis ${JSON.stringify(e)} ringkv ${JSON.stringify(a)}`;
+            assert.fail(lastFailure);
+          }
+        });
+      }),
+      { numRuns: runs },
+    )
+    .catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}\nLast mismatch: ${lastFailure}`);
+    });
+});

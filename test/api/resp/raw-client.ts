@@ -102,6 +102,19 @@ export class RawClient {
     return this.sendRaw(encodeCommand(args));
   }
 
+  /** Sends every command in one write (a pipeline) and resolves with the replies in order. */
+  sendMany(commands: ReadonlyArray<ReadonlyArray<string | Buffer>>): Promise<Reply[]> {
+    const replies = commands.map(
+      () =>
+        new Promise<Reply>((resolve) => {
+          if (this.closed) resolve({ t: 'other', v: 'connection closed' });
+          else this.waiting.push(resolve);
+        }),
+    );
+    this.socket.write(Buffer.concat(commands.map((c) => encodeCommand(c))));
+    return Promise.all(replies);
+  }
+
   sendRaw(bytes: Buffer): Promise<Reply> {
     return new Promise((resolve) => {
       if (this.closed) {
