@@ -16,7 +16,7 @@
  * only, so every node computes the same ring from the same history.
  */
 import { assert } from '../core/index.ts';
-import type { NodeDescriptor } from './topology.ts';
+import { rackKey, type NodeDescriptor } from './topology.ts';
 
 /** What a claim needs to know about nodes, by index in the sorted node list. */
 export interface ClaimContext {
@@ -30,7 +30,7 @@ export function rackIds(nodes: readonly NodeDescriptor[]): Int32Array {
   const ids = new Map<string, number>();
   const out = new Int32Array(nodes.length);
   nodes.forEach((n, i) => {
-    const key = `${n.dc}\u0000${n.rack}`;
+    const key = rackKey(n);
     if (!ids.has(key)) ids.set(key, ids.size);
     out[i] = ids.get(key) as number;
   });

@@ -11,7 +11,7 @@
  */
 import type { NodeId } from '../core/index.ts';
 import { maxFallbackNodes } from './constants.ts';
-import type { CanonicalReplication, NodeDescriptor } from './topology.ts';
+import { rackKey, type CanonicalReplication, type NodeDescriptor } from './topology.ts';
 
 /** Replicas of one partition. */
 export interface PreferenceList {
@@ -42,11 +42,11 @@ export function computePreferenceLists(owners: ArrayLike<number>, nodes: readonl
   const dcIds = new Map<string, number>();
   const rackIds = new Map<string, number>();
   nodes.forEach((n, i) => {
-    const rackKey = `${n.dc}\u0000${n.rack}`;
+    const rack = rackKey(n);
     if (!dcIds.has(n.dc)) dcIds.set(n.dc, dcIds.size);
-    if (!rackIds.has(rackKey)) rackIds.set(rackKey, rackIds.size);
+    if (!rackIds.has(rack)) rackIds.set(rack, rackIds.size);
     dcIdx[i] = dcIds.get(n.dc) as number;
-    rackIdx[i] = rackIds.get(rackKey) as number;
+    rackIdx[i] = rackIds.get(rack) as number;
   });
 
   const { groups, groupOf } = buildGroups(nodes, replication);
@@ -130,7 +130,7 @@ function buildGroups(nodes: readonly NodeDescriptor[], replication: CanonicalRep
   const groups: Group[] = [];
   const addGroup = (members: number[], count: number): void => {
     const dcs = new Set(members.map((i) => (nodes[i] as NodeDescriptor).dc));
-    const racks = new Set(members.map((i) => `${(nodes[i] as NodeDescriptor).dc}\u0000${(nodes[i] as NodeDescriptor).rack}`));
+    const racks = new Set(members.map((i) => rackKey(nodes[i] as NodeDescriptor)));
     for (const i of members) groupOf[i] = groups.length;
     groups.push({ need: Math.min(count, members.length), totalDcs: dcs.size, totalRacks: racks.size });
   };

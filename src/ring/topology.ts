@@ -54,6 +54,11 @@ function checkCount(value: unknown, what: string): number {
   return value;
 }
 
+/** Identity of a node's rack across data centers (rack names repeat between DCs); unambiguous for any names. */
+export function rackKey(node: NodeDescriptor): string {
+  return JSON.stringify([node.dc, node.rack]);
+}
+
 export function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
