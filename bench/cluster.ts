@@ -14,7 +14,7 @@
  * phase: {"target","phase","opsPerSec","p50Ms","p99Ms","p999Ms"[,"errors"]}.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Driver } from './load/driver.ts';
@@ -36,6 +36,8 @@ const writeQuorum = 2;
 const readQuorum = 2;
 const valueBytes = 100;
 const readFraction = 0.5;
+/** Preload writes in flight: more than the measured clients, so group commit batches and the untimed part stays short. */
+const preloadConcurrency = 200;
 /** Same seed for every target: the same clients draw the same keys and operations. */
 const workloadSeed = 5;
 
@@ -66,6 +68,9 @@ const targets = args.targets.split(',').map((t) => t.trim());
 for (const t of targets) if (!(allTargets as readonly string[]).includes(t)) throw new Error(`--targets: unknown target ${JSON.stringify(t)}; known: ${allTargets.join(', ')}`);
 const cpuProfDir = args['cpu-prof'] === undefined ? undefined : resolve(args['cpu-prof']);
 
+/** The machine's 1-minute load average: the figures mean little when other work competes for the cores. */
+const loadAverage = (): string => (loadavg()[0] ?? 0).toFixed(1);
+
 const progress = (text: string): void => {
   process.stderr.write(`[bench:cluster ${new Date().toISOString().slice(11, 19)}] ${text}\n`);
 };
@@ -74,6 +79,8 @@ interface Row {
   target: Target;
   phase: Phase;
   result: PhaseResult;
+  /** 1-minute load average when the phase started. */
+  load: string;
   note: string;
 }
 
@@ -107,7 +114,7 @@ async function setUp(target: Target, dir: string): Promise<Setup> {
       },
     };
   }
-  const cluster = await startRingkvCluster({ dir, nodes: 3, replicationFactor, walSync: 'always', ...(cpuProfDir === undefined ? {} : { cpuProfDir }) });
+  const cluster = await startRingkvCluster({ dir, nodes: 3, replicationFactor, walSync: 'always', label: target, ...(cpuProfDir === undefined ? {} : { cpuProfDir }) });
   const httpDriver = new RingkvHttpDriver(cluster.nodes.map((n) => n.http), { readQuorum, writeQuorum });
   const driver: Driver = target === 'ringkv-http' ? httpDriver : new RingkvRespDriver(cluster.nodes.map((n) => n.resp), { readQuorum, writeQuorum });
   return {
@@ -134,17 +141,19 @@ async function runTarget(target: Target, root: string): Promise<Row[]> {
     const values = new ValuePool(valueBytes);
     const chooser = keyChooser(distribution, keys);
     progress(`${target}: preloading ${keys.toLocaleString('en-US')} keys`);
-    const loaded = await preload(setup.preloadDriver, keys, clients, values);
+    const loaded = await preload(setup.preloadDriver, keys, preloadConcurrency, values);
     progress(`${target}: preloaded in ${loaded.seconds.toFixed(1)} s (${Math.round(keys / loaded.seconds).toLocaleString('en-US')} puts/s, ${loaded.errors} retried)`);
     const phaseOptions = { clients, seconds, readFraction, keys: chooser, values, seed: workloadSeed };
-    progress(`${target}: healthy phase, ${seconds} s`);
+    const healthyLoad = loadAverage();
+    progress(`${target}: healthy phase, ${seconds} s (load average ${healthyLoad})`);
     const healthy = await runPhase(setup.driver, phaseOptions);
     const killed = await setup.killOne();
-    progress(`${target}: killed ${killed} with SIGKILL; one-down phase, ${seconds} s`);
+    const oneDownLoad = loadAverage();
+    progress(`${target}: killed ${killed} with SIGKILL; one-down phase, ${seconds} s (load average ${oneDownLoad})`);
     const oneDown = await runPhase(setup.driver, { ...phaseOptions, seed: workloadSeed + 1 });
     return [
-      { target, phase: 'healthy', result: healthy, note: '' },
-      { target, phase: 'one-down', result: oneDown, note: `killed ${killed}` },
+      { target, phase: 'healthy', result: healthy, load: healthyLoad, note: '' },
+      { target, phase: 'one-down', result: oneDown, load: oneDownLoad, note: `killed ${killed}` },
     ];
   } finally {
     progress(`${target}: stopping`);
@@ -158,8 +167,8 @@ const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
 const fmtMs = (n: number): string => n.toFixed(2);
 
 function printTable(rows: Row[]): void {
-  const header = ['target', 'phase', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'reads', 'updates', 'errors'];
-  const lines = rows.map((r) => [r.target, r.phase, fmtInt(r.result.opsPerSec), fmtMs(r.result.p50Ms), fmtMs(r.result.p99Ms), fmtMs(r.result.p999Ms), fmtMs(r.result.maxMs), fmtInt(r.result.reads), fmtInt(r.result.updates), fmtInt(r.result.errors)]);
+  const header = ['target', 'phase', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'reads', 'updates', 'errors', 'load'];
+  const lines = rows.map((r) => [r.target, r.phase, fmtInt(r.result.opsPerSec), fmtMs(r.result.p50Ms), fmtMs(r.result.p99Ms), fmtMs(r.result.p999Ms), fmtMs(r.result.maxMs), fmtInt(r.result.reads), fmtInt(r.result.updates), fmtInt(r.result.errors), r.load]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
   const render = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   const out: string[] = [render(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(render)];

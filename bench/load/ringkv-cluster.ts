@@ -28,6 +28,8 @@ export interface RingkvClusterOptions {
   walSync: 'always' | 'interval' | 'none';
   /** When set, every node runs under `--cpu-prof` and writes its profile here when it stops (not when SIGKILLed). */
   cpuProfDir?: string;
+  /** Names the profiles: `<label>-<node id>.cpuprofile`. */
+  label?: string;
 }
 
 export interface RingkvNodeProcess {
@@ -62,7 +64,7 @@ export async function startRingkvCluster(options: RingkvClusterOptions): Promise
     const nodes = await Promise.all(
       clusterPorts.map(async (clusterPort, i) => {
         const id = `n${i + 1}`;
-        const profArgs = options.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir, '--cpu-prof-name', `ringkv-${id}-\${pid}.cpuprofile`];
+        const profArgs = options.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir, '--cpu-prof-name', `${options.label ?? 'ringkv'}-${id}.cpuprofile`];
         const args = [
           ...profArgs, '--import', tsxImport, cliEntry, 'start',
           '--node-id', id,

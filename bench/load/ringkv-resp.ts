@@ -26,6 +26,12 @@ function field(reply: RespReply, name: string): string | undefined {
   return undefined;
 }
 
+function render(reply: RespReply): string {
+  if (Array.isArray(reply)) return `[${reply.map(render).join(', ')}]`;
+  if (reply instanceof RespError) return `-${reply.message}`;
+  return Buffer.isBuffer(reply) ? JSON.stringify(reply.toString('utf8')) : String(reply);
+}
+
 export class RingkvRespDriver implements Driver {
   readonly target = 'ringkv-resp';
   private readonly endpoints: Endpoints;
@@ -89,7 +95,7 @@ export class RingkvRespDriver implements Driver {
     const now = await connection.command(['RINGKV.CONSISTENCY']);
     if (set !== 'OK' || field(now, 'r') !== String(r) || field(now, 'w') !== String(w)) {
       connection.close();
-      throw new Error(`${this.target}: RINGKV.CONSISTENCY R ${r} W ${w} did not apply on ${host}:${port}: answered ${String(set)}, then ${JSON.stringify(now, (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString() : v))}`);
+      throw new Error(`${this.target}: RINGKV.CONSISTENCY R ${r} W ${w} did not apply on ${host}:${port}: answered ${render(set)}, then ${render(now)}`);
     }
     return connection;
   }
