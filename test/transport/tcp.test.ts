@@ -253,6 +253,10 @@ test('tcp: an unreachable peer is reported with its node id and address, without
     assert.match(again.message, /next attempt in \d+ ms/);
     a.send('ghost', { type: 'test.lost' });
     assert.ok(a.stats().messagesDropped >= 1);
+    const probe = await rejectionOf(a.identify(`127.0.0.1:${port}`, 2_000));
+    assert.ok(probe instanceof UnavailableError, `expected UnavailableError, got ${String(probe)}`);
+    assert.match(probe.message, new RegExp(`Cannot reach 127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`));
+    await assert.rejects(a.identify('no-port-here', 2_000), /expected host:port/);
   } finally {
     await a.close();
   }
