@@ -93,7 +93,7 @@ export async function runStatus(parsed: Parsed): Promise<number> {
       `${n.dc}/${n.rack}`,
       n.respAddress ?? '-',
       n.httpAddress ?? '-',
-      n.address,
+      n.address === '' ? '-' : n.address,
       String(n.partitions),
       n.keys === null ? '?' : String(n.keys),
     ]);

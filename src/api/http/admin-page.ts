@@ -78,6 +78,7 @@ export const adminPageHtml = `<!doctype html>
 const REFRESH_MS = ${adminRefreshMs};
 const MAX_SEGMENTS = 1024;
 let replicationFactor = 1;
+let shownRingVersion = null;
 const palette = ["#58a6ff","#3fb950","#d29922","#bc8cff","#f778ba","#39c5cf","#ff7b72","#a5d6ff","#7ee787","#e3b341"];
 function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined) e.textContent = String(text); if (cls) e.className = cls; return e; }
 function token() { return sessionStorage.getItem("ringkv-token"); }
@@ -104,7 +105,7 @@ function renderNodes(cluster) {
     name.style.borderLeft = "4px solid " + colorOf(n.id);
     tr.append(name);
     const live = el("td"); live.append(el("span", n.liveness, "pill " + n.liveness)); tr.append(live);
-    tr.append(el("td", n.status), el("td", n.dc + " / " + n.rack), el("td", n.respAddress || "–"), el("td", n.httpAddress || "–"), el("td", n.address));
+    tr.append(el("td", n.status), el("td", n.dc + " / " + n.rack), el("td", n.respAddress || "–"), el("td", n.httpAddress || "–"), el("td", n.address || "–"));
     tr.append(el("td", n.partitions, "num"), el("td", n.keys === null || n.keys === undefined ? "–" : n.keys.toLocaleString(), "num"));
     tbody.append(tr);
   }
@@ -167,8 +168,12 @@ function renderRing(ring) {
 }
 async function refresh() {
   try {
-    const [cluster, ring] = await Promise.all([api("/v1/cluster"), api("/v1/ring")]);
-    renderRing(ring);
+    // The full ring (up to ~1 MB) only when its version changed; the summary otherwise.
+    const [cluster, summary] = await Promise.all([api("/v1/cluster"), api("/v1/ring?summary=true")]);
+    if (summary.version !== shownRingVersion || summary.rangeCount === 0) {
+      renderRing(await api("/v1/ring"));
+      shownRingVersion = summary.version;
+    }
     renderNodes(cluster);
     document.getElementById("error").textContent = "";
     document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();

@@ -13,7 +13,7 @@ import { adminPageHtml } from './admin-page.ts';
 import { HttpError, errorReply } from './errors.ts';
 import { KvRoutes, jsonContentType, type Reply, type RequestDefaults } from './kv-routes.ts';
 import type { NodeMetrics } from './metrics.ts';
-import { decodeKey, parseQuery } from './request.ts';
+import { decodeKey, parseBool, parseQuery } from './request.ts';
 
 /** Default request body limit: the largest value a PUT may carry. */
 export const defaultMaxValueBytes = 16 * 1024 * 1024;
@@ -267,14 +267,19 @@ export class HttpServer {
   }
 
   private ringJson(query: string): Reply {
-    parseQuery(query, []);
+    // A balanced ring has up to 16384 ranges (about 1 MB of JSON): pollers ask for the summary.
+    const summary = parseBool('summary', parseQuery(query, ['summary']).get('summary')) === true;
     const ring = this.options.cluster.ring();
     const partitionsByNode: Record<string, number> = {};
     for (const range of ring.ranges) {
       const primary = range.replicas[0];
       if (primary !== undefined) partitionsByNode[primary] = (partitionsByNode[primary] ?? 0) + (range.end - range.start + 1);
     }
-    return jsonReply(200, { ...ring, partitionsByNode });
+    if (summary) {
+      const { ranges, ...rest } = ring;
+      return jsonReply(200, { ...rest, rangeCount: ranges.length, partitionsByNode });
+    }
+    return jsonReply(200, { ...ring, rangeCount: ring.ranges.length, partitionsByNode });
   }
 }
 

@@ -202,6 +202,10 @@ describe('HTTP key-value routes', () => {
     const ring = (await (await fetch(`${h.base}/v1/ring`)).json()) as { partitionCount: number; partitionsByNode: Record<string, number> };
     assert.equal(ring.partitionCount, 16384);
     assert.deepEqual(ring.partitionsByNode, { n1: 16384 });
+    const summary = (await (await fetch(`${h.base}/v1/ring?summary=true`)).json()) as Record<string, unknown>;
+    assert.equal(summary['ranges'], undefined);
+    assert.equal(summary['rangeCount'], 1);
+    assert.equal(summary['version'], '1');
     // Redis Cluster puts "foo" in slot 12182, and {user1}.a with user1.
     const replicas = (await (await fetch(`${h.base}/v1/replicas/foo`)).json()) as { partition: number; replicas: string[] };
     assert.equal(replicas.partition, 12182);
