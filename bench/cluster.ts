@@ -166,7 +166,8 @@ const round = (n: number, digits: number): number => Number(n.toFixed(digits));
 const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
 const fmtMs = (n: number): string => n.toFixed(2);
 
-function printTable(rows: Row[]): void {
+/** The readable table; with --json it goes to stderr so that one run yields both. */
+function printTable(rows: Row[], stream: NodeJS.WriteStream): void {
   const header = ['target', 'phase', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'reads', 'updates', 'errors', 'load'];
   const lines = rows.map((r) => [r.target, r.phase, fmtInt(r.result.opsPerSec), fmtMs(r.result.p50Ms), fmtMs(r.result.p99Ms), fmtMs(r.result.p999Ms), fmtMs(r.result.maxMs), fmtInt(r.result.reads), fmtInt(r.result.updates), fmtInt(r.result.errors), r.load]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
@@ -187,7 +188,7 @@ function printTable(rows: Row[]): void {
   const notes = rows.filter((r) => r.note !== '').map((r) => `${r.target} ${r.phase}: ${r.note}`);
   const errors = rows.filter((r) => r.result.errorSamples.length > 0).map((r) => `${r.target} ${r.phase} errors, e.g.: ${r.result.errorSamples.join(' | ')}`);
   out.push('', ...notes, ...errors);
-  process.stdout.write(`${out.join('\n')}\n`);
+  stream.write(`${out.join('\n')}\n`);
 }
 
 installCleanupHooks();
@@ -205,6 +206,7 @@ if (args.json) {
     if (r.result.errors > 0) line.errors = r.result.errors;
     process.stdout.write(`${JSON.stringify(line)}\n`);
   }
+  printTable(rows, process.stderr);
 } else {
-  printTable(rows);
+  printTable(rows, process.stdout);
 }
