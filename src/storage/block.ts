@@ -177,8 +177,8 @@ export class Block {
   }
 
   /**
-   * The first 4 bytes of every key (big-endian, zero padded), built on first
-   * search: order-preserving, so binary search runs on integers and only
+   * The first 4 bytes of every key (big-endian, zero padded), built on the
+   * second search (a block searched again is cached or an index): order-preserving, so binary search runs on integers and only
    * entries sharing the searched prefix need a byte compare.
    */
   private prefixes: Uint32Array | undefined = undefined;
@@ -194,8 +194,12 @@ export class Block {
     return prefixes;
   }
 
+  private searches = 0;
+
   /** Index of the first entry with key ≥ `key` (count when none). */
   lowerBound(key: Buffer): number {
+    // A block read once (a block-cache miss) is cheaper to search by bytes than to index.
+    if (this.prefixes === undefined && this.searches++ === 0) return this.lowerBoundBytes(key, 0, this.count);
     const prefixes = this.prefixes ?? this.buildPrefixes();
     const p = keyPrefix32(key, 0, key.length);
     // [lo, hi): the entries whose prefix equals p.
@@ -213,7 +217,10 @@ export class Block {
       if ((prefixes[mid] as number) <= p) probe = mid + 1;
       else end = mid;
     }
-    hi = probe;
+    return this.lowerBoundBytes(key, lo, probe);
+  }
+
+  private lowerBoundBytes(key: Buffer, lo: number, hi: number): number {
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (this.compareAt(key, mid) > 0) lo = mid + 1;

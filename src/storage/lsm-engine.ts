@@ -40,6 +40,9 @@ export interface LsmEnv {
 
 /** Entries a flush or compaction step handles before yielding to the event loop. */
 const entriesPerStep = 512;
+/** While a flush or compaction is pending, one write in 64 and one read in 256 yield to the event loop (a mask). */
+const writesPerYield = 63;
+const readsPerYield = 255;
 /** Bytes one group commit writes at most (bounds the latency of the writers in it). */
 const maxGroupCommitBytes = 4 * 1024 * 1024;
 
@@ -105,6 +108,7 @@ export class LsmEngine implements Engine {
   private readonly rowCache: LruCache<string, EngineEntry>;
   private readonly hash = new Uint32Array(2);
   private rowCacheAdmissions = 0;
+  private opsSinceYield = 0;
   private readonly counters = {
     userBytesWritten: 0,
     walBytesWritten: 0,
@@ -245,7 +249,20 @@ export class LsmEngine implements Engine {
 
   async get(key: Uint8Array): Promise<EngineEntry | undefined> {
     this.checkOpen();
-    return this.getNow(key);
+    const entry = this.getNow(key);
+    if ((++this.opsSinceYield & readsPerYield) === 0 && this.backgroundBusy()) await yieldToLoop();
+    return entry;
+  }
+
+  /**
+   * Flushes and compactions advance in steps that wait for the event loop's
+   * next turn. A caller that awaits operations back to back never gives the
+   * loop a turn (every await resolves as a microtask), which would starve
+   * them: the immutable memtable would linger and L0 would pile up. So while
+   * background work is pending, every few operations take one such turn.
+   */
+  private backgroundBusy(): boolean {
+    return this.flushing !== undefined || this.compacting !== undefined;
   }
 
   /** Synchronous lookup (reads hit memory or the page cache). */
@@ -418,6 +435,7 @@ export class LsmEngine implements Engine {
       });
     }
     this.apply(batch);
+    if ((++this.opsSinceYield & writesPerYield) === 0 && this.backgroundBusy()) await yieldToLoop();
   }
 
   /** Appends the buffered WAL records (sync none/interval). */
