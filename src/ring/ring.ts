@@ -6,25 +6,16 @@
 import { createHash } from 'node:crypto';
 import { InvalidArgumentError, type NodeId } from '../core/index.ts';
 import { claimForJoin, claimForLeave, freshLayout, rackIds, type ClaimContext } from './claim-balanced.ts';
-import { defaultPartitionCount, defaultReplicationFactor, defaultTokensPerNode, maxTokensPerNode, redisSlotCount, ringStateFormat, tokenSpaceSize } from './constants.ts';
-
-/** Width of one slot on the random strategy's 32-bit circle: slot s sits at s × slotWidth. */
-const slotWidth = tokenSpaceSize / redisSlotCount;
+import { defaultPartitionCount, defaultReplicationFactor, defaultTokensPerNode, redisSlotCount, ringStateFormat } from './constants.ts';
 import { keySlot } from './keyspace.ts';
+import { checkFits, checkPartitionCount, checkTokensPerNode, randomLayout, slotWidth, type Layout, type Strategy } from './layout.ts';
 import { computePreferenceLists, type PreferenceList } from './placement.ts';
-import { buildTokens, tokenAt, type TokenRing } from './tokens.ts';
-import {
-  canonicalNodes,
-  canonicalReplication,
-  replicationToPlain,
-  show,
-  totalReplicas,
-  type CanonicalReplication,
-  type NodeDescriptor,
-  type Replication,
-} from './topology.ts';
+import { parseRingState, type RingState } from './state.ts';
+import { tokenAt } from './tokens.ts';
+import { canonicalNodes, canonicalReplication, replicationToPlain, show, totalReplicas, type CanonicalReplication, type NodeDescriptor, type Replication } from './topology.ts';
 
-export type Strategy = 'balanced' | 'random';
+export type { Strategy } from './layout.ts';
+export type { RingState } from './state.ts';
 
 export interface RingOptions {
   /** Default 'balanced'. */
@@ -38,24 +29,6 @@ export interface RingOptions {
   tokensPerNode?: number;
 }
 
-/**
- * The serialized ring (docs/ring.md, format 1): plain data that msgpack and
- * JSON carry. `owners` lists, for each balanced partition, the index of its
- * owner in `nodes` (sorted by id); the random strategy derives its tokens from
- * the node ids and stores none.
- */
-export interface RingState {
-  format: number;
-  strategy: Strategy;
-  /** Number of membership changes applied since the ring was created. */
-  epoch: number;
-  partitionCount: number;
-  tokensPerNode: number | null;
-  replication: Replication;
-  nodes: NodeDescriptor[];
-  owners: number[] | null;
-}
-
 /** A position range on the ring, inclusive at both ends; wraps past the top when first > last. */
 export interface PositionRange {
   first: number;
@@ -67,13 +40,6 @@ export interface SloppyReplica {
   node: NodeId;
   /** The home replica this node stands in for (its writes carry a hint); null for a home node. */
   standInFor: NodeId | null;
-}
-
-interface Layout {
-  readonly partitionCount: number;
-  /** Owner index of each partition in ring order (−1: no owner, only in an empty ring). */
-  readonly owners: Int32Array;
-  readonly tokens: TokenRing | null;
 }
 
 export class Ring {
@@ -122,35 +88,8 @@ export class Ring {
 
   /** Rebuilds a ring from its serialized state, checking every field (states arrive from peers). */
   static fromState(state: RingState): Ring {
-    const bad = (why: string): InvalidArgumentError => new InvalidArgumentError(`Cannot load ring state: ${why}`);
-    if (typeof state !== 'object' || state === null) throw bad('it is not an object');
-    if (state.format !== ringStateFormat) throw bad(`its format is ${show(state.format)}, this build reads format ${ringStateFormat}`);
-    if (!Number.isSafeInteger(state.epoch) || state.epoch < 0) throw bad(`epoch ${show(state.epoch)} is not a non-negative integer`);
-    if (!Array.isArray(state.nodes)) throw bad('nodes is not an array');
-    const nodes = canonicalNodes(state.nodes);
-    if (nodes.some((n, i) => n.id !== (state.nodes[i] as NodeDescriptor).id)) throw bad('nodes are not sorted by id');
-    const replication = canonicalReplication(state.replication);
-    if (state.strategy === 'random') {
-      const t = checkTokensPerNode(state.tokensPerNode ?? Number.NaN);
-      if (state.owners !== null) throw bad('a random ring carries no owners');
-      const layout = randomLayout(nodes, t);
-      if (state.partitionCount !== layout.partitionCount) throw bad(`partitionCount is ${show(state.partitionCount)}, ${nodes.length} nodes × ${t} tokens give ${layout.partitionCount}`);
-      return new Ring('random', state.epoch, nodes, replication, layout, t);
-    }
-    if (state.strategy !== 'balanced') throw bad(`strategy ${show(state.strategy)} is unknown`);
-    if (state.tokensPerNode !== null) throw bad('a balanced ring has no tokensPerNode');
-    const q = checkPartitionCount(state.partitionCount);
-    if (!Array.isArray(state.owners) || state.owners.length !== q) throw bad(`owners must list ${q} partitions`);
-    const limit = nodes.length;
-    const owners = new Int32Array(q);
-    for (let p = 0; p < q; p++) {
-      // Checked before any conversion: a bigint or object would throw a TypeError in Int32Array.
-      const raw: unknown = state.owners[p];
-      const valid = typeof raw === 'number' && Number.isInteger(raw) && (limit === 0 ? raw === -1 : raw >= 0 && raw < limit);
-      if (!valid) throw bad(`partition ${p} has owner ${show(raw)}, not a node index below ${limit}`);
-      owners[p] = raw;
-    }
-    return new Ring('balanced', state.epoch, nodes, replication, { partitionCount: q, owners, tokens: null }, null);
+    const parsed = parseRingState(state);
+    return new Ring(parsed.strategy, parsed.epoch, parsed.nodes, parsed.replication, parsed.layout, parsed.tokensPerNode);
   }
 
   toState(): RingState {
@@ -451,33 +390,6 @@ export class Ring {
     if (!Number.isInteger(partition) || partition < 0 || partition >= this.layout.partitionCount) {
       throw new InvalidArgumentError(`Cannot look up partition ${partition}: the ring has partitions 0 to ${this.layout.partitionCount - 1}`);
     }
-  }
-}
-
-function randomLayout(nodes: readonly NodeDescriptor[], tokensPerNode: number): Layout {
-  const tokens = buildTokens(nodes, tokensPerNode);
-  // An empty random ring still has one partition (the whole circle) with no replicas.
-  const owners = tokens.owners.length === 0 ? Int32Array.of(-1) : tokens.owners;
-  return { partitionCount: owners.length, owners, tokens };
-}
-
-function checkPartitionCount(q: number): number {
-  if (!Number.isInteger(q) || q < 1 || q > redisSlotCount || (q & (q - 1)) !== 0) {
-    throw new InvalidArgumentError(`Cannot use ${show(q)} partitions: it must be a power of two from 1 to ${redisSlotCount}, so each partition is a run of Redis slots`);
-  }
-  return q;
-}
-
-function checkTokensPerNode(t: number): number {
-  if (!Number.isInteger(t) || t < 1 || t > maxTokensPerNode) {
-    throw new InvalidArgumentError(`Cannot use ${show(t)} tokens per node: it must be an integer from 1 to ${maxTokensPerNode}`);
-  }
-  return t;
-}
-
-function checkFits(nodeCount: number, partitions: number): void {
-  if (nodeCount > partitions) {
-    throw new InvalidArgumentError(`Cannot place ${nodeCount} nodes on ${partitions} partitions: every node needs at least one (raise partitionCount)`);
   }
 }
 
