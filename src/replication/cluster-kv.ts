@@ -7,7 +7,8 @@
 import type { Clock, Logger, MessageRouter, NodeId, Random, Transport } from '../core/index.ts';
 import { InvalidArgumentError, describeKey } from '../core/index.ts';
 import type { GetResult, KvApi, PutResult, ReadOptions, ScanResult, WriteOptions } from './api.ts';
-import { Coordinator, type CoordinatorOptions, type LocalWrite, type ObjectModel, type ReplicaBackend, type ScanPosition } from './coordinator.ts';
+import { Coordinator, type CoordinatorOptions, type LocalWrite, type ObjectModel, type ReplicaBackend } from './coordinator.ts';
+import type { ScanPosition } from './keyspace.ts';
 import { HintedHandoff, type HandoffOptions, type HintQueue } from './handoff.ts';
 import { storageKey, validateKey, validateValue } from './keys.ts';
 import { contextFromClient, toGetResult, validateExpiry } from './local-kv.ts';

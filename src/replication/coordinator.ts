@@ -17,24 +17,22 @@ import type { HintedHandoff } from './handoff.ts';
 import {
   kvAck,
   parseCoordinateReply,
-  parseCountReply,
   parseKvRequest,
   parseReadReply,
-  parseScanReply,
   type ApplyRequest,
   type CoordinateKind,
   type CoordinateReply,
   type CoordinateRequest,
   type KvRequest,
   type ReadRequest,
-  type ScanRequest,
   toWireError,
 } from './messages.ts';
 import type { NodeLiveness, Placement, PreferenceList } from './placement.ts';
 import { replicasForN, type NamespaceReplication } from './placement.ts';
 import { gather, quorumRule, settle, type Attempt, type Outcome, type QuorumRule } from './quorum.ts';
 import { ReadRepairer } from './read-repair.ts';
-import { slotCount, slotOf } from './keys.ts';
+import { slotOf } from './keys.ts';
+import { KeyspaceOps, maxScanCount, type ScanPosition } from './keyspace.ts';
 
 // ---------------------------------------------------------------- limits
 
@@ -46,10 +44,6 @@ export const forwardMarginMs = 500;
 export const defaultMaxInFlightPerPeer = 1024;
 /** Forwarded operation ids remembered to apply a duplicated message once. */
 export const maxRememberedOps = 8192;
-/** Remote scan requests one scan call may make before returning a cursor. */
-export const maxScanRequestsPerCall = 64;
-/** Largest `count` a scan may ask for. */
-export const maxScanCount = 10_000;
 
 // ---------------------------------------------------------------- what the coordinator builds on
 
@@ -80,12 +74,6 @@ export interface ReplicaBackend<O> {
   count(): Promise<number>;
   /** Drops every local key. */
   flush(): Promise<void>;
-}
-
-/** A key and its storage slot (keys.ts slotOf). */
-export interface ScanPosition {
-  slot: number;
-  key: Uint8Array;
 }
 
 /** What the coordinator needs to know about objects. */
@@ -169,6 +157,7 @@ export class Coordinator<O> implements MessageHandler {
   private readonly inFlight = new Map<NodeId, number>();
   private readonly rememberedOps = new Map<string, Promise<CoordinateReply>>();
   private readonly repairer: ReadRepairer<O> | undefined;
+  private readonly keyspace: KeyspaceOps;
   private opSeq = 0;
   private closed = false;
   private readonly counters: CoordinatorStats = { writesCoordinated: 0, writesForwarded: 0, reads: 0, readRepairs: 0, hintsStored: 0, overloaded: 0 };
@@ -183,6 +172,16 @@ export class Coordinator<O> implements MessageHandler {
     this.defaultW = options.defaultW ?? 'quorum';
     this.replication = options.replication;
     this.localDc = options.localDc ?? deps.placement.dcOf(deps.localId);
+    this.keyspace = new KeyspaceOps({
+      localId: deps.localId,
+      placement: deps.placement,
+      liveness: deps.liveness,
+      backend: deps.backend,
+      replication: this.replication,
+      timeoutMs: this.timeoutMs,
+      request: (node, message, timeoutMs) => this.requestPeer(node, message, timeoutMs),
+      flushLocal: () => this.onFlush(),
+    });
     if (options.readRepair !== false) {
       this.repairer = new ReadRepairer<O>({
         model: deps.model,
@@ -411,146 +410,21 @@ export class Coordinator<O> implements MessageHandler {
     return reply.object === null ? undefined : this.deps.model.decode(reply.object);
   }
 
-  // ---------------------------------------------------------------- keyspace-wide
+  // ---------------------------------------------------------------- keyspace-wide (keyspace.ts)
 
-  /**
-   * One page of live keys in storage order (slot, then key). As in LocalKv the
-   * cursor is the next slot in decimal (redis-cli parses it as a number) and a
-   * page holds whole slots, so a key present for the whole iteration is
-   * returned exactly once and a page may hold more than `count` keys. Each
-   * slot is read from one home replica of its partition, preferring this
-   * node; a run of slots that replica would serve is read in one request.
-   */
-  async scan(cursor: string, count: number): Promise<{ cursor: string; keys: Uint8Array[] }> {
+  scan(cursor: string, count: number): Promise<{ cursor: string; keys: Uint8Array[] }> {
     this.checkOpen();
-    if (!/^[0-9]{1,5}$/.test(cursor) || Number(cursor) >= slotCount) {
-      throw new InvalidArgumentError(`Cannot resume a scan from cursor ${JSON.stringify(cursor)}: use "0" to start, then the cursor each reply returns`);
-    }
-    if (!Number.isInteger(count) || count < 1 || count > maxScanCount) {
-      throw new InvalidArgumentError(`Cannot scan ${count} keys at a time: count must be an integer from 1 to ${maxScanCount}`);
-    }
-    const candidates = new Map<number, NodeId[]>();
-    const candidatesOf = (s: number): NodeId[] => {
-      const partition = this.deps.placement.partitionOfSlot(s);
-      let list = candidates.get(partition);
-      if (list === undefined) {
-        list = this.scanCandidates(partition);
-        candidates.set(partition, list);
-      }
-      return list;
-    };
-    let slot = Number(cursor);
-    let after: ScanPosition | null = null;
-    const keys: Uint8Array[] = [];
-    let requests = 0;
-    for (;;) {
-      // Stop only between slots; finishing a started slot is not limited.
-      if (after === null && (slot >= slotCount || keys.length >= count || requests >= maxScanRequestsPerCall)) break;
-      const finishing = after !== null && keys.length >= count;
-      let page: { entries: ScanPosition[]; done: boolean; to: number } | undefined;
-      const failures: string[] = [];
-      for (const node of candidatesOf(slot)) {
-        let to = slot + 1;
-        if (!finishing) while (to < slotCount && candidatesOf(to)[0] === node) to++;
-        requests++;
-        try {
-          page = { ...(await this.scanAt(node, slot, to, after, finishing ? maxScanCount : count - keys.length)), to };
-          break;
-        } catch (error) {
-          failures.push(`${node}: ${error instanceof Error ? error.message : String(error)}`);
-        }
-      }
-      if (page === undefined) {
-        throw new UnavailableError(`Cannot scan slot ${slot}: none of its replicas answered (${failures.join('; ')})`, { answered: 0, required: 1 });
-      }
-      for (const entry of page.entries) keys.push(entry.key);
-      const last = page.entries[page.entries.length - 1];
-      if (page.done) {
-        slot = page.to;
-        after = null;
-      } else if (last !== undefined) {
-        slot = last.slot;
-        after = last;
-      }
-    }
-    return { cursor: slot >= slotCount ? '0' : String(slot), keys };
+    return this.keyspace.scan(cursor, count);
   }
 
-  /**
-   * Replicas that hold every key of a partition, this node first when it is
-   * one: only the first minN home replicas do when namespaces have smaller N.
-   */
-  private scanCandidates(partition: number): NodeId[] {
-    const list = this.deps.placement.preferenceList(partition);
-    const home = this.replication === undefined ? list.home : replicasForN(list, this.replication.minN).home;
-    const local = home.filter((n) => n === this.deps.localId);
-    const up = home.filter((n) => n !== this.deps.localId && this.deps.liveness.isUp(n));
-    const down = home.filter((n) => n !== this.deps.localId && !this.deps.liveness.isUp(n));
-    return [...local, ...up, ...down];
-  }
-
-  private async scanAt(
-    node: NodeId,
-    fromSlot: number,
-    toSlot: number,
-    after: ScanPosition | null,
-    count: number,
-  ): Promise<{ entries: ScanPosition[]; done: boolean }> {
-    if (node === this.deps.localId) return this.deps.backend.scan(fromSlot, toSlot, after, count);
-    const message: ScanRequest = {
-      type: 'kv.scan',
-      fromSlot,
-      toSlot,
-      afterSlot: after?.slot ?? null,
-      afterKey: after?.key ?? null,
-      count,
-    };
-    const reply = parseScanReply(await this.requestPeer(node, message, this.timeoutMs));
-    return { entries: reply.keys.map((key, i) => ({ slot: reply.slots[i] as number, key })), done: reply.done };
-  }
-
-  /**
-   * Live keys in the cluster, approximately: every node's local count summed
-   * and divided by the default N (each key is held N times), scaled up for
-   * nodes that did not answer.
-   */
-  async approximateCount(): Promise<number> {
+  approximateCount(): Promise<number> {
     this.checkOpen();
-    const nodes = this.deps.placement.nodes();
-    const results = await Promise.all(nodes.map((node) => settle(this.countAt(node))));
-    let sum = 0;
-    let answered = 0;
-    for (const r of results) {
-      if (r.ok) {
-        sum += r.value;
-        answered++;
-      }
-    }
-    if (answered === 0) throw new UnavailableError(`Cannot count keys: 0 of ${nodes.length} nodes answered`, { answered: 0, required: 1 });
-    const n = Math.max(1, Math.min(this.replication?.defaultN ?? this.deps.placement.preferenceList(0).home.length, nodes.length));
-    return Math.round((sum * nodes.length) / answered / n);
+    return this.keyspace.approximateCount();
   }
 
-  private async countAt(node: NodeId): Promise<number> {
-    if (node === this.deps.localId) return this.deps.backend.count();
-    return parseCountReply(await this.requestPeer(node, { type: 'kv.count' }, this.timeoutMs)).count;
-  }
-
-  /**
-   * Removes every key on every node (and their hints). Not versioned: a node
-   * that misses the flush keeps its keys, so it fails unless all nodes answer.
-   */
-  async flushAll(): Promise<void> {
+  flushAll(): Promise<void> {
     this.checkOpen();
-    const nodes = this.deps.placement.nodes();
-    const results = await Promise.all(nodes.map((node) => settle<unknown>(node === this.deps.localId ? this.onFlush() : this.requestPeer(node, { type: 'kv.flush' }, this.timeoutMs))));
-    const failed = nodes.filter((_n, i) => !(results[i] as Outcome<unknown>).ok);
-    if (failed.length > 0) {
-      throw new UnavailableError(`Flushed ${nodes.length - failed.length} of ${nodes.length} nodes: ${failed.join(', ')} did not answer, run FLUSHALL again`, {
-        answered: nodes.length - failed.length,
-        required: nodes.length,
-      });
-    }
+    return this.keyspace.flushAll();
   }
 
   // ---------------------------------------------------------------- peers

@@ -11,6 +11,7 @@ export * from './placement.ts';
 export * from './quorum.ts';
 export * from './messages.ts';
 export * from './coordinator.ts';
+export * from './keyspace.ts';
 export * from './read-repair.ts';
 export * from './handoff.ts';
 export * from './cluster-kv.ts';
