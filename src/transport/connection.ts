@@ -35,6 +35,8 @@ export class Connection {
   /** Requests from this peer being handled now (inbound back-pressure). */
   inFlight = 0;
   private open = true;
+  /** Reading stopped for back-pressure (setReading). */
+  private paused = false;
   private closeReason: CloseReason | undefined;
   private readonly decoder: FrameDecoder;
   /** Frames of this turn are written straight into one buffer: no per-frame header allocation or concat. */
@@ -137,11 +139,22 @@ export class Connection {
     this.outBuf = next;
   }
 
-  /** Stops or restarts reading from the socket: TCP flow control then slows the sender. */
+  /**
+   * Stops or restarts reading: while stopped no further frame is delivered,
+   * not even one already received, and TCP flow control slows the sender.
+   */
   setReading(reading: boolean): void {
-    if (!this.open) return;
-    if (reading && this.socket.isPaused()) this.socket.resume();
-    else if (!reading && !this.socket.isPaused()) this.socket.pause();
+    if (!this.open || reading === !this.paused) return;
+    this.paused = !reading;
+    if (this.paused) {
+      this.socket.pause();
+      return;
+    }
+    this.socket.resume();
+    // Frames that arrived in the chunk that paused us are still buffered.
+    // Deliver them from a fresh microtask, not from inside whatever call
+    // resumed us (a reply being written).
+    queueMicrotask(() => this.deliverBuffered());
   }
 
   /**
@@ -169,15 +182,23 @@ export class Connection {
   private receive(chunk: Buffer): void {
     if (!this.open) return;
     try {
-      this.decoder.push(chunk, (frame) => {
-        if (!this.open) return false;
-        this.onFrame(frame);
-        return this.open;
-      });
+      this.decoder.push(chunk, this.deliver, this.ready);
     } catch (error) {
       this.close({ error: error as Error, routine: false });
     }
   }
+
+  private deliverBuffered(): void {
+    if (!this.open || this.paused) return;
+    try {
+      this.decoder.drain(this.deliver, this.ready);
+    } catch (error) {
+      this.close({ error: error as Error, routine: false });
+    }
+  }
+
+  private readonly deliver = (frame: Frame): void => this.onFrame(frame);
+  private readonly ready = (): boolean => this.open && !this.paused;
 
   private recordError(error: Error): void {
     this.closeReason ??= { error, routine: false };

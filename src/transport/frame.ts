@@ -26,6 +26,8 @@ export function encodeHeader(type: number, requestId: number, bodyBytes: number)
  * present, so a large frame arriving in many chunks is copied once, not once
  * per chunk.
  */
+const always = (): boolean => true;
+
 export class FrameDecoder {
   /** Unconsumed chunks; the first one is consumed from `offset` on. */
   private chunks: Buffer[] = [];
@@ -44,24 +46,31 @@ export class FrameDecoder {
   }
 
   /**
-   * Feeds a chunk and calls `onFrame` for every complete frame, in order.
-   * Throws ProtocolError for a bad version or an oversized frame; the caller
-   * must then drop the connection, as the stream can no longer be trusted.
+   * Feeds a chunk and calls `onFrame` for every complete frame, in order,
+   * while `ready()` holds (checked before each frame; a frame is never
+   * taken out unless it is delivered). Throws ProtocolError for a bad version
+   * or an oversized frame; the caller must then drop the connection, as the
+   * stream can no longer be trusted.
    */
-  push(chunk: Buffer, onFrame: (frame: Frame) => boolean | void): void {
-    if (chunk.length === 0) return;
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+  push(chunk: Buffer, onFrame: (frame: Frame) => void, ready: () => boolean = always): void {
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+    }
+    this.drain(onFrame, ready);
+  }
+
+  /** Delivers the complete frames already buffered, while `ready()` holds. */
+  drain(onFrame: (frame: Frame) => void, ready: () => boolean = always): void {
     for (;;) {
       if (this.bodyBytes < 0) {
         if (this.buffered < frameHeaderBytes) return;
         this.readHeader();
       }
-      if (this.buffered < this.bodyBytes) return;
+      if (this.buffered < this.bodyBytes || !ready()) return;
       const frame: Frame = { type: this.type, requestId: this.requestId, body: this.take(this.bodyBytes) };
       this.bodyBytes = -1;
-      // The callback returns false to stop decoding (the connection closed under it).
-      if (onFrame(frame) === false) return;
+      onFrame(frame);
     }
   }
 

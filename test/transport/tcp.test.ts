@@ -520,3 +520,30 @@ test('tcp: a request with a timeout that is not a number of milliseconds is refu
     await a.close();
   }
 });
+
+test('tcp: a node handles at most maxInboundInFlightPerConnection requests of one peer at once, and resumes', async () => {
+  const a = await startTransport({ nodeId: 'a' });
+  const b = await startTransport({ nodeId: 'b', limits: { maxInboundInFlightPerConnection: 3 } });
+  try {
+    link(a, b);
+    let running = 0;
+    let maxRunning = 0;
+    b.setHandler({
+      onMessage() {},
+      async onRequest(_from, message) {
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        running--;
+        return { type: 'test.done', i: message.i };
+      },
+    });
+    // 60 requests leave in one write, so they reach b in one or two chunks.
+    const replies = await Promise.all(Array.from({ length: 60 }, (_, i) => a.request('b', { type: 'test.slow', i }, 10_000)));
+    assert.deepEqual(replies.map((r) => r.i), Array.from({ length: 60 }, (_, i) => i));
+    assert.ok(maxRunning <= 3, `${maxRunning} requests ran at once; the limit is 3`);
+    assert.equal(maxRunning, 3);
+  } finally {
+    await closeAll(a, b);
+  }
+});
