@@ -250,7 +250,9 @@ export class Block {
   }
 
   valueCopy(): Buffer {
-    return Buffer.from(this.buf.subarray(this.valueStart, this.valueEnd));
+    const out = Buffer.allocUnsafe(this.valueEnd - this.valueStart);
+    this.buf.copy(out, 0, this.valueStart, this.valueEnd);
+    return out;
   }
 
   metaCopy(): Buffer | undefined {
