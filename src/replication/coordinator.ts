@@ -122,6 +122,8 @@ export interface ClientWrite {
   w?: Consistency;
   strict?: boolean;
   timeoutMs?: number;
+  /** Data center of the node the client asked (for local_quorum); default this node's. */
+  dc?: string;
 }
 
 export interface CoordinatedWrite<O> {
@@ -218,8 +220,8 @@ export class Coordinator<O> implements MessageHandler {
 
   private dcOf = (node: NodeId): string | undefined => this.deps.placement.dcOf(node);
 
-  private rule(level: Consistency, home: readonly NodeId[]): QuorumRule {
-    return quorumRule(level, home, this.localDc, this.dcOf);
+  private rule(level: Consistency, home: readonly NodeId[], dc: string | undefined = this.localDc): QuorumRule {
+    return quorumRule(level, home, dc, this.dcOf);
   }
 
   // ---------------------------------------------------------------- writes
@@ -237,8 +239,11 @@ export class Coordinator<O> implements MessageHandler {
   private async forward(request: ClientWrite, home: readonly NodeId[]): Promise<CoordinatedWrite<O>> {
     const timeoutMs = request.timeoutMs ?? this.timeoutMs;
     const deadline = this.deps.clock.nowMs() + timeoutMs + forwardMarginMs;
-    // Up replicas first, in preference order; the rest after, since liveness may lag.
-    const order = [...home.filter((n) => this.deps.liveness.isUp(n)), ...home.filter((n) => !this.deps.liveness.isUp(n))];
+    // Up replicas in this data center first, then other up ones, in preference
+    // order; the rest last, since liveness may lag.
+    const up = home.filter((n) => this.deps.liveness.isUp(n));
+    const near = up.filter((n) => this.localDc !== undefined && this.dcOf(n) === this.localDc);
+    const order = [...near, ...up.filter((n) => !near.includes(n)), ...home.filter((n) => !this.deps.liveness.isUp(n))];
     const message: CoordinateRequest = {
       type: 'kv.coordinate',
       opId: `${this.deps.localId}/${this.deps.random.u32().toString(36)}/${this.opSeq++}`,
@@ -252,6 +257,7 @@ export class Coordinator<O> implements MessageHandler {
       w: request.w ?? null,
       strict: request.strict === true,
       timeoutMs,
+      dc: this.localDc ?? null,
     };
     const failures: string[] = [];
     for (const node of order) {
@@ -284,7 +290,8 @@ export class Coordinator<O> implements MessageHandler {
   private async coordinate(request: ClientWrite): Promise<CoordinatedWrite<O>> {
     const { key } = request;
     const { home, fallbacks } = this.replicas(key);
-    const rule = this.rule(request.w ?? this.defaultW, home);
+    // local_quorum means the data center of the node the client asked, which may have forwarded here.
+    const rule = this.rule(request.w ?? this.defaultW, home, request.dc ?? this.localDc);
     const timeoutMs = request.timeoutMs ?? this.timeoutMs;
     const backend = this.deps.backend;
     let written: LocalWrite<O> | undefined;
@@ -519,6 +526,7 @@ export class Coordinator<O> implements MessageHandler {
         ...(request.w !== null ? { w: request.w } : {}),
         strict: request.strict,
         timeoutMs: request.timeoutMs,
+        ...(request.dc !== null ? { dc: request.dc } : {}),
       });
       return { type: 'kv.coordinate.reply', context: outcome.context, count: outcome.count, touched: outcome.touched, error: null };
     } catch (error) {

@@ -42,6 +42,8 @@ export interface CoordinateRequest {
   readonly w: Consistency | null;
   readonly strict: boolean;
   readonly timeoutMs: number;
+  /** Data center of the node the client asked: local_quorum counts replicas there. */
+  readonly dc: string | null;
   readonly [field: string]: unknown;
 }
 
@@ -185,6 +187,13 @@ function optionalBytes(message: WireMessage, field: string): Uint8Array | null {
   return value;
 }
 
+function optionalString(message: WireMessage, field: string): string | null {
+  const value = message[field];
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'string') throw bad(message, field, 'a string or null');
+  return value;
+}
+
 function intField(message: WireMessage, field: string, min: number): number {
   const value = message[field];
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) throw bad(message, field, `an integer ≥ ${min}`);
@@ -231,6 +240,7 @@ export function parseKvRequest(message: WireMessage): KvRequest {
         w: consistencyField(message, 'w'),
         strict: message.strict === true,
         timeoutMs: intField(message, 'timeoutMs', 1),
+        dc: optionalString(message, 'dc'),
       };
     }
     case 'kv.apply': {

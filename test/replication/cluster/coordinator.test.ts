@@ -354,3 +354,20 @@ test('expiry: a version with a TTL reads as absent once it passes, and touch cha
   assert.equal(kept.siblings[0]?.expiresAtMs, null);
   cluster.shutdown();
 });
+
+test('a forwarded local_quorum write counts replicas in the data center of the node the client asked', async () => {
+  const dcs: Record<string, string> = { n1: 'east', n2: 'east', n3: 'east', n4: 'west', n5: 'west' };
+  const cluster = await newCluster({ nodes: 5, placement: (ids) => new StaticPlacement({ nodes: ids, partitions: 5, n: 3, dcs }) });
+  // A key with two replicas in east and one in west, the client at a west node that is not a replica.
+  const key = Array.from({ length: 5000 }, (_, i) => `dc${i}`).find((k) => homeOf(cluster, k).join() === 'n2,n3,n4') as string;
+  cluster.crash('n4');
+  // The write is forwarded to east (no west replica is up); local_quorum still means west.
+  const error = await cluster.settle(cluster.node('n5').kv.put(utf8(key), utf8('v'), { w: 'local_quorum', strict: true, timeoutMs: 300 })).then(() => undefined, (e: unknown) => e);
+  assert.ok(error instanceof UnavailableError, String(error));
+  assert.equal(error.required, 1);
+  assert.equal(error.answered, 0);
+  assert.equal(cluster.node('n2').coordinator.stats().writesCoordinated, 1);
+  // From an east node the same write has its local quorum.
+  await cluster.settle(cluster.node('n1').kv.put(utf8(key), utf8('v'), { w: 'local_quorum', strict: true, timeoutMs: 300 }));
+  cluster.shutdown();
+});
