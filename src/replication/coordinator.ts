@@ -55,8 +55,8 @@ export interface LocalWrite<O> {
 
 /**
  * A node's local replica of the data (ReplicaStore behind an adapter).
- * `context` null means: supersede nothing (put) or everything this replica
- * holds (delete, touch), as the KvApi documents.
+ * `context` null supersedes everything this replica holds (as LocalKv and
+ * RESP SET do); an encoded empty context supersedes nothing (a blind write).
  */
 export interface ReplicaBackend<O> {
   read(key: Uint8Array): Promise<O | undefined>;
