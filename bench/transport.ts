@@ -6,6 +6,9 @@
  * child is the server. Each round trip carries a 100-byte value each way.
  *
  *   node --import tsx bench/transport.ts [--json] [--duration-ms 3000]
+ *
+ * RINGKV_BENCH_SERVER_NODE_ARGS adds node flags to the server child, to
+ * profile it (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" or "--trace-gc").
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -204,16 +207,22 @@ function round3(value: number): number {
 
 async function startServer(target: Target, secret: string): Promise<{ child: ChildProcess; address: string }> {
   const tsx = import.meta.resolve('tsx');
-  const child = spawn(process.execPath, ['--import', tsx, fileURLToPath(import.meta.url), '--serve', target], {
+  const extraArgs = (process.env.RINGKV_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+  const child = spawn(process.execPath, [...extraArgs, '--import', tsx, fileURLToPath(import.meta.url), '--serve', target], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: { ...process.env, [secretEnv]: secret },
   });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const address = await new Promise<string>((resolve, reject) => {
-    lines.once('line', (line) => resolve((JSON.parse(line) as { address: string }).address));
+    // The first JSON line is the address; flags such as --trace-gc may print before it.
+    lines.on('line', (line) => {
+      if (line.startsWith('{')) resolve((JSON.parse(line) as { address: string }).address);
+      else console.error(`[${target} server] ${line}`);
+    });
     child.once('exit', (code) => reject(new Error(`The ${target} bench server exited with code ${String(code)} before listening`)));
   });
-  lines.close();
+  // Keep draining the child's stdout: a full pipe would block the server mid-run.
+  if (extraArgs.length === 0) child.stdout?.resume();
   return { child, address };
 }
 
