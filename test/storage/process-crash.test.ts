@@ -56,7 +56,7 @@ test(`SIGKILL at random moments loses no acknowledged write (${rounds} rounds)`,
   const ackedByRound: number[][] = [];
   try {
     for (let round = 0; round < rounds; round++) {
-      const acked = await runChild(dir, round, 20 + random.int(250));
+      const acked = await runChild(dir, round, 10 + random.int(200));
       ackedByRound.push(acked);
       const db = await openLsm(dir, crashTestOptions, { fs: new RealFileSystem(), clock: new RealClock(), log: silentLogger });
       try {
