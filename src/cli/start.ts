@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { createLogger, isRingkvError } from '../core/index.ts';
 import type { NodeConfig, RawConfig } from '../node/index.ts';
-import { RingkvNode, applyConfig, configFromEnv, defaultConfig, parseConfigFile, validateConfig } from '../node/index.ts';
+import { RingkvNode, applyConfig, configFromEnv, defaultConfig, modeOf, parseConfigFile, validateConfig } from '../node/index.ts';
 import type { CommandSpec, Parsed } from './args.ts';
 import { UsageError, exitError, exitOk, listOption, stringOption } from './args.ts';
 
@@ -92,6 +92,8 @@ export const repeatSignalGraceMs = 2000;
 /** Runs a node until a signal; resolves with the process exit code. */
 export async function runStart(parsed: Parsed): Promise<number> {
   const config = configFromArgs(parsed);
+  // Settings that contradict each other are usage errors (exit 2), not start failures.
+  modeOf(config);
   const log = createLogger({ level: config.logLevel });
   let node: RingkvNode;
   try {

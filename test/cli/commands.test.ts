@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as nodePath from 'node:path';
+import { main } from '../../src/cli/cli.ts';
 import { killIfRunning, processWaitMs, spawnCli, startNode, tempDir, withTimeout, type RunningNode } from '../node/process-helpers.ts';
 
 async function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; output: string }> {
@@ -87,14 +88,26 @@ describe('ringkv commands against a running node', () => {
 });
 
 describe('ringkv usage and errors', () => {
+  // Argument errors never reach a command's I/O, so they run in process (no child per case).
+  async function inProcess(args: string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const code = await main(args, { out: (t) => (out += t), err: (t) => (err += t) });
+    return { code, out, err };
+  }
+
   test('--help lists the commands; each command has its own help', async () => {
-    const help = await run(['--help']);
+    const help = await inProcess(['--help']);
     assert.equal(help.code, 0);
-    for (const name of ['start', 'dev', 'status', 'ring', 'get', 'put', 'del']) assert.match(help.stdout, new RegExp(`\\n  ${name} `));
-    const putHelp = await run(['put', '--help']);
+    for (const name of ['start', 'dev', 'status', 'ring', 'get', 'put', 'del', 'incr']) assert.match(help.out, new RegExp(`\\n  ${name} `));
+    const putHelp = await inProcess(['put', '--help']);
     assert.equal(putHelp.code, 0);
-    assert.match(putHelp.stdout, /Usage: ringkv put <key> \[value\] \[options\]/);
-    assert.match(putHelp.stdout, /--ttl <seconds>/);
+    assert.match(putHelp.out, /Usage: ringkv put <key> \[value\] \[options\]/);
+    assert.match(putHelp.out, /--ttl <seconds>/);
+    // And the real executable prints it too.
+    const real = await run(['--help']);
+    assert.equal(real.code, 0);
+    assert.match(real.stdout, /Usage: ringkv <command> \[options\]/);
   });
 
   test('usage errors exit 2 with the command usage', async () => {
@@ -102,17 +115,24 @@ describe('ringkv usage and errors', () => {
       [['frobnicate'], /unknown command "frobnicate"/],
       [['get'], /Expected <key>, got 0 argument/],
       [['get', 'k', '--bogus'], /Unknown option '--bogus'/],
+      [['put', 'k'], /Missing the value/],
+      [['incr', 'k', '1.5'], /The increment must be a whole number/],
       [['dev', '--nodes', '99'], /--nodes must be a whole number from 1 to 16/],
       [['start', '--resp-port', '70000'], /Invalid setting respPort: expected a port number from 0 to 65535, got "70000"/],
       [['start', '--wal-sync', 'sometimes'], /Invalid setting walSync: "sometimes" is not one of always, interval, none/],
+      [['start', '--seeds', '127.0.0.1:9379'], /Seeds were given without a cluster secret: set --secret/],
+      [['start', '--secret', 'short'], /The cluster secret is 5 bytes: use at least 16/],
+      [['start', 'extra'], /ringkv start takes no arguments/],
     ];
-    await Promise.all(
-      cases.map(async ([args, pattern]) => {
-        const r = await run(args);
-        assert.equal(r.code, 2, `${args.join(' ')}: ${r.output}`);
-        assert.match(r.output, pattern);
-      }),
-    );
+    for (const [args, pattern] of cases) {
+      const r = await inProcess(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+      assert.match(r.err, pattern);
+    }
+    // The executable maps them to its exit status.
+    const real = await run(['get']);
+    assert.equal(real.code, 2);
+    assert.match(real.output, /Usage: ringkv get <key>/);
   });
 
   test('an unreachable node is exit 1 with a hint', async () => {
