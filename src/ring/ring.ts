@@ -12,7 +12,7 @@ import { checkFits, checkPartitionCount, checkTokensPerNode, randomLayout, slotW
 import { computePreferenceLists, type PreferenceList } from './placement.ts';
 import { parseRingState, type RingState } from './state.ts';
 import { tokenAt } from './tokens.ts';
-import { canonicalNodes, canonicalReplication, replicationToPlain, show, totalReplicas, type CanonicalReplication, type NodeDescriptor, type Replication } from './topology.ts';
+import { canonicalNodes, canonicalReplication, compareIds, replicationToPlain, show, totalReplicas, type CanonicalReplication, type NodeDescriptor, type Replication } from './topology.ts';
 
 export type { Strategy } from './layout.ts';
 export type { RingState } from './state.ts';
@@ -335,7 +335,8 @@ export class Ring {
     const window = Math.max(1, totalReplicas(this.replication_) - 1);
 
     // Work over the union of old and new nodes, sorted, so indexes stay fixed while claiming.
-    const union = canonicalNodes([...target, ...this.members_.filter((n) => !targetIds.has(n.id))]);
+    // Both parts are validated already; the union may briefly exceed maxRingNodes, so it is only sorted.
+    const union = [...target, ...this.members_.filter((n) => !targetIds.has(n.id))].sort((a, b) => compareIds(a.id, b.id));
     const unionIndex = new Map(union.map((n, i) => [n.id, i]));
     const toUnion = indexRemap(this.ids, union);
     const owners = this.layout.owners.map((o) => (o < 0 ? -1 : (toUnion[o] as number)));
