@@ -134,22 +134,37 @@ export class TableCursor implements Cursor {
     this.settle();
   }
 
-  kind(): number {
+  // The entry under the cursor, decoded once per position (blocks are shared, so copy the fields out).
+  private decodedBlock: Block | undefined = undefined;
+  private decodedIndex = -1;
+  private entryKind = 0;
+  private entryValue: Uint8Array | undefined = undefined;
+  private entryMeta: Uint8Array | undefined = undefined;
+
+  private decodeCurrent(): void {
     const block = this.block as Block;
+    if (this.decodedBlock === block && this.decodedIndex === this.i) return;
     block.decode(this.i);
-    return block.kind;
+    this.decodedBlock = block;
+    this.decodedIndex = this.i;
+    this.entryKind = block.kind;
+    this.entryValue = block.kind === kindDelete ? undefined : block.buf.subarray(block.valueStart, block.valueEnd);
+    this.entryMeta = block.kind === kindPutMeta ? block.buf.subarray(block.metaStart, block.metaEnd) : undefined;
+  }
+
+  kind(): number {
+    this.decodeCurrent();
+    return this.entryKind;
   }
 
   value(): Uint8Array | undefined {
-    const block = this.block as Block;
-    block.decode(this.i);
-    return block.kind === kindDelete ? undefined : block.buf.subarray(block.valueStart, block.valueEnd);
+    this.decodeCurrent();
+    return this.entryValue;
   }
 
   meta(): Uint8Array | undefined {
-    const block = this.block as Block;
-    block.decode(this.i);
-    return block.kind === kindPutMeta ? block.buf.subarray(block.metaStart, block.metaEnd) : undefined;
+    this.decodeCurrent();
+    return this.entryMeta;
   }
 }
 

@@ -46,6 +46,13 @@ const readsPerYield = 255;
 /** Bytes one group commit writes at most (bounds the latency of the writers in it). */
 const maxGroupCommitBytes = 4 * 1024 * 1024;
 
+/** A copy in one allocation (Buffer.from(view) makes two objects). */
+function copyBytes(bytes: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(bytes.length);
+  out.set(bytes);
+  return out;
+}
+
 function yieldToLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
@@ -357,7 +364,7 @@ export class LsmEngine implements Engine {
         const value = winner.value();
         if (value === undefined) continue;
         const meta = winner.meta();
-        yield { key: Buffer.from(key), value: Buffer.from(value), meta: meta && Buffer.from(meta) };
+        yield { key: copyBytes(key), value: copyBytes(value), meta: meta && copyBytes(meta) };
         yielded++;
         if (range.limit !== undefined && yielded >= range.limit) break;
       }
