@@ -16,7 +16,8 @@ import { isAlive, killIfRunning, processWaitMs, spawnCli, tempDir, withTimeout, 
 /** A base port whose RESP, HTTP (+1000) and cluster (+2000) ports are all free for `count` nodes. */
 async function freeBasePort(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 9000);
+    // [20000, 28016): apart from the cluster test's fixed ports and below the ephemeral range.
+    const base = 20000 + Math.floor(Math.random() * 6000);
     const ports = [0, 1000, 2000].flatMap((offset) => Array.from({ length: count }, (_, i) => base + offset + i));
     const free = await Promise.all(ports.map((p) => isPortFree('127.0.0.1', p)));
     if (free.every(Boolean)) return base;

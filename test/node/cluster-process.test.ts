@@ -38,7 +38,8 @@ async function healthy(node: RunningNode): Promise<boolean> {
 async function freePorts(count: number): Promise<number[]> {
   const ports: number[] = [];
   for (let attempt = 0; attempt < 200 && ports.length < count; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * 10000);
+    // [29000, 32000): apart from the dev test's ports and below the ephemeral range (32768).
+    const port = 29000 + Math.floor(Math.random() * 3000);
     if (!ports.includes(port) && (await isPortFree('127.0.0.1', port))) ports.push(port);
   }
   assert.equal(ports.length, count, 'free ports found');
