@@ -216,6 +216,8 @@ async function main(): Promise<void> {
   const results: Result[] = [];
   for (const c of cases) {
     for (const pipeline of [1, 16]) {
+      // Progress on stderr: the whole run takes minutes.
+      process.stderr.write(`bench:resp ${c.target} sync=${c.sync} -P ${pipeline} …\n`);
       const dir = mkdtempSync(join(tmpdir(), 'ringkv-bench-resp-'));
       const running = await c.start(dir);
       try {

@@ -140,7 +140,11 @@ export class Connection {
       }
       return;
     }
-    void this.run();
+    this.run().catch((error: unknown) => {
+      // A bug must cost this connection, never the node.
+      this.host.state.log.error('RESP connection failed', { client: this.client.remoteAddress, error });
+      this.destroy();
+    });
   }
 
   /** Resolves when the socket has drained or closed. */
@@ -358,7 +362,13 @@ export class Connection {
   private done(spec: CommandSpec, started: number, ok: boolean, args: Buffer[]): void {
     const durationMs = performance.now() - started;
     this.parser.restricted = !this.client.authenticated;
-    this.host.onCommand?.(spec.name, durationMs, ok);
+    if (this.host.onCommand !== undefined) {
+      try {
+        this.host.onCommand(spec.name, durationMs, ok);
+      } catch (error) {
+        this.host.state.log.warn('the onCommand hook threw', { command: spec.name, error });
+      }
+    }
     const threshold = this.host.slowlogThresholdUs();
     if (threshold >= 0 && durationMs * 1000 >= threshold) this.recordSlow(durationMs, args);
   }

@@ -63,6 +63,10 @@ export class RespServer {
       maxBulkBytes: settings.getInt('proto-max-bulk-len'),
       ...options.limits,
     };
+    if (options.limits?.maxBulkBytes === undefined) {
+      // Every parser reads this limits object, so the new size applies at once.
+      this.unsubscribe.push(settings.onChange('proto-max-bulk-len', (v) => { this.limits.maxBulkBytes = Number(v); }));
+    }
     const table = new CommandTable();
     const stats: ServerStats = {
       totalConnections: 0,

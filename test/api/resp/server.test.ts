@@ -304,3 +304,17 @@ test('command table: arity, subcommands, COMMAND INFO/DOCS, CONFIG SET errors, v
     await s.close();
   }
 });
+
+test('CONFIG SET proto-max-bulk-len applies to the parser of every connection', async () => {
+  const s = await startServer();
+  try {
+    const c = await RawClient.open(s.port);
+    assert.deepEqual(await c.send(['CONFIG', 'SET', 'proto-max-bulk-len', '1024']), ok);
+    const big = await exchange(s.port, encodeCommand(['SET', 'k', 'x'.repeat(2000)]));
+    assert.deepEqual(big, { data: '-ERR Protocol error: invalid bulk length\r\n', closed: true });
+    assert.deepEqual(await c.send(['SET', 'k', 'x'.repeat(1000)]), ok);
+    c.close();
+  } finally {
+    await s.close();
+  }
+});
