@@ -21,7 +21,7 @@ import type { Driver } from './load/driver.ts';
 import { EtcdDriver } from './load/etcd.ts';
 import { startEtcdCluster } from './load/etcd-cluster.ts';
 import { preload, runPhase, type PhaseResult } from './load/generator.ts';
-import { installCleanupHooks, type Child } from './load/processes.ts';
+import { cpuMeter, installCleanupHooks, type Child } from './load/processes.ts';
 import { startRingkvCluster } from './load/ringkv-cluster.ts';
 import { RingkvHttpDriver } from './load/ringkv-http.ts';
 import { RingkvRespDriver } from './load/ringkv-resp.ts';
@@ -81,6 +81,10 @@ interface Row {
   result: PhaseResult;
   /** 1-minute load average when the phase started. */
   load: string;
+  /** CPU (user + system) of the target's processes per successful operation, µs: steadier than ops/s on a shared machine. */
+  serverCpuUsPerOp: number;
+  /** The same for this process (the load generator and its drivers). */
+  generatorCpuUsPerOp: number;
   note: string;
 }
 
@@ -88,6 +92,8 @@ interface Setup {
   driver: Driver;
   /** Writes the preload (untimed); ringkv's RESP target preloads over HTTP, which keeps the contexts it gets. */
   preloadDriver: Driver;
+  /** The pids of the target's processes. */
+  pids(): number[];
   /** SIGKILLs one replica; returns what was killed. */
   killOne(): Promise<string>;
   stop(): Promise<void>;
@@ -100,6 +106,7 @@ async function setUp(target: Target, dir: string): Promise<Setup> {
     return {
       driver,
       preloadDriver: driver,
+      pids: () => cluster.members.map((m) => m.child.pid),
       async killOne() {
         const leader = await cluster.leaderIndex();
         const victimIndex = (leader + 1) % cluster.members.length;
@@ -120,6 +127,7 @@ async function setUp(target: Target, dir: string): Promise<Setup> {
   return {
     driver,
     preloadDriver: httpDriver,
+    pids: () => cluster.nodes.map((n) => n.child.pid),
     async killOne() {
       const victim = cluster.nodes[cluster.nodes.length - 1] as { id: string; child: Child };
       await victim.child.kill9();
@@ -131,6 +139,16 @@ async function setUp(target: Target, dir: string): Promise<Setup> {
       await cluster.stop();
     },
   };
+}
+
+/** Runs a phase and charges the CPU the target's processes and this process used to its operations. */
+async function measured(setup: Setup, run: () => Promise<PhaseResult>): Promise<{ result: PhaseResult; serverCpuUsPerOp: number; generatorCpuUsPerOp: number }> {
+  const server = cpuMeter(setup.pids);
+  const generatorStart = process.cpuUsage();
+  const result = await run();
+  const generator = process.cpuUsage(generatorStart);
+  const ops = Math.max(1, result.ops);
+  return { result, serverCpuUsPerOp: server.stop() / ops, generatorCpuUsPerOp: (generator.user + generator.system) / ops };
 }
 
 async function runTarget(target: Target, root: string): Promise<Row[]> {
@@ -146,14 +164,14 @@ async function runTarget(target: Target, root: string): Promise<Row[]> {
     const phaseOptions = { clients, seconds, readFraction, keys: chooser, values, seed: workloadSeed };
     const healthyLoad = loadAverage();
     progress(`${target}: healthy phase, ${seconds} s (load average ${healthyLoad})`);
-    const healthy = await runPhase(setup.driver, phaseOptions);
+    const healthy = await measured(setup, () => runPhase(setup.driver, phaseOptions));
     const killed = await setup.killOne();
     const oneDownLoad = loadAverage();
     progress(`${target}: killed ${killed} with SIGKILL; one-down phase, ${seconds} s (load average ${oneDownLoad})`);
-    const oneDown = await runPhase(setup.driver, { ...phaseOptions, seed: workloadSeed + 1 });
+    const oneDown = await measured(setup, () => runPhase(setup.driver, { ...phaseOptions, seed: workloadSeed + 1 }));
     return [
-      { target, phase: 'healthy', result: healthy, load: healthyLoad, note: '' },
-      { target, phase: 'one-down', result: oneDown, load: oneDownLoad, note: `killed ${killed}` },
+      { target, phase: 'healthy', ...healthy, load: healthyLoad, note: '' },
+      { target, phase: 'one-down', ...oneDown, load: oneDownLoad, note: `killed ${killed}` },
     ];
   } finally {
     progress(`${target}: stopping`);
@@ -168,8 +186,8 @@ const fmtMs = (n: number): string => n.toFixed(2);
 
 /** The readable table; with --json it goes to stderr so that one run yields both. */
 function printTable(rows: Row[], stream: NodeJS.WriteStream): void {
-  const header = ['target', 'phase', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'reads', 'updates', 'errors', 'load'];
-  const lines = rows.map((r) => [r.target, r.phase, fmtInt(r.result.opsPerSec), fmtMs(r.result.p50Ms), fmtMs(r.result.p99Ms), fmtMs(r.result.p999Ms), fmtMs(r.result.maxMs), fmtInt(r.result.reads), fmtInt(r.result.updates), fmtInt(r.result.errors), r.load]);
+  const header = ['target', 'phase', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'reads', 'updates', 'errors', 'srv cpu us/op', 'gen cpu us/op', 'load'];
+  const lines = rows.map((r) => [r.target, r.phase, fmtInt(r.result.opsPerSec), fmtMs(r.result.p50Ms), fmtMs(r.result.p99Ms), fmtMs(r.result.p999Ms), fmtMs(r.result.maxMs), fmtInt(r.result.reads), fmtInt(r.result.updates), fmtInt(r.result.errors), fmtInt(r.serverCpuUsPerOp), fmtInt(r.generatorCpuUsPerOp), r.load]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
   const render = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   const out: string[] = [render(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(render)];

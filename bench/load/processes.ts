@@ -5,6 +5,7 @@
  * and from an exit hook if the benchmark itself is interrupted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /** Output kept per process: enough for the error that explains a failed start. */
@@ -149,4 +150,39 @@ export async function waitUntil(what: string, check: () => Promise<boolean>, tim
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
   throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
+const userHz = 100;
+
+/** User + system CPU a running process (all its threads) has used so far, in µs; undefined once it is gone. */
+export function processCpuMicros(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces; fields after its closing parenthesis are fixed.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? (ticks * 1_000_000) / userHz : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sums the CPU the given processes use between `start()` and `stop()`, counting only those alive at both ends. */
+export function cpuMeter(pids: () => readonly number[]): { stop(): number } {
+  const before = new Map<number, number>();
+  for (const pid of pids()) {
+    const micros = processCpuMicros(pid);
+    if (micros !== undefined) before.set(pid, micros);
+  }
+  return {
+    stop() {
+      let total = 0;
+      for (const [pid, start] of before) {
+        const end = processCpuMicros(pid);
+        if (end !== undefined) total += end - start;
+      }
+      return total;
+    },
+  };
 }
