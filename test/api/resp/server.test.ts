@@ -282,6 +282,10 @@ test('command table: arity, subcommands, COMMAND INFO/DOCS, CONFIG SET errors, v
     assert.deepEqual(await c.send(['CONFIG', 'SET', 'wal-sync', 'always']), err('ERR CONFIG SET failed (possibly related to argument \'wal-sync\') - Setting wal-sync is fixed when the node starts and cannot change at run time'));
     assert.deepEqual(await c.send(['CONFIG', 'GET', 'save']), { t: 'array', v: [bulk('save'), bulk('')] });
     assert.deepEqual(await c.send(['CONFIG', 'GET', 'nosuch']), { t: 'array', v: [] });
+    assert.deepEqual(await c.send(['SET', 'scan:me', '1']), ok);
+    const scanned = (await c.send(['SCAN', '0', 'COUNT', '1000000', 'MATCH', 'scan:*'])) as { v: Reply[] };
+    assert.deepEqual(scanned.v, [bulk('0'), { t: 'array', v: [bulk('scan:me')] }]);
+    assert.deepEqual(await c.send(['SCAN', 'nope']), err('ERR invalid cursor'));
     assert.deepEqual(await c.send(['CONFIG', 'SET', 'max-value-bytes', '10']), ok);
     assert.deepEqual(await c.send(['SET', 'k', 'x'.repeat(11)]), err('ERR Cannot write a value of 11 bytes: the limit is 10 bytes (max-value-bytes)'));
     const info = (await c.send(['COMMAND', 'INFO', 'set', 'nosuch'])) as { v: Reply[] };

@@ -10,6 +10,8 @@ import { deleteKey, int64Max, int64Min, intArg, numberArg, readString, writeStri
 
 /** Keys fetched per KvApi scan call while walking the whole keyspace (KEYS, RANDOMKEY). */
 const keyspaceScanBatch = 1000;
+/** Largest COUNT passed to KvApi.scan: Redis accepts any COUNT, and a reply may hold fewer anyway. */
+const maxScanCount = 10_000;
 
 /** Every live key, in storage order. */
 async function allKeys(ctx: CommandContext, filter?: (key: Buffer) => boolean): Promise<Buffer[]> {
@@ -102,7 +104,7 @@ const scan: Handler = async (ctx, args) => {
   }
   let page;
   try {
-    page = await ctx.server.kv.scan(cursor, count);
+    page = await ctx.server.kv.scan(cursor, Math.min(count, maxScanCount));
   } catch (error) {
     if (isRingkvError(error) && error.code === 'RINGKV_INVALID_ARGUMENT') throw new RespError('ERR invalid cursor');
     throw error;
