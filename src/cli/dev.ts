@@ -232,6 +232,7 @@ export async function runDev(parsed: Parsed): Promise<number> {
         void finish(`${node.name} exited unexpectedly with code ${code}`).then(() => resolve(exitError));
       });
     }
+    process.stderr.write(`ringkv dev: waiting for ${nodes.length} node(s) to answer /healthz${nodes.length > 1 ? ' (a cluster first agrees on its ring, a few seconds)' : ''}\n`);
     Promise.all(nodes.map((n) => waitReady(n, host))).then(
       () => {
         if (!stopping) process.stdout.write(connectInfo(nodes, host, dataRoot));

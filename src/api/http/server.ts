@@ -209,11 +209,17 @@ export class HttpServer {
     }
     const chunks: Buffer[] = [];
     let total = 0;
-    for await (const chunk of req) {
-      const buffer = chunk as Buffer;
-      total += buffer.length;
-      if (total > limit) throw new HttpError(413, 'RINGKV_PAYLOAD_TOO_LARGE', `Cannot write value as it is more than ${limit} bytes: the limit is ${limit}`);
-      chunks.push(buffer);
+    try {
+      for await (const chunk of req) {
+        const buffer = chunk as Buffer;
+        total += buffer.length;
+        if (total > limit) throw new HttpError(413, 'RINGKV_PAYLOAD_TOO_LARGE', `Cannot write value as it is more than ${limit} bytes: the limit is ${limit}`);
+        chunks.push(buffer);
+      }
+    } catch (error) {
+      if (error instanceof HttpError) throw error;
+      // The client went away mid-body: nothing was written, and it is not a server fault.
+      throw new HttpError(400, 'RINGKV_PROTOCOL', `The request body was cut off after ${total} bytes (${(error as Error).message})`);
     }
     return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
   }
