@@ -750,6 +750,7 @@ export class LsmEngine implements Engine {
         await this.runCompaction(pick);
         this.compactionError = undefined;
       } catch (error) {
+        if (this.closing || this.closed) return;
         this.compactionError = error;
         this.log.error('Compaction failed; it is retried after the next flush', { error: String(error) });
         return;

@@ -65,10 +65,10 @@ export class MemoryEngine implements Engine {
     const keys = range.reverse ? [...this.sorted].reverse() : this.sorted;
     const out: EngineEntry[] = [];
     for (const k of keys) {
+      if (range.limit !== undefined && out.length >= range.limit) break;
       const entry = this.entries.get(k);
       if (entry === undefined || !inRange(entry.key, range)) continue;
       out.push(copyEntry(entry));
-      if (range.limit !== undefined && out.length >= range.limit) break;
     }
     return (async function* snapshot() {
       yield* out;

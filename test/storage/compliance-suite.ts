@@ -109,6 +109,7 @@ export function engineComplianceSuite(h: EngineHarness): void {
     assert.deepEqual(await collect(db, { reverse: true, gt: utf8('a'), lt: utf8('e') }), ['d=D', 'c=C', 'b=B']);
     assert.deepEqual(await collect(db, { reverse: true, gte: utf8('bb'), lte: utf8('dd') }), ['d=D', 'c=C']);
     assert.deepEqual(await collect(db, { limit: 2 }), ['a=A', 'b=B']);
+    assert.deepEqual(await collect(db, { limit: 0 }), []);
     assert.deepEqual(await collect(db, { reverse: true, limit: 1 }), ['e=E']);
     assert.deepEqual(await collect(db, { gte: utf8('x') }), []);
     assert.deepEqual(await collect(db, { gt: utf8('c'), lt: utf8('c') }), []);
