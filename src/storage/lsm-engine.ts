@@ -376,12 +376,12 @@ export class LsmEngine implements Engine {
 
   // ------------------------------------------------------------------ writes
 
-  async put(key: Uint8Array, value: Uint8Array, meta?: Uint8Array): Promise<void> {
-    await this.write([meta === undefined ? { type: 'put', key, value } : { type: 'put', key, value, meta }]);
+  put(key: Uint8Array, value: Uint8Array, meta?: Uint8Array): Promise<void> {
+    return this.write([meta === undefined ? { type: 'put', key, value } : { type: 'put', key, value, meta }]);
   }
 
-  async delete(key: Uint8Array): Promise<void> {
-    await this.write([{ type: 'delete', key }]);
+  delete(key: Uint8Array): Promise<void> {
+    return this.write([{ type: 'delete', key }]);
   }
 
   private validate(batch: readonly BatchOp[]): void {
