@@ -10,7 +10,8 @@
  * `{hash tag}` when it has one, mod 16384. The keyspace byte leaves room for
  * other namespaces in the same engine.
  */
-import { InvalidArgumentError, crc16, describeKey } from '../core/index.ts';
+import { InvalidArgumentError, describeKey } from '../core/index.ts';
+import { keySlot } from '../ring/index.ts';
 import type { KeyRange } from '../storage/index.ts';
 
 /** First byte of every user-data storage key. */
@@ -27,18 +28,8 @@ export const maxKeyBytes = 65_536 - storageKeyPrefixBytes;
 /** Largest value accepted in one version. */
 export const maxValueBytes = 4 * 1024 * 1024;
 
-const openBrace = 0x7b;
-const closeBrace = 0x7d;
-
 /** The Redis Cluster slot of a key, identical to CLUSTER KEYSLOT (hash tags honoured). */
-export function slotOf(key: Uint8Array): number {
-  const open = key.indexOf(openBrace);
-  if (open >= 0) {
-    const close = key.indexOf(closeBrace, open + 1);
-    if (close > open + 1) return crc16(key, open + 1, close) & (slotCount - 1);
-  }
-  return crc16(key) & (slotCount - 1);
-}
+export const slotOf: (key: Uint8Array) => number = keySlot;
 
 export function storageKey(userKey: Uint8Array, partition: number = slotOf(userKey)): Uint8Array {
   const out = Buffer.allocUnsafe(storageKeyPrefixBytes + userKey.length);
