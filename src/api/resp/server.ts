@@ -58,6 +58,7 @@ export class RespServer {
 
   constructor(private readonly options: RespServerOptions) {
     const settings = options.settings;
+    if (options.auth?.password !== undefined) settings.set('requirepass', options.auth.password, { force: true });
     this.limits = {
       ...defaultConnectionLimits,
       maxBulkBytes: settings.getInt('proto-max-bulk-len'),

@@ -35,7 +35,7 @@ function exchange(port: number, bytes: Buffer, ms = 2000): Promise<{ data: strin
 }
 
 test('requirepass and named users: NOAUTH, WRONGPASS, AUTH, HELLO AUTH', async () => {
-  const s = await startServer({ auth: { users: { alice: 'wonder' } }, settingsInit: { requirepass: 'sekret' } });
+  const s = await startServer({ auth: { password: 'sekret', users: { alice: 'wonder' } } });
   try {
     const c = await RawClient.open(s.port);
     assert.deepEqual(await c.send(['GET', 'k']), err('NOAUTH Authentication required.'));
@@ -76,6 +76,8 @@ test('AUTH without a configured password says how to fix the configuration', asy
     assert.deepEqual(await c.send(['CONFIG', 'SET', 'requirepass', 'pw']), ok);
     const d = await RawClient.open(s.port);
     assert.deepEqual(await d.send(['GET', 'k']), err('NOAUTH Authentication required.'));
+    assert.deepEqual(await d.send(['AUTH', 'pw']), ok);
+    assert.deepEqual(await d.send(['CONFIG', 'GET', 'requirepass']), { t: 'array', v: [bulk('requirepass'), bulk('pw')] });
     c.close();
     d.close();
   } finally {

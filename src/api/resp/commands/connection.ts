@@ -14,8 +14,9 @@ function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(ha, hb);
 }
 
+/** The `requirepass` setting (RespServer seeds it from `auth.password`), so CONFIG SET changes it. */
 function defaultPassword(server: ServerState): string {
-  return server.auth.password ?? server.settings.get('requirepass') ?? '';
+  return server.settings.get('requirepass') ?? '';
 }
 
 /** True while new connections must authenticate: a default password or named users exist. */

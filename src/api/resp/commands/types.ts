@@ -27,7 +27,7 @@ export interface ClientState {
 }
 
 export interface AuthConfig {
-  /** Password of the default user (requirepass); overrides the `requirepass` setting when given. */
+  /** Password of the default user: written into the `requirepass` setting at start (CONFIG SET changes it later). */
   password?: string;
   /** Named users and their passwords (`AUTH user pass`). */
   users?: Record<string, string>;
