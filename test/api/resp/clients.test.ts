@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,6 +58,19 @@ test('ioredis: strings, expiry, counters, pipelines, scanStream, info', async ()
     assert.match(await redis.info('server'), /redis_version:/);
   } finally {
     redis.disconnect();
+  }
+});
+
+test('ioredis Cluster: discovers the slots with CLUSTER SLOTS and routes keys to the node that serves them', async () => {
+  const cluster = new Cluster([{ host: '127.0.0.1', port: server.port }], { lazyConnect: true, redisOptions: { maxRetriesPerRequest: 1 } });
+  await cluster.connect();
+  try {
+    assert.equal(await cluster.set('cl:{t}a', '1'), 'OK');
+    assert.equal(await cluster.set('cl:{t}b', '2'), 'OK');
+    assert.deepEqual(await cluster.mget('cl:{t}a', 'cl:{t}b'), ['1', '2']);
+    assert.equal(cluster.nodes('master').length, 1);
+  } finally {
+    cluster.disconnect();
   }
 });
 
