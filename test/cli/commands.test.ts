@@ -42,11 +42,9 @@ describe('ringkv commands against a running node', () => {
     const get = await run(['get', 'greeting', ...auth]);
     assert.equal(get.code, 0, get.output);
     assert.equal(get.stdout, 'hello world');
-    const json = await run(['get', 'greeting', '--json', ...auth]);
+    const [json, incr] = await Promise.all([run(['get', 'greeting', '--json', ...auth]), run(['incr', 'visits', '7', ...auth])]);
     const parsed = JSON.parse(json.stdout) as { siblings: Array<{ kind: string; value: string }> };
     assert.equal(Buffer.from(parsed.siblings[0]?.value ?? '', 'base64').toString(), 'hello world');
-
-    const incr = await run(['incr', 'visits', '7', ...auth]);
     assert.equal(incr.stdout.trim(), '7');
 
     const del = await run(['del', 'greeting', ...auth]);
@@ -66,17 +64,20 @@ describe('ringkv commands against a running node', () => {
   });
 
   test('status and ring describe the node', async () => {
-    const status = await run(['status', '--port', port, '--token', 'tok']);
+    // Independent commands: run them side by side.
+    const [status, ring, json] = await Promise.all([
+      run(['status', '--port', port, '--token', 'tok']),
+      run(['ring', '--port', port, '--token', 'tok', '--ranges']),
+      run(['status', '--json', '--port', port, '--token', 'tok']),
+    ]);
     assert.equal(status.code, 0, status.output);
     assert.match(status.stdout, /^NODE\s+LIVENESS\s+STATUS/);
     assert.match(status.stdout, /cli-node\*\s+up\s+normal\s+dc1\/rack1/);
     assert.match(status.stdout, /1 of 1 nodes up/);
-    const ring = await run(['ring', '--port', port, '--token', 'tok', '--ranges']);
     assert.equal(ring.code, 0, ring.output);
     assert.match(ring.stdout, /strategy balanced, version 1, 16384 partitions, N = 1, 1 ranges/);
     assert.match(ring.stdout, /cli-node\s+16384\s+100\.0%/);
     assert.match(ring.stdout, /0\s+16383\s+cli-node/);
-    const json = await run(['status', '--json', '--port', port, '--token', 'tok']);
     assert.equal((JSON.parse(json.stdout) as { self: string }).self, 'cli-node');
   });
 
