@@ -181,15 +181,16 @@ export class Connection {
           return;
         }
         if (args === undefined) break;
-        const keys = this.concurrentKeys(args);
+        const spec = this.host.table.command((args[0] as Buffer).toString('latin1'));
+        const keys = this.concurrentKeys(spec, args);
         if (keys === undefined || this.inflight.length >= this.host.limits.maxInflightCommands || this.conflicts(keys)) {
           await this.drainInflight();
         }
         if (keys === undefined) {
-          const pending = this.execute(args, this.ctx);
+          const pending = this.execute(spec, args, this.ctx);
           if (pending !== undefined) await pending;
         } else {
-          this.startConcurrent(args, keys);
+          this.startConcurrent(spec as CommandSpec, args, keys);
         }
         if (this.client.closeAfterReply || this.ended) break;
         // Replies already in `out` precede everything in flight, so they can go now.
@@ -220,9 +221,8 @@ export class Connection {
    * must run alone: no key positions, a container command, an error reply to
    * give, or concurrency turned off.
    */
-  private concurrentKeys(args: Buffer[]): string[] | undefined {
+  private concurrentKeys(spec: CommandSpec | undefined, args: Buffer[]): string[] | undefined {
     if (this.host.limits.maxInflightCommands <= 1 || !this.client.authenticated) return undefined;
-    const spec = this.host.table.command((args[0] as Buffer).toString('latin1'));
     if (spec === undefined || spec.firstKey <= 0 || spec.subcommands !== undefined || !arityOk(spec, args.length)) return undefined;
     const last = spec.lastKey < 0 ? args.length + spec.lastKey : spec.lastKey;
     const step = spec.keyStep > 0 ? spec.keyStep : 1;
@@ -237,11 +237,11 @@ export class Connection {
     return false;
   }
 
-  private startConcurrent(args: Buffer[], keys: string[]): void {
+  private startConcurrent(spec: CommandSpec, args: Buffer[], keys: string[]): void {
     const out = this.writerPool.pop() ?? new ReplyWriter(inflightSlabBytes);
     out.protocol = this.out.protocol;
     const ctx = { client: this.client, server: this.host.state, out, name: '' };
-    const promise = this.execute(args, ctx);
+    const promise = this.execute(spec, args, ctx);
     for (const k of keys) this.inflightKeys.add(k);
     this.inflight.push({ promise, out, keys });
   }
@@ -304,14 +304,12 @@ export class Connection {
   }
 
   /** Runs one command, replying into ctx.out; returns a promise only when the handler is asynchronous. */
-  private execute(args: Buffer[], ctx: { client: ClientState; server: ServerState; out: ReplyWriter; name: string }): Promise<void> | undefined {
+  private execute(found: CommandSpec | undefined, args: Buffer[], ctx: { client: ClientState; server: ServerState; out: ReplyWriter; name: string }): Promise<void> | undefined {
     const out = ctx.out;
     const host = this.host;
     const state = host.state;
     const client = this.client;
-    const first = args[0] as Buffer;
-    const name = first.toString('latin1');
-    let spec: CommandSpec | undefined = host.table.command(name);
+    let spec = found;
     state.stats.totalCommands++;
     client.lastCommandMs = state.clock.nowMs();
     if (spec === undefined) return this.reject(out, unknownCommandReply(args));

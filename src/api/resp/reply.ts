@@ -42,6 +42,18 @@ export class ReplyWriter {
 
   /** Moves everything `other` holds to the end of this writer (other is left empty and reusable). */
   appendFrom(other: ReplyWriter): void {
+    if (other.done.length === 0) {
+      // The common case, a short reply in one slab: copy it without intermediate objects.
+      const length = other.pos - other.start;
+      if (length === 0) return;
+      if (length <= slabBytes) {
+        this.reserve(length);
+        other.slab.copy(this.slab, this.pos, other.start, other.pos);
+        this.pos += length;
+        other.start = other.pos;
+        return;
+      }
+    }
     const chunks = other.take();
     if (chunks === undefined) return;
     for (const c of chunks) this.bytes(c);
