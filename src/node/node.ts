@@ -152,6 +152,7 @@ export class RingkvNode {
         clock,
         log: log.child({ component: 'http' }),
         metrics,
+        settings,
         ...(config.httpToken === undefined ? {} : { token: config.httpToken }),
         maxValueBytes: () => settings.getInt('max-value-bytes'),
         // The same defaults RESP uses, so a CONFIG SET applies to both front ends.

@@ -9,11 +9,12 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Clock, Logger } from '../../core/index.ts';
 import type { ClusterView, KvApi, NodeInfo } from '../../replication/index.ts';
+import type { Settings } from '../settings.ts';
 import { adminPageHtml } from './admin-page.ts';
 import { HttpError, errorReply } from './errors.ts';
 import { KvRoutes, jsonContentType, type Reply, type RequestDefaults } from './kv-routes.ts';
 import type { NodeMetrics } from './metrics.ts';
-import { decodeKey, parseBool, parseQuery } from './request.ts';
+import { decodeKey, decodeSegment, parseBool, parseQuery } from './request.ts';
 
 /** Default request body limit: the largest value a PUT may carry. */
 export const defaultMaxValueBytes = 16 * 1024 * 1024;
@@ -43,6 +44,8 @@ export interface HttpServerOptions {
   /** R, W, strict and timeout for requests that do not name them. */
   defaults?: () => RequestDefaults;
   localStats?: () => LocalNodeStats;
+  /** Runtime settings shown and changed by /v1/settings (the registry CONFIG GET/SET uses). */
+  settings?: Settings;
   /** Extra health detail; `ok: false` turns /healthz into 503. */
   health?: () => { ok: boolean; detail: Record<string, unknown> };
 }
@@ -187,6 +190,10 @@ export class HttpServer {
       if (resource === 'cluster' && keySegment === undefined) return only('GET', 'cluster', false, async () => this.clusterJson(query));
       if (resource === 'ring' && keySegment === undefined) return only('GET', 'ring', false, async () => this.ringJson(query));
       if (resource === 'node' && keySegment === undefined) return only('GET', 'node', false, async () => this.nodeJson(query));
+      if (resource === 'settings' && rest.length === 0 && action === undefined) {
+        if (keySegment === undefined) return only('GET', 'settings.list', false, async () => this.settingsJson(query));
+        return only('PUT', 'settings.set', false, async () => this.setSetting(keySegment, query, await this.readBody(req)));
+      }
       if (resource === 'replicas' && keySegment !== undefined && action === undefined) {
         return only('GET', 'replicas', false, async () => {
           parseQuery(query, []);
@@ -270,6 +277,31 @@ export class HttpServer {
     } catch {
       return null;
     }
+  }
+
+  private requireSettings(): Settings {
+    if (this.options.settings === undefined) throw new HttpError(404, 'RINGKV_NOT_FOUND', 'This node has no runtime settings');
+    return this.options.settings;
+  }
+
+  private settingsJson(query: string): Reply {
+    parseQuery(query, []);
+    // Secrets are listed (so users know they exist) but never shown.
+    const settings = this.requireSettings()
+      .list()
+      .map((s) => ({ name: s.name, value: s.secret === true ? (s.value === '' ? '' : '(set)') : s.value, defaultValue: s.secret === true ? '' : s.defaultValue, type: s.type, mutable: s.mutable, description: s.description, ...(s.values ? { values: s.values } : {}) }));
+    return jsonReply(200, { settings });
+  }
+
+  private setSetting(segment: string, query: string, body: Uint8Array): Reply {
+    parseQuery(query, []);
+    const settings = this.requireSettings();
+    const name = Buffer.from(decodeSegment(segment, 'setting name')).toString('utf8');
+    if (!settings.has(name)) throw new HttpError(404, 'RINGKV_NOT_FOUND', `Unknown setting "${name}": GET /v1/settings lists them`);
+    // Same validation and listeners as CONFIG SET; fixed settings answer 409 RINGKV_CONFLICT.
+    settings.set(name, Buffer.from(body).toString('utf8').trim());
+    const info = settings.list().find((s) => s.name === name.toLowerCase());
+    return jsonReply(200, { name: info?.name ?? name, value: info?.secret === true ? '(set)' : (info?.value ?? '') });
   }
 
   private ringJson(query: string): Reply {

@@ -16,6 +16,7 @@ import {
   silentLogger,
 } from '../../../src/core/index.ts';
 import { HttpServer, NodeMetrics } from '../../../src/api/http/index.ts';
+import { Settings } from '../../../src/api/settings.ts';
 import { SingleNodeCluster } from '../../../src/node/single-cluster.ts';
 import { ScriptedKv } from './scripted-kv.ts';
 
@@ -287,6 +288,49 @@ describe('HTTP limits and authentication', () => {
       assert.equal((await fetch(`${h.base}/`)).status, 200);
     } finally {
       await h.server.close();
+    }
+  });
+
+  test('/v1/settings lists runtime settings (secrets hidden) and PUT changes them like CONFIG SET', async () => {
+    const settings = new Settings({ requirepass: 'hunter2' });
+    const kv = new ScriptedKv();
+    const server = new HttpServer({
+      kv,
+      cluster: new SingleNodeCluster({ id: 'n1', address: '', respAddress: null, httpAddress: null, dc: 'dc1', rack: 'r1' }),
+      clock: new RealClock(),
+      log: silentLogger,
+      settings,
+      maxValueBytes: () => settings.getInt('max-value-bytes'),
+    });
+    const { port } = await server.listen(0, '127.0.0.1');
+    const base = `http://127.0.0.1:${port}`;
+    try {
+      const list = (await (await fetch(`${base}/v1/settings`)).json()) as { settings: Array<{ name: string; value: string; mutable: boolean }> };
+      const byName = new Map(list.settings.map((x) => [x.name, x]));
+      assert.equal(byName.get('requirepass')?.value, '(set)');
+      assert.doesNotMatch(JSON.stringify(list), /hunter2/);
+      assert.equal(byName.get('wal-sync')?.mutable, false);
+
+      assert.equal((await fetch(`${base}/v1/kv/k`, { method: 'PUT', body: Buffer.alloc(2000) })).status, 204);
+      const set = await fetch(`${base}/v1/settings/max-value-bytes`, { method: 'PUT', body: '1500' });
+      assert.equal(set.status, 200);
+      assert.deepEqual(await set.json(), { name: 'max-value-bytes', value: '1500' });
+      assert.equal(settings.getInt('max-value-bytes'), 1500);
+      // The new limit applies to the very next request.
+      assert.equal((await fetch(`${base}/v1/kv/k`, { method: 'PUT', body: Buffer.alloc(2000) })).status, 413);
+
+      const cases: Array<[string, string, number, string]> = [
+        ['no-such-setting', '1', 404, 'RINGKV_NOT_FOUND'],
+        ['max-value-bytes', 'lots', 400, 'RINGKV_INVALID_ARGUMENT'],
+        ['wal-sync', 'none', 409, 'RINGKV_CONFLICT'],
+      ];
+      for (const [name, value, status, code] of cases) {
+        const res = await fetch(`${base}/v1/settings/${name}`, { method: 'PUT', body: value });
+        assert.equal(res.status, status, name);
+        assert.equal((await errorOf(res)).code, code);
+      }
+    } finally {
+      await server.close();
     }
   });
 
