@@ -1,9 +1,11 @@
 /** String commands with Redis 7.0 semantics (t_string.c), over KvApi. */
 import { RespError, invalidExpireError, syntaxError } from '../errors.ts';
 import type { CommandContext, CommandSpec, Handler } from './types.ts';
-import { writeOptions } from './types.ts';
+import { readOptions, writeOptions } from './types.ts';
+import { resolveWinner } from '../../../replication/index.ts';
 import {
   addDecimals,
+  checkValueSize,
   deleteKey,
   floatArg,
   int64Max,
@@ -64,14 +66,15 @@ function parseSetOptions(ctx: CommandContext, args: Buffer[], from: number, isSe
   return o;
 }
 
+// GET is the hottest command: one KvApi call and no intermediate async frames.
 const get: Handler = async (ctx, args) => {
-  const v = await readString(ctx, args[1] as Buffer);
-  if (v === undefined) {
+  const winner = resolveWinner(await ctx.server.kv.get(args[1] as Buffer, readOptions(ctx)));
+  if (winner === undefined) {
     ctx.server.stats.keyspaceMisses++;
     ctx.out.nullBulk();
   } else {
     ctx.server.stats.keyspaceHits++;
-    ctx.out.bulk(v.value);
+    ctx.out.bulk(winner.kind === 'value' ? winner.value : winner.count.toString());
   }
 };
 
@@ -79,7 +82,10 @@ const set: Handler = async (ctx, args) => {
   const key = args[1] as Buffer;
   const value = args[2] as Buffer;
   if (args.length === 3) {
-    await replaceString(ctx, key, value, null);
+    // The plain SET, inlined: read the context, then write superseding it.
+    checkValueSize(ctx, value);
+    const { context } = await ctx.server.kv.get(key, readOptions(ctx));
+    await ctx.server.kv.put(key, value, writeOptions(ctx, { expiresAtMs: null, context }));
     ctx.out.ok();
     return;
   }
