@@ -149,7 +149,7 @@ function sameReply(cmd: Cmd, a: Reply, b: Reply): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-const runs = Number(process.env['RINGKV_DIFF_RUNS'] ?? 60);
+const runs = Number(process.env['RINGKV_DIFF_RUNS'] ?? 200);
 
 test('ringkv answers random command sequences exactly as redis-server does', async () => {
   let lastFailure = '';
