@@ -11,6 +11,9 @@ export const kindDelete = 0;
 export const kindPut = 1;
 export const kindPutMeta = 2;
 
+/** Blocks with fewer entries are binary searched by bytes only. */
+const minPrefixIndexedEntries = 128;
+
 /** First 4 bytes of buf[start, end) as a big-endian integer, zero padded. */
 export function keyPrefix32(buf: Uint8Array, start: number, end: number): number {
   const n = end - start;
@@ -178,7 +181,7 @@ export class Block {
 
   /**
    * The first 4 bytes of every key (big-endian, zero padded), built on the
-   * second search (a block searched again is cached or an index): order-preserving, so binary search runs on integers and only
+   * second search of a large block (an index block): order-preserving, so binary search runs on integers and only
    * entries sharing the searched prefix need a byte compare.
    */
   private prefixes: Uint32Array | undefined = undefined;
@@ -198,8 +201,11 @@ export class Block {
 
   /** Index of the first entry with key ≥ `key` (count when none). */
   lowerBound(key: Buffer): number {
-    // A block read once (a block-cache miss) is cheaper to search by bytes than to index.
-    if (this.prefixes === undefined && this.searches++ === 0) return this.lowerBoundBytes(key, 0, this.count);
+    // Small blocks (data blocks: tens of entries) and blocks searched once are
+    // cheaper to search by bytes than to index; index blocks get the prefixes.
+    if (this.prefixes === undefined && (this.count < minPrefixIndexedEntries || this.searches++ === 0)) {
+      return this.lowerBoundBytes(key, 0, this.count);
+    }
     const prefixes = this.prefixes ?? this.buildPrefixes();
     const p = keyPrefix32(key, 0, key.length);
     // [lo, hi): the entries whose prefix equals p.
