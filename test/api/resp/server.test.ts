@@ -284,6 +284,9 @@ test('command table: arity, subcommands, COMMAND INFO/DOCS, CONFIG SET errors, v
     assert.deepEqual(await c.send(['CONFIG', 'SET', 'wal-sync', 'always']), err('ERR CONFIG SET failed (possibly related to argument \'wal-sync\') - Setting wal-sync is fixed when the node starts and cannot change at run time'));
     assert.deepEqual(await c.send(['CONFIG', 'GET', 'save']), { t: 'array', v: [bulk('save'), bulk('')] });
     assert.deepEqual(await c.send(['CONFIG', 'GET', 'nosuch']), { t: 'array', v: [] });
+    const time = (await c.send(['TIME'])) as { v: Array<{ v: string }> };
+    assert.ok(Math.abs(Number(time.v[0]?.v) - Date.now() / 1000) < 5);
+    assert.ok(Number(time.v[1]?.v) >= 0 && Number(time.v[1]?.v) < 1_000_000);
     assert.deepEqual(await c.send(['SET', 'scan:me', '1']), ok);
     const scanned = (await c.send(['SCAN', '0', 'COUNT', '1000000', 'MATCH', 'scan:*'])) as { v: Reply[] };
     assert.deepEqual(scanned.v, [bulk('0'), { t: 'array', v: [bulk('scan:me')] }]);

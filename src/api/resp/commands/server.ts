@@ -256,8 +256,9 @@ const info: Handler = async (ctx, args) => {
 // ---------------------------------------------------------------- the rest
 
 const time: Handler = (ctx) => {
+  // From the injected clock alone, so TIME agrees with the TTL arithmetic (sub-millisecond digits are the clock's fraction).
   const ms = ctx.server.clock.wallMs();
-  const micros = Math.floor((performance.timeOrigin + performance.now()) * 1000) % 1_000_000;
+  const micros = Math.floor((ms % 1000) * 1000);
   ctx.out.array(2);
   ctx.out.bulk(String(Math.floor(ms / 1000)));
   ctx.out.bulk(String(micros));

@@ -1,8 +1,8 @@
 /** String commands with Redis 7.0 semantics (t_string.c), over KvApi. */
+import { resolveWinner } from '../../../replication/index.ts';
 import { RespError, invalidExpireError, syntaxError } from '../errors.ts';
 import type { CommandContext, CommandSpec, Handler } from './types.ts';
 import { readOptions, writeOptions } from './types.ts';
-import { resolveWinner } from '../../../replication/index.ts';
 import {
   addDecimals,
   checkValueSize,
