@@ -30,7 +30,7 @@ export interface OpRecord {
   /**
    * put/delete without a context: it supersedes whatever its coordinating
    * replica (or, for a delete, its read) had seen, which the history cannot
-   * know — so any value written by an operation that started before it.
+   * know — so any value of a write that started before it ended.
    */
   readonly blanket?: boolean;
   readonly level: Consistency;
@@ -52,6 +52,16 @@ export function levelCount(level: Consistency, n: number): number {
   return Math.floor(n / 2) + 1;
 }
 
+/**
+ * Whether an operation without a context could have seen `write`: it had not
+ * finished when the write started. An operation without an acknowledgement
+ * may still run on its coordinator after the client gave up, so only an
+ * acknowledged one has a known end.
+ */
+function mayHaveSeen(op: OpRecord, write: OpRecord): boolean {
+  return op.status !== 'ok' || op.endMs >= write.startMs;
+}
+
 export class History {
   readonly ops: OpRecord[] = [];
 
@@ -65,7 +75,7 @@ export class History {
     return this.ops.find(
       (op) =>
         op.startMs <= beforeMs &&
-        (op.supersedes.includes(value) || (op.blanket === true && op !== write && op.key === write.key && op.startMs >= write.startMs)),
+        (op.supersedes.includes(value) || (op.blanket === true && op !== write && op.key === write.key && mayHaveSeen(op, write))),
     );
   }
 
