@@ -187,7 +187,9 @@ test('a client that does not read its replies is throttled, and cut off when one
     assert.equal(s.server.stats().connectedClients, 1);
     // A paused socket only notices the reset once it reads again.
     mget.resume();
-    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('not disconnected')), 10_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('not disconnected')), 10_000)))]);
+    clearTimeout(timer);
     assert.deepEqual(await other.send(['PING']), { t: 'simple', v: 'PONG' });
     other.close();
   } finally {
