@@ -4,12 +4,14 @@
  *
  *   npm run bench:cluster -- [--json] [--seconds S] [--clients 50] [--keys 100000]
  *       [--distribution uniform|zipfian] [--targets ringkv-http,ringkv-resp,etcd]
- *       [--cpu-prof DIR]
+ *       [--slices 3] [--cpu-prof DIR]
  *
- * Per target: start a fresh cluster on loopback (temp dirs), preload every
- * key (untimed), run the closed-loop mix for S seconds (`healthy`), SIGKILL
- * one replica (ringkv: node n3; etcd: a member that is not the leader), run
- * S more seconds (`one-down`), stop everything. ringkv: N = 3, W = 2, R = 2,
+ * Every target gets its own fresh cluster on loopback (temp dirs), all
+ * running at once; each is preloaded with every key (untimed). Then S
+ * seconds per target of the closed-loop mix (`healthy`), then one replica of
+ * each is SIGKILLed (ringkv: node n3; etcd: a member that is not the leader)
+ * and S more seconds (`one-down`). The S seconds are cut into slices and the
+ * targets take turns (see runAll), then everything is stopped. ringkv: N = 3, W = 2, R = 2,
  * WAL sync `always` (group commit). With --json, one line per target and
  * phase: {"target","phase","opsPerSec","p50Ms","p99Ms","p999Ms"[,"errors"]}.
  */
@@ -20,7 +22,7 @@ import { parseArgs } from 'node:util';
 import type { Driver } from './load/driver.ts';
 import { EtcdDriver } from './load/etcd.ts';
 import { startEtcdCluster } from './load/etcd-cluster.ts';
-import { preload, runPhase, type PhaseResult } from './load/generator.ts';
+import { PhaseStats, preload, runSlice, type PhaseOptions, type PhaseResult } from './load/generator.ts';
 import { cpuMeter, installCleanupHooks, type Child } from './load/processes.ts';
 import { startRingkvCluster } from './load/ringkv-cluster.ts';
 import { RingkvHttpDriver } from './load/ringkv-http.ts';
@@ -49,6 +51,7 @@ const { values: args } = parseArgs({
     keys: { type: 'string', default: '100000' },
     distribution: { type: 'string', default: 'uniform' },
     targets: { type: 'string', default: allTargets.join(',') },
+    slices: { type: 'string', default: '3' },
     'cpu-prof': { type: 'string' },
   },
 });
@@ -64,8 +67,13 @@ const clients = positiveInt('clients', args.clients, 1, 1000);
 const keys = positiveInt('keys', args.keys, 100, 10_000_000);
 if (args.distribution !== 'uniform' && args.distribution !== 'zipfian') throw new Error(`--distribution must be uniform or zipfian, got ${JSON.stringify(args.distribution)}`);
 const distribution: KeyDistribution = args.distribution;
-const targets = args.targets.split(',').map((t) => t.trim());
-for (const t of targets) if (!(allTargets as readonly string[]).includes(t)) throw new Error(`--targets: unknown target ${JSON.stringify(t)}; known: ${allTargets.join(', ')}`);
+const isTarget = (t: string): t is Target => (allTargets as readonly string[]).includes(t);
+const targets: Target[] = args.targets.split(',').map((t) => {
+  const name = t.trim();
+  if (!isTarget(name)) throw new Error(`--targets: unknown target ${JSON.stringify(name)}; known: ${allTargets.join(', ')}`);
+  return name;
+});
+const slices = positiveInt('slices', args.slices, 1, 100);
 const cpuProfDir = args['cpu-prof'] === undefined ? undefined : resolve(args['cpu-prof']);
 
 /** The machine's 1-minute load average: the figures mean little when other work competes for the cores. */
@@ -141,42 +149,108 @@ async function setUp(target: Target, dir: string): Promise<Setup> {
   };
 }
 
-/** Runs a phase and charges the CPU the target's processes and this process used to its operations. */
-async function measured(setup: Setup, run: () => Promise<PhaseResult>): Promise<{ result: PhaseResult; serverCpuUsPerOp: number; generatorCpuUsPerOp: number }> {
-  const server = cpuMeter(setup.pids);
-  const generatorStart = process.cpuUsage();
-  const result = await run();
-  const generator = process.cpuUsage(generatorStart);
-  const ops = Math.max(1, result.ops);
-  return { result, serverCpuUsPerOp: server.stop() / ops, generatorCpuUsPerOp: (generator.user + generator.system) / ops };
+/** A target's measurements for one phase, accumulated over its slices. */
+class PhaseTally {
+  readonly stats = new PhaseStats();
+  serverCpuMicros = 0;
+  generatorCpuMicros = 0;
+  readonly loads: number[] = [];
+
+  /** Runs one slice and charges the CPU the target's processes and this process used to it. */
+  async slice(setup: Setup, options: PhaseOptions): Promise<void> {
+    this.loads.push(loadavg()[0] ?? 0);
+    const server = cpuMeter(setup.pids);
+    const generatorStart = process.cpuUsage();
+    await runSlice(setup.driver, options, this.stats);
+    const generator = process.cpuUsage(generatorStart);
+    this.serverCpuMicros += server.stop();
+    this.generatorCpuMicros += generator.user + generator.system;
+  }
+
+  row(target: Target, phase: Phase, note: string): Row {
+    const result = this.stats.summary();
+    const ops = Math.max(1, result.ops);
+    const load = `${Math.min(...this.loads).toFixed(1)}-${Math.max(...this.loads).toFixed(1)}`;
+    return { target, phase, result, load, note, serverCpuUsPerOp: this.serverCpuMicros / ops, generatorCpuUsPerOp: this.generatorCpuMicros / ops };
+  }
 }
 
-async function runTarget(target: Target, root: string): Promise<Row[]> {
-  const dir = mkdtempSync(join(root, `${target}-`));
-  progress(`${target}: starting the cluster`);
-  const setup = await setUp(target, dir);
+/** Below this share of one core, a preloaded cluster counts as quiet (its flushes and compactions done). */
+const quietCpuShare = 0.05;
+const settleMaxMs = 30_000;
+
+/**
+ * Waits (bounded) until every target's processes are quiet after the preload,
+ * so that LSM flushes and compactions it triggered are not charged to the
+ * first healthy slices.
+ */
+async function settle(setups: readonly Setup[]): Promise<void> {
+  const started = Date.now();
+  while (Date.now() - started < settleMaxMs) {
+    const meters = setups.map((s) => cpuMeter(s.pids));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const busiest = Math.max(...meters.map((m) => m.stop() / 1_000_000));
+    if (busiest < quietCpuShare) {
+      progress(`targets quiet after ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      return;
+    }
+  }
+  progress(`targets still busy after ${settleMaxMs / 1000} s; measuring anyway`);
+}
+
+interface Prepared {
+  target: Target;
+  setup: Setup;
+  healthy: PhaseTally;
+  oneDown: PhaseTally;
+  killed?: string;
+}
+
+/**
+ * Every target's cluster runs at once; each phase is cut into `slices`
+ * slices, and the targets take turns slice by slice (the order rotates every
+ * round). On a machine shared with other work, the background load drifts
+ * over minutes: run one target after the other and the drift lands on the
+ * ratios; interleaved, it falls on every target alike. An idle cluster costs
+ * little (gossip or raft heartbeats). A target's replica is killed just before
+ * that target's first one-down slice, so each one-down phase includes the
+ * failure-detection transient.
+ */
+async function runAll(root: string): Promise<Row[]> {
+  const prepared: Prepared[] = [];
+  const values = new ValuePool(valueBytes);
+  const chooser = keyChooser(distribution, keys);
   try {
-    const values = new ValuePool(valueBytes);
-    const chooser = keyChooser(distribution, keys);
-    progress(`${target}: preloading ${keys.toLocaleString('en-US')} keys`);
-    const loaded = await preload(setup.preloadDriver, keys, preloadConcurrency, values);
-    progress(`${target}: preloaded in ${loaded.seconds.toFixed(1)} s (${Math.round(keys / loaded.seconds).toLocaleString('en-US')} puts/s, ${loaded.errors} retried)`);
-    const phaseOptions = { clients, seconds, readFraction, keys: chooser, values, seed: workloadSeed };
-    const healthyLoad = loadAverage();
-    progress(`${target}: healthy phase, ${seconds} s (load average ${healthyLoad})`);
-    const healthy = await measured(setup, () => runPhase(setup.driver, phaseOptions));
-    const killed = await setup.killOne();
-    const oneDownLoad = loadAverage();
-    progress(`${target}: killed ${killed} with SIGKILL; one-down phase, ${seconds} s (load average ${oneDownLoad})`);
-    const oneDown = await measured(setup, () => runPhase(setup.driver, { ...phaseOptions, seed: workloadSeed + 1 }));
-    return [
-      { target, phase: 'healthy', ...healthy, load: healthyLoad, note: '' },
-      { target, phase: 'one-down', ...oneDown, load: oneDownLoad, note: `killed ${killed}` },
-    ];
+    for (const target of targets) {
+      progress(`${target}: starting the cluster`);
+      const setup = await setUp(target, mkdtempSync(join(root, `${target}-`)));
+      prepared.push({ target, setup, healthy: new PhaseTally(), oneDown: new PhaseTally() });
+      progress(`${target}: preloading ${keys.toLocaleString('en-US')} keys`);
+      const loaded = await preload(setup.preloadDriver, keys, preloadConcurrency, values);
+      progress(`${target}: preloaded in ${loaded.seconds.toFixed(1)} s (${Math.round(keys / loaded.seconds).toLocaleString('en-US')} puts/s, ${loaded.errors} retried)`);
+    }
+    await settle(prepared.map((p) => p.setup));
+    const sliceSeconds = seconds / slices;
+    for (const phase of ['healthy', 'one-down'] as const) {
+      for (let round = 0; round < slices; round++) {
+        const options: PhaseOptions = { clients, seconds: sliceSeconds, readFraction, keys: chooser, values, seed: workloadSeed * 100 + (phase === 'healthy' ? 0 : 50) + round };
+        for (let k = 0; k < prepared.length; k++) {
+          const p = prepared[(round + k) % prepared.length] as Prepared;
+          if (phase === 'one-down' && p.killed === undefined) {
+            p.killed = await p.setup.killOne();
+            progress(`${p.target}: killed ${p.killed} with SIGKILL`);
+          }
+          progress(`${p.target}: ${phase} slice ${round + 1}/${slices}, ${sliceSeconds.toFixed(1)} s (load average ${loadAverage()})`);
+          await (phase === 'healthy' ? p.healthy : p.oneDown).slice(p.setup, options);
+        }
+      }
+    }
+    return prepared.flatMap((p) => [p.healthy.row(p.target, 'healthy', ''), p.oneDown.row(p.target, 'one-down', `killed ${p.killed ?? '?'}`)]);
   } finally {
-    progress(`${target}: stopping`);
-    await setup.stop();
-    rmSync(dir, { recursive: true, force: true });
+    for (const p of prepared) {
+      progress(`${p.target}: stopping`);
+      await p.setup.stop();
+    }
   }
 }
 
@@ -186,8 +260,8 @@ const fmtMs = (n: number): string => n.toFixed(2);
 
 /** The readable table; with --json it goes to stderr so that one run yields both. */
 function printTable(rows: Row[], stream: NodeJS.WriteStream): void {
-  const header = ['target', 'phase', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'reads', 'updates', 'errors', 'srv cpu us/op', 'gen cpu us/op', 'load'];
-  const lines = rows.map((r) => [r.target, r.phase, fmtInt(r.result.opsPerSec), fmtMs(r.result.p50Ms), fmtMs(r.result.p99Ms), fmtMs(r.result.p999Ms), fmtMs(r.result.maxMs), fmtInt(r.result.reads), fmtInt(r.result.updates), fmtInt(r.result.errors), fmtInt(r.serverCpuUsPerOp), fmtInt(r.generatorCpuUsPerOp), r.load]);
+  const header = ['target', 'phase', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'read p50/p99', 'update p50/p99', 'reads', 'updates', 'errors', 'srv cpu us/op', 'gen cpu us/op', 'load'];
+  const lines = rows.map((r) => [r.target, r.phase, fmtInt(r.result.opsPerSec), fmtMs(r.result.p50Ms), fmtMs(r.result.p99Ms), fmtMs(r.result.p999Ms), fmtMs(r.result.maxMs), `${fmtMs(r.result.readP50Ms)}/${fmtMs(r.result.readP99Ms)}`, `${fmtMs(r.result.updateP50Ms)}/${fmtMs(r.result.updateP99Ms)}`, fmtInt(r.result.reads), fmtInt(r.result.updates), fmtInt(r.result.errors), fmtInt(r.serverCpuUsPerOp), fmtInt(r.generatorCpuUsPerOp), r.load]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
   const render = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   const out: string[] = [render(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(render)];
@@ -214,7 +288,7 @@ const root = mkdtempSync(join(tmpdir(), 'ringkv-bench-cluster-'));
 const rows: Row[] = [];
 try {
   progress(`${clients} clients, ${keys.toLocaleString('en-US')} keys (${distribution}), ${valueBytes}-byte values, ${readFraction * 100}% reads, ${seconds} s per phase; targets ${targets.join(', ')}`);
-  for (const target of targets as Target[]) rows.push(...(await runTarget(target, root)));
+  rows.push(...(await runAll(root)));
 } finally {
   rmSync(root, { recursive: true, force: true });
 }

@@ -35,6 +35,11 @@ export interface PhaseResult {
   p99Ms: number;
   p999Ms: number;
   maxMs: number;
+  /** Per operation type: an update that costs two disk syncs in a row shows here, not in the mix. */
+  readP50Ms: number;
+  readP99Ms: number;
+  updateP50Ms: number;
+  updateP99Ms: number;
   errorSamples: string[];
 }
 
@@ -46,12 +51,49 @@ function describe(error: unknown): string {
   return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
-export async function runPhase(driver: Driver, options: PhaseOptions): Promise<PhaseResult> {
-  const histogram = new LatencyHistogram();
-  let reads = 0;
-  let updates = 0;
-  let errors = 0;
-  const errorSamples: string[] = [];
+/**
+ * What a phase has measured so far. A phase may be run as several slices
+ * (interleaved with other targets' slices, so that a change in the machine's
+ * background load hits every target alike); the slices accumulate here.
+ */
+export class PhaseStats {
+  readonly all = new LatencyHistogram();
+  readonly reads = new LatencyHistogram();
+  readonly updates = new LatencyHistogram();
+  errors = 0;
+  elapsedSeconds = 0;
+  readonly errorSamples: string[] = [];
+
+  noteError(error: unknown): void {
+    this.errors++;
+    const text = describe(error);
+    if (this.errorSamples.length < maxErrorSamples && !this.errorSamples.includes(text)) this.errorSamples.push(text);
+  }
+
+  summary(): PhaseResult {
+    const ms = (h: LatencyHistogram, fraction: number): number => h.percentile(fraction) / 1000;
+    return {
+      ops: this.all.count,
+      reads: this.reads.count,
+      updates: this.updates.count,
+      errors: this.errors,
+      elapsedSeconds: this.elapsedSeconds,
+      opsPerSec: this.elapsedSeconds === 0 ? 0 : this.all.count / this.elapsedSeconds,
+      p50Ms: ms(this.all, 0.5),
+      p99Ms: ms(this.all, 0.99),
+      p999Ms: ms(this.all, 0.999),
+      maxMs: this.all.max / 1000,
+      readP50Ms: ms(this.reads, 0.5),
+      readP99Ms: ms(this.reads, 0.99),
+      updateP50Ms: ms(this.updates, 0.5),
+      updateP99Ms: ms(this.updates, 0.99),
+      errorSamples: [...this.errorSamples],
+    };
+  }
+}
+
+/** Runs the closed loop for `options.seconds` and adds what it measured to `stats`. */
+export async function runSlice(driver: Driver, options: PhaseOptions, stats: PhaseStats): Promise<void> {
   const start = performance.now();
   const deadline = start + options.seconds * 1000;
 
@@ -65,33 +107,18 @@ export async function runPhase(driver: Driver, options: PhaseOptions): Promise<P
       try {
         if (isRead) await driver.read(client, record);
         else await driver.update(client, record, options.values.pick(n++));
-        histogram.record((performance.now() - began) * 1000);
-        if (isRead) reads++;
-        else updates++;
+        const micros = (performance.now() - began) * 1000;
+        stats.all.record(micros);
+        (isRead ? stats.reads : stats.updates).record(micros);
       } catch (error) {
-        errors++;
-        const text = describe(error);
-        if (errorSamples.length < maxErrorSamples && !errorSamples.includes(text)) errorSamples.push(text);
+        stats.noteError(error);
         await sleep(errorBackoffMs);
       }
     }
   };
 
   await Promise.all(Array.from({ length: options.clients }, (_, client) => loop(client)));
-  const elapsedSeconds = (performance.now() - start) / 1000;
-  return {
-    ops: histogram.count,
-    reads,
-    updates,
-    errors,
-    elapsedSeconds,
-    opsPerSec: histogram.count / elapsedSeconds,
-    p50Ms: histogram.percentile(0.5) / 1000,
-    p99Ms: histogram.percentile(0.99) / 1000,
-    p999Ms: histogram.percentile(0.999) / 1000,
-    maxMs: histogram.max / 1000,
-    errorSamples,
-  };
+  stats.elapsedSeconds += (performance.now() - start) / 1000;
 }
 
 export interface PreloadResult {
