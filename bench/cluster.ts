@@ -285,6 +285,8 @@ function printTable(rows: Row[], stream: NodeJS.WriteStream): void {
 
 installCleanupHooks();
 const root = mkdtempSync(join(tmpdir(), 'ringkv-bench-cluster-'));
+// An interrupted run (Ctrl-C) skips the finally below; the data dirs still go.
+process.on('exit', () => rmSync(root, { recursive: true, force: true }));
 const rows: Row[] = [];
 try {
   progress(`${clients} clients, ${keys.toLocaleString('en-US')} keys (${distribution}), ${valueBytes}-byte values, ${readFraction * 100}% reads, ${seconds} s per phase; targets ${targets.join(', ')}`);
