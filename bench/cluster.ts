@@ -77,9 +77,12 @@ const targets: Target[] = args.targets.split(',').map((t) => {
 const slices = positiveInt('slices', args.slices, 1, 100);
 const walSyncModes = ['always', 'interval', 'none'] as const;
 const isWalSync = (m: string): m is (typeof walSyncModes)[number] => (walSyncModes as readonly string[]).includes(m);
-const ringkvWalSync = args['ringkv-wal-sync'];
 // The issue's configuration is `always`; the others are for finding out how much of the gap is the disk.
-if (!isWalSync(ringkvWalSync)) throw new Error(`--ringkv-wal-sync must be one of ${walSyncModes.join(', ')}, got ${JSON.stringify(ringkvWalSync)}`);
+const ringkvWalSync: (typeof walSyncModes)[number] = (() => {
+  const mode = args['ringkv-wal-sync'];
+  if (!isWalSync(mode)) throw new Error(`--ringkv-wal-sync must be one of ${walSyncModes.join(', ')}, got ${JSON.stringify(mode)}`);
+  return mode;
+})();
 const cpuProfDir = args['cpu-prof'] === undefined ? undefined : resolve(args['cpu-prof']);
 
 /** The machine's 1-minute load average: the figures mean little when other work competes for the cores. */
