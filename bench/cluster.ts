@@ -8,12 +8,14 @@
  *
  * Every target gets its own fresh cluster on loopback (temp dirs), all
  * running at once; each is preloaded with every key (untimed). Then S
- * seconds per target of the closed-loop mix (`healthy`), then one replica of
- * each is SIGKILLed (ringkv: node n3; etcd: a member that is not the leader)
- * and S more seconds (`one-down`). The S seconds are cut into slices and the
- * targets take turns (see runAll), then everything is stopped. ringkv: N = 3, W = 2, R = 2,
- * WAL sync `always` (group commit). With --json, one line per target and
- * phase: {"target","phase","opsPerSec","p50Ms","p99Ms","p999Ms"[,"errors"]}.
+ * seconds (default 20) per target of the closed-loop mix (`healthy`), then
+ * one replica of each is SIGKILLed (ringkv: node n3; etcd: a member that is
+ * not the leader) and S more seconds (`one-down`). The S seconds are cut into
+ * slices and the targets take turns (see runAll), then everything is
+ * stopped. ringkv: N = 3, W = 2, R = 2, WAL sync `always` (group commit)
+ * unless --ringkv-wal-sync says otherwise. With --json, one line per target
+ * and phase on stdout, {"target","phase","opsPerSec","p50Ms","p99Ms",
+ * "p999Ms"[,"errors"]}, and the table on stderr.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
