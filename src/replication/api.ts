@@ -30,6 +30,12 @@ export interface WriteOptions {
   context?: CausalContext | null;
   /** Absolute expiry in epoch milliseconds; null: no expiry. */
   expiresAtMs?: number | null;
+  /**
+   * Supersede every version the coordinating replica holds, without a context
+   * (put only): one round trip for protocols that cannot carry contexts (RESP
+   * SET). Versions that replica has not seen yet still become siblings.
+   */
+  overwrite?: boolean;
 }
 
 interface SiblingBase {

@@ -43,10 +43,10 @@ export class ReplicaStoreBackend implements ReplicaBackend<StoredObject> {
     return this.store.apply(key, incoming);
   }
 
-  async coordinatePut(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null): Promise<LocalWrite<StoredObject>> {
-    // No context supersedes what this replica holds (as LocalKv and RESP SET do);
-    // a blind write that becomes a sibling of everything passes an empty context.
-    const out = await this.store.coordinatePut(key, value, contextOrNull(context), { expiresAtMs });
+  async coordinatePut(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null, overwrite: boolean): Promise<LocalWrite<StoredObject>> {
+    // Without a context a put is blind (a sibling of what is stored) unless it
+    // overwrites, superseding everything this replica holds (RESP SET).
+    const out = await this.store.coordinatePut(key, value, contextOrNull(context), { expiresAtMs, overwrite });
     return { object: out.object, context: encodeContext(out.context) };
   }
 
@@ -104,7 +104,14 @@ export class ClusterKv implements KvApi {
     validateKey(key);
     validateValue(key, value);
     validateExpiry(options.expiresAtMs);
-    const out = await this.coordinator.write({ kind: 'put', key, value, ...writeFields(options), expiresAtMs: options.expiresAtMs ?? null });
+    const out = await this.coordinator.write({
+      kind: 'put',
+      key,
+      value,
+      ...writeFields(options),
+      ...(options.overwrite === true ? { overwrite: true } : {}),
+      expiresAtMs: options.expiresAtMs ?? null,
+    });
     if (out.context === null) throw new InvalidArgumentError(`The put of ${describeKey(key)} returned no context`);
     return { context: out.context };
   }

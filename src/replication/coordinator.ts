@@ -62,7 +62,7 @@ export interface ReplicaBackend<O> {
   read(key: Uint8Array): Promise<O | undefined>;
   /** Merges `incoming` into the local copy, persists, returns the merged object. Idempotent. */
   apply(key: Uint8Array, incoming: O): Promise<O>;
-  coordinatePut(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null): Promise<LocalWrite<O>>;
+  coordinatePut(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null, overwrite: boolean): Promise<LocalWrite<O>>;
   coordinateDelete(key: Uint8Array, context: Uint8Array | null): Promise<LocalWrite<O>>;
   /** `expiresAtMs` undefined keeps the current expiry. */
   coordinateIncr(key: Uint8Array, delta: bigint, expiresAtMs: number | null | undefined): Promise<LocalWrite<O> & { value: bigint }>;
@@ -117,6 +117,8 @@ export interface ClientWrite {
   value?: Uint8Array;
   delta?: bigint;
   context?: Uint8Array | null;
+  /** put only: supersede everything the coordinating replica holds (WriteOptions.overwrite). */
+  overwrite?: boolean;
   /** For put/touch: the expiry to set. For incr: undefined keeps the current expiry. */
   expiresAtMs?: number | null;
   w?: Consistency;
@@ -252,6 +254,7 @@ export class Coordinator<O> implements MessageHandler {
       value: request.value ?? null,
       delta: request.delta ?? null,
       context: request.context ?? null,
+      overwrite: request.overwrite === true,
       expiresAtMs: request.expiresAtMs ?? null,
       keepExpiry: request.expiresAtMs === undefined,
       w: request.w ?? null,
@@ -299,7 +302,7 @@ export class Coordinator<O> implements MessageHandler {
     switch (request.kind) {
       case 'put':
         if (request.value === undefined) throw new InvalidArgumentError('A put needs a value');
-        written = await backend.coordinatePut(key, request.value, request.context ?? null, request.expiresAtMs ?? null);
+        written = await backend.coordinatePut(key, request.value, request.context ?? null, request.expiresAtMs ?? null, request.overwrite === true);
         break;
       case 'delete':
         written = await backend.coordinateDelete(key, request.context ?? null);
@@ -522,6 +525,7 @@ export class Coordinator<O> implements MessageHandler {
         ...(request.value !== null ? { value: request.value } : {}),
         ...(request.delta !== null ? { delta: request.delta } : {}),
         context: request.context,
+        ...(request.overwrite ? { overwrite: true } : {}),
         ...(request.keepExpiry ? {} : { expiresAtMs: request.expiresAtMs }),
         ...(request.w !== null ? { w: request.w } : {}),
         strict: request.strict,

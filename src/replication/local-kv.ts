@@ -124,7 +124,10 @@ export class LocalKv implements KvApi {
   async put(key: Uint8Array, value: Uint8Array, options: WriteOptions = {}): Promise<PutResult> {
     this.requireOne(options.w, 'write');
     validateExpiry(options.expiresAtMs);
-    const outcome = await this.store.coordinatePut(key, value, contextFromClient(options.context), { expiresAtMs: options.expiresAtMs ?? null });
+    const outcome = await this.store.coordinatePut(key, value, contextFromClient(options.context), {
+      expiresAtMs: options.expiresAtMs ?? null,
+      overwrite: options.overwrite === true,
+    });
     return { context: encodeContext(outcome.context) };
   }
 

@@ -36,6 +36,8 @@ export interface CoordinateRequest {
   readonly value: Uint8Array | null;
   readonly delta: bigint | null;
   readonly context: Uint8Array | null;
+  /** put only: supersede everything the coordinating replica holds. */
+  readonly overwrite: boolean;
   /** undefined-free on the wire: null means "no expiry", absent-expiry is `keepExpiry`. */
   readonly expiresAtMs: number | null;
   readonly keepExpiry: boolean;
@@ -235,6 +237,7 @@ export function parseKvRequest(message: WireMessage): KvRequest {
         value,
         delta: typeof delta === 'bigint' ? delta : null,
         context: optionalBytes(message, 'context'),
+        overwrite: message.overwrite === true,
         expiresAtMs: optionalNumber(message, 'expiresAtMs'),
         keepExpiry: message.keepExpiry === true,
         w: consistencyField(message, 'w'),

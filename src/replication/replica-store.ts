@@ -54,6 +54,8 @@ export interface ReplicaStoreOptions {
 export interface StoreWriteOptions {
   /** Absolute expiry in epoch ms; null: none. */
   expiresAtMs?: number | null;
+  /** coordinatePut only: supersede everything this replica holds (the context is ignored). */
+  overwrite?: boolean;
 }
 
 /** What a coordinated write did. */
@@ -241,7 +243,9 @@ export class ReplicaStore {
     validateKey(key);
     validateValue(key, value);
     const expiresAtMs = options.expiresAtMs ?? null;
-    return this.coordinate(key, context ?? emptyClock, false, (_obj, stamp) => [{ ...stamp(), kind: 'value', value, counter: [], expiresAtMs, deletedAtMs: null }]);
+    // Under the key's lock, so an overwrite cannot miss a version written meanwhile here.
+    const seen = options.overwrite === true ? null : (context ?? emptyClock);
+    return this.coordinate(key, seen, false, (_obj, stamp) => [{ ...stamp(), kind: 'value', value, counter: [], expiresAtMs, deletedAtMs: null }]);
   }
 
   /**

@@ -371,3 +371,19 @@ test('a forwarded local_quorum write counts replicas in the data center of the n
   await cluster.settle(cluster.node('n1').kv.put(utf8(key), utf8('v'), { w: 'local_quorum', strict: true, timeoutMs: 300 }));
   cluster.shutdown();
 });
+
+test('an overwrite put, forwarded from a non-replica, supersedes the siblings its coordinator holds', async () => {
+  const cluster = await newCluster();
+  const { key, home, outsider } = keyWithOutsider(cluster, 'ovw');
+  const blind = encodeContext([]);
+  await cluster.settle(Promise.all([
+    cluster.node(home[0] as NodeId).kv.put(utf8(key), utf8('left'), { w: 'all', context: blind }),
+    cluster.node(home[1] as NodeId).kv.put(utf8(key), utf8('right'), { w: 'all', context: blind }),
+  ]));
+  assert.deepEqual(values(await cluster.settle(cluster.node(outsider).kv.get(utf8(key), { r: 'all' }))), ['left', 'right']);
+  await cluster.settle(cluster.node(outsider).kv.put(utf8(key), utf8('last'), { w: 'all', overwrite: true }));
+  for (const id of cluster.ids) {
+    assert.deepEqual(values(await cluster.settle(cluster.node(id).kv.get(utf8(key), { r: 'all' }))), ['last']);
+  }
+  cluster.shutdown();
+});

@@ -55,6 +55,17 @@ describe('LocalKv (KvApi, N = 1)', () => {
     assert.equal((await kv.get(utf8('k'))).siblings.length, 1);
   });
 
+  it('an overwrite put supersedes every sibling without a context; a plain put without one is blind', async () => {
+    const { kv, clock } = setup();
+    await kv.put(utf8('o'), utf8('a'));
+    await clock.advance(1);
+    await kv.put(utf8('o'), utf8('b'));
+    assert.equal((await kv.get(utf8('o'))).siblings.length, 2);
+    await kv.put(utf8('o'), utf8('c'), { overwrite: true });
+    const r = await kv.get(utf8('o'));
+    assert.deepEqual(r.siblings.map((s) => fromUtf8((s as ValueSibling).value)), ['c']);
+  });
+
   it('the context a write returns supersedes that write only, never a sibling it did not see', async () => {
     const { kv, clock } = setup();
     await kv.put(utf8('w'), utf8('a'));

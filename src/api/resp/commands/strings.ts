@@ -82,10 +82,10 @@ const set: Handler = async (ctx, args) => {
   const key = args[1] as Buffer;
   const value = args[2] as Buffer;
   if (args.length === 3) {
-    // The plain SET, inlined: read the context, then write superseding it.
+    // The plain SET in one round trip: it supersedes every version the
+    // coordinating replica holds, as a last write should (no read for a context).
     checkValueSize(ctx, value);
-    const { context } = await ctx.server.kv.get(key, readOptions(ctx));
-    await ctx.server.kv.put(key, value, writeOptions(ctx, { expiresAtMs: null, context }));
+    await ctx.server.kv.put(key, value, writeOptions(ctx, { expiresAtMs: null, overwrite: true }));
     ctx.out.ok();
     return;
   }
