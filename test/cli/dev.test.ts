@@ -64,8 +64,18 @@ describe('ringkv dev', () => {
       one.disconnect();
       two.disconnect();
     }
-    const cluster = (await (await fetch(`http://127.0.0.1:${base + 1000}/v1/cluster`)).json()) as { nodes: Array<{ id: string; liveness: string; status: string }> };
-    assert.deepEqual(cluster.nodes.map((n) => [n.id, n.liveness, n.status]), [['node-1', 'up', 'normal'], ['node-2', 'up', 'normal']]);
+    // Each node turns itself 'normal' when it adopts the ring; the others learn it by gossip a round later.
+    const view = async (): Promise<string[][]> => {
+      const cluster = (await (await fetch(`http://127.0.0.1:${base + 1000}/v1/cluster`)).json()) as { nodes: Array<{ id: string; liveness: string; status: string }> };
+      return cluster.nodes.map((n) => [n.id, n.liveness, n.status]);
+    };
+    const expected = [['node-1', 'up', 'normal'], ['node-2', 'up', 'normal']];
+    let seen = await view();
+    for (let i = 0; i < 50 && JSON.stringify(seen) !== JSON.stringify(expected); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      seen = await view();
+    }
+    assert.deepEqual(seen, expected);
     for (let i = 0; i < 2; i++) {
       const health = (await (await fetch(`http://127.0.0.1:${base + 1000 + i}/healthz`)).json()) as { node: string };
       assert.equal(health.node, `node-${i + 1}`);
