@@ -3,21 +3,14 @@
  * come back as the same typed classes the server raised (by their stable
  * code), so callers can match on `code` as they would in-process.
  */
-import type { ErrorCode } from '../core/index.ts';
 import {
-  ClosedError,
-  ConflictError,
-  CorruptionError,
   InvalidArgumentError,
-  IoError,
-  NotFoundError,
-  OverloadedError,
   ProtocolError,
-  RateLimitedError,
   RingkvError,
   TimeoutError,
-  UnauthorizedError,
   UnavailableError,
+  errorFromCode,
+  isKnownErrorCode,
 } from '../core/index.ts';
 import type { NodeInfo, ReplicaInfo, RingInfo } from '../replication/index.ts';
 
@@ -72,23 +65,11 @@ interface WireSibling {
 export function errorFromBody(status: number, body: unknown): RingkvError {
   const error = (body as { error?: { code?: string; message?: string; answered?: number; required?: number; retryAfterMs?: number } } | null)?.error;
   const message = error?.message ?? `HTTP ${status}`;
-  switch (error?.code as ErrorCode | undefined) {
-    case 'RINGKV_NOT_FOUND': return new NotFoundError(message);
-    case 'RINGKV_CORRUPTION': return new CorruptionError(message);
-    case 'RINGKV_IO': return new IoError(message);
-    case 'RINGKV_INVALID_ARGUMENT': return new InvalidArgumentError(message);
-    case 'RINGKV_UNAVAILABLE': return new UnavailableError(message, { answered: error?.answered ?? 0, required: error?.required ?? 0 });
-    case 'RINGKV_TIMEOUT': return new TimeoutError(message);
-    case 'RINGKV_OVERLOADED': return new OverloadedError(message);
-    case 'RINGKV_RATE_LIMITED': return new RateLimitedError(message, error?.retryAfterMs ?? 1000);
-    case 'RINGKV_CLOSED': return new ClosedError(message);
-    case 'RINGKV_CONFLICT': return new ConflictError(message);
-    case 'RINGKV_UNAUTHORIZED': return new UnauthorizedError(message);
-    case 'RINGKV_PROTOCOL': return new ProtocolError(message);
-    default:
-      // HTTP-only codes (payload too large, method not allowed, internal) keep their code in the message.
-      return new InvalidArgumentError(error?.code === undefined ? message : `${error.code}: ${message}`);
+  if (error !== undefined && isKnownErrorCode(error.code)) {
+    return errorFromCode(error.code, message, { ...error, ...(error.code === 'RINGKV_RATE_LIMITED' ? { retryAfterMs: error.retryAfterMs ?? 1000 } : {}) });
   }
+  // HTTP-only codes (payload too large, method not allowed, internal) keep their code in the message.
+  return new InvalidArgumentError(error?.code === undefined ? message : `${error.code}: ${message}`);
 }
 
 function query(options: Record<string, string | number | boolean | undefined>): string {

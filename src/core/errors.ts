@@ -125,3 +125,55 @@ export class ProtocolError extends RingkvError {
 export function isRingkvError(value: unknown): value is RingkvError {
   return value instanceof RingkvError;
 }
+
+/** The fields some error classes carry beyond code and message, as plain data. */
+export interface ErrorDetails {
+  answered?: number;
+  required?: number;
+  retryAfterMs?: number;
+  file?: string;
+  offset?: number;
+}
+
+/** An error's extra fields, for carrying it across a wire (transport, HTTP, simulator). */
+export function errorDetails(error: RingkvError): ErrorDetails {
+  if (error instanceof UnavailableError) return { answered: error.answered, required: error.required };
+  if (error instanceof RateLimitedError) return { retryAfterMs: error.retryAfterMs };
+  if (error instanceof CorruptionError) {
+    return { ...(error.file !== undefined ? { file: error.file } : {}), ...(error.offset !== undefined ? { offset: error.offset } : {}) };
+  }
+  return {};
+}
+
+/**
+ * Rebuilds a typed error from its stable code, so an error that crossed a wire
+ * is the same class on the caller's side. A code this version does not know
+ * (a newer peer's) keeps its code on a plain RingkvError.
+ */
+export function errorFromCode(code: ErrorCode, message: string, details: ErrorDetails = {}): RingkvError {
+  switch (code) {
+    case 'RINGKV_NOT_FOUND': return new NotFoundError(message);
+    case 'RINGKV_CORRUPTION':
+      return new CorruptionError(message, { ...(details.file !== undefined ? { file: details.file } : {}), ...(details.offset !== undefined ? { offset: details.offset } : {}) });
+    case 'RINGKV_IO': return new IoError(message);
+    case 'RINGKV_INVALID_ARGUMENT': return new InvalidArgumentError(message);
+    case 'RINGKV_UNAVAILABLE': return new UnavailableError(message, { answered: details.answered ?? 0, required: details.required ?? 0 });
+    case 'RINGKV_TIMEOUT': return new TimeoutError(message);
+    case 'RINGKV_OVERLOADED': return new OverloadedError(message);
+    case 'RINGKV_RATE_LIMITED': return new RateLimitedError(message, details.retryAfterMs ?? 0);
+    case 'RINGKV_CLOSED': return new ClosedError(message);
+    case 'RINGKV_CONFLICT': return new ConflictError(message);
+    case 'RINGKV_UNAUTHORIZED': return new UnauthorizedError(message);
+    case 'RINGKV_PROTOCOL': return new ProtocolError(message);
+    default: return new RingkvError(code, message);
+  }
+}
+
+const knownCodes: ReadonlySet<string> = new Set<ErrorCode>([
+  'RINGKV_NOT_FOUND', 'RINGKV_CORRUPTION', 'RINGKV_IO', 'RINGKV_INVALID_ARGUMENT', 'RINGKV_UNAVAILABLE', 'RINGKV_TIMEOUT',
+  'RINGKV_OVERLOADED', 'RINGKV_RATE_LIMITED', 'RINGKV_CLOSED', 'RINGKV_CONFLICT', 'RINGKV_UNAUTHORIZED', 'RINGKV_PROTOCOL',
+]);
+
+export function isKnownErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && knownCodes.has(code);
+}

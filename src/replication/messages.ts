@@ -7,17 +7,10 @@
 import type { NodeId, WireMessage } from '../core/index.ts';
 import type { ErrorCode } from '../core/index.ts';
 import {
-  ClosedError,
-  ConflictError,
-  CorruptionError,
-  InvalidArgumentError,
-  IoError,
-  NotFoundError,
-  OverloadedError,
   ProtocolError,
   RingkvError,
-  TimeoutError,
   UnavailableError,
+  errorFromCode,
 } from '../core/index.ts';
 import type { Consistency } from './api.ts';
 
@@ -78,28 +71,10 @@ export function toWireError(error: RingkvError): WireError {
 
 /** Rebuilds the error class from its code, so callers can match on class or code. */
 export function fromWireError(error: WireError): RingkvError {
-  switch (error.code) {
-    case 'RINGKV_UNAVAILABLE':
-      return new UnavailableError(error.message, { answered: error.answered ?? 0, required: error.required ?? 0 });
-    case 'RINGKV_TIMEOUT':
-      return new TimeoutError(error.message);
-    case 'RINGKV_INVALID_ARGUMENT':
-      return new InvalidArgumentError(error.message);
-    case 'RINGKV_OVERLOADED':
-      return new OverloadedError(error.message);
-    case 'RINGKV_CONFLICT':
-      return new ConflictError(error.message);
-    case 'RINGKV_NOT_FOUND':
-      return new NotFoundError(error.message);
-    case 'RINGKV_CLOSED':
-      return new ClosedError(error.message);
-    case 'RINGKV_CORRUPTION':
-      return new CorruptionError(error.message);
-    case 'RINGKV_IO':
-      return new IoError(error.message);
-    default:
-      return new RingkvError(error.code, error.message);
-  }
+  return errorFromCode(error.code, error.message, {
+    ...(error.answered !== null ? { answered: error.answered } : {}),
+    ...(error.required !== null ? { required: error.required } : {}),
+  });
 }
 
 /** Store this object version (replication, read repair, hint replay). */

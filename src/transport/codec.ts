@@ -5,21 +5,13 @@
  */
 import { Packr, RESET_BUFFER_MODE } from 'msgpackr';
 import {
-  ClosedError,
-  ConflictError,
-  CorruptionError,
   InvalidArgumentError,
-  IoError,
-  NotFoundError,
-  OverloadedError,
   ProtocolError,
-  RateLimitedError,
-  RingkvError,
-  TimeoutError,
-  UnauthorizedError,
-  UnavailableError,
+  errorDetails,
+  errorFromCode,
   isRingkvError,
   type ErrorCode,
+  type ErrorDetails,
   type WireMessage,
 } from '../core/index.ts';
 
@@ -80,19 +72,7 @@ export interface ErrorBody {
 }
 
 export function errorToBody(error: unknown): ErrorBody {
-  if (isRingkvError(error)) {
-    const body: { -readonly [K in keyof ErrorBody]: ErrorBody[K] } = { code: error.code, message: error.message };
-    if (error instanceof UnavailableError) {
-      body.answered = error.answered;
-      body.required = error.required;
-    }
-    if (error instanceof RateLimitedError) body.retryAfterMs = error.retryAfterMs;
-    if (error instanceof CorruptionError) {
-      if (error.file !== undefined) body.file = error.file;
-      if (error.offset !== undefined) body.offset = error.offset;
-    }
-    return body;
-  }
+  if (isRingkvError(error)) return { code: error.code, message: error.message, ...errorDetails(error) };
   return { code: null, message: error instanceof Error ? error.message : String(error) };
 }
 
@@ -110,30 +90,13 @@ export function errorFromBody(raw: unknown, peer: string): Error {
     return new ProtocolError(`Node ${peer} sent a malformed error reply`);
   }
   const message = raw.message;
-  const code = typeof raw.code === 'string' ? (raw.code as ErrorCode) : null;
-  switch (code) {
-    case 'RINGKV_NOT_FOUND': return new NotFoundError(message);
-    case 'RINGKV_CORRUPTION': {
-      const where: { file?: string; offset?: number } = {};
-      if (typeof raw.file === 'string') where.file = raw.file;
-      const offset = numberField(raw, 'offset');
-      if (offset !== undefined) where.offset = offset;
-      return new CorruptionError(message, where);
-    }
-    case 'RINGKV_IO': return new IoError(message);
-    case 'RINGKV_INVALID_ARGUMENT': return new InvalidArgumentError(message);
-    case 'RINGKV_UNAVAILABLE':
-      return new UnavailableError(message, { answered: numberField(raw, 'answered') ?? 0, required: numberField(raw, 'required') ?? 1 });
-    case 'RINGKV_TIMEOUT': return new TimeoutError(message);
-    case 'RINGKV_OVERLOADED': return new OverloadedError(message);
-    case 'RINGKV_RATE_LIMITED': return new RateLimitedError(message, numberField(raw, 'retryAfterMs') ?? 0);
-    case 'RINGKV_CLOSED': return new ClosedError(message);
-    case 'RINGKV_CONFLICT': return new ConflictError(message);
-    case 'RINGKV_UNAUTHORIZED': return new UnauthorizedError(message);
-    case 'RINGKV_PROTOCOL': return new ProtocolError(message);
-    case null: return new Error(`Node ${peer} failed the request: ${message}`);
-    default:
-      // A newer peer may know codes we do not: keep its code so callers can still match on it.
-      return new RingkvError(code, message);
+  // A newer peer may send codes we do not know: errorFromCode keeps them on a plain RingkvError.
+  if (typeof raw.code !== 'string') return new Error(`Node ${peer} failed the request: ${message}`);
+  const details: ErrorDetails = {};
+  for (const name of ['answered', 'required', 'retryAfterMs', 'offset'] as const) {
+    const value = numberField(raw, name);
+    if (value !== undefined) details[name] = value;
   }
+  if (typeof raw.file === 'string') details.file = raw.file;
+  return errorFromCode(raw.code as ErrorCode, message, details);
 }
