@@ -83,23 +83,3 @@ test('MessageRouter dispatches by type prefix and rejects unknown requests', asy
   await assert.rejects(router.onRequest('n2', { type: 'kv.get' }), ProtocolError);
   assert.throws(() => router.register('gossip', { onMessage() {}, onRequest: async () => ({ type: 'x' }) }));
 });
-
-test('errorFromCode rebuilds every error class with its fields; unknown codes keep their code', async () => {
-  const { errorDetails, errorFromCode, isKnownErrorCode, UnavailableError, CorruptionError, RateLimitedError, RingkvError, TimeoutError } = await import('../../src/core/index.ts');
-  const originals = [
-    new UnavailableError('1 of 2', { answered: 1, required: 2 }),
-    new CorruptionError('bad block', { file: '/db/1.sst', offset: 4096 }),
-    new RateLimitedError('slow down', 250),
-    new TimeoutError('late'),
-  ];
-  for (const original of originals) {
-    const rebuilt = errorFromCode(original.code, original.message, errorDetails(original));
-    assert.equal(rebuilt.constructor, original.constructor);
-    assert.deepEqual(errorDetails(rebuilt), errorDetails(original));
-    assert.equal(rebuilt.message, original.message);
-  }
-  assert.equal(isKnownErrorCode('RINGKV_FUTURE'), false);
-  const future = errorFromCode('RINGKV_FUTURE' as never, 'from a newer peer');
-  assert.ok(future instanceof RingkvError);
-  assert.equal(future.code, 'RINGKV_FUTURE');
-});
