@@ -8,7 +8,7 @@
  * release the lock), so no acknowledged write is in flight when the WAL closes.
  */
 import type { Clock, Logger } from '../core/index.ts';
-import { InvalidArgumentError, RealClock, RealFileSystem, createLogger, randomFromOs } from '../core/index.ts';
+import { ClosedError, InvalidArgumentError, RealClock, RealFileSystem, createLogger, randomFromOs } from '../core/index.ts';
 import type { Engine } from '../storage/index.ts';
 import type { ClusterView, KvApi } from '../replication/index.ts';
 import { LocalKv, ReplicaStore } from '../replication/index.ts';
@@ -25,6 +25,9 @@ import { listenOrExplain } from './listen.ts';
 import { infoSections, registerGauges, type NodeMode } from './observability.ts';
 import { SingleNodeCluster } from './single-cluster.ts';
 import { openNodeEngine } from './storage.ts';
+
+/** How often a node drops tombstones and expired versions older than the grace period. */
+export const purgeIntervalMs = 10 * 60_000;
 
 export interface HostPort {
   host: string;
@@ -74,6 +77,7 @@ function hostPort(address: string): HostPort {
 
 interface Parts {
   engine: Engine;
+  purging: { stop(): void };
   resp: RespServer;
   http: HttpServer;
   cluster: ClusterRuntime | undefined;
@@ -115,6 +119,16 @@ export class RingkvNode {
       const engine = await openNodeEngine(config, { fs, clock, log });
       cleanups.unshift(() => engine.close());
       const store = new ReplicaStore({ engine, clock, nodeId });
+      // Tombstones and expired versions past the grace period are dropped by a periodic pass,
+      // so deletes and TTLs give their space back (docs/consistency.md).
+      const purging = store.startPurging(purgeIntervalMs, (result, error) => {
+        if (error !== undefined) {
+          if (!(error instanceof ClosedError)) log.warn('purge pass failed', { error });
+        } else if (result !== undefined && (result.versionsDropped > 0 || result.keysRemoved > 0)) {
+          log.info('purged expired versions and tombstones', { ...result });
+        }
+      });
+      cleanups.unshift(async () => purging.stop());
 
       const advertise = config.advertiseHost ?? config.host;
       const alone = new SingleNodeCluster({
@@ -192,7 +206,7 @@ export class RingkvNode {
         seeds: config.seeds,
         generation,
       });
-      return new RingkvNode(nodeId, generation, mode, addresses, kv, view, settings, metrics, { engine, resp, http, cluster: runtime, lock, log });
+      return new RingkvNode(nodeId, generation, mode, addresses, kv, view, settings, metrics, { engine, purging, resp, http, cluster: runtime, lock, log });
     } catch (error) {
       for (const cleanup of cleanups) await cleanup().catch(() => undefined);
       throw error;
@@ -202,8 +216,9 @@ export class RingkvNode {
   /** Stops accepting, drains in-flight requests, leaves the cluster, closes the engine and releases the data directory. Idempotent. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
-      const { resp, http, cluster, engine, lock, log } = this.parts;
+      const { resp, http, cluster, engine, purging, lock, log } = this.parts;
       log.info('draining');
+      purging.stop();
       await Promise.all([resp.close(), http.close()]);
       await cluster?.stop();
       await engine.close();
