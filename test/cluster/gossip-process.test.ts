@@ -7,41 +7,21 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as nodePath from 'node:path';
-import { isPortFree } from '../../src/cli/ports.ts';
-import { killIfRunning, startNode, tempDir, type RunningNode } from '../node/process-helpers.ts';
+import { freePortsIn, killIfRunning, startNode, tempDir, waitUntil as waitFor, type RunningNode } from '../node/process-helpers.ts';
 
 const secret = { RINGKV_CLUSTER_SECRET: 'gossip-test-secret-0123456789abcdef' };
 /** Bounds for a loaded 2-core machine: formation, phi-accrual suspicion plus confirmation, and rejoin. */
 const waitMs = 45_000;
+const waitUntil = (what: string, check: () => Promise<boolean>): Promise<void> => waitFor(what, check, waitMs);
 
 interface ClusterNode {
   id: string;
   liveness: 'up' | 'suspect' | 'down';
 }
 
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = waitMs): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
 async function livenessSeenBy(node: RunningNode): Promise<Map<string, ClusterNode['liveness']>> {
   const body = (await (await fetch(`${node.http}/v1/cluster`)).json()) as { nodes: ClusterNode[] };
   return new Map(body.nodes.map((n) => [n.id, n.liveness]));
-}
-
-async function freePorts(count: number): Promise<number[]> {
-  const ports: number[] = [];
-  for (let attempt = 0; attempt < 200 && ports.length < count; attempt++) {
-    // [26000, 29000): apart from the other process tests' ranges, below the ephemeral range.
-    const port = 26000 + Math.floor(Math.random() * 3000);
-    if (!ports.includes(port) && (await isPortFree('127.0.0.1', port))) ports.push(port);
-  }
-  assert.equal(ports.length, count, 'free ports found');
-  return ports;
 }
 
 describe('gossip between three node processes', () => {
@@ -55,7 +35,7 @@ describe('gossip between three node processes', () => {
   ];
 
   before(async () => {
-    ports = await freePorts(3);
+    ports = await freePortsIn(26000, 3000, 3);
     nodes.push(...(await Promise.all([0, 1, 2].map((i) => startNode(nodePath.join(dir.path, `g${i + 1}`), args(i), secret)))));
   });
   after(() => {

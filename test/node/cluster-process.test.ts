@@ -8,42 +8,16 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as nodePath from 'node:path';
 import { Redis } from 'ioredis';
-import { isPortFree } from '../../src/cli/ports.ts';
-import { killIfRunning, startNode, tempDir, type RunningNode } from './process-helpers.ts';
+import { freePortsIn, killIfRunning, startNode, tempDir, waitUntil, type RunningNode } from './process-helpers.ts';
 
 const secret = { RINGKV_CLUSTER_SECRET: 'test-cluster-secret-0123456789' };
 /** Ring agreement waits for the claimant's warm-up (5 gossip intervals); allow for a loaded machine. */
 const formationTimeoutMs = 30_000;
 
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
 async function healthy(node: RunningNode): Promise<boolean> {
   const res = await fetch(`${node.http}/healthz`);
   await res.body?.cancel();
   return res.ok;
-}
-
-/**
- * Cluster ports are fixed per node, as in production: a restarted node comes
- * back on its old address. (A node returning on a different port is not
- * recognised by its peers yet: see src/node/README.md.)
- */
-async function freePorts(count: number): Promise<number[]> {
-  const ports: number[] = [];
-  for (let attempt = 0; attempt < 200 && ports.length < count; attempt++) {
-    // [29000, 32000): apart from the dev test's ports and below the ephemeral range (32768).
-    const port = 29000 + Math.floor(Math.random() * 3000);
-    if (!ports.includes(port) && (await isPortFree('127.0.0.1', port))) ports.push(port);
-  }
-  assert.equal(ports.length, count, 'free ports found');
-  return ports;
 }
 
 describe('a three-node cluster of processes', () => {
@@ -57,7 +31,7 @@ describe('a three-node cluster of processes', () => {
   ];
 
   before(async () => {
-    clusterPorts = await freePorts(3);
+    clusterPorts = await freePortsIn(29000, 3000, 3);
     nodes.push(...(await Promise.all([0, 1, 2].map((i) => startNode(nodePath.join(dir.path, `n${i + 1}`), args(i), secret)))));
     await waitUntil('every node to be in the ring', async () => (await Promise.all(nodes.map(healthy))).every(Boolean), formationTimeoutMs);
   });

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isPortFree } from '../../src/cli/ports.ts';
 
 export const repoRoot = nodePath.resolve(nodePath.dirname(fileURLToPath(import.meta.url)), '../..');
 export const cliEntry = nodePath.join(repoRoot, 'src/cli/main.ts');
@@ -149,4 +150,30 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Polls `check` every 200 ms until it holds; a check that throws counts as not yet. */
+export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/**
+ * `count` distinct free ports in [from, from + span). Cluster ports are fixed
+ * per node (a restarted node comes back on its old address), so process tests
+ * pick them up front; each test file uses its own range so files running side
+ * by side do not collide.
+ */
+export async function freePortsIn(from: number, span: number, count: number): Promise<number[]> {
+  const ports: number[] = [];
+  for (let attempt = 0; attempt < 200 && ports.length < count; attempt++) {
+    const port = from + Math.floor(Math.random() * span);
+    if (!ports.includes(port) && (await isPortFree('127.0.0.1', port))) ports.push(port);
+  }
+  if (ports.length !== count) throw new Error(`Found ${ports.length} of ${count} free ports in [${from}, ${from + span})`);
+  return ports;
 }

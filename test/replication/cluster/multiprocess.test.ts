@@ -8,8 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as nodePath from 'node:path';
-import { isPortFree } from '../../../src/cli/ports.ts';
-import { killIfRunning, startNode, tempDir, type RunningNode } from '../../node/process-helpers.ts';
+import { freePortsIn, killIfRunning, startNode, tempDir, waitUntil, type RunningNode } from '../../node/process-helpers.ts';
 
 const secret = { RINGKV_CLUSTER_SECRET: 'replication-multiprocess-secret-42' };
 const keyCount = 10_000;
@@ -17,25 +16,6 @@ const concurrency = 32;
 /** Attempts per write before the test gives up (a write may fail while a node dies). */
 const maxAttempts = 5;
 const formationTimeoutMs = 40_000;
-
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
-async function freePorts(count: number): Promise<number[]> {
-  const ports: number[] = [];
-  for (let attempt = 0; attempt < 200 && ports.length < count; attempt++) {
-    const port = 30000 + Math.floor(Math.random() * 10000);
-    if (!ports.includes(port) && (await isPortFree('127.0.0.1', port))) ports.push(port);
-  }
-  assert.equal(ports.length, count, 'free ports found');
-  return ports;
-}
 
 // node:http with keep-alive costs the test process far less CPU per request than fetch.
 const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
@@ -76,7 +56,7 @@ let clusterPorts: number[] = [];
 const args = (i: number): string[] => ['--node-id', `n${i + 1}`, '--cluster-port', String(clusterPorts[i]), '--replication-factor', '3', ...(i > 0 ? ['--seeds', `127.0.0.1:${clusterPorts[0]}`] : [])];
 
 before(async () => {
-  clusterPorts = await freePorts(3);
+  clusterPorts = await freePortsIn(30000, 10000, 3);
   nodes.push(...(await Promise.all([0, 1, 2].map((i) => startNode(nodePath.join(dir.path, `n${i + 1}`), args(i), secret)))));
   await waitUntil(
     'every node to be in the ring',
