@@ -4,17 +4,12 @@
  * fields, as the TCP transport does, so callers can match on `code` and
  * `instanceof` whichever transport they run over.
  */
-import { ProtocolError, RingkvError, errorDetails, errorFromCode, isKnownErrorCode } from '../src/core/index.ts';
+import { ProtocolError, RingkvError, errorDetails, errorFromCode, isKnownErrorCode, type ErrorDetails } from '../src/core/index.ts';
 
-export interface WireError {
+export interface WireError extends Readonly<ErrorDetails> {
   readonly name: string;
   readonly code: string | null;
   readonly message: string;
-  readonly answered?: number;
-  readonly required?: number;
-  readonly retryAfterMs?: number;
-  readonly file?: string;
-  readonly offset?: number;
 }
 
 export function errorToWire(error: unknown): WireError {

@@ -34,3 +34,13 @@ export function fnv1a32(data: Uint8Array): number {
   }
   return hash >>> 0;
 }
+
+/** Murmur3's 32-bit finalizer: spreads a weak hash's bits over the whole word. */
+export function mix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}

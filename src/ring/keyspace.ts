@@ -2,7 +2,7 @@
  * Key → position on the ring: the Redis Cluster slot, for both strategies,
  * so keys sharing a `{tag}` share a partition and therefore replicas.
  */
-import { crc16 } from '../core/index.ts';
+import { crc16, mix32 } from '../core/index.ts';
 import { redisSlotCount } from './constants.ts';
 
 const openBrace = 0x7b;
@@ -30,16 +30,6 @@ export function keySlot(key: Uint8Array): number {
     if (close > open + 1) return crc16(key, open + 1, close) & (redisSlotCount - 1);
   }
   return crc16(key) & (redisSlotCount - 1);
-}
-
-/** Murmur3's 32-bit finalizer: spreads FNV's weak high bits over the whole word. */
-export function mix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /** FNV-1a over bytes [start, end), then mixed: the random strategy's token positions. */

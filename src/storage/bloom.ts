@@ -5,14 +5,7 @@
  * the theory (1 − e^(−k·n/m))^k; test/storage/bloom.test.ts measures it.
  */
 
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+import { mix32 } from '../core/index.ts';
 
 /** The two hashes of a key, written into `out` (no allocation per lookup). */
 export function bloomHash(key: Uint8Array, out: Uint32Array): void {
@@ -24,9 +17,9 @@ export function bloomHash(key: Uint8Array, out: Uint32Array): void {
     b = Math.imul(b ^ byte, 0x5bd1e995);
     b ^= b >>> 15;
   }
-  out[0] = fmix32(a);
+  out[0] = mix32(a);
   // An odd step visits distinct bits when m is a power of two and spreads well otherwise.
-  out[1] = fmix32(b) | 1;
+  out[1] = mix32(b) | 1;
 }
 
 export function bloomProbes(bitsPerKey: number): number {

@@ -60,15 +60,10 @@ export function decodeWireMessage(body: Buffer): WireMessage {
 }
 
 /** The body of an error frame (wire.md §5). */
-export interface ErrorBody {
+export interface ErrorBody extends Readonly<ErrorDetails> {
   /** A RingkvError code, or null for any other error. */
   readonly code: ErrorCode | null;
   readonly message: string;
-  readonly answered?: number;
-  readonly required?: number;
-  readonly retryAfterMs?: number;
-  readonly file?: string;
-  readonly offset?: number;
 }
 
 export function errorToBody(error: unknown): ErrorBody {
