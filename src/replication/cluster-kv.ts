@@ -31,6 +31,18 @@ function contextOrNull(bytes: Uint8Array | null): ReturnType<typeof contextFromC
   return contextFromClient(bytes);
 }
 
+/**
+ * The store's outcome as a LocalWrite. ReplicaStore outcomes gain `durable`
+ * (resolving once the WAL sync is done) in a change of their own; read
+ * structurally so this works with and without it (absent: already durable).
+ */
+function localWrite(out: { object: StoredObject; context: Parameters<typeof encodeContext>[0] }): LocalWrite<StoredObject> {
+  const { durable } = out as { durable?: Promise<void> };
+  const write: LocalWrite<StoredObject> = { object: out.object, context: encodeContext(out.context) };
+  if (durable !== undefined) write.durable = durable;
+  return write;
+}
+
 /** ReplicaStore behind the coordinator's ReplicaBackend interface. */
 export class ReplicaStoreBackend implements ReplicaBackend<StoredObject> {
   constructor(private readonly store: ReplicaStore) {}
@@ -39,30 +51,31 @@ export class ReplicaStoreBackend implements ReplicaBackend<StoredObject> {
     return this.store.read(key);
   }
 
-  apply(key: Uint8Array, incoming: StoredObject): Promise<StoredObject> {
-    return this.store.apply(key, incoming);
+  async apply(key: Uint8Array, incoming: StoredObject): Promise<StoredObject> {
+    const out = await this.store.apply(key, incoming);
+    // A replica acknowledges a kv.apply only once it is durable (see localWrite).
+    await (out as { durable?: Promise<void> }).durable;
+    return out;
   }
 
   async coordinatePut(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null, overwrite: boolean): Promise<LocalWrite<StoredObject>> {
     // Without a context a put is blind (a sibling of what is stored) unless it
     // overwrites, superseding everything this replica holds (RESP SET).
-    const out = await this.store.coordinatePut(key, value, contextOrNull(context), { expiresAtMs, overwrite });
-    return { object: out.object, context: encodeContext(out.context) };
+    return localWrite(await this.store.coordinatePut(key, value, contextOrNull(context), { expiresAtMs, overwrite }));
   }
 
   async coordinateDelete(key: Uint8Array, context: Uint8Array | null): Promise<LocalWrite<StoredObject>> {
-    const out = await this.store.coordinateDelete(key, contextOrNull(context));
-    return { object: out.object, context: encodeContext(out.context) };
+    return localWrite(await this.store.coordinateDelete(key, contextOrNull(context)));
   }
 
   async coordinateIncr(key: Uint8Array, delta: bigint, expiresAtMs: number | null | undefined): Promise<LocalWrite<StoredObject> & { value: bigint }> {
     const out = await this.store.coordinateIncr(key, delta, expiresAtMs === undefined ? {} : { expiresAtMs });
-    return { object: out.object, context: encodeContext(out.context), value: out.value };
+    return { ...localWrite(out), value: out.value };
   }
 
   async coordinateTouch(key: Uint8Array, expiresAtMs: number | null, context: Uint8Array | null): Promise<LocalWrite<StoredObject> | undefined> {
     const out = await this.store.coordinateTouch(key, expiresAtMs, contextOrNull(context));
-    return out === undefined ? undefined : { object: out.object, context: encodeContext(out.context) };
+    return out === undefined ? undefined : localWrite(out);
   }
 
   async scan(fromSlot: number, toSlot: number, after: ScanPosition | null, count: number): Promise<{ entries: ScanPosition[]; done: boolean }> {

@@ -1,0 +1,271 @@
+/**
+ * The coordinator's fast paths, over a loopback transport and fake replicas
+ * whose durability the test controls: a write reaches the peers before the
+ * local sync, the local ack counts only once durable, a read asks R replicas
+ * and falls back, a down owner with no stand-in gets a hint without a request.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  SeededRandom,
+  UnavailableError,
+  VirtualClock,
+  silentLogger,
+  utf8,
+  type MessageHandler,
+  type NodeId,
+  type Transport,
+  type WireMessage,
+} from '../../../src/core/index.ts';
+import { Coordinator, type LocalWrite, type ObjectModel, type ReplicaBackend } from '../../../src/replication/coordinator.ts';
+import type { HintedHandoff } from '../../../src/replication/handoff.ts';
+import { ManualLiveness, StaticPlacement } from '../../../src/replication/placement.ts';
+
+/** An object is the set of values written to the key (merge: union). */
+type Obj = string[];
+
+const model: ObjectModel<Obj> = {
+  encode: (o) => utf8(JSON.stringify(o)),
+  decode: (b) => JSON.parse(Buffer.from(b).toString('utf8')) as Obj,
+  merge: (a, b) => [...new Set([...a, ...b])].sort(),
+  covers: (have, want) => have !== undefined && want.every((v) => have.includes(v)),
+};
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // The coordinator may stop listening once it has its quorum.
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+/** A replica whose coordinated writes become durable when the test says so. */
+class FakeBackend implements ReplicaBackend<Obj> {
+  readonly data = new Map<string, Obj>();
+  readonly syncs: Deferred[] = [];
+  reads = 0;
+
+  async read(key: Uint8Array): Promise<Obj | undefined> {
+    this.reads++;
+    return this.data.get(Buffer.from(key).toString());
+  }
+  async apply(key: Uint8Array, incoming: Obj): Promise<Obj> {
+    const k = Buffer.from(key).toString();
+    const merged = model.merge(this.data.get(k) ?? [], incoming);
+    this.data.set(k, merged);
+    return merged;
+  }
+  async coordinatePut(key: Uint8Array, value: Uint8Array): Promise<LocalWrite<Obj>> {
+    const object = await this.apply(key, [Buffer.from(value).toString()]);
+    const sync = deferred();
+    this.syncs.push(sync);
+    return { object, context: new Uint8Array(0), durable: sync.promise };
+  }
+  coordinateDelete(): Promise<LocalWrite<Obj>> {
+    throw new Error('not used here');
+  }
+  coordinateIncr(): Promise<LocalWrite<Obj> & { value: bigint }> {
+    throw new Error('not used here');
+  }
+  coordinateTouch(): Promise<LocalWrite<Obj> | undefined> {
+    throw new Error('not used here');
+  }
+  async scan(): Promise<{ entries: never[]; done: boolean }> {
+    return { entries: [], done: true };
+  }
+  async count(): Promise<number> {
+    return this.data.size;
+  }
+  async flush(): Promise<void> {
+    this.data.clear();
+  }
+}
+
+/** Delivers requests between in-process coordinators; `down` nodes refuse. */
+class Loopback {
+  readonly handlers = new Map<NodeId, MessageHandler>();
+  readonly down = new Set<NodeId>();
+  readonly sent: Array<{ from: NodeId; to: NodeId; type: string }> = [];
+
+  transport(localId: NodeId): Transport {
+    return {
+      localId,
+      setAddress: () => {},
+      send: () => {},
+      identify: () => Promise.reject(new Error('not used here')),
+      setHandler: () => {},
+      close: async () => {},
+      request: async (to: NodeId, message: WireMessage): Promise<WireMessage> => {
+        this.sent.push({ from: localId, to, type: message.type });
+        await Promise.resolve();
+        if (this.down.has(to)) throw new UnavailableError(`Cannot reach node ${to}`, { answered: 0, required: 1 });
+        const handler = this.handlers.get(to);
+        if (handler === undefined) throw new Error(`no node ${to}`);
+        return handler.onRequest(localId, message);
+      },
+    };
+  }
+}
+
+function setup(options: { extraReads?: number; withHints?: boolean } = {}) {
+  const ids: NodeId[] = ['n1', 'n2', 'n3'];
+  const clock = new VirtualClock();
+  const net = new Loopback();
+  const liveness = new ManualLiveness();
+  const placement = new StaticPlacement({ nodes: ids, partitions: 4, n: 3 });
+  const hints: Array<{ by: NodeId; owner: NodeId }> = [];
+  const backends = new Map<NodeId, FakeBackend>();
+  const coordinators = new Map<NodeId, Coordinator<Obj>>();
+  for (const id of ids) {
+    const backend = new FakeBackend();
+    backends.set(id, backend);
+    const handoff = { store: async (owner: NodeId) => void hints.push({ by: id, owner }) } as unknown as HintedHandoff;
+    const coordinator = new Coordinator<Obj>(
+      {
+        localId: id,
+        clock,
+        random: new SeededRandom(1),
+        transport: net.transport(id),
+        log: silentLogger,
+        placement,
+        liveness,
+        backend,
+        model,
+        ...(options.withHints === true ? { handoff } : {}),
+      },
+      { readRepair: false, ...(options.extraReads !== undefined ? { extraReads: options.extraReads } : {}) },
+    );
+    net.handlers.set(id, coordinator);
+    coordinators.set(id, coordinator);
+  }
+  const node = (id: NodeId) => coordinators.get(id) as Coordinator<Obj>;
+  const backend = (id: NodeId) => backends.get(id) as FakeBackend;
+  return { clock, net, liveness, node, backend, hints };
+}
+
+async function flushMicrotasks(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+test('a write goes to the peers before the local sync, and W = 2 is met by the peers alone', async () => {
+  const { node, backend, net } = setup();
+  let done = false;
+  const write = node('n1')
+    .write({ kind: 'put', key: utf8('k'), value: utf8('v1'), w: 2 })
+    .then(() => (done = true));
+  await flushMicrotasks();
+  // The local sync has not finished, yet both peers already hold the write...
+  assert.deepEqual(backend('n2').data.get('k'), ['v1']);
+  assert.deepEqual(backend('n3').data.get('k'), ['v1']);
+  assert.equal(net.sent.filter((m) => m.type === 'kv.apply').length, 2);
+  // ...and their two acks are a quorum on their own.
+  assert.equal(done, true);
+  await write;
+});
+
+test('the local acknowledgement counts only once the write is durable', async () => {
+  const { node, backend, net } = setup();
+  net.down.add('n2');
+  net.down.add('n3');
+  let settled: string | undefined;
+  void node('n1')
+    .write({ kind: 'put', key: utf8('k'), value: utf8('v1'), w: 1 })
+    .then(
+      () => (settled = 'ok'),
+      (error: Error) => (settled = error.name),
+    );
+  await flushMicrotasks();
+  assert.equal(settled, undefined, 'answered W = 1 before the local write was durable');
+  (backend('n1').syncs[0] as Deferred).resolve();
+  await flushMicrotasks();
+  assert.equal(settled, 'ok');
+});
+
+test('a failed local sync is not an acknowledgement', async () => {
+  const { node, backend, net } = setup();
+  net.down.add('n3');
+  let failure: unknown;
+  const write = node('n1')
+    .write({ kind: 'put', key: utf8('k'), value: utf8('v1'), w: 2 })
+    .catch((error: unknown) => (failure = error));
+  await flushMicrotasks();
+  (backend('n1').syncs[0] as Deferred).reject(new Error('disk full'));
+  await write;
+  assert.ok(failure instanceof UnavailableError, `expected UnavailableError, got ${String(failure)}`);
+  assert.match((failure as Error).message, /1 of 2 required replicas answered/);
+  assert.match((failure as Error).message, /disk full/);
+});
+
+test('a read at R = 2 asks this node and one peer, and the third only when one fails', async () => {
+  const { node, backend, net, clock } = setup();
+  for (const id of ['n1', 'n2', 'n3'] as const) backend(id).data.set('k', ['v1']);
+  const result = await node('n1').read(utf8('k'), { r: 2 });
+  assert.deepEqual(result, ['v1']);
+  assert.equal(backend('n1').reads, 1);
+  assert.equal(backend('n2').reads + backend('n3').reads, 1, 'asked both peers when one was enough');
+  // The peer it asked now refuses: the read moves on to the other one at once.
+  const asked = net.sent.find((m) => m.type === 'kv.read')?.to as NodeId;
+  net.down.add(asked);
+  const other = asked === 'n2' ? 'n3' : 'n2';
+  const before = backend(other).reads;
+  const again = await node('n1').read(utf8('k'), { r: 2 });
+  assert.deepEqual(again, ['v1']);
+  assert.equal(backend(other).reads, before + 1);
+  assert.equal(clock.nowMs(), 0, 'waited for a timer instead of falling back at once');
+});
+
+test('a read skips a replica the failure detector marks down, and extraReads asks more', async () => {
+  const { node, net } = setup({ extraReads: 1 });
+  await node('n1').read(utf8('k'), { r: 1 });
+  // R = 1 plus one extra: this node and one peer.
+  assert.equal(net.sent.filter((m) => m.type === 'kv.read').length, 1);
+  const down = setup();
+  down.liveness.set('n2', false);
+  await down.node('n1').read(utf8('k'), { r: 2 });
+  assert.deepEqual(
+    down.net.sent.filter((m) => m.type === 'kv.read').map((m) => m.to),
+    ['n3'],
+  );
+});
+
+test('a read that held replicas back asks them once readSpeculateMs passes', async () => {
+  const { node, net, clock } = setup();
+  // n1's peers hang: requests to them never answer.
+  net.handlers.set('n2', { onMessage: () => {}, onRequest: () => new Promise<WireMessage>(() => {}) });
+  net.handlers.set('n3', { onMessage: () => {}, onRequest: () => new Promise<WireMessage>(() => {}) });
+  let failed: unknown;
+  void node('n1')
+    .read(utf8('k'), { r: 2, timeoutMs: 1000 })
+    .catch((error: unknown) => (failed = error));
+  await flushMicrotasks();
+  assert.equal(net.sent.filter((m) => m.type === 'kv.read').length, 1);
+  await clock.advance(300);
+  assert.equal(net.sent.filter((m) => m.type === 'kv.read').length, 2);
+  await clock.advance(800);
+  assert.ok(failed instanceof Error);
+});
+
+test('an owner that is down with no stand-in gets a hint and no request', async () => {
+  const { node, net, liveness, hints, backend } = setup({ withHints: true });
+  liveness.set('n3', false);
+  const write = node('n1').write({ kind: 'put', key: utf8('k'), value: utf8('v1'), w: 2 });
+  await flushMicrotasks();
+  (backend('n1').syncs[0] as Deferred).resolve();
+  await write;
+  await flushMicrotasks();
+  assert.deepEqual(
+    net.sent.map((m) => m.to),
+    ['n2'],
+  );
+  assert.deepEqual(hints, [{ by: 'n1', owner: 'n3' }]);
+});
