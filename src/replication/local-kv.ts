@@ -128,6 +128,8 @@ export class LocalKv implements KvApi {
       expiresAtMs: options.expiresAtMs ?? null,
       overwrite: options.overwrite === true,
     });
+    // Acknowledged only once durable: the store released the key's lock before the fsync.
+    await outcome.durable;
     return { context: encodeContext(outcome.context) };
   }
 
@@ -138,13 +140,14 @@ export class LocalKv implements KvApi {
     // Nothing stored and nothing named: a tombstone would only be garbage to purge later.
     if (existing === undefined && context === null) return;
     // The only replica: no stale copy can resurrect the key, so a fully deleted key leaves no tombstone.
-    await this.store.coordinateDelete(key, context, { keepTombstone: false });
+    await (await this.store.coordinateDelete(key, context, { keepTombstone: false })).durable;
   }
 
   async incrBy(key: Uint8Array, delta: bigint, options: WriteOptions = {}): Promise<bigint> {
     this.requireOne(options.w, 'increment');
     validateExpiry(options.expiresAtMs);
     const outcome = await this.store.coordinateIncr(key, delta, options.expiresAtMs === undefined ? {} : { expiresAtMs: options.expiresAtMs });
+    await outcome.durable;
     return outcome.value;
   }
 
@@ -152,7 +155,9 @@ export class LocalKv implements KvApi {
     this.requireOne(options.w, 'change the expiry');
     validateExpiry(expiresAtMs);
     const outcome = await this.store.coordinateTouch(key, expiresAtMs, contextFromClient(options.context));
-    return outcome !== undefined;
+    if (outcome === undefined) return false;
+    await outcome.durable;
+    return true;
   }
 
   /**

@@ -8,7 +8,7 @@
  * a time, so a read-modify-write (INCR, a put resolving siblings) cannot lose
  * a concurrent update made on this node.
  */
-import { ConflictError, InvalidArgumentError, asBuffer, assert, describeKey, isRingkvError, CorruptionError } from '../core/index.ts';
+import { ConflictError, InvalidArgumentError, IoError, asBuffer, assert, describeKey, isRingkvError, CorruptionError } from '../core/index.ts';
 import type { Clock, NodeId, Timer } from '../core/index.ts';
 import type { Engine, EngineEntry } from '../storage/index.ts';
 import { incrementCounter, notAnIntegerMessage, parseInteger, counterValue } from './counter.ts';
@@ -66,6 +66,14 @@ export interface StoreWriteOutcome {
   written: Version[];
   /** The write's own causal context: what it superseded plus its new versions (for PutResult). */
   context: WriteContext;
+  /**
+   * Resolves once the engine holds the write durably (after the WAL fsync
+   * under sync `always`); rejects when the engine refused it. The outcome
+   * itself resolves earlier, as soon as the object is decided and handed to
+   * the engine, so the key's lock is not held across the fsync. Whoever
+   * acknowledges the write to a client must await this first.
+   */
+  durable: Promise<void>;
 }
 
 export interface StoreIncrOutcome extends StoreWriteOutcome {
@@ -113,6 +121,12 @@ export interface ReplicaStoreStats {
   siblingLimitRejections: number;
 }
 
+/** A write handed to the engine and not yet settled. */
+interface PendingWrite {
+  readonly object: StoredObject | undefined;
+  readonly durable: Promise<void>;
+}
+
 /** A new write's identity and time. */
 interface Stamp {
   dot: Dot;
@@ -138,6 +152,13 @@ export class ReplicaStore {
   private readonly clock: Clock;
   private readonly clockPolicy: ClockPrunePolicy;
   private readonly locks = new Map<string, Promise<void>>();
+  /**
+   * Objects handed to the engine whose put has not resolved yet, by storage
+   * key (latin1), so a later locked read-modify-write of the key builds on
+   * them; `undefined` when the key was removed. An entry leaves when its
+   * engine write settles (it is then readable from the engine, or failed).
+   */
+  private readonly pending = new Map<string, PendingWrite>();
   private readonly counters: ReplicaStoreStats = { coordinatedWrites: 0, appliedMerges: 0, noopMerges: 0, siblingLimitRejections: 0 };
 
   constructor(options: ReplicaStoreOptions) {
@@ -206,28 +227,32 @@ export class ReplicaStore {
   async apply(key: Uint8Array, incoming: StoredObject): Promise<StoredObject> {
     validateKey(key);
     const skey = storageKey(key);
-    return this.withKey(skey, async () => {
-      const stored = await this.load(key, skey);
+    const id = latin1(skey);
+    // The lock covers deciding and handing over; durability is awaited after it
+    // is released, and before resolving, so callers acknowledging a replica
+    // write only on this promise still acknowledge durable data.
+    const { object, durable } = await this.withKey(id, async (): Promise<{ object: StoredObject; durable: Promise<void> }> => {
+      const stored = await this.loadLocked(key, skey, id);
       for (const v of incoming.versions) this.hlc.observe(v.timestampMs);
       const normalized = makeObject(incoming.context, incoming.versions);
       if (stored === undefined) {
         if (normalized.versions.length === 0) {
           this.counters.noopMerges++;
-          return normalized;
+          return { object: normalized, durable: this.settledFor(id) };
         }
-        await this.persist(skey, normalized);
         this.counters.appliedMerges++;
-        return normalized;
+        return { object: normalized, durable: this.handOff(id, skey, normalized) };
       }
       const merged = mergeObjects(stored, normalized);
       if (objectsEqual(merged, stored)) {
         this.counters.noopMerges++;
-        return stored;
+        return { object: stored, durable: this.settledFor(id) };
       }
-      await this.persist(skey, merged);
       this.counters.appliedMerges++;
-      return merged;
+      return { object: merged, durable: this.handOff(id, skey, merged) };
     });
+    await durable;
+    return object;
   }
 
   // ------------------------------------------------------------ coordinated writes
@@ -337,8 +362,9 @@ export class ReplicaStore {
     make: (object: StoredObject, stamp: () => Stamp) => Version[] | undefined,
   ): Promise<StoreWriteOutcome> {
     const skey = storageKey(key);
-    return this.withKey(skey, async () => {
-      const stored = (await this.load(key, skey)) ?? emptyObject;
+    const id = latin1(skey);
+    return this.withKey(id, async () => {
+      const stored = (await this.loadLocked(key, skey, id)) ?? emptyObject;
       for (const v of stored.versions) this.hlc.observe(v.timestampMs);
       const seen: WriteContext = context ?? stored.context;
       const seenClock = plainClock(seen);
@@ -351,7 +377,7 @@ export class ReplicaStore {
         return { dot: { node: this.nodeId, counter: next }, timestampMs };
       };
       const written = make(stored, stamp);
-      if (written === undefined) return { object: stored, written: [], context: seenClock };
+      if (written === undefined) return { object: stored, written: [], context: seenClock, durable: this.settledFor(id) };
       const survivors = survivorsOf(stored, seen);
       this.checkSiblingLimit(key, survivors, written);
       const wall = Math.floor(this.clock.wallMs());
@@ -365,10 +391,9 @@ export class ReplicaStore {
           `Cannot write key ${describeKey(key)}: its ${object.versions.length} versions would take ${bytes.length} bytes, the limit is ${maxObjectBytes}; read it and write with its context to resolve the siblings`,
         );
       }
-      if (dropWhenDead && object.versions.every((v) => v.kind === 'tombstone')) await this.engine.delete(skey);
-      else await this.engine.put(skey, bytes, encodeMeta(object));
+      const durable = dropWhenDead && object.versions.every((v) => v.kind === 'tombstone') ? this.handOff(id, skey, undefined) : this.handOff(id, skey, object, bytes);
       this.counters.coordinatedWrites++;
-      return { object, written, context: this.writeContext(seen, seenClock, written, merged, survivors, wall) };
+      return { object, written, context: this.writeContext(seen, seenClock, written, merged, survivors, wall), durable };
     });
   }
 
@@ -449,18 +474,19 @@ export class ReplicaStore {
         result.keysScanned++;
         if (!item.object.versions.some((v) => purgeable(v, cutoff))) continue;
         const skey = storageKey(item.key, item.partition);
-        await this.withKey(skey, async () => {
-          const current = await this.load(item.key, skey);
-          if (current === undefined) return;
+        const id = latin1(skey);
+        const durable = await this.withKey(id, async () => {
+          const current = await this.loadLocked(item.key, skey, id);
+          if (current === undefined) return undefined;
           const kept = current.versions.filter((v) => !purgeable(v, cutoff));
           result.versionsDropped += current.versions.length - kept.length;
           if (kept.length === 0) {
-            await this.engine.delete(skey);
             result.keysRemoved++;
-          } else {
-            await this.persist(skey, { context: current.context, versions: kept });
+            return this.handOff(id, skey, undefined);
           }
+          return this.handOff(id, skey, { context: current.context, versions: kept });
         });
+        await durable;
       }
       if (page.next === null) return result;
       after = page.next;
@@ -495,6 +521,8 @@ export class ReplicaStore {
 
   /** Removes every key on this replica (FLUSHALL on a single node). */
   async clear(): Promise<number> {
+    // Writes already handed over land first, so none resurrects a key after the deletes.
+    await Promise.allSettled([...this.pending.values()].map((p) => p.durable));
     let removed = 0;
     for (;;) {
       const batch: Uint8Array[] = [];
@@ -505,13 +533,46 @@ export class ReplicaStore {
     }
   }
 
-  private async persist(skey: Uint8Array, object: StoredObject): Promise<void> {
-    await this.engine.put(skey, encodeObject(object), encodeMeta(object));
+  /** The object a locked read-modify-write builds on: a pending hand-over first, else the engine's. */
+  private async loadLocked(key: Uint8Array, skey: Uint8Array, id: string): Promise<StoredObject | undefined> {
+    const pending = this.pending.get(id);
+    if (pending !== undefined) return pending.object;
+    return this.load(key, skey);
   }
 
-  private async withKey<T>(skey: Uint8Array, fn: () => Promise<T>): Promise<T> {
-    const id = latin1(skey);
-    const previous = this.locks.get(id) ?? Promise.resolve();
+  /**
+   * Hands a new object (undefined: remove the key) to the engine; called under
+   * the key's lock. A key's engine writes are issued in the order they were
+   * decided: one issued while an earlier write of the key is still pending
+   * waits for it, and fails with it (it was built on that write's versions,
+   * which the engine never stored). The pending entry leaves once the write
+   * settles, so a failed write is not seen by anyone afterwards.
+   */
+  private handOff(id: string, skey: Uint8Array, object: StoredObject | undefined, bytes?: Uint8Array): Promise<void> {
+    const write = (): Promise<void> => (object === undefined ? this.engine.delete(skey) : this.engine.put(skey, bytes ?? encodeObject(object), encodeMeta(object)));
+    const before = this.pending.get(id);
+    const durable =
+      before === undefined
+        ? write()
+        : before.durable.then(write, (cause: unknown) => {
+            throw new IoError(`Cannot write key ${describeKey(userKeyOf(skey))}: an earlier write of it on ${this.nodeId} failed and this one built on it; retry the write`, { cause });
+          });
+    const entry: PendingWrite = { object, durable };
+    this.pending.set(id, entry);
+    const settle = (): void => {
+      if (this.pending.get(id) === entry) this.pending.delete(id);
+    };
+    durable.then(settle, settle);
+    return durable;
+  }
+
+  /** For a write that changed nothing: durable once whatever it read is. */
+  private settledFor(id: string): Promise<void> {
+    return this.pending.get(id)?.durable ?? resolved;
+  }
+
+  private async withKey<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(id) ?? resolved;
     const run = previous.then(fn);
     const tail = run.then(
       () => undefined,
@@ -525,6 +586,8 @@ export class ReplicaStore {
     }
   }
 }
+
+const resolved: Promise<void> = Promise.resolve();
 
 function purgeable(v: Version, cutoffMs: number): boolean {
   if (v.kind === 'tombstone') return (v.deletedAtMs ?? v.timestampMs) <= cutoffMs;

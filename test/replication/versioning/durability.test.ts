@@ -1,0 +1,168 @@
+/**
+ * The ReplicaStore durability contract: a write resolves once its object is
+ * decided and handed to the engine (the key's lock is released before the
+ * WAL fsync); its `durable` promise resolves after the fsync; a later write of
+ * the same key builds on the pending one; a failed engine write leaves no
+ * trace for later writers.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { IoError, MemoryFileSystem, RealClock, VirtualClock, fromUtf8, silentLogger, utf8 } from '../../../src/core/index.ts';
+import type { AppendFile } from '../../../src/core/index.ts';
+import { MemoryEngine, openLsm } from '../../../src/storage/index.ts';
+import type { Engine } from '../../../src/storage/index.ts';
+import { LocalKv, ReplicaStore } from '../../../src/replication/index.ts';
+import type { StoredObject } from '../../../src/replication/index.ts';
+
+/** A memory file system whose WAL fsyncs wait until the test opens the gate. */
+class GatedSyncFileSystem extends MemoryFileSystem {
+  gated = false;
+  syncsStarted = 0;
+  private waiting: Array<() => void> = [];
+
+  release(): void {
+    this.gated = false;
+    for (const go of this.waiting.splice(0)) go();
+  }
+
+  override async openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
+    const file = await super.openAppend(path, options);
+    const sync = file.sync.bind(file);
+    file.sync = async (): Promise<void> => {
+      this.syncsStarted++;
+      if (this.gated) await new Promise<void>((resolve) => this.waiting.push(resolve));
+      await sync();
+    };
+    return file;
+  }
+}
+
+/** Lets pending promise callbacks and immediates run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Rejects if `p` has not settled within `ms` (a write stuck behind the fsync fails the test instead of hanging it). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not resolve within ${ms} ms`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+const valuesOf = (o: StoredObject | undefined): string[] => (o?.versions ?? []).filter((v) => v.kind === 'value').map((v) => fromUtf8(v.value)).sort();
+
+describe('ReplicaStore durability contract', () => {
+  it('releases the key lock before the fsync, resolves durable after it, and a later write sees the earlier one', async () => {
+    const fs = new GatedSyncFileSystem();
+    const engine = await openLsm('/db', { sync: 'always' }, { fs, clock: new RealClock(), log: silentLogger });
+    const store = new ReplicaStore({ engine, clock: new VirtualClock(), nodeId: 'n1' });
+    const key = utf8('k');
+    try {
+      fs.gated = true;
+      const first = await within(store.coordinatePut(key, utf8('a'), null), 2000, 'the first write');
+      let firstDurable = false;
+      void first.durable.then(() => (firstDurable = true));
+      await settle();
+      assert.equal(firstDurable, false, 'durable must wait for the fsync');
+      assert.ok(fs.syncsStarted >= 1, 'the engine is syncing while the write already resolved');
+      // The lock is free: a second write of the same key completes its decision now, building on the first.
+      const second = await within(store.coordinatePut(key, utf8('b'), null), 2000, 'a second write of the key while the first syncs');
+      assert.deepEqual(valuesOf(second.object), ['a', 'b'], 'a blind write becomes a sibling of the pending one');
+      const overwrite = await store.coordinatePut(key, utf8('c'), null, { overwrite: true });
+      assert.deepEqual(valuesOf(overwrite.object), ['c'], 'an overwrite supersedes both pending versions');
+      // Not durable yet, so an unlocked read does not show it (no dirty reads under sync always).
+      assert.equal(await store.readRaw(key), undefined);
+      fs.release();
+      await Promise.all([first.durable, second.durable, overwrite.durable]);
+      assert.equal(firstDurable, true);
+      assert.deepEqual(valuesOf(await store.readRaw(key)), ['c']);
+    } finally {
+      fs.release();
+      await engine.close();
+    }
+  });
+
+  it('LocalKv answers only once the write is durable', async () => {
+    const fs = new GatedSyncFileSystem();
+    const clock = new VirtualClock();
+    const engine = await openLsm('/db', { sync: 'always' }, { fs, clock: new RealClock(), log: silentLogger });
+    const kv = new LocalKv({ store: new ReplicaStore({ engine, clock, nodeId: 'n1' }), clock });
+    try {
+      fs.gated = true;
+      let answered = false;
+      const put = kv.put(utf8('k'), utf8('v'), { overwrite: true }).then(() => (answered = true));
+      await settle();
+      assert.equal(answered, false);
+      fs.release();
+      await put;
+      assert.equal(answered, true);
+      const got = await kv.get(utf8('k'));
+      assert.deepEqual(got.siblings.map((s) => (s.kind === 'value' ? fromUtf8(s.value) : s.kind)), ['v']);
+    } finally {
+      fs.release();
+      await engine.close();
+    }
+  });
+
+  it('apply resolves only after its merge is durable', async () => {
+    const fs = new GatedSyncFileSystem();
+    const engine = await openLsm('/db', { sync: 'always' }, { fs, clock: new RealClock(), log: silentLogger });
+    const store = new ReplicaStore({ engine, clock: new VirtualClock(), nodeId: 'n1' });
+    const other = new ReplicaStore({ engine: new MemoryEngine(), clock: new VirtualClock(), nodeId: 'n2' });
+    const key = utf8('k');
+    try {
+      const incoming = (await other.coordinatePut(key, utf8('x'), null)).object;
+      fs.gated = true;
+      let applied = false;
+      const done = store.apply(key, incoming).then(() => (applied = true));
+      await settle();
+      assert.equal(applied, false);
+      fs.release();
+      await done;
+      assert.deepEqual(valuesOf(await store.readRaw(key)), ['x']);
+    } finally {
+      fs.release();
+      await engine.close();
+    }
+  });
+
+  it('a failed engine write is dropped from the pending map and fails the writes built on it, not later ones', async () => {
+    class FailingEngine extends MemoryEngine {
+      failNext = 0;
+      private gate: (() => void) | undefined;
+      held = false;
+      hold(): void {
+        this.held = true;
+      }
+      open(): void {
+        this.held = false;
+        this.gate?.();
+      }
+      override async put(key: Uint8Array, value: Uint8Array, meta?: Uint8Array): Promise<void> {
+        if (this.held) await new Promise<void>((resolve) => (this.gate = resolve));
+        if (this.failNext > 0) {
+          this.failNext--;
+          throw new IoError('Cannot append to the WAL: disk full (test)');
+        }
+        return super.put(key, value, meta);
+      }
+    }
+    const engine = new FailingEngine();
+    const store = new ReplicaStore({ engine: engine as Engine, clock: new VirtualClock(), nodeId: 'n1' });
+    const key = utf8('k');
+    await (await store.coordinatePut(key, utf8('stored'), null, { overwrite: true })).durable;
+    engine.hold();
+    engine.failNext = 1;
+    const failing = await store.coordinatePut(key, utf8('lost'), null, { overwrite: true });
+    const builtOn = await store.coordinatePut(key, utf8('after'), null);
+    assert.deepEqual(valuesOf(builtOn.object), ['after', 'lost'], 'built on the pending write');
+    engine.open();
+    await assert.rejects(failing.durable, (e: unknown) => e instanceof IoError && /disk full/.test(e.message));
+    await assert.rejects(builtOn.durable, (e: unknown) => e instanceof IoError && /an earlier write of it on n1 failed/.test(e.message));
+    // Nothing of the failed writes remains: a new write builds on what the engine stored.
+    const next = await store.coordinatePut(key, utf8('next'), null);
+    await next.durable;
+    assert.deepEqual(valuesOf(next.object), ['next', 'stored']);
+    assert.deepEqual(valuesOf(await store.readRaw(key)), ['next', 'stored']);
+  });
+});
