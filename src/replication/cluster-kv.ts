@@ -14,7 +14,7 @@ import { storageKey, validateKey, validateValue } from './keys.ts';
 import { contextFromClient, toGetResult, validateExpiry } from './local-kv.ts';
 import { decodeObject, encodeContext, encodeObject, mergeObjects, objectsEqual, type StoredObject } from './object.ts';
 import type { NodeLiveness, Placement } from './placement.ts';
-import type { ReplicaStore } from './replica-store.ts';
+import type { ReplicaStore, StoreWriteOutcome } from './replica-store.ts';
 
 /** The versioned object as the coordinator sees it. */
 export const storedObjectModel: ObjectModel<StoredObject> = {
@@ -31,16 +31,9 @@ function contextOrNull(bytes: Uint8Array | null): ReturnType<typeof contextFromC
   return contextFromClient(bytes);
 }
 
-/**
- * The store's outcome as a LocalWrite. ReplicaStore outcomes gain `durable`
- * (resolving once the WAL sync is done) in a change of their own; read
- * structurally so this works with and without it (absent: already durable).
- */
-function localWrite(out: { object: StoredObject; context: Parameters<typeof encodeContext>[0] }): LocalWrite<StoredObject> {
-  const { durable } = out as { durable?: Promise<void> };
-  const write: LocalWrite<StoredObject> = { object: out.object, context: encodeContext(out.context) };
-  if (durable !== undefined) write.durable = durable;
-  return write;
+/** The store's outcome as a LocalWrite: the coordinator counts the local ack once `durable` resolves. */
+function localWrite(out: StoreWriteOutcome): LocalWrite<StoredObject> {
+  return { object: out.object, context: encodeContext(out.context), durable: out.durable };
 }
 
 /** ReplicaStore behind the coordinator's ReplicaBackend interface. */
@@ -51,11 +44,9 @@ export class ReplicaStoreBackend implements ReplicaBackend<StoredObject> {
     return this.store.read(key);
   }
 
-  async apply(key: Uint8Array, incoming: StoredObject): Promise<StoredObject> {
-    const out = await this.store.apply(key, incoming);
-    // A replica acknowledges a kv.apply only once it is durable (see localWrite).
-    await (out as { durable?: Promise<void> }).durable;
-    return out;
+  /** Resolves only once the merge is durable here, so a kv.apply ack means a synced replica. */
+  apply(key: Uint8Array, incoming: StoredObject): Promise<StoredObject> {
+    return this.store.apply(key, incoming);
   }
 
   async coordinatePut(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null, overwrite: boolean): Promise<LocalWrite<StoredObject>> {
