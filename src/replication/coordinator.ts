@@ -94,6 +94,8 @@ export interface ObjectModel<O> {
   merge(a: O, b: O): O;
   /** True when `have` already holds everything in `want` (so `have`'s replica needs no repair). */
   covers(have: O | undefined, want: O): boolean;
+  /** Whether two objects encode the same (absent: compare their encodings); checked after every read. */
+  equal?(a: O, b: O): boolean;
 }
 
 export interface CoordinatorOptions {

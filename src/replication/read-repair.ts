@@ -23,9 +23,11 @@ export function staleReplicas<O>(model: ObjectModel<O>, answers: ReadonlyArray<{
   return answers.filter((a) => !model.covers(a.value, merged)).map((a) => a.owner);
 }
 
-function allEncodedEqual<O>(model: ObjectModel<O>, objects: readonly O[]): boolean {
+function allEqual<O>(model: ObjectModel<O>, objects: readonly O[]): boolean {
   const first = objects[0];
   if (first === undefined) return true;
+  const equal = model.equal;
+  if (equal !== undefined) return objects.every((other) => other === first || equal(first, other));
   const bytes = Buffer.from(model.encode(first));
   for (let i = 1; i < objects.length; i++) {
     const other = objects[i] as O;
@@ -49,7 +51,7 @@ export class ReadRepairer<O> {
     }
     if (merged === undefined) return [];
     // The common case: every replica answered with the same bytes, nothing to repair.
-    if (answers.every((a) => a.value !== undefined) && allEncodedEqual(this.deps.model, answers.map((a) => a.value as O))) return [];
+    if (answers.every((a) => a.value !== undefined) && allEqual(this.deps.model, answers.map((a) => a.value as O))) return [];
     const stale = staleReplicas(this.deps.model, answers, merged);
     if (stale.length === 0) return [];
     const encoded = this.deps.model.encode(merged);
