@@ -62,6 +62,12 @@ export interface ReadFile {
   readonly size: number;
   /** Reads exactly `length` bytes at `position`, or fewer at end of file. */
   readSync(position: number, length: number): Uint8Array;
+  /**
+   * Reads up to `length` bytes at `position` into `target` from byte 0 and
+   * returns how many were read (fewer only at end of file). Lets a hot read
+   * path reuse one buffer instead of allocating one per read.
+   */
+  readSyncInto(position: number, length: number, target: Uint8Array): number;
   read(position: number, length: number): Promise<Uint8Array>;
   close(): Promise<void>;
 }

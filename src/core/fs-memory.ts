@@ -257,6 +257,15 @@ class MemoryReadFile implements ReadFile {
     return Buffer.from(this.inode.data.subarray(Math.min(position, end), end));
   }
 
+  readSyncInto(position: number, length: number, target: Uint8Array): number {
+    this.fs.checkEpoch(this.epoch, this.path);
+    if (length > target.length) throw new RangeError(`Cannot read ${length} bytes into a buffer of ${target.length} bytes`);
+    const end = Math.min(this.inode.length, position + length);
+    const start = Math.min(position, end);
+    target.set(this.inode.data.subarray(start, end), 0);
+    return end - start;
+  }
+
   async read(position: number, length: number): Promise<Uint8Array> {
     return this.readSync(position, length);
   }

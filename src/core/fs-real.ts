@@ -92,6 +92,22 @@ class RealReadFile implements ReadFile {
     return done === available ? buffer : buffer.subarray(0, done);
   }
 
+  readSyncInto(position: number, length: number, target: Uint8Array): number {
+    if (length > target.length) throw new RangeError(`Cannot read ${length} bytes into a buffer of ${target.length} bytes`);
+    const available = Math.max(0, Math.min(length, this.size - position));
+    let done = 0;
+    try {
+      while (done < available) {
+        const n = fs.readSync(this.fd, target, done, available - done, position + done);
+        if (n === 0) break;
+        done += n;
+      }
+    } catch (cause) {
+      throw ioError('read', this.path, cause);
+    }
+    return done;
+  }
+
   read(position: number, length: number): Promise<Uint8Array> {
     const available = Math.max(0, Math.min(length, this.size - position));
     const buffer = Buffer.allocUnsafe(available);

@@ -96,10 +96,18 @@ export class Block {
   valueStart = 0;
   valueEnd = 0;
 
+  /**
+   * Set once a cursor has been given this block: cursors keep views into it,
+   * so its buffer must never be reused (see BlockCache).
+   */
+  lent = false;
+
   constructor(
     readonly buf: Buffer,
     private readonly file: string,
     private readonly fileOffset: number,
+    /** The whole buffer `buf` lies in (it may have spare room); what the block cache charges and recycles. */
+    readonly storage: Buffer = buf,
   ) {
     if (buf.length < 4) this.fail(0, 'block shorter than its count');
     this.count = readU32(buf, buf.length - 4);
@@ -227,9 +235,16 @@ export class Block {
   }
 
   private lowerBoundBytes(key: Buffer, lo: number, hi: number): number {
+    // Zero-padded 4-byte prefixes preserve order, so only equal prefixes need
+    // the byte compare (a call into C++); with random keys that is one or two probes.
+    const p = keyPrefix32(key, 0, key.length);
+    const buf = this.buf;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.compareAt(key, mid) > 0) lo = mid + 1;
+      this.decodeKey(mid);
+      const q = keyPrefix32(buf, this.keyStart, this.keyEnd);
+      const cmp = p !== q ? p - q : key.compare(buf, this.keyStart, this.keyEnd);
+      if (cmp > 0) lo = mid + 1;
       else hi = mid;
     }
     return lo;

@@ -22,7 +22,7 @@ export class LruCache<K, V> {
   misses = 0;
 
   /** `capacity` in the unit of the `bytes` passed to set. */
-  constructor(private readonly capacity: number) {}
+  constructor(protected readonly capacity: number) {}
 
   get size(): number {
     return this.map.size;
@@ -68,6 +68,7 @@ export class LruCache<K, V> {
     if (old !== undefined) {
       this.used -= old.bytes;
       this.unlink(old);
+      this.removed(old.value);
     }
     const slot: Slot<K, V> = { key, value, bytes, newer: undefined, older: undefined };
     this.map.set(key, slot);
@@ -78,8 +79,12 @@ export class LruCache<K, V> {
       this.unlink(victim);
       this.map.delete(victim.key);
       this.used -= victim.bytes;
+      this.removed(victim.value);
     }
   }
+
+  /** Called with each value that left the cache by eviction, replacement or delete (not clear). */
+  protected removed(_value: V): void {}
 
   delete(key: K): void {
     const slot = this.map.get(key);
@@ -87,6 +92,7 @@ export class LruCache<K, V> {
       this.used -= slot.bytes;
       this.unlink(slot);
       this.map.delete(key);
+      this.removed(slot.value);
     }
   }
 
@@ -99,5 +105,59 @@ export class LruCache<K, V> {
   hitRatio(): number {
     const total = this.hits + this.misses;
     return total === 0 ? 0 : this.hits / total;
+  }
+}
+
+/** A row-cache entry: a copy of the value and metadata, and the key's first bloom hash. */
+export interface CachedRow {
+  value: Buffer;
+  meta: Buffer | undefined;
+  hash: number;
+}
+
+/** Presence counters per byte of row-cache budget (an entry takes ≥ 96 bytes, so load stays ≤ 1/3). */
+const rowCacheBytesPerCounter = 32;
+const minRowCacheCounters = 1024;
+const saturatedCount = 0xffff;
+
+/**
+ * The row cache, with counters over the keys' bloom hashes (a counting
+ * filter with one probe): a lookup of a key the cache cannot hold, which is
+ * most of them under uniform reads, then needs neither the key string nor a
+ * Map probe. A saturated counter stays saturated (only false positives).
+ */
+export class RowCache extends LruCache<string, CachedRow> {
+  private readonly counts: Uint16Array;
+  private readonly mask: number;
+
+  constructor(capacityBytes: number) {
+    super(capacityBytes);
+    let n = minRowCacheCounters;
+    while (n < capacityBytes / rowCacheBytesPerCounter) n *= 2;
+    this.counts = new Uint16Array(capacityBytes === 0 ? 1 : n);
+    this.mask = this.counts.length - 1;
+  }
+
+  mayContain(hash: number): boolean {
+    return this.counts[hash & this.mask] !== 0;
+  }
+
+  add(key: string, row: CachedRow, bytes: number): void {
+    if (bytes > this.capacity) return;
+    const i = row.hash & this.mask;
+    const c = this.counts[i] as number;
+    if (c !== saturatedCount) this.counts[i] = c + 1;
+    this.set(key, row, bytes);
+  }
+
+  protected override removed(row: CachedRow): void {
+    const i = row.hash & this.mask;
+    const c = this.counts[i] as number;
+    if (c !== saturatedCount) this.counts[i] = c - 1;
+  }
+
+  override clear(): void {
+    super.clear();
+    this.counts.fill(0);
   }
 }

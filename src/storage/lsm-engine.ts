@@ -15,7 +15,9 @@ import type { AppendFile, Clock, FileSystem, Logger, Timer } from '../core/index
 import type { Block } from './block.ts';
 import { kindDelete, kindPut, kindPutMeta } from './block.ts';
 import { bloomHash } from './bloom.ts';
-import { LruCache } from './cache.ts';
+import { BlockCache } from './block-cache.ts';
+import { RowCache } from './cache.ts';
+import type { CachedRow } from './cache.ts';
 import { ByteWriter } from './codec.ts';
 import { isBottommost, keyRange, levelBytes, pickCompaction, pickForLevel } from './compaction.ts';
 import type { CompactionPick } from './compaction.ts';
@@ -43,6 +45,8 @@ const entriesPerStep = 512;
 /** While a flush or compaction is pending, one write in 64 and one read in 256 yield to the event loop (a mask). */
 const writesPerYield = 63;
 const readsPerYield = 255;
+/** Heap cost of a row-cache entry beyond its bytes: row and Buffer objects, backing store, LRU slot, Map entry. */
+const rowCacheOverheadBytes = 320;
 /** Bytes one group commit writes at most (bounds the latency of the writers in it). */
 const maxGroupCommitBytes = 4 * 1024 * 1024;
 
@@ -111,8 +115,8 @@ export class LsmEngine implements Engine {
   private compactionWaiters: (() => void)[] = [];
   private manifestLock: Promise<void> = Promise.resolve();
   private readonly pointers: (Buffer | undefined)[] = [];
-  private readonly blockCache: LruCache<number, Block>;
-  private readonly rowCache: LruCache<string, EngineEntry>;
+  private readonly blockCache: BlockCache;
+  private readonly rowCache: RowCache;
   private readonly hash = new Uint32Array(2);
   private rowCacheAdmissions = 0;
   private opsSinceYield = 0;
@@ -137,7 +141,7 @@ export class LsmEngine implements Engine {
     readonly dir: string,
     options: LsmOptions,
     env: LsmEnv,
-    state: { levels: Table[][]; wal: AppendFile; walNumber: number; nextFileNumber: number; logNumber: number; cache: LruCache<number, Block> },
+    state: { levels: Table[][]; wal: AppendFile; walNumber: number; nextFileNumber: number; logNumber: number; cache: BlockCache },
   ) {
     this.options = options;
     this.fs = env.fs;
@@ -146,11 +150,11 @@ export class LsmEngine implements Engine {
     this.levels = state.levels;
     this.wal = state.wal;
     this.walGoodBytes = state.wal.size;
-    this.mem = new Memtable(state.walNumber);
+    this.mem = new Memtable(state.walNumber, options.memtableBytes);
     this.nextFileNumber = state.nextFileNumber;
     this.logNumber = state.logNumber;
     this.blockCache = state.cache;
-    this.rowCache = new LruCache(options.rowCacheBytes);
+    this.rowCache = new RowCache(options.rowCacheBytes);
     for (const level of this.levels) for (const t of level) t.refs++;
     if (options.sync === 'interval') this.armSyncTimer();
   }
@@ -188,7 +192,7 @@ export class LsmEngine implements Engine {
       else if (wal !== undefined) logs.push(wal);
     }
     logs.sort((a, b) => a - b);
-    const cache = new LruCache<number, Block>(options.blockCacheBytes);
+    const cache = new BlockCache(options.blockCacheBytes);
     const levels: Table[][] = Array.from({ length: maxLevels }, () => []);
     const opened: Table[] = [];
     try {
@@ -204,7 +208,7 @@ export class LsmEngine implements Engine {
     (levels[0] as Table[]).sort((a, b) => b.meta.number - a.meta.number);
     for (let l = 1; l < maxLevels; l++) (levels[l] as Table[]).sort((a, b) => a.meta.smallest.compare(b.meta.smallest));
 
-    const recovered = new Memtable(0);
+    const recovered = new Memtable(0, options.memtableBytes);
     let seq = 0;
     for (const number of logs) {
       const path = `${dir}/${walFileName(number)}`;
@@ -275,19 +279,35 @@ export class LsmEngine implements Engine {
   /** Synchronous lookup (reads hit memory or the page cache). */
   getNow(key: Uint8Array): EngineEntry | undefined {
     this.counters.gets++;
-    const k = keyString(key);
-    const node = this.mem.get(k) ?? this.imm?.get(k);
-    if (node !== undefined) return node.chunk === undefined ? undefined : this.entryFromNode(key, node);
-    const cached = this.rowCache.get(k);
-    if (cached !== undefined) return { key: Buffer.from(key), value: Buffer.from(cached.value), meta: cached.meta && Buffer.from(cached.meta) };
-    const keyBuf = asBuffer(key);
     bloomHash(key, this.hash);
     const h1 = this.hash[0] as number;
     const h2 = this.hash[1] as number;
+    // The key string is built only when a memtable or the row cache may hold the key.
+    let k: string | undefined;
+    const mem = this.mem;
+    if (mem.mayContain(h1, h2)) {
+      k = keyString(key);
+      const node = mem.get(k);
+      if (node !== undefined) return node.chunk === undefined ? undefined : this.entryFromNode(key, node);
+    }
+    const imm = this.imm;
+    if (imm?.mayContain(h1, h2) === true) {
+      k ??= keyString(key);
+      const node = imm.get(k);
+      if (node !== undefined) return node.chunk === undefined ? undefined : this.entryFromNode(key, node);
+    }
+    if (this.rowCache.mayContain(h1)) {
+      k ??= keyString(key);
+      const cached = this.rowCache.get(k);
+      if (cached !== undefined) return { key: Buffer.from(key), value: Buffer.from(cached.value), meta: cached.meta && Buffer.from(cached.meta) };
+    } else {
+      this.rowCache.misses++;
+    }
+    const keyBuf = asBuffer(key);
     const levels = this.levels;
     for (const table of levels[0] as Table[]) {
       const block = table.get(keyBuf, h1, h2);
-      if (block !== undefined) return this.entryFromBlock(key, k, block);
+      if (block !== undefined) return this.entryFromBlock(key, k, h1, block);
     }
     for (let level = 1; level < levels.length; level++) {
       const tables = levels[level] as Table[];
@@ -296,7 +316,7 @@ export class LsmEngine implements Engine {
       const table = tables[i];
       if (table === undefined || table.meta.smallest.compare(keyBuf) > 0) continue;
       const block = table.get(keyBuf, h1, h2);
-      if (block !== undefined) return this.entryFromBlock(key, k, block);
+      if (block !== undefined) return this.entryFromBlock(key, k, h1, block);
     }
     return undefined;
   }
@@ -308,14 +328,22 @@ export class LsmEngine implements Engine {
     return { key: Buffer.from(key), value, meta: meta && Buffer.from(meta) };
   }
 
-  private entryFromBlock(key: Uint8Array, k: string, block: Block): EngineEntry | undefined {
+  private entryFromBlock(key: Uint8Array, k: string | undefined, h1: number, block: Block): EngineEntry | undefined {
     if (block.kind === kindDelete) return undefined;
     const entry: EngineEntry = { key: Buffer.from(key), value: block.valueCopy(), meta: block.metaCopy() };
     // Admit one read in eight: a hot key gets in after a few reads, while a
     // uniform random workload (where the row cache cannot help) pays 1/8 of the cost.
     if (this.options.rowCacheBytes > 0 && (++this.rowCacheAdmissions & 7) === 0) {
-      const cached = { key: entry.key, value: Buffer.from(entry.value), meta: entry.meta && Buffer.from(entry.meta) };
-      this.rowCache.set(k, cached, 2 * k.length + entry.value.length + (entry.meta?.length ?? 0) + 96);
+      const valueBytes = entry.value.length;
+      const metaBytes = entry.meta?.length ?? 0;
+      // One unpooled buffer per row: a slice of Node's shared 8 KiB pool would
+      // keep the whole pool chunk (and everyone else's garbage in it) alive.
+      const own = Buffer.allocUnsafeSlow(valueBytes + metaBytes);
+      own.set(entry.value, 0);
+      if (entry.meta !== undefined) own.set(entry.meta, valueBytes);
+      const row: CachedRow = { value: own.subarray(0, valueBytes), meta: entry.meta && own.subarray(valueBytes), hash: h1 };
+      const rowKey = k ?? keyString(key);
+      this.rowCache.add(rowKey, row, 2 * rowKey.length + valueBytes + metaBytes + rowCacheOverheadBytes);
     }
     return entry;
   }
@@ -611,7 +639,7 @@ export class LsmEngine implements Engine {
     this.walGoodBytes = wal.size;
     this.walDirty = false;
     this.imm = this.mem;
-    this.mem = new Memtable(number);
+    this.mem = new Memtable(number, this.options.memtableBytes);
     this.startFlush();
   }
 

@@ -20,6 +20,8 @@
  * `off`, `len` bytes) rather than in a Buffer of its own: a Buffer object per
  * value would cost more heap than a 100-byte value itself.
  */
+import { bloomHash } from './bloom.ts';
+
 export interface MemVersion {
   seq: number;
   /** undefined: a deletion (tombstone). */
@@ -77,6 +79,15 @@ export class MemNode implements MemVersion {
 
 /** Approximate JS heap cost of a node beyond its bytes, so the size budget tracks real memory. */
 export const memNodeOverheadBytes = 240;
+/**
+ * Presence-filter bits per entry the memtable can hold at most (budget /
+ * node overhead). Most point reads miss the memtable; the filter answers
+ * them from the key's bloom hashes without building the key string and
+ * probing the Map. 8 bits per possible entry, 2 probes: well under 1 % false
+ * positives at the typical fill.
+ */
+const presenceBitsPerEntry = 8;
+const minPresenceBits = 1024;
 /** Values are copied into arena chunks of this size; bigger values get a chunk of their own. */
 const arenaChunkBytes = 1024 * 1024;
 const ownChunkMinBytes = 64 * 1024;
@@ -145,7 +156,40 @@ export class Memtable {
   /** Highest sequence number applied. */
   lastSeq = 0;
 
-  constructor(readonly walNumber: number) {}
+  /** Bit array over the keys' bloom hashes (a Bloom filter with 2 probes); a power of two in bits. */
+  private readonly presence: Uint32Array;
+  private readonly presenceMask: number;
+  private readonly hash = new Uint32Array(2);
+
+  /** `budgetBytes`: the memtable size it will be flushed at, which sizes the presence filter. */
+  constructor(
+    readonly walNumber: number,
+    budgetBytes = 0,
+  ) {
+    let bits = minPresenceBits;
+    const wanted = Math.ceil(budgetBytes / memNodeOverheadBytes) * presenceBitsPerEntry;
+    while (bits < wanted) bits *= 2;
+    this.presence = new Uint32Array(bits / 32);
+    this.presenceMask = bits - 1;
+    this.bytes = this.presence.byteLength;
+  }
+
+  /** False when no key with these bloom hashes (bloom.ts bloomHash) was ever set. */
+  mayContain(h1: number, h2: number): boolean {
+    const a = h1 & this.presenceMask;
+    const b = h2 & this.presenceMask;
+    const p = this.presence;
+    return ((p[a >>> 5] as number) & (1 << (a & 31))) !== 0 && ((p[b >>> 5] as number) & (1 << (b & 31))) !== 0;
+  }
+
+  private markPresent(keyBytes: Uint8Array): void {
+    bloomHash(keyBytes, this.hash);
+    const a = (this.hash[0] as number) & this.presenceMask;
+    const b = (this.hash[1] as number) & this.presenceMask;
+    const p = this.presence;
+    p[a >>> 5] = (p[a >>> 5] as number) | (1 << (a & 31));
+    p[b >>> 5] = (p[b >>> 5] as number) | (1 << (b & 31));
+  }
 
   get entries(): number {
     return this.map.size;
@@ -196,6 +240,7 @@ export class Memtable {
     }
     const node = new MemNode(key, prefixHigh(keyBytes), prefixLow(keyBytes), seq, chunk, off, len, meta);
     this.map.set(key, node);
+    this.markPresent(keyBytes);
     this.pending.push(node);
     this.bytes += key.length + memNodeOverheadBytes;
   }

@@ -12,7 +12,7 @@ import { CorruptionError, crc32 } from '../core/index.ts';
 import type { AppendFile, FileSystem, ReadFile } from '../core/index.ts';
 import { Block, BlockBuilder, kindDelete } from './block.ts';
 import { BloomFilter, bloomHash, buildBloom } from './bloom.ts';
-import type { LruCache } from './cache.ts';
+import { BlockCache } from './block-cache.ts';
 import { readU32, writeU32, writeU64 } from './codec.ts';
 
 /** docs/formats/sstable.md: "RKVT" little-endian. */
@@ -190,24 +190,31 @@ function corrupt(path: string, offset: number, what: string): CorruptionError {
   return new CorruptionError(`Corrupt SSTable ${path} at offset ${offset}: ${what}`, { file: path, offset });
 }
 
-/** Reads one stored block, verifies its checksum and decompresses it. */
-function readBlockBytes(file: ReadFile, offset: number, length: number): Buffer {
-  const raw = file.readSync(offset, length + blockTrailerBytes);
-  if (raw.length !== length + blockTrailerBytes) throw corrupt(file.path, offset, `block of ${length} bytes runs past the end of the file`);
-  const stored = Buffer.from(raw.buffer, raw.byteOffset, length);
+/** Verifies the checksum of a stored block (`raw` holds the block and its trailer); returns its codec. */
+function checkStoredBlock(path: string, offset: number, length: number, raw: Uint8Array, got: number): number {
+  if (got !== length + blockTrailerBytes) throw corrupt(path, offset, `block of ${length} bytes runs past the end of the file`);
   const codec = raw[length] as number;
   const expected = readU32(raw, length + 1);
-  const actual = crc32(raw.subarray(length, length + 1), crc32(stored));
-  if (actual !== expected) throw corrupt(file.path, offset, `block checksum mismatch (stored ${expected}, computed ${actual})`);
-  if (codec === codecNone) return stored;
-  if (codec === codecLz4) {
-    try {
-      return uncompressSync(stored);
-    } catch (cause) {
-      throw new CorruptionError(`Corrupt SSTable ${file.path} at offset ${offset}: lz4 block does not decompress`, { file: file.path, offset, cause });
-    }
+  const actual = crc32(raw.subarray(length, length + 1), crc32(raw.subarray(0, length)));
+  if (actual !== expected) throw corrupt(path, offset, `block checksum mismatch (stored ${expected}, computed ${actual})`);
+  if (codec !== codecNone && codec !== codecLz4) throw corrupt(path, offset, `unknown block codec ${codec} (written by a newer ringkv?)`);
+  return codec;
+}
+
+function decompress(path: string, offset: number, stored: Uint8Array): Buffer {
+  try {
+    return uncompressSync(stored as Buffer);
+  } catch (cause) {
+    throw new CorruptionError(`Corrupt SSTable ${path} at offset ${offset}: lz4 block does not decompress`, { file: path, offset, cause });
   }
-  throw corrupt(file.path, offset, `unknown block codec ${codec} (written by a newer ringkv?)`);
+}
+
+/** Reads one stored block, verifies its checksum and decompresses it (into fresh memory: filter and index blocks). */
+function readBlockBytes(file: ReadFile, offset: number, length: number): Buffer {
+  const raw = file.readSync(offset, length + blockTrailerBytes);
+  const codec = checkStoredBlock(file.path, offset, length, raw, raw.length);
+  const stored = Buffer.from(raw.buffer, raw.byteOffset, length);
+  return codec === codecNone ? stored : decompress(file.path, offset, stored);
 }
 
 const maxBlocksPerTable = 1 << 22;
@@ -225,7 +232,7 @@ export class Table {
     private readonly file: ReadFile,
     filter: BloomFilter,
     index: Block,
-    private readonly cache: LruCache<number, Block>,
+    private readonly cache: BlockCache,
   ) {
     this.filter = filter;
     this.index = index;
@@ -237,7 +244,7 @@ export class Table {
     return this.file.path;
   }
 
-  static async open(fs: FileSystem, path: string, meta: TableMeta, cache: LruCache<number, Block>): Promise<Table> {
+  static async open(fs: FileSystem, path: string, meta: TableMeta, cache: BlockCache): Promise<Table> {
     const file = await fs.openRead(path);
     try {
       if (file.size < sstableFooterBytes) throw corrupt(path, 0, `file of ${file.size} bytes is shorter than the footer`);
@@ -267,18 +274,43 @@ export class Table {
     return this.index.count;
   }
 
-  /** Block i, from the cache or disk (checksum verified). */
+  /**
+   * Block i, from the cache or disk (checksum verified), for a cursor: the
+   * block is marked lent, so its buffer is never recycled under the cursor.
+   */
   block(i: number, fillCache = true): Block {
+    const block = this.cachedBlock(i, fillCache);
+    block.lent = true;
+    return block;
+  }
+
+  private cachedBlock(i: number, fillCache: boolean): Block {
     const cacheKey = this.cacheBase + i;
     const cached = this.cache.get(cacheKey);
     if (cached !== undefined) return cached;
+    const block = this.readBlock(i);
+    if (fillCache) this.cache.set(cacheKey, block, BlockCache.charge(block));
+    return block;
+  }
+
+  /** Reads block i into a (recycled) buffer of the block cache and verifies it. */
+  private readBlock(i: number): Block {
     const index = this.index;
     index.decode(i);
     const offset = readU32(index.buf, index.valueStart) + readU32(index.buf, index.valueStart + 4) * 0x100000000;
     const length = readU32(index.buf, index.valueStart + 8);
-    const block = new Block(readBlockBytes(this.file, offset, length), this.file.path, offset);
-    if (fillCache) this.cache.set(cacheKey, block, block.buf.length + 64);
-    return block;
+    const storage = this.cache.take(length + blockTrailerBytes);
+    let codec: number;
+    try {
+      codec = checkStoredBlock(this.file.path, offset, length, storage, this.file.readSyncInto(offset, length + blockTrailerBytes, storage));
+    } catch (error) {
+      this.cache.give(storage);
+      throw error;
+    }
+    if (codec === codecNone) return new Block(storage.subarray(0, length), this.file.path, offset, storage);
+    const raw = decompress(this.file.path, offset, storage.subarray(0, length));
+    this.cache.give(storage);
+    return new Block(raw, this.file.path, offset);
   }
 
   /**
@@ -289,7 +321,7 @@ export class Table {
     if (!this.filter.mayContain(h1, h2)) return undefined;
     const blockIndex = this.index.lowerBound(key);
     if (blockIndex >= this.index.count) return undefined;
-    const block = this.block(blockIndex);
+    const block = this.cachedBlock(blockIndex, true);
     const i = block.lowerBound(key);
     if (i >= block.count || block.compareAt(key, i) !== 0) return undefined;
     block.decode(i);
