@@ -12,7 +12,9 @@ import { openLsm } from '../src/storage/index.ts';
 import type { BatchOp, LsmEngine } from '../src/storage/index.ts';
 import { Workload } from './engine-workload.ts';
 
-const { values: args } = parseArgs({ options: { engine: { type: 'string' }, keys: { type: 'string' }, dir: { type: 'string' } } });
+const { values: args } = parseArgs({
+  options: { engine: { type: 'string' }, keys: { type: 'string' }, dir: { type: 'string' }, memory: { type: 'boolean', default: false } },
+});
 const engine = args.engine ?? 'ringkv';
 const n = Number(args.keys ?? 100_000);
 const dir = args.dir ?? '/tmp/ringkv-bench';
@@ -24,7 +26,24 @@ function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
+/**
+ * With --memory: samples process.memoryUsage() whenever the event loop turns
+ * and prints each phase's peaks (MiB) on stderr, to see where RSS goes.
+ */
+const memoryPeaks = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+function sampleMemory(): void {
+  const m = process.memoryUsage();
+  for (const k of Object.keys(memoryPeaks) as (keyof typeof memoryPeaks)[]) memoryPeaks[k] = Math.max(memoryPeaks[k], m[k]);
+}
+if (args.memory) setInterval(sampleMemory, 20).unref();
+
 function report(phase: string, ops: number, ms: number, extra: Record<string, number | string> = {}): void {
+  if (args.memory) {
+    sampleMemory();
+    const mib = Object.entries(memoryPeaks).map(([k, v]) => `${k} ${Math.round(v / 1048576)}`).join(', ');
+    process.stderr.write(`${engine} ${phase} peak MiB: ${mib}\n`);
+    for (const k of Object.keys(memoryPeaks) as (keyof typeof memoryPeaks)[]) memoryPeaks[k] = 0;
+  }
   process.stdout.write(`${JSON.stringify({ phase, engine, opsPerSec: Math.round((ops * 1000) / ms), peakRssBytes: peakRssBytes(), ...extra })}\n`);
 }
 

@@ -1,7 +1,7 @@
 /**
  * The block cache: an LRU of decoded data blocks, bounded by the bytes they
  * really hold (backing buffer plus object overhead), that recycles the
- * buffers of evicted blocks for the next block read from disk.
+ * evicted blocks (object and buffer) for the next block read from disk.
  *
  * Why recycle: at steady state every block-cache miss evicts a block. With
  * a fresh buffer per miss the evicted 4 KiB buffers sit in V8's old space
@@ -21,35 +21,41 @@ const maxSpareBuffers = 16;
 const bufferGranuleBytes = 512;
 
 export class BlockCache extends LruCache<number, Block> {
-  private readonly spare: Buffer[] = [];
+  private readonly spare: Block[] = [];
 
   /** The bytes a block occupies in the cache. */
   static charge(block: Block): number {
-    return block.storage.length + cachedBlockOverheadBytes;
+    return block.buf.length + cachedBlockOverheadBytes;
   }
 
-  /** A buffer of at least `bytes` bytes (contents undefined): a spare one if it fits, else a new one. */
-  take(bytes: number): Buffer {
+  /** An evicted block whose buffer holds at least `bytes` bytes, to read the next block into (see Block.reuse). */
+  takeSpare(bytes: number): Block | undefined {
     const spare = this.spare;
     for (let i = spare.length - 1; i >= 0; i--) {
-      const buf = spare[i] as Buffer;
-      // A much bigger spare would waste its extra bytes for the block's whole cache lifetime.
-      if (buf.length >= bytes && buf.length <= 2 * bytes + bufferGranuleBytes) {
-        spare[i] = spare[spare.length - 1] as Buffer;
+      const block = spare[i] as Block;
+      const size = block.buf.length;
+      // A much bigger buffer would waste its extra bytes for the block's whole cache lifetime.
+      if (size >= bytes && size <= 2 * bytes + bufferGranuleBytes) {
+        spare[i] = spare[spare.length - 1] as Block;
         spare.pop();
-        return buf;
+        return block;
       }
     }
+    return undefined;
+  }
+
+  /** A new buffer for a block of `bytes` bytes, rounded up so that it can be reused for most blocks. */
+  static newBuffer(bytes: number): Buffer {
     return Buffer.allocUnsafeSlow(Math.ceil(bytes / bufferGranuleBytes) * bufferGranuleBytes);
   }
 
-  /** Hands back a buffer nothing references any more. */
-  give(buf: Buffer): void {
-    if (this.spare.length < maxSpareBuffers) this.spare.push(buf);
+  /** Hands back a block that nothing references any more. */
+  giveBack(block: Block): void {
+    if (!block.lent && this.spare.length < maxSpareBuffers) this.spare.push(block);
   }
 
   protected override removed(block: Block): void {
-    if (!block.lent) this.give(block.storage);
+    this.giveBack(block);
   }
 
   override clear(): void {

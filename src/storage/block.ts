@@ -85,8 +85,8 @@ export class BlockBuilder {
  * lookup allocates nothing until it copies the value out.
  */
 export class Block {
-  readonly count: number;
-  private readonly offsetsStart: number;
+  count = 0;
+  private offsetsStart = 0;
   // Fields of the entry last decoded by decode().
   keyStart = 0;
   keyEnd = 0;
@@ -98,21 +98,41 @@ export class Block {
 
   /**
    * Set once a cursor has been given this block: cursors keep views into it,
-   * so its buffer must never be reused (see BlockCache).
+   * so neither it nor its buffer may ever be reused (see BlockCache).
    */
   lent = false;
+  buf: Buffer;
+  private file: string;
+  private fileOffset: number;
 
-  constructor(
-    readonly buf: Buffer,
-    private readonly file: string,
-    private readonly fileOffset: number,
-    /** The whole buffer `buf` lies in (it may have spare room); what the block cache charges and recycles. */
-    readonly storage: Buffer = buf,
-  ) {
-    if (buf.length < 4) this.fail(0, 'block shorter than its count');
-    this.count = readU32(buf, buf.length - 4);
-    this.offsetsStart = buf.length - 4 - 4 * this.count;
-    if (this.offsetsStart < 0) this.fail(buf.length - 4, `block count ${this.count} does not fit in ${buf.length} bytes`);
+  /** The block is `buf[0, length)`; `buf` may have spare room (a recycled buffer), which the block cache charges. */
+  constructor(buf: Buffer, file: string, fileOffset: number, length = buf.length) {
+    this.buf = buf;
+    this.file = file;
+    this.fileOffset = fileOffset;
+    this.init(length);
+  }
+
+  /**
+   * Makes this object the block now read into `buf[0, length)`, so that a
+   * block-cache miss allocates no new objects (evicted blocks would
+   * otherwise pile up as old-generation garbage).
+   */
+  reuse(buf: Buffer, file: string, fileOffset: number, length: number): void {
+    this.buf = buf;
+    this.file = file;
+    this.fileOffset = fileOffset;
+    this.prefixes = undefined;
+    this.searches = 0;
+    this.lent = false;
+    this.init(length);
+  }
+
+  private init(length: number): void {
+    if (length < 4) this.fail(0, 'block shorter than its count');
+    this.count = readU32(this.buf, length - 4);
+    this.offsetsStart = length - 4 - 4 * this.count;
+    if (this.offsetsStart < 0) this.fail(length - 4, `block count ${this.count} does not fit in ${length} bytes`);
   }
 
   private fail(at: number, what: string): never {

@@ -18,6 +18,7 @@ export class LruCache<K, V> {
   private newest: Slot<K, V> | undefined = undefined;
   private oldest: Slot<K, V> | undefined = undefined;
   private used = 0;
+  private spareSlot: Slot<K, V> | undefined = undefined;
   hits = 0;
   misses = 0;
 
@@ -70,7 +71,17 @@ export class LruCache<K, V> {
       this.unlink(old);
       this.removed(old.value);
     }
-    const slot: Slot<K, V> = { key, value, bytes, newer: undefined, older: undefined };
+    // Reuse the slot of the last eviction: steady-state caches evict on every set,
+    // and fresh slots would only become old-generation garbage.
+    let slot = this.spareSlot;
+    if (slot === undefined) {
+      slot = { key, value, bytes, newer: undefined, older: undefined };
+    } else {
+      this.spareSlot = undefined;
+      slot.key = key;
+      slot.value = value;
+      slot.bytes = bytes;
+    }
     this.map.set(key, slot);
     this.pushNewest(slot);
     this.used += bytes;
@@ -79,6 +90,7 @@ export class LruCache<K, V> {
       this.unlink(victim);
       this.map.delete(victim.key);
       this.used -= victim.bytes;
+      this.spareSlot = victim;
       this.removed(victim.value);
     }
   }
@@ -97,6 +109,7 @@ export class LruCache<K, V> {
   }
 
   clear(): void {
+    this.spareSlot = undefined;
     this.map.clear();
     this.newest = this.oldest = undefined;
     this.used = 0;

@@ -299,17 +299,23 @@ export class Table {
     index.decode(i);
     const offset = readU32(index.buf, index.valueStart) + readU32(index.buf, index.valueStart + 4) * 0x100000000;
     const length = readU32(index.buf, index.valueStart + 8);
-    const storage = this.cache.take(length + blockTrailerBytes);
+    const stored = length + blockTrailerBytes;
+    const spare = this.cache.takeSpare(stored);
+    const buf = spare?.buf ?? BlockCache.newBuffer(stored);
     let codec: number;
     try {
-      codec = checkStoredBlock(this.file.path, offset, length, storage, this.file.readSyncInto(offset, length + blockTrailerBytes, storage));
+      codec = checkStoredBlock(this.file.path, offset, length, buf, this.file.readSyncInto(offset, stored, buf));
     } catch (error) {
-      this.cache.give(storage);
+      if (spare !== undefined) this.cache.giveBack(spare);
       throw error;
     }
-    if (codec === codecNone) return new Block(storage.subarray(0, length), this.file.path, offset, storage);
-    const raw = decompress(this.file.path, offset, storage.subarray(0, length));
-    this.cache.give(storage);
+    if (codec === codecNone) {
+      if (spare === undefined) return new Block(buf, this.file.path, offset, length);
+      spare.reuse(buf, this.file.path, offset, length);
+      return spare;
+    }
+    const raw = decompress(this.file.path, offset, buf.subarray(0, length));
+    if (spare !== undefined) this.cache.giveBack(spare);
     return new Block(raw, this.file.path, offset);
   }
 
