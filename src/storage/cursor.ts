@@ -83,6 +83,14 @@ export class TableCursor implements Cursor {
   private blockIndex: number;
   private block: Block | undefined;
   private i = 0;
+  /**
+   * Buffers of this cursor's own last two blocks (read from disk, not from
+   * the cache), reused for the next reads: a scan or compaction would
+   * otherwise allocate one buffer per block. Two, because the merge keeps
+   * the previous key (a view into the previous block) while cursors move.
+   */
+  private readonly own: (Buffer | undefined)[] = [undefined, undefined];
+  private ownNext = 0;
 
   constructor(
     private readonly table: Table,
@@ -94,20 +102,33 @@ export class TableCursor implements Cursor {
     if (!reverse) {
       this.blockIndex = from === undefined ? 0 : table.index.lowerBound(from);
       if (this.blockIndex >= blocks) return;
-      this.block = table.block(this.blockIndex, fillCache);
+      this.block = this.load(this.blockIndex, true);
       this.i = from === undefined ? 0 : this.block.lowerBound(from);
       this.settle();
     } else {
       this.blockIndex = from === undefined ? blocks - 1 : Math.min(table.index.lowerBound(from), blocks - 1);
       if (this.blockIndex < 0) return;
-      this.block = table.block(this.blockIndex, fillCache);
+      this.block = this.load(this.blockIndex, true);
       this.i = from === undefined ? this.block.count - 1 : this.block.upperBoundBefore(from);
       this.settle();
     }
   }
 
+  /** `reuse`: whether an own buffer may be overwritten (only by the first load of a move). */
+  private load(i: number, reuse: boolean): Block {
+    if (this.fillCache) return this.table.block(i, true);
+    const slot = this.ownNext;
+    const block = this.table.cursorBlock(i, reuse ? this.own[slot] : undefined);
+    if (!this.table.lastCursorBlockCached) {
+      this.own[slot] = block.buf;
+      this.ownNext = slot ^ 1;
+    }
+    return block;
+  }
+
   /** Moves across block boundaries until positioned on an entry or exhausted. */
   private settle(): void {
+    let loads = 0;
     for (;;) {
       const block = this.block;
       if (block === undefined) {
@@ -124,7 +145,8 @@ export class TableCursor implements Cursor {
         this.block = undefined;
         continue;
       }
-      this.block = this.table.block(this.blockIndex, this.fillCache);
+      // Past one empty block (never written, but a file may hold one) the previous key's buffer must survive.
+      this.block = this.load(this.blockIndex, loads++ === 0);
       this.i = this.reverse ? this.block.count - 1 : 0;
     }
   }

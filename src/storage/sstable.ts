@@ -284,6 +284,36 @@ export class Table {
     return block;
   }
 
+  /**
+   * Block i for a cursor that does not fill the cache: the cached one, or
+   * read from disk into `scratch` when that is big enough. The cursor owns
+   * `scratch` (one of its own earlier blocks' buffers it no longer uses).
+   */
+  /** Whether the last cursorBlock came from the cache (then the cursor does not own its buffer). */
+  lastCursorBlockCached = false;
+
+  cursorBlock(i: number, scratch: Buffer | undefined): Block {
+    const cached = this.cache.get(this.cacheBase + i);
+    this.lastCursorBlockCached = cached !== undefined;
+    if (cached !== undefined) {
+      cached.lent = true;
+      return cached;
+    }
+    const [offset, length] = this.blockHandle(i);
+    const stored = length + blockTrailerBytes;
+    const buf = scratch !== undefined && scratch.length >= stored ? scratch : BlockCache.newBuffer(stored);
+    const codec = checkStoredBlock(this.file.path, offset, length, buf, this.file.readSyncInto(offset, stored, buf));
+    const block = codec === codecNone ? new Block(buf, this.file.path, offset, length) : new Block(decompress(this.file.path, offset, buf.subarray(0, length)), this.file.path, offset);
+    block.lent = true;
+    return block;
+  }
+
+  private blockHandle(i: number): [number, number] {
+    const index = this.index;
+    index.decode(i);
+    return [readU32(index.buf, index.valueStart) + readU32(index.buf, index.valueStart + 4) * 0x100000000, readU32(index.buf, index.valueStart + 8)];
+  }
+
   private cachedBlock(i: number, fillCache: boolean): Block {
     const cacheKey = this.cacheBase + i;
     const cached = this.cache.get(cacheKey);
@@ -295,10 +325,7 @@ export class Table {
 
   /** Reads block i into a (recycled) buffer of the block cache and verifies it. */
   private readBlock(i: number): Block {
-    const index = this.index;
-    index.decode(i);
-    const offset = readU32(index.buf, index.valueStart) + readU32(index.buf, index.valueStart + 4) * 0x100000000;
-    const length = readU32(index.buf, index.valueStart + 8);
+    const [offset, length] = this.blockHandle(i);
     const stored = length + blockTrailerBytes;
     const spare = this.cache.takeSpare(stored);
     const buf = spare?.buf ?? BlockCache.newBuffer(stored);
