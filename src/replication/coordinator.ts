@@ -46,6 +46,13 @@ export const defaultMaxInFlightPerPeer = 1024;
 export const maxRememberedOps = 8192;
 /** Replicas asked beyond R on a read before any answer is missing (more: fewer slow tails, more CPU per read). */
 export const defaultExtraReads = 0;
+/**
+ * A peer the transport just called unreachable is treated as down for this
+ * long (reads skip it, writes hint for it), however alive the failure detector
+ * still thinks it: detection takes seconds, and meanwhile every request would
+ * wait for a refusal. A success clears it sooner.
+ */
+export const unreachableSuspectMs = 1000;
 /** A read still short of R answers after this long asks the replicas it held back. */
 export const defaultReadSpeculateMs = 250;
 
@@ -191,6 +198,9 @@ export class Coordinator<O> implements MessageHandler {
   private readonly readSpeculateMs: number;
   /** One error per down owner, reused: a refusal per write would build a stack trace each time. */
   private readonly downErrors = new Map<NodeId, UnavailableError>();
+  /** Peers the transport found unreachable, until when (monotonic ms). */
+  private readonly suspectUntil = new Map<NodeId, number>();
+  private readonly unsubscribeLiveness: () => void;
   private opSeq = 0;
   private closed = false;
   private readonly counters: CoordinatorStats = { writesCoordinated: 0, writesForwarded: 0, reads: 0, readRepairs: 0, hintsStored: 0, overloaded: 0 };
@@ -218,6 +228,10 @@ export class Coordinator<O> implements MessageHandler {
       request: (node, message, timeoutMs) => this.requestPeer(node, message, timeoutMs),
       flushLocal: () => this.onFlush(),
     });
+    // A node the failure detector sees (back) up is no longer suspected.
+    this.unsubscribeLiveness = deps.liveness.onChange((node, up) => {
+      if (up) this.suspectUntil.delete(node);
+    });
     if (options.readRepair !== false) {
       this.repairer = new ReadRepairer<O>({
         model: deps.model,
@@ -241,6 +255,7 @@ export class Coordinator<O> implements MessageHandler {
 
   close(): void {
     this.closed = true;
+    this.unsubscribeLiveness();
   }
 
   // ---------------------------------------------------------------- placement
@@ -275,9 +290,9 @@ export class Coordinator<O> implements MessageHandler {
     const deadline = this.deps.clock.nowMs() + timeoutMs + forwardMarginMs;
     // Up replicas in this data center first, then other up ones, in preference
     // order; the rest last, since liveness may lag.
-    const up = home.filter((n) => this.deps.liveness.isUp(n));
+    const up = home.filter((n) => this.looksUp(n));
     const near = up.filter((n) => this.localDc !== undefined && this.dcOf(n) === this.localDc);
-    const order = [...near, ...up.filter((n) => !near.includes(n)), ...home.filter((n) => !this.deps.liveness.isUp(n))];
+    const order = [...near, ...up.filter((n) => !near.includes(n)), ...home.filter((n) => !this.looksUp(n))];
     const message: CoordinateRequest = {
       type: 'kv.coordinate',
       opId: `${this.deps.localId}/${this.deps.random.u32().toString(36)}/${this.opSeq++}`,
@@ -374,9 +389,9 @@ export class Coordinator<O> implements MessageHandler {
    * strict mode), else the next healthy fallback, which keeps it as a hint.
    */
   private slots(home: readonly NodeId[], fallbacks: readonly NodeId[], strict: boolean): Slot[] {
-    const spare = strict || this.deps.handoff === undefined ? [] : fallbacks.filter((n) => this.deps.liveness.isUp(n));
+    const spare = strict || this.deps.handoff === undefined ? [] : fallbacks.filter((n) => this.looksUp(n));
     return home.map((owner) => {
-      if (owner === this.deps.localId || strict || this.deps.liveness.isUp(owner)) return { owner, node: owner, hintOnly: false };
+      if (owner === this.deps.localId || strict || this.looksUp(owner)) return { owner, node: owner, hintOnly: false };
       const standIn = spare.shift();
       if (standIn !== undefined) return { owner, node: standIn, hintOnly: false };
       return { owner, node: owner, hintOnly: this.deps.handoff !== undefined };
@@ -404,7 +419,7 @@ export class Coordinator<O> implements MessageHandler {
     if (first.ok) return { ok: true, value: true };
     let lastError = first.error;
     if (!strict && this.deps.handoff !== undefined) {
-      const standIn = fallbacks.find((n) => !used.has(n) && n !== this.deps.localId && this.deps.liveness.isUp(n));
+      const standIn = fallbacks.find((n) => !used.has(n) && n !== this.deps.localId && this.looksUp(n));
       if (standIn !== undefined) {
         used.add(standIn);
         const second = await settle(this.applyAt(standIn, key, encoded, slot.owner, timeoutMs));
@@ -419,10 +434,21 @@ export class Coordinator<O> implements MessageHandler {
   private downError(owner: NodeId): UnavailableError {
     let error = this.downErrors.get(owner);
     if (error === undefined) {
-      error = new UnavailableError(`Node ${owner} is down (failure detector) and no other node can stand in for it; a hint is kept for it`, { answered: 0, required: 1 });
+      error = new UnavailableError(`Node ${owner} is down or unreachable and no other node can stand in for it; a hint is kept for it`, { answered: 0, required: 1 });
       this.downErrors.set(owner, error);
     }
     return error;
+  }
+
+  /** Up by the failure detector and not just found unreachable by the transport. */
+  private looksUp(node: NodeId): boolean {
+    if (!this.deps.liveness.isUp(node)) return false;
+    if (this.suspectUntil.size === 0) return true;
+    const until = this.suspectUntil.get(node);
+    if (until === undefined) return true;
+    if (this.deps.clock.nowMs() < until) return false;
+    this.suspectUntil.delete(node);
+    return true;
   }
 
   private async hintLocally(owner: NodeId, key: Uint8Array, encoded: Uint8Array): Promise<void> {
@@ -506,7 +532,7 @@ export class Coordinator<O> implements MessageHandler {
       // Replicas that cannot count go last: asked only as spares.
       if (!rule.counts(node)) idle.push(node);
       else if (node === this.deps.localId) first.push(node);
-      else if (this.deps.liveness.isUp(node)) up.push(node);
+      else if (this.looksUp(node)) up.push(node);
       else rest.push(node);
     }
     return [...first, ...up, ...rest, ...idle];
@@ -547,7 +573,12 @@ export class Coordinator<O> implements MessageHandler {
     }
     this.inFlight.set(node, current + 1);
     try {
-      return await this.deps.transport.request(node, message, Math.max(1, Math.round(timeoutMs)));
+      const reply = await this.deps.transport.request(node, message, Math.max(1, Math.round(timeoutMs)));
+      if (this.suspectUntil.size > 0) this.suspectUntil.delete(node);
+      return reply;
+    } catch (error) {
+      if (error instanceof UnavailableError) this.suspectUntil.set(node, this.deps.clock.nowMs() + unreachableSuspectMs);
+      throw error;
     } finally {
       const left = (this.inFlight.get(node) ?? 1) - 1;
       if (left <= 0) this.inFlight.delete(node);

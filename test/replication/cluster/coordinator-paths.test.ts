@@ -18,7 +18,7 @@ import {
   type Transport,
   type WireMessage,
 } from '../../../src/core/index.ts';
-import { Coordinator, type LocalWrite, type ObjectModel, type ReplicaBackend } from '../../../src/replication/coordinator.ts';
+import { Coordinator, unreachableSuspectMs, type LocalWrite, type ObjectModel, type ReplicaBackend } from '../../../src/replication/coordinator.ts';
 import type { HintedHandoff } from '../../../src/replication/handoff.ts';
 import { ManualLiveness, StaticPlacement } from '../../../src/replication/placement.ts';
 import { sameObject } from '../../../src/replication/cluster-kv.ts';
@@ -314,3 +314,28 @@ function perturb(o: StoredObject, which: number): StoredObject {
   }
   return { context, versions };
 }
+
+test('a peer the transport found unreachable is skipped for unreachableSuspectMs, then tried again', async () => {
+  const { node, net, hints, backend, clock } = setup({ withHints: true });
+  net.down.add('n3');
+  const put = async (value: string): Promise<void> => {
+    const write = node('n1').write({ kind: 'put', key: utf8('k'), value: utf8(value), w: 2 });
+    await flushMicrotasks();
+    for (const sync of backend('n1').syncs.splice(0)) sync.resolve();
+    await write;
+    await flushMicrotasks();
+  };
+  await put('v1');
+  assert.equal(net.sent.filter((m) => m.to === 'n3').length, 1, 'the first write tries n3');
+  await put('v2');
+  assert.equal(net.sent.filter((m) => m.to === 'n3').length, 1, 'the second write asked n3 again within the suspicion');
+  assert.equal(hints.length, 2);
+  await node('n1').read(utf8('k'), { r: 2 });
+  assert.equal(net.sent.filter((m) => m.to === 'n3').length, 1, 'a read asked the suspected peer');
+  await clock.advance(unreachableSuspectMs);
+  net.down.delete('n3');
+  await put('v3');
+  assert.equal(net.sent.filter((m) => m.to === 'n3').length, 2);
+  // The object n1 sends holds every write, so n3 catches up on the ones it missed.
+  assert.deepEqual(backend('n3').data.get('k'), ['v1', 'v2', 'v3']);
+});

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidArgumentError, TimeoutError, UnavailableError, VirtualClock, utf8 } from '../../../src/core/index.ts';
 import { gather, quorumRule, settle, type Attempt } from '../../../src/replication/quorum.ts';
-import { NamespaceReplication, StaticPlacement, replicasForN } from '../../../src/replication/placement.ts';
+import { ManualLiveness, NamespaceReplication, StaticPlacement, replicasForN } from '../../../src/replication/placement.ts';
 import { Coordinator, type CoordinatorDeps } from '../../../src/replication/coordinator.ts';
 
 const home = ['a', 'b', 'c'];
@@ -139,7 +139,7 @@ test('StaticPlacement: every node appears once per list, rotating by partition',
 
 test('without a namespace setting the coordinator uses the ring replication factor', () => {
   const placement = new StaticPlacement({ nodes: ['n1', 'n2', 'n3', 'n4'], partitions: 8, n: 2 });
-  const deps = { localId: 'n1', placement, clock: new VirtualClock(), random: {}, transport: {}, log: {}, liveness: {}, backend: {}, model: {} } as unknown as CoordinatorDeps<unknown>;
+  const deps = { localId: 'n1', placement, clock: new VirtualClock(), random: {}, transport: {}, log: {}, liveness: new ManualLiveness(), backend: {}, model: {} } as unknown as CoordinatorDeps<unknown>;
   assert.equal(new Coordinator(deps, { readRepair: false }).replicas(utf8('k')).home.length, 2);
   const wider = new Coordinator(deps, { readRepair: false, replication: new NamespaceReplication(3, { one: 1 }) });
   assert.equal(wider.replicas(utf8('k')).home.length, 3);
