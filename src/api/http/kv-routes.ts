@@ -85,16 +85,17 @@ export class KvRoutes {
     private readonly defaults: () => RequestDefaults = () => ({}),
   ) {}
 
-  private timeout(params: Map<string, string>): number | undefined {
-    return parseIntParam('timeout', params.get('timeout'), 1, maxTimeoutMs, 'milliseconds') ?? this.defaults().timeoutMs;
+  // Each request reads the defaults once: they come from the runtime settings registry.
+  private timeout(params: Map<string, string>, defaults: RequestDefaults): number | undefined {
+    return parseIntParam('timeout', params.get('timeout'), 1, maxTimeoutMs, 'milliseconds') ?? defaults.timeoutMs;
   }
 
-  private consistency(params: Map<string, string>, name: 'r' | 'w'): Consistency | undefined {
-    return parseConsistency(name, params.get(name)) ?? this.defaults()[name];
+  private consistency(params: Map<string, string>, name: 'r' | 'w', defaults: RequestDefaults): Consistency | undefined {
+    return parseConsistency(name, params.get(name)) ?? defaults[name];
   }
 
-  private strict(params: Map<string, string>): boolean | undefined {
-    return parseBool('strict', params.get('strict')) ?? this.defaults().strict;
+  private strict(params: Map<string, string>, defaults: RequestDefaults): boolean | undefined {
+    return parseBool('strict', params.get('strict')) ?? defaults.strict;
   }
 
   private expiry(params: Map<string, string>): number | null {
@@ -104,20 +105,22 @@ export class KvRoutes {
 
   async get(key: Uint8Array, query: string, accept: string | undefined): Promise<Reply> {
     const params = parseQuery(query, ['r', 'strict', 'timeout']);
+    const defaults = this.defaults();
     const result = await this.kv.get(key, {
-      r: this.consistency(params, 'r'),
-      strict: this.strict(params),
-      timeoutMs: this.timeout(params),
+      r: this.consistency(params, 'r', defaults),
+      strict: this.strict(params, defaults),
+      timeoutMs: this.timeout(params, defaults),
     });
     return renderGet(result, wantsJson(accept));
   }
 
   async put(key: Uint8Array, query: string, contextHeader: string | string[] | undefined, body: Uint8Array): Promise<Reply> {
     const params = parseQuery(query, ['w', 'strict', 'ttl', 'timeout']);
+    const defaults = this.defaults();
     const result = await this.kv.put(key, body, {
-      w: this.consistency(params, 'w'),
-      strict: this.strict(params),
-      timeoutMs: this.timeout(params),
+      w: this.consistency(params, 'w', defaults),
+      strict: this.strict(params, defaults),
+      timeoutMs: this.timeout(params, defaults),
       context: parseContext(contextHeader) ?? null,
       expiresAtMs: this.expiry(params),
     });
@@ -126,10 +129,11 @@ export class KvRoutes {
 
   async delete(key: Uint8Array, query: string, contextHeader: string | string[] | undefined): Promise<Reply> {
     const params = parseQuery(query, ['w', 'strict', 'timeout']);
+    const defaults = this.defaults();
     await this.kv.delete(key, {
-      w: this.consistency(params, 'w'),
-      strict: this.strict(params),
-      timeoutMs: this.timeout(params),
+      w: this.consistency(params, 'w', defaults),
+      strict: this.strict(params, defaults),
+      timeoutMs: this.timeout(params, defaults),
       context: parseContext(contextHeader) ?? null,
     });
     return { status: 204, headers: {}, body: undefined };
@@ -138,10 +142,11 @@ export class KvRoutes {
   async incr(key: Uint8Array, query: string): Promise<Reply> {
     const params = parseQuery(query, ['by', 'w', 'strict', 'ttl', 'timeout']);
     const by = parseBigIntParam('by', params.get('by'), 1n);
+    const defaults = this.defaults();
     const value = await this.kv.incrBy(key, by, {
-      w: this.consistency(params, 'w'),
-      strict: this.strict(params),
-      timeoutMs: this.timeout(params),
+      w: this.consistency(params, 'w', defaults),
+      strict: this.strict(params, defaults),
+      timeoutMs: this.timeout(params, defaults),
       // Without ttl the counter keeps its expiry (KvApi.incrBy contract).
       ...(params.has('ttl') ? { expiresAtMs: this.expiry(params) } : {}),
     });
