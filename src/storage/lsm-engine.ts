@@ -118,7 +118,6 @@ export class LsmEngine implements Engine {
   private readonly blockCache: BlockCache;
   private readonly rowCache: RowCache;
   private readonly hash = new Uint32Array(2);
-  private rowCacheAdmissions = 0;
   private opsSinceYield = 0;
   private readonly counters = {
     userBytesWritten: 0,
@@ -216,7 +215,7 @@ export class LsmEngine implements Engine {
       for (const batch of result.batches) {
         seq++;
         for (const op of batch) {
-          recovered.set(keyString(op.key), op.key, seq, op.type === 'put' ? op.value : undefined, op.type === 'put' && op.meta !== undefined ? asBuffer(op.meta) : undefined);
+          recovered.set(keyString(op.key), op.key, seq, op.type === 'put' ? op.value : undefined, op.type === 'put' ? op.meta : undefined);
         }
       }
       if (result.tornTail) {
@@ -331,9 +330,7 @@ export class LsmEngine implements Engine {
   private entryFromBlock(key: Uint8Array, k: string | undefined, h1: number, block: Block): EngineEntry | undefined {
     if (block.kind === kindDelete) return undefined;
     const entry: EngineEntry = { key: Buffer.from(key), value: block.valueCopy(), meta: block.metaCopy() };
-    // Admit one read in eight: a hot key gets in after a few reads, while a
-    // uniform random workload (where the row cache cannot help) pays 1/8 of the cost.
-    if (this.options.rowCacheBytes > 0 && (++this.rowCacheAdmissions & 7) === 0) {
+    if (this.options.rowCacheBytes > 0 && this.rowCache.shouldAdmit(h1)) {
       const valueBytes = entry.value.length;
       const metaBytes = entry.meta?.length ?? 0;
       // One unpooled buffer per row: a slice of Node's shared 8 KiB pool would
@@ -549,9 +546,8 @@ export class LsmEngine implements Engine {
     for (const op of batch) {
       const k = keyString(op.key);
       if (op.type === 'put') {
-        const meta = op.meta === undefined ? undefined : Buffer.from(op.meta);
-        mem.set(k, op.key, seq, op.value, meta);
-        bytes += op.key.length + op.value.length + (meta?.length ?? 0);
+        mem.set(k, op.key, seq, op.value, op.meta);
+        bytes += op.key.length + op.value.length + (op.meta?.length ?? 0);
       } else {
         mem.set(k, op.key, seq, undefined, undefined);
         bytes += op.key.length;

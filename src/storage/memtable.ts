@@ -43,10 +43,12 @@ export class MemNode implements MemVersion {
   len: number;
   meta: Buffer | undefined;
   older: MemVersion | undefined = undefined;
-  private keyBuf: Buffer | undefined = undefined;
 
   constructor(
     readonly key: string,
+    /** The key's bytes in the memtable's arena (see keyBytes). */
+    private readonly keyChunk: Buffer,
+    private readonly keyOff: number,
     /** Bytes 0–2 and 3–5 of the key (zero padded) as small integers: most comparisons end here. */
     readonly p1: number,
     readonly p2: number,
@@ -63,9 +65,13 @@ export class MemNode implements MemVersion {
     this.meta = meta;
   }
 
-  /** The key as bytes, made on first use (scans and flushes need it, writes and reads do not). */
+  /**
+   * The key as bytes: a view into the arena. (A Buffer made from the string
+   * would be a slice of Node's shared 8 KiB pool, and every such slice kept by
+   * a node kept its whole pool chunk alive: a full scan pinned ~70 MiB.)
+   */
   get keyBytes(): Buffer {
-    return (this.keyBuf ??= Buffer.from(this.key, 'latin1'));
+    return this.keyChunk.subarray(this.keyOff, this.keyOff + this.key.length);
   }
 
   /** The version visible at `seq`, or undefined when the key was written later. */
@@ -216,13 +222,18 @@ export class Memtable {
     return [this.chunk, at];
   }
 
-  /** value undefined: a deletion. The value is copied; `meta` is kept as given (callers copy). */
-  set(key: string, keyBytes: Uint8Array, seq: number, value: Uint8Array | undefined, meta: Buffer | undefined): void {
+  /** value undefined: a deletion. Key, value and metadata are copied into the arena. */
+  set(key: string, keyBytes: Uint8Array, seq: number, value: Uint8Array | undefined, metaIn: Uint8Array | undefined): void {
     this.lastSeq = seq;
     let chunk: Buffer | undefined;
     let off = 0;
     const len = value?.length ?? 0;
     if (value !== undefined) [chunk, off] = this.copyIn(value);
+    let meta: Buffer | undefined;
+    if (metaIn !== undefined) {
+      const [metaChunk, metaOff] = this.copyIn(metaIn);
+      meta = metaChunk.subarray(metaOff, metaOff + metaIn.length);
+    }
     // Arena space of an overwritten value is not reclaimed: it counts until the flush.
     this.bytes += len + (meta?.length ?? 0);
     const found = this.map.get(key);
@@ -238,11 +249,13 @@ export class Memtable {
       found.meta = meta;
       return;
     }
-    const node = new MemNode(key, prefixHigh(keyBytes), prefixLow(keyBytes), seq, chunk, off, len, meta);
+    const [keyChunk, keyOff] = this.copyIn(keyBytes);
+    const node = new MemNode(key, keyChunk, keyOff, prefixHigh(keyBytes), prefixLow(keyBytes), seq, chunk, off, len, meta);
     this.map.set(key, node);
     this.markPresent(keyBytes);
     this.pending.push(node);
-    this.bytes += key.length + memNodeOverheadBytes;
+    // The key is held twice: as the Map's string and as bytes in the arena.
+    this.bytes += 2 * key.length + memNodeOverheadBytes;
   }
 
   /** Every node in key order. The array returned is never modified afterwards (scans keep it). */

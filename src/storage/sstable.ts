@@ -24,6 +24,14 @@ export const codecNone = 0;
 export const codecLz4 = 1;
 /** A compressed block is kept only when it saves at least 1/8 (as LevelDB does). */
 const minCompressionSavingRatio = 1 / 8;
+/**
+ * After this many blocks in a row that did not compress, only one block in
+ * `compressionProbeInterval` is tried until one compresses again: with
+ * incompressible values every attempt cost CPU and a 4 KiB output buffer
+ * of garbage, which showed in peak RSS during compaction.
+ */
+const incompressibleStreakBlocks = 8;
+const compressionProbeInterval = 16;
 /** Table output is buffered and appended in chunks of this size. */
 const outputChunkBytes = 256 * 1024;
 
@@ -59,6 +67,8 @@ export class TableBuilder {
   private last: Buffer | undefined;
   entries = 0;
   tombstones = 0;
+  private incompressibleStreak = 0;
+  private skippedCompressions = 0;
 
   private constructor(
     private readonly file: AppendFile,
@@ -124,11 +134,14 @@ export class TableBuilder {
   private writeBlock(raw: Buffer, allowCompression: boolean): [number, number] {
     let stored = raw;
     let codec = codecNone;
-    if (allowCompression && this.options.compression === 'lz4') {
+    if (allowCompression && this.options.compression === 'lz4' && (this.incompressibleStreak < incompressibleStreakBlocks || ++this.skippedCompressions % compressionProbeInterval === 0)) {
       const compressed = compressSync(raw);
       if (compressed.length <= raw.length * (1 - minCompressionSavingRatio)) {
         stored = compressed;
         codec = codecLz4;
+        this.incompressibleStreak = 0;
+      } else {
+        this.incompressibleStreak++;
       }
     }
     const trailer = Buffer.allocUnsafe(blockTrailerBytes);
