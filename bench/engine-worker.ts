@@ -37,6 +37,9 @@ function sampleMemory(): void {
 }
 if (args.memory) setInterval(sampleMemory, 20).unref();
 
+/** RSS once Node, the modules and the workload's key/value arenas are loaded, before any engine opens. */
+let baselineRssBytes = 0;
+
 function report(phase: string, ops: number, ms: number, extra: Record<string, number | string> = {}): void {
   if (args.memory) {
     sampleMemory();
@@ -44,7 +47,7 @@ function report(phase: string, ops: number, ms: number, extra: Record<string, nu
     process.stderr.write(`${engine} ${phase} peak MiB: ${mib}\n`);
     for (const k of Object.keys(memoryPeaks) as (keyof typeof memoryPeaks)[]) memoryPeaks[k] = 0;
   }
-  process.stdout.write(`${JSON.stringify({ phase, engine, opsPerSec: Math.round((ops * 1000) / ms), peakRssBytes: peakRssBytes(), ...extra })}\n`);
+  process.stdout.write(`${JSON.stringify({ phase, engine, opsPerSec: Math.round((ops * 1000) / ms), peakRssBytes: peakRssBytes(), baselineRssBytes, ...extra })}\n`);
 }
 
 async function timed(fn: () => Promise<void> | void): Promise<number> {
@@ -192,6 +195,7 @@ async function map(w: Workload): Promise<void> {
 }
 
 const workload = new Workload(n);
+baselineRssBytes = process.memoryUsage().rss;
 switch (engine) {
   case 'ringkv':
     await ringkv(workload);

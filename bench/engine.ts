@@ -21,6 +21,8 @@ interface Result {
   engine: string;
   opsPerSec: number;
   peakRssBytes: number;
+  /** RSS before the engine opened: Node, modules and the workload's arenas. */
+  baselineRssBytes?: number;
   fsyncsPerSec?: number;
   writesPerFsync?: number;
 }
@@ -105,6 +107,13 @@ if (!args.json) {
     return own.length === 0 ? undefined : Math.max(...own.map((r) => r.peakRssBytes));
   };
   rows.push(['peak RSS', ...mainEngines.map((e) => mib(peak(e))), '', '', '']);
+  const baseline = (engine: string): number | undefined => results.find((r) => r.engine === engine)?.baselineRssBytes;
+  rows.push(['RSS before open', ...mainEngines.map((e) => mib(baseline(e))), '', '', '']);
+  rows.push(['peak - before', ...mainEngines.map((e) => {
+    const p = peak(e);
+    const b = baseline(e);
+    return p === undefined || b === undefined ? '-' : mib(p - b);
+  }), '', '', '']);
   const widths = header.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
   console.log(`\nbench:engine, ${keys.toLocaleString('en-US')} random 16-byte keys, 100-byte values, sync none (leveldb: awaited one at a time; leveldb-64: 64 in flight)\n`);
   for (const row of rows) console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number))).join('  '));
