@@ -130,7 +130,14 @@ export class LocalKv implements KvApi {
     });
     // Acknowledged only once durable: the store released the key's lock before the fsync.
     await outcome.durable;
-    return { context: encodeContext(outcome.context) };
+    // Encoded on first use: a RESP SET never reads it.
+    let context: Uint8Array | undefined;
+    return {
+      get context(): Uint8Array {
+        context ??= encodeContext(outcome.context);
+        return context;
+      },
+    };
   }
 
   async delete(key: Uint8Array, options: WriteOptions = {}): Promise<void> {

@@ -14,7 +14,7 @@ import type { Engine, EngineEntry } from '../storage/index.ts';
 import { incrementCounter, notAnIntegerMessage, parseInteger, counterValue } from './counter.ts';
 import type { CounterState } from './counter.ts';
 import { HybridClock, hlcTicks } from './hlc.ts';
-import { dataRange, isDataKey, partitionOfStorageKey, partitionRange, slotCount, storageKey, userKeyOf, validateKey, validateValue } from './keys.ts';
+import { dataRange, isDataKey, partitionOfStorageKey, partitionRange, slotCount, slotOf, storageKey, userKeyOf, validateKey, validateValue } from './keys.ts';
 import {
   decodeObject,
   emptyObject,
@@ -37,6 +37,15 @@ export const defaultMaxSiblings = 64;
 export const defaultTombstoneGraceMs = 10 * 24 * 60 * 60 * 1000;
 /** Largest encoded object a coordinated write may produce (siblings × values): the LSM engine's value limit. */
 export const maxObjectBytes = 16 * 1024 * 1024;
+/** Memory a store spends by default on decoded objects it read or wrote recently (an estimate of heap bytes). */
+export const defaultObjectCacheBytes = 32 * 1024 * 1024;
+/** Objects estimated larger than this are not cached (a few would evict everything else). */
+const maxCachedObjectBytes = 256 * 1024;
+/** Rough heap cost of one cached object and of each version beyond its value bytes. */
+const cachedObjectOverheadBytes = 200;
+const cachedVersionOverheadBytes = 150;
+/** A written value that is a view of a buffer larger than itself by more than this is copied before it is kept (Node's Buffer pool slab is 8 KiB). */
+const pinnableBytes = 8 * 1024;
 /** Engine entries a purge or clear pass reads per batch. */
 const purgeBatchEntries = 512;
 
@@ -49,6 +58,8 @@ export interface ReplicaStoreOptions {
   maxSiblings?: number;
   tombstoneGraceMs?: number;
   clockPolicy?: ClockPrunePolicy;
+  /** Heap bytes for decoded objects kept in memory (0: no cache); default defaultObjectCacheBytes. */
+  objectCacheBytes?: number;
 }
 
 export interface StoreWriteOptions {
@@ -133,8 +144,70 @@ interface Stamp {
   timestampMs: number;
 }
 
-function latin1(bytes: Uint8Array): string {
-  return asBuffer(bytes).toString('latin1');
+/** The storage key as a flat string (the lock, pending and cache key; a concatenation would be flattened by every Map lookup). */
+function storageId(skey: Uint8Array): string {
+  return asBuffer(skey).toString('latin1');
+}
+
+function estimateBytes(object: StoredObject): number {
+  let bytes = cachedObjectOverheadBytes + 48 * object.context.length;
+  for (const v of object.versions) bytes += cachedVersionOverheadBytes + v.value.length + 64 * v.counter.length;
+  return bytes;
+}
+
+/**
+ * Decoded objects by storage id, so reads and read-modify-writes of recently
+ * used keys skip the engine lookup and the decode. It holds only what the
+ * engine holds durably (writes enter when their engine write settles), so a
+ * read never shows a write that could still fail. Oldest-inserted goes first
+ * when over budget; a write re-inserts its key.
+ */
+class ObjectCache {
+  private readonly map = new Map<string, { object: StoredObject; bytes: number }>();
+  /**
+   * Eviction resumes where it stopped: a fresh iteration would first step
+   * over every slot already deleted at the front of the Map (quadratic).
+   */
+  private oldest: MapIterator<[string, { object: StoredObject; bytes: number }]> = this.map.entries();
+  private bytes = 0;
+
+  constructor(private readonly budgetBytes: number) {}
+
+  get(id: string): StoredObject | undefined {
+    return this.map.get(id)?.object;
+  }
+
+  set(id: string, object: StoredObject): void {
+    this.delete(id);
+    const bytes = estimateBytes(object);
+    if (bytes > maxCachedObjectBytes || bytes > this.budgetBytes) return;
+    this.map.set(id, { object, bytes });
+    this.bytes += bytes;
+    while (this.bytes > this.budgetBytes) {
+      let next = this.oldest.next();
+      if (next.done === true) {
+        this.oldest = this.map.entries();
+        next = this.oldest.next();
+        if (next.done === true) return;
+      }
+      const [oldest, entry] = next.value;
+      this.map.delete(oldest);
+      this.bytes -= entry.bytes;
+    }
+  }
+
+  delete(id: string): void {
+    const entry = this.map.get(id);
+    if (entry === undefined) return;
+    this.map.delete(id);
+    this.bytes -= entry.bytes;
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.oldest = this.map.entries();
+    this.bytes = 0;
+  }
 }
 
 /** Latest first by (timestamp, writer): the same order as resolveWinner. */
@@ -159,6 +232,12 @@ export class ReplicaStore {
    * engine write settles (it is then readable from the engine, or failed).
    */
   private readonly pending = new Map<string, PendingWrite>();
+  private readonly cache: ObjectCache;
+  /**
+   * Bumped whenever a write is handed over or settles: a read that started
+   * before a bump may have seen either side of it, so it does not fill the cache.
+   */
+  private writeSeq = 0;
   private readonly counters: ReplicaStoreStats = { coordinatedWrites: 0, appliedMerges: 0, noopMerges: 0, siblingLimitRejections: 0 };
 
   constructor(options: ReplicaStoreOptions) {
@@ -169,6 +248,7 @@ export class ReplicaStore {
     this.maxSiblings = options.maxSiblings ?? defaultMaxSiblings;
     this.tombstoneGraceMs = options.tombstoneGraceMs ?? defaultTombstoneGraceMs;
     this.clockPolicy = options.clockPolicy ?? defaultClockPrunePolicy;
+    this.cache = new ObjectCache(options.objectCacheBytes ?? defaultObjectCacheBytes);
     assert(this.nodeId.length > 0, 'a replica store needs a node id');
     assert(this.maxSiblings >= 1, 'maxSiblings must be at least 1');
   }
@@ -187,7 +267,17 @@ export class ReplicaStore {
   /** The object exactly as stored (tombstones and expired versions included), or undefined. */
   async readRaw(key: Uint8Array): Promise<StoredObject | undefined> {
     validateKey(key);
-    return this.load(key, storageKey(key));
+    const skey = storageKey(key);
+    const id = storageId(skey);
+    return this.cache.get(id) ?? this.loadAndCache(key, skey, id);
+  }
+
+  /** Reads the engine; the result enters the cache unless a write happened meanwhile. */
+  private async loadAndCache(key: Uint8Array, skey: Uint8Array, id: string): Promise<StoredObject | undefined> {
+    const seq = this.writeSeq;
+    const object = await this.load(key, skey);
+    if (object !== undefined && seq === this.writeSeq) this.cache.set(id, object);
+    return object;
   }
 
   /** The object with expired versions removed (tombstones kept: they carry deletes), or undefined. */
@@ -226,8 +316,9 @@ export class ReplicaStore {
    */
   async apply(key: Uint8Array, incoming: StoredObject): Promise<StoredObject> {
     validateKey(key);
-    const skey = storageKey(key);
-    const id = latin1(skey);
+    const partition = slotOf(key);
+    const skey = storageKey(key, partition);
+    const id = storageId(skey);
     // The lock covers deciding and handing over; durability is awaited after it
     // is released, and before resolving, so callers acknowledging a replica
     // write only on this promise still acknowledge durable data.
@@ -267,10 +358,15 @@ export class ReplicaStore {
   async coordinatePut(key: Uint8Array, value: Uint8Array, context: WriteContext | null, options: StoreWriteOptions = {}): Promise<StoreWriteOutcome> {
     validateKey(key);
     validateValue(key, value);
+    // The object may be cached: it must not pin a much larger buffer (a message or socket chunk) it is a view of.
+    const owned = value.buffer.byteLength > value.length + pinnableBytes ? Uint8Array.prototype.slice.call(value) : value;
     const expiresAtMs = options.expiresAtMs ?? null;
     // Under the key's lock, so an overwrite cannot miss a version written meanwhile here.
     const seen = options.overwrite === true ? null : (context ?? emptyClock);
-    return this.coordinate(key, seen, false, (_obj, stamp) => [{ ...stamp(), kind: 'value', value, counter: [], expiresAtMs, deletedAtMs: null }]);
+    return this.coordinate(key, seen, false, (_obj, stamp) => {
+      const { dot, timestampMs } = stamp();
+      return [{ dot, timestampMs, kind: 'value', value: owned, counter: emptyCounter, expiresAtMs, deletedAtMs: null }];
+    });
   }
 
   /**
@@ -318,7 +414,7 @@ export class ReplicaStore {
       const expiresAtMs = options.expiresAtMs !== undefined ? options.expiresAtMs : expiry;
       return [{ dot, timestampMs, kind: 'counter', value: emptyBytes, counter: state, expiresAtMs, deletedAtMs: null }];
     });
-    return { ...outcome, value };
+    return Object.assign(outcome, { value });
   }
 
   /**
@@ -355,46 +451,73 @@ export class ReplicaStore {
     return touched ? outcome : undefined;
   }
 
-  private async coordinate(
+  private coordinate(
     key: Uint8Array,
     context: WriteContext | null,
     dropWhenDead: boolean,
     make: (object: StoredObject, stamp: () => Stamp) => Version[] | undefined,
   ): Promise<StoreWriteOutcome> {
-    const skey = storageKey(key);
-    const id = latin1(skey);
-    return this.withKey(id, async () => {
-      const stored = (await this.loadLocked(key, skey, id)) ?? emptyObject;
-      for (const v of stored.versions) this.hlc.observe(v.timestampMs);
-      const seen: WriteContext = context ?? stored.context;
-      const seenClock = plainClock(seen);
-      let next = Math.max(counterOf(stored.context, this.nodeId), counterOf(seenClock, this.nodeId));
-      for (const d of seen.dots ?? []) if (d.node === this.nodeId) next = Math.max(next, d.counter);
-      const stamp = (): Stamp => {
-        const timestampMs = this.hlc.now();
-        // Dot counters grow with time, so a dot is never reused, even after the object was purged (docs/consistency.md).
-        next = Math.max(next + 1, hlcTicks(timestampMs));
-        return { dot: { node: this.nodeId, counter: next }, timestampMs };
-      };
-      const written = make(stored, stamp);
-      if (written === undefined) return { object: stored, written: [], context: seenClock, durable: this.settledFor(id) };
-      const survivors = survivorsOf(stored, seen);
-      this.checkSiblingLimit(key, survivors, written);
-      const wall = Math.floor(this.clock.wallMs());
-      let merged = mergeClocks(stored.context, seenClock);
-      for (const v of written) merged = mergeClocks(merged, [{ node: v.dot.node, counter: v.dot.counter, lastWallMs: wall }]);
-      const keep = new Set<NodeId>([...survivors, ...written].map((v) => v.dot.node));
-      const object = makeObject(pruneClock(merged, wall, keep, this.clockPolicy), [...survivors, ...written]);
-      const bytes = encodeObject(object);
-      if (bytes.length > maxObjectBytes) {
-        throw new ConflictError(
-          `Cannot write key ${describeKey(key)}: its ${object.versions.length} versions would take ${bytes.length} bytes, the limit is ${maxObjectBytes}; read it and write with its context to resolve the siblings`,
-        );
-      }
-      const durable = dropWhenDead && object.versions.every((v) => v.kind === 'tombstone') ? this.handOff(id, skey, undefined) : this.handOff(id, skey, object, bytes);
-      this.counters.coordinatedWrites++;
-      return { object, written, context: this.writeContext(seen, seenClock, written, merged, survivors, wall), durable };
+    const partition = slotOf(key);
+    const skey = storageKey(key, partition);
+    const id = storageId(skey);
+    return this.withKey(id, () => {
+      // Decided without a promise when the object is in memory (pending or cached): the common case.
+      const pending = this.pending.get(id);
+      const known = pending !== undefined ? (pending.object ?? emptyObject) : this.cache.get(id);
+      if (known !== undefined) return this.decide(key, skey, id, known, context, dropWhenDead, make);
+      return this.loadAndCache(key, skey, id).then((stored) => this.decide(key, skey, id, stored ?? emptyObject, context, dropWhenDead, make));
     });
+  }
+
+  /** The write itself, under the key's lock, over the object it builds on. */
+  private decide(
+    key: Uint8Array,
+    skey: Uint8Array,
+    id: string,
+    stored: StoredObject,
+    context: WriteContext | null,
+    dropWhenDead: boolean,
+    make: (object: StoredObject, stamp: () => Stamp) => Version[] | undefined,
+  ): StoreWriteOutcome {
+    for (const v of stored.versions) this.hlc.observe(v.timestampMs);
+    const seen: WriteContext = context ?? stored.context;
+    const seenClock = plainClock(seen);
+    let next = Math.max(counterOf(stored.context, this.nodeId), counterOf(seenClock, this.nodeId));
+    for (const d of seen.dots ?? []) if (d.node === this.nodeId) next = Math.max(next, d.counter);
+    const stamp = (): Stamp => {
+      const timestampMs = this.hlc.now();
+      // Dot counters grow with time, so a dot is never reused, even after the object was purged (docs/consistency.md).
+      next = Math.max(next + 1, hlcTicks(timestampMs));
+      return { dot: { node: this.nodeId, counter: next }, timestampMs };
+    };
+    const written = make(stored, stamp);
+    if (written === undefined) return { object: stored, written: [], context: seenClock, durable: this.settledFor(id) };
+    const survivors = survivorsOf(stored, seen);
+    this.checkSiblingLimit(key, survivors, written);
+    const wall = Math.floor(this.clock.wallMs());
+    let merged = mergeClocks(stored.context, seenClock);
+    for (const v of written) merged = mergeClocks(merged, [{ node: v.dot.node, counter: v.dot.counter, lastWallMs: wall }]);
+    const keep = new Set<NodeId>([...survivors, ...written].map((v) => v.dot.node));
+    const object = makeObject(pruneClock(merged, wall, keep, this.clockPolicy), [...survivors, ...written]);
+    const bytes = encodeObject(object);
+    if (bytes.length > maxObjectBytes) {
+      throw new ConflictError(
+        `Cannot write key ${describeKey(key)}: its ${object.versions.length} versions would take ${bytes.length} bytes, the limit is ${maxObjectBytes}; read it and write with its context to resolve the siblings`,
+      );
+    }
+    const durable = dropWhenDead && object.versions.every((v) => v.kind === 'tombstone') ? this.handOff(id, skey, undefined) : this.handOff(id, skey, object, bytes);
+    this.counters.coordinatedWrites++;
+    // Computed on first use: a single-node SET never asks for it.
+    let writeContext: WriteContext | undefined;
+    const computeContext = (): WriteContext => (writeContext ??= this.writeContext(seen, seenClock, written, merged, survivors, wall));
+    return {
+      object,
+      written,
+      durable,
+      get context(): WriteContext {
+        return computeContext();
+      },
+    };
   }
 
   /**
@@ -474,7 +597,7 @@ export class ReplicaStore {
         result.keysScanned++;
         if (!item.object.versions.some((v) => purgeable(v, cutoff))) continue;
         const skey = storageKey(item.key, item.partition);
-        const id = latin1(skey);
+        const id = storageId(skey);
         const durable = await this.withKey(id, async () => {
           const current = await this.loadLocked(item.key, skey, id);
           if (current === undefined) return undefined;
@@ -525,6 +648,8 @@ export class ReplicaStore {
     await Promise.allSettled([...this.pending.values()].map((p) => p.durable));
     let removed = 0;
     for (;;) {
+      this.writeSeq++;
+      this.cache.clear();
       const batch: Uint8Array[] = [];
       for await (const entry of this.engine.iterate({ ...dataRange(), limit: purgeBatchEntries })) batch.push(entry.key);
       if (batch.length === 0) return removed;
@@ -537,7 +662,7 @@ export class ReplicaStore {
   private async loadLocked(key: Uint8Array, skey: Uint8Array, id: string): Promise<StoredObject | undefined> {
     const pending = this.pending.get(id);
     if (pending !== undefined) return pending.object;
-    return this.load(key, skey);
+    return this.cache.get(id) ?? this.loadAndCache(key, skey, id);
   }
 
   /**
@@ -559,10 +684,21 @@ export class ReplicaStore {
           });
     const entry: PendingWrite = { object, durable };
     this.pending.set(id, entry);
-    const settle = (): void => {
-      if (this.pending.get(id) === entry) this.pending.delete(id);
-    };
-    durable.then(settle, settle);
+    this.writeSeq++;
+    durable.then(
+      () => {
+        this.writeSeq++;
+        if (object === undefined) this.cache.delete(id);
+        else this.cache.set(id, object);
+        if (this.pending.get(id) === entry) this.pending.delete(id);
+      },
+      () => {
+        // What the engine holds for the key is now uncertain: the next read asks it.
+        this.writeSeq++;
+        this.cache.delete(id);
+        if (this.pending.get(id) === entry) this.pending.delete(id);
+      },
+    );
     return durable;
   }
 
@@ -571,19 +707,36 @@ export class ReplicaStore {
     return this.pending.get(id)?.durable ?? resolved;
   }
 
-  private async withKey<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(id) ?? resolved;
-    const run = previous.then(fn);
+  /**
+   * Runs `fn` with the key's lock held. When no one holds the lock and `fn`
+   * finishes without waiting, it runs at once and no lock is recorded (nothing
+   * could have interleaved with it).
+   */
+  private withKey<T>(id: string, fn: () => T | Promise<T>): Promise<T> {
+    const previous = this.locks.get(id);
+    let run: Promise<T>;
+    if (previous === undefined) {
+      let result: T | Promise<T>;
+      try {
+        result = fn();
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
+      if (!(result instanceof Promise)) return Promise.resolve(result);
+      run = result;
+    } else {
+      run = previous.then(fn);
+    }
     const tail = run.then(
       () => undefined,
       () => undefined,
     );
     this.locks.set(id, tail);
-    try {
-      return await run;
-    } finally {
+    const release = (): void => {
       if (this.locks.get(id) === tail) this.locks.delete(id);
-    }
+    };
+    tail.then(release, release);
+    return run;
   }
 }
 
@@ -595,6 +748,7 @@ function purgeable(v: Version, cutoffMs: number): boolean {
 }
 
 const emptyBytes = new Uint8Array(0);
+const emptyCounter: CounterState = Object.freeze([]) as unknown as CounterState;
 
 /** True for errors a coordinated write raises because of the sibling limit. */
 export function isSiblingLimitError(error: unknown): boolean {

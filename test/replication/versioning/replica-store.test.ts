@@ -72,10 +72,12 @@ for (const [name, make] of engines) {
       fresh({ engine: fixture.engine });
       const key = utf8('sib');
       await store.coordinatePut(key, utf8('a'), null);
-      await store.coordinatePut(key, utf8('b'), null);
+      // A write resolves once handed to the engine; reads show it once it is durable.
+      await (await store.coordinatePut(key, utf8('b'), null)).durable;
       assert.deepEqual(values(await store.read(key)), ['a', 'b']);
       const seen = (await store.read(key))?.context ?? emptyClock;
       const out = await store.coordinatePut(key, utf8('c'), seen);
+      await out.durable;
       assert.deepEqual(values(out.object), ['c']);
       assert.deepEqual(values(await store.read(key)), ['c']);
     });
@@ -83,7 +85,7 @@ for (const [name, make] of engines) {
     it('accepts a key of exactly maxKeyBytes (the storage key then fills the engine limit)', async () => {
       fresh({ engine: fixture.engine });
       const big = new Uint8Array(maxKeyBytes).fill(0x61);
-      await store.coordinatePut(big, utf8('v'), null);
+      await (await store.coordinatePut(big, utf8('v'), null)).durable;
       assert.deepEqual(values(await store.read(big)), ['v']);
     });
 
@@ -91,9 +93,9 @@ for (const [name, make] of engines) {
       if (fixture.reopen === undefined) return t.diagnostic('memory engine: nothing to reopen');
       fresh({ engine: fixture.engine });
       const key = utf8('durable');
-      await store.coordinatePut(key, utf8('x'), null);
-      await store.coordinateIncr(utf8('durable-counter'), 41n);
-      await store.coordinateIncr(utf8('durable-counter'), 1n);
+      await (await store.coordinatePut(key, utf8('x'), null)).durable;
+      await (await store.coordinateIncr(utf8('durable-counter'), 41n)).durable;
+      await (await store.coordinateIncr(utf8('durable-counter'), 1n)).durable;
       await fixture.engine.close();
       fixture.engine = await fixture.reopen();
       const again = new ReplicaStore({ engine: fixture.engine, clock, nodeId: 'n1' });
