@@ -38,14 +38,18 @@ export const defaultTombstoneGraceMs = 10 * 24 * 60 * 60 * 1000;
 /** Largest encoded object a coordinated write may produce (siblings × values): the LSM engine's value limit. */
 export const maxObjectBytes = 16 * 1024 * 1024;
 /** Memory a store spends by default on decoded objects it read or wrote recently (an estimate of heap bytes). */
-export const defaultObjectCacheBytes = 32 * 1024 * 1024;
+export const defaultObjectCacheBytes = 16 * 1024 * 1024;
 /** Objects estimated larger than this are not cached (a few would evict everything else). */
 const maxCachedObjectBytes = 256 * 1024;
-/** Rough heap cost of one cached object and of each version beyond its value bytes. */
-const cachedObjectOverheadBytes = 200;
-const cachedVersionOverheadBytes = 150;
-/** A written value that is a view of a buffer larger than itself by more than this is copied before it is kept (Node's Buffer pool slab is 8 KiB). */
-const pinnableBytes = 8 * 1024;
+/**
+ * Rough heap cost of one cached object and of each version beyond its value
+ * bytes (the objects, arrays, views and Map entry behind one key; measured
+ * RSS grew faster than a tighter count suggested, so these err high).
+ */
+const cachedObjectOverheadBytes = 400;
+const cachedVersionOverheadBytes = 300;
+/** A written value that is a view of a buffer larger than itself by more than this is copied before it is kept. */
+const pinnableBytes = 256;
 /** Engine entries a purge or clear pass reads per batch. */
 const purgeBatchEntries = 512;
 
@@ -358,7 +362,8 @@ export class ReplicaStore {
   async coordinatePut(key: Uint8Array, value: Uint8Array, context: WriteContext | null, options: StoreWriteOptions = {}): Promise<StoreWriteOutcome> {
     validateKey(key);
     validateValue(key, value);
-    // The object may be cached: it must not pin a much larger buffer (a message or socket chunk) it is a view of.
+    // The object is cached once durable: it must not pin a larger buffer it is a view of
+    // (a socket chunk, a message, or the 8 KiB pool slab a front end copied it into).
     const owned = value.buffer.byteLength > value.length + pinnableBytes ? Uint8Array.prototype.slice.call(value) : value;
     const expiresAtMs = options.expiresAtMs ?? null;
     // Under the key's lock, so an overwrite cannot miss a version written meanwhile here.
