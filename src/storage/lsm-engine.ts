@@ -134,6 +134,7 @@ export class LsmEngine implements Engine {
     gets: 0,
     stalls: 0,
     tombstonesDropped: 0,
+    compactionFilterDrops: 0,
   };
 
   private constructor(
@@ -807,15 +808,23 @@ export class LsmEngine implements Engine {
       if (overlaps.length > 0) cursors.push(new LevelCursor(overlaps, false, undefined, false));
       const merge = new MergeCursor(cursors, false);
       const levelsAtStart = this.levels;
+      const filter = this.options.compactionFilter;
       let n = 0;
       for (; merge.key !== undefined; merge.advance()) {
         const winner = merge.winner as Cursor;
-        const kind = winner.kind();
+        let kind = winner.kind();
+        const filtered = kind !== kindDelete && filter !== undefined && filter(merge.key, winner.value() as Uint8Array, winner.meta()) === 'drop';
+        // A filtered entry is rewritten as a deletion unless bottommost, so no older version below resurfaces.
+        if (filtered) {
+          kind = kindDelete;
+          this.counters.compactionFilterDrops++;
+        }
         if (kind === kindDelete && isBottommost(levelsAtStart, outputLevel, merge.key)) {
-          this.counters.tombstonesDropped++;
+          if (!filtered) this.counters.tombstonesDropped++;
         } else {
           builder ??= await this.newTable();
-          builder.add(merge.key, kind, winner.value(), winner.meta());
+          if (kind === kindDelete) builder.add(merge.key, kind, undefined, undefined);
+          else builder.add(merge.key, kind, winner.value(), winner.meta());
           if (builder.estimatedBytes >= this.options.targetFileBytes) {
             outputs.push(await this.finishTable(builder));
             builder = undefined;
@@ -952,6 +961,7 @@ export class LsmEngine implements Engine {
       compactions: c.compactions,
       trivialMoves: c.trivialMoves,
       tombstonesDropped: c.tombstonesDropped,
+      compactionFilterDrops: c.compactionFilterDrops,
       writeStalls: c.stalls,
       writes: c.writes,
       gets: c.gets,

@@ -3,6 +3,16 @@ import { InvalidArgumentError } from '../core/index.ts';
 
 export type SyncMode = 'always' | 'interval' | 'none';
 
+/**
+ * Decides, for each live entry a compaction rewrites, whether it is kept.
+ * `key`, `value` and `meta` are views valid only during the call. A dropped
+ * entry is removed outright when no deeper level can hold an older version
+ * of its key, and otherwise rewritten as a deletion, so an older version
+ * never reappears. Not called for deletions, nor by memtable flushes or
+ * trivial moves (files moved down without being rewritten).
+ */
+export type CompactionFilter = (key: Uint8Array, value: Uint8Array, meta: Uint8Array | undefined) => 'keep' | 'drop';
+
 export interface LsmOptions {
   /** Largest key accepted. 64 KiB: keys are compared and indexed often; big keys belong in values. */
   maxKeyBytes: number;
@@ -40,6 +50,8 @@ export interface LsmOptions {
   levelSizeMultiplier: number;
   /** Data block codec; chosen by measurement (src/storage/README.md). */
   compression: 'lz4' | 'none';
+  /** Lets the owner purge entries during compaction (e.g. expired replication tombstones); none by default. */
+  compactionFilter?: CompactionFilter;
 }
 
 export const defaultLsmOptions: Readonly<LsmOptions> = Object.freeze({
@@ -101,6 +113,9 @@ export function resolveOptions(partial: Partial<LsmOptions> = {}): LsmOptions {
   }
   if (!['lz4', 'none'].includes(options.compression)) {
     throw new InvalidArgumentError(`Option compression must be "lz4" or "none", got ${JSON.stringify(options.compression)}`);
+  }
+  if (options.compactionFilter !== undefined && typeof options.compactionFilter !== 'function') {
+    throw new InvalidArgumentError(`Option compactionFilter must be a function, got ${typeof options.compactionFilter}`);
   }
   return options;
 }
