@@ -497,13 +497,25 @@ export class ReplicaStore {
     };
     const written = make(stored, stamp);
     if (written === undefined) return { object: stored, written: [], context: seenClock, durable: this.settledFor(id) };
-    const survivors = survivorsOf(stored, seen);
-    this.checkSiblingLimit(key, survivors, written);
     const wall = Math.floor(this.clock.wallMs());
-    let merged = mergeClocks(stored.context, seenClock);
-    for (const v of written) merged = mergeClocks(merged, [{ node: v.dot.node, counter: v.dot.counter, lastWallMs: wall }]);
-    const keep = new Set<NodeId>([...survivors, ...written].map((v) => v.dot.node));
-    const object = makeObject(pruneClock(merged, wall, keep, this.clockPolicy), [...survivors, ...written]);
+    let survivors: Version[];
+    let merged: VClock;
+    let object: StoredObject;
+    const only = written.length === 1 ? written[0] : undefined;
+    if (context === null && only !== undefined && stored.versions.every((v) => coversDot(stored.context, v.dot))) {
+      // One version superseding everything stored (SET, INCR, DEL without a context):
+      // what the general path below computes, without its sorting and copying.
+      survivors = [];
+      merged = mergeClocks(stored.context, [{ node: only.dot.node, counter: only.dot.counter, lastWallMs: wall }]);
+      object = { context: pruneClock(merged, wall, new Set([only.dot.node]), this.clockPolicy), versions: written };
+    } else {
+      survivors = survivorsOf(stored, seen);
+      this.checkSiblingLimit(key, survivors, written);
+      merged = mergeClocks(stored.context, seenClock);
+      for (const v of written) merged = mergeClocks(merged, [{ node: v.dot.node, counter: v.dot.counter, lastWallMs: wall }]);
+      const keep = new Set<NodeId>([...survivors, ...written].map((v) => v.dot.node));
+      object = makeObject(pruneClock(merged, wall, keep, this.clockPolicy), [...survivors, ...written]);
+    }
     const bytes = encodeObject(object);
     if (bytes.length > maxObjectBytes) {
       throw new ConflictError(
