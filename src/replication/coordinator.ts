@@ -495,10 +495,15 @@ export class Coordinator<O> implements MessageHandler {
         if (!outcome.ok) askNext();
         return outcome;
       });
-    let toAsk = rule.required + this.extraReads;
+    let needed = rule.required;
+    let extra = this.extraReads;
     const attempts: Array<Attempt<O | undefined>> = order.map((owner) => {
-      if (toAsk > 0) {
-        if (rule.counts(owner)) toAsk--;
+      // Extra reads go to live replicas only: asking a down one buys nothing.
+      if (needed > 0 || (extra > 0 && (owner === this.deps.localId || this.looksUp(owner)))) {
+        if (rule.counts(owner)) {
+          if (needed > 0) needed--;
+          else extra--;
+        }
         return { owner, outcome: ask(owner, timeoutMs) };
       }
       const outcome = new Promise<Outcome<O | undefined>>((resolve) => {

@@ -233,13 +233,16 @@ test('a read skips a replica the failure detector marks down, and extraReads ask
   await node('n1').read(utf8('k'), { r: 1 });
   // R = 1 plus one extra: this node and one peer.
   assert.equal(net.sent.filter((m) => m.type === 'kv.read').length, 1);
-  const down = setup();
-  down.liveness.set('n2', false);
-  await down.node('n1').read(utf8('k'), { r: 2 });
-  assert.deepEqual(
-    down.net.sent.filter((m) => m.type === 'kv.read').map((m) => m.to),
-    ['n3'],
-  );
+  for (const extraReads of [0, 1]) {
+    // With n2 down, R = 2 is this node and n3; an extra read has no live replica left to go to.
+    const down = setup({ extraReads });
+    down.liveness.set('n2', false);
+    await down.node('n1').read(utf8('k'), { r: 2 });
+    assert.deepEqual(
+      down.net.sent.filter((m) => m.type === 'kv.read').map((m) => m.to),
+      ['n3'],
+    );
+  }
 });
 
 test('a read that held replicas back asks them once readSpeculateMs passes', async () => {
