@@ -1,7 +1,8 @@
 /**
  * One engine's run of bench:engine, in its own process so that its peak RSS
  * is its own. Prints one JSON line per phase on stdout.
- * Usage: node --import tsx bench/engine-worker.ts --engine ringkv|leveldb|leveldb-64|map|ringkv-sync|leveldb-sync --keys N --dir D
+ * Usage: node --import tsx bench/engine-worker.ts --engine ringkv|leveldb|leveldb-64|map|ringkv-sync|leveldb-sync --keys N --dir D [--memory]
+ * (--memory: per-phase peaks of process.memoryUsage() on stderr).
  */
 import { parseArgs } from 'node:util';
 import { rmSync } from 'node:fs';
