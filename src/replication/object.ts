@@ -320,14 +320,12 @@ class ByteReader {
   bytes(): Uint8Array {
     const n = this.varint();
     if (this.pos + n > this.buf.length) this.fail(`length ${n} past the end`);
-    // A copy, so a stored object never pins the engine's larger buffer. allocUnsafe
-    // takes small copies from Node's shared pool: one ArrayBuffer per value made
-    // garbage collection the largest cost of a read (each is tracked separately).
-    const pooled = Buffer.allocUnsafe(n);
-    this.buf.copy(pooled, 0, this.pos, this.pos + n);
+    // A copy, so a stored object never pins the engine's larger buffer.
+    // ArrayBuffer.slice copies without creating an intermediate Buffer view (the costly part).
+    const buf = this.buf;
+    const out = new Uint8Array(buf.buffer.slice(buf.byteOffset + this.pos, buf.byteOffset + this.pos + n));
     this.pos += n;
-    // A plain Uint8Array, as values are everywhere else (deep equality compares prototypes).
-    return new Uint8Array(pooled.buffer, pooled.byteOffset, n);
+    return out;
   }
 
   text(): string {

@@ -39,6 +39,8 @@ export const defaultTombstoneGraceMs = 10 * 24 * 60 * 60 * 1000;
 export const maxObjectBytes = 16 * 1024 * 1024;
 /** Memory a store spends by default on decoded objects it read or wrote recently (an estimate of heap bytes). */
 export const defaultObjectCacheBytes = 16 * 1024 * 1024;
+/** Reads that miss the cache and enter it: one in (mask + 1). */
+const cacheAdmitMask = 7;
 /** Objects estimated larger than this are not cached (a few would evict everything else). */
 const maxCachedObjectBytes = 256 * 1024;
 /**
@@ -160,11 +162,12 @@ function estimateBytes(object: StoredObject): number {
 }
 
 /**
- * Decoded objects by storage id, so reads and read-modify-writes of recently
- * used keys skip the engine lookup and the decode. It holds only what the
- * engine holds durably (writes enter when their engine write settles), so a
+ * Decoded objects by storage id, so reads and read-modify-writes of keys
+ * read often skip the engine lookup and the decode. Keys enter on a read
+ * miss (one in eight); a write keeps a cached key current once its engine
+ * write settles, so the cache holds only what the engine holds durably and a
  * read never shows a write that could still fail. Oldest-inserted goes first
- * when over budget; a write re-inserts its key.
+ * when over budget.
  */
 class ObjectCache {
   private readonly map = new Map<string, { object: StoredObject; bytes: number }>();
@@ -179,6 +182,11 @@ class ObjectCache {
 
   get(id: string): StoredObject | undefined {
     return this.map.get(id)?.object;
+  }
+
+  /** Keeps a cached key current after a write; a key not cached stays out. */
+  replace(id: string, object: StoredObject): void {
+    if (this.map.has(id)) this.set(id, object);
   }
 
   set(id: string, object: StoredObject): void {
@@ -242,6 +250,7 @@ export class ReplicaStore {
    * before a bump may have seen either side of it, so it does not fill the cache.
    */
   private writeSeq = 0;
+  private cacheMisses = 0;
   private readonly counters: ReplicaStoreStats = { coordinatedWrites: 0, appliedMerges: 0, noopMerges: 0, siblingLimitRejections: 0 };
 
   constructor(options: ReplicaStoreOptions) {
@@ -269,18 +278,25 @@ export class ReplicaStore {
   // ------------------------------------------------------------ reads
 
   /** The object exactly as stored (tombstones and expired versions included), or undefined. */
-  async readRaw(key: Uint8Array): Promise<StoredObject | undefined> {
-    validateKey(key);
+  readRaw(key: Uint8Array): Promise<StoredObject | undefined> {
+    try {
+      validateKey(key);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     const skey = storageKey(key);
     const id = storageId(skey);
-    return this.cache.get(id) ?? this.loadAndCache(key, skey, id);
+    const cached = this.cache.get(id);
+    return cached !== undefined ? Promise.resolve(cached) : this.loadAndCache(key, skey, id);
   }
 
   /** Reads the engine; the result enters the cache unless a write happened meanwhile. */
   private async loadAndCache(key: Uint8Array, skey: Uint8Array, id: string): Promise<StoredObject | undefined> {
     const seq = this.writeSeq;
     const object = await this.load(key, skey);
-    if (object !== undefined && seq === this.writeSeq) this.cache.set(id, object);
+    // One miss in eight is admitted: a key read often gets in soon, while a
+    // uniform workload over more keys than fit does not churn the cache on every read.
+    if (object !== undefined && seq === this.writeSeq && (++this.cacheMisses & cacheAdmitMask) === 0) this.cache.set(id, object);
     return object;
   }
 
@@ -706,7 +722,7 @@ export class ReplicaStore {
       () => {
         this.writeSeq++;
         if (object === undefined) this.cache.delete(id);
-        else this.cache.set(id, object);
+        else this.cache.replace(id, object);
         if (this.pending.get(id) === entry) this.pending.delete(id);
       },
       () => {
