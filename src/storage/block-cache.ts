@@ -18,7 +18,7 @@ export const cachedBlockOverheadBytes = 320;
 /** Spare buffers kept for reuse; a miss evicts about one block, so a few suffice. */
 const maxSpareBuffers = 16;
 /** Buffers are allocated in multiples of this, so a spare fits most blocks of a table. */
-const bufferGranuleBytes = 256;
+const bufferGranuleBytes = 64;
 
 export class BlockCache extends LruCache<number, Block> {
   private readonly spare: Block[] = [];

@@ -208,7 +208,8 @@ function checkStoredBlock(path: string, offset: number, length: number, raw: Uin
   if (got !== length + blockTrailerBytes) throw corrupt(path, offset, `block of ${length} bytes runs past the end of the file`);
   const codec = raw[length] as number;
   const expected = readU32(raw, length + 1);
-  const actual = crc32(raw.subarray(length, length + 1), crc32(raw.subarray(0, length)));
+  // One pass over block and codec byte: crc32(codec, crc32(block)) is the CRC of their concatenation.
+  const actual = crc32(raw.subarray(0, length + 1));
   if (actual !== expected) throw corrupt(path, offset, `block checksum mismatch (stored ${expected}, computed ${actual})`);
   if (codec !== codecNone && codec !== codecLz4) throw corrupt(path, offset, `unknown block codec ${codec} (written by a newer ringkv?)`);
   return codec;
@@ -312,7 +313,9 @@ export class Table {
       cached.lent = true;
       return cached;
     }
-    const [offset, length] = this.blockHandle(i);
+    this.blockHandle(i);
+    const offset = this.handleOffset;
+    const length = this.handleLength;
     const stored = length + blockTrailerBytes;
     const buf = scratch !== undefined && scratch.length >= stored ? scratch : BlockCache.newBuffer(stored);
     const codec = checkStoredBlock(this.file.path, offset, length, buf, this.file.readSyncInto(offset, stored, buf));
@@ -321,10 +324,15 @@ export class Table {
     return block;
   }
 
-  private blockHandle(i: number): [number, number] {
+  // Block i's handle, left in these fields (no array per block read).
+  private handleOffset = 0;
+  private handleLength = 0;
+
+  private blockHandle(i: number): void {
     const index = this.index;
     index.decode(i);
-    return [readU32(index.buf, index.valueStart) + readU32(index.buf, index.valueStart + 4) * 0x100000000, readU32(index.buf, index.valueStart + 8)];
+    this.handleOffset = readU32(index.buf, index.valueStart) + readU32(index.buf, index.valueStart + 4) * 0x100000000;
+    this.handleLength = readU32(index.buf, index.valueStart + 8);
   }
 
   private cachedBlock(i: number, fillCache: boolean): Block {
@@ -338,7 +346,9 @@ export class Table {
 
   /** Reads block i into a (recycled) buffer of the block cache and verifies it. */
   private readBlock(i: number): Block {
-    const [offset, length] = this.blockHandle(i);
+    this.blockHandle(i);
+    const offset = this.handleOffset;
+    const length = this.handleLength;
     const stored = length + blockTrailerBytes;
     const spare = this.cache.takeSpare(stored);
     const buf = spare?.buf ?? BlockCache.newBuffer(stored);
