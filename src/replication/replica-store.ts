@@ -7,6 +7,24 @@
  * that is idempotent and order-independent). Operations on one key run one at
  * a time, so a read-modify-write (INCR, a put resolving siblings) cannot lose
  * a concurrent update made on this node.
+ *
+ * Durability contract. A key's lock covers deciding the new object and
+ * handing it to the engine, not the engine's fsync:
+ * - `coordinate*` resolve once the object is handed over; their outcome's
+ *   `durable` resolves when the engine write resolves (after the WAL fsync
+ *   under sync `always`) and rejects when it fails. Whoever acknowledges the
+ *   write (LocalKv, the cluster coordinator) awaits `durable` first.
+ * - `apply` awaits durability itself before resolving (after releasing the
+ *   lock), so a caller acknowledging a replica write on its promise is safe.
+ * - Until its engine write settles, a handed-over object sits in a pending
+ *   map that the next locked read-modify-write of the key builds on. A key's
+ *   engine writes are issued in decision order: one decided while an earlier
+ *   write of the key is pending is issued after it, and fails with it (it
+ *   carries the failed write's versions). A settled write leaves the map,
+ *   so a failed version is never seen afterwards.
+ * - Unlocked reads (`read`, `readRaw`, scans) see the engine and the object
+ *   cache, which only hold durable objects: no read shows a write that could
+ *   still fail.
  */
 import { ConflictError, InvalidArgumentError, IoError, asBuffer, assert, describeKey, isRingkvError, CorruptionError } from '../core/index.ts';
 import type { Clock, NodeId, Timer } from '../core/index.ts';
