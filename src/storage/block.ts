@@ -64,17 +64,33 @@ export class BlockBuilder {
 
   /** A copy of the last key added. */
   lastKey(): Buffer {
-    return Buffer.from(this.writer.buf.subarray(this.lastKeyStart, this.lastKeyEnd));
+    return Buffer.from(this.lastKeyView());
+  }
+
+  /** The last key added, as a view that is valid until the next add. */
+  lastKeyView(): Buffer {
+    return this.writer.buf.subarray(this.lastKeyStart, this.lastKeyEnd);
   }
 
   /** The finished block; the builder is reset for the next one. */
   finish(): Buffer {
+    return Buffer.from(this.finishView());
+  }
+
+  /**
+   * The finished block as a view into the builder, valid until the next add:
+   * a table builder copies it into its output at once, so a block costs no
+   * buffer of its own (a 4 KiB buffer per block was garbage that outlived
+   * the awaits of a flush and piled up in old space).
+   */
+  finishView(): Buffer {
     const w = this.writer;
-    for (const offset of this.offsets) w.u32(offset);
-    w.u32(this.offsets.length);
-    const out = Buffer.from(w.view());
+    const offsets = this.offsets;
+    for (let i = 0; i < offsets.length; i++) w.u32(offsets[i] as number);
+    w.u32(offsets.length);
+    const out = w.view();
     w.reset();
-    this.offsets = [];
+    offsets.length = 0;
     return out;
   }
 }

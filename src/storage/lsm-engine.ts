@@ -32,7 +32,7 @@ import { maxLevels, resolveOptions } from './options.ts';
 import type { LsmOptions } from './options.ts';
 import { Table, TableBuilder, tableFileName } from './sstable.ts';
 import type { TableMeta } from './sstable.ts';
-import { encodeBatchRecord, replayWal, walFileName, walHeader } from './wal.ts';
+import { encodeBatchRecord, encodePutRecord, replayWal, walFileName, walHeader } from './wal.ts';
 
 export interface LsmEnv {
   fs: FileSystem;
@@ -56,6 +56,9 @@ function copyBytes(bytes: Uint8Array): Buffer {
   out.set(bytes);
   return out;
 }
+
+/** Returned by writes that finished synchronously. */
+const resolvedVoid: Promise<void> = Promise.resolve();
 
 function yieldToLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -411,8 +414,26 @@ export class LsmEngine implements Engine {
 
   // ------------------------------------------------------------------ writes
 
+  /**
+   * With sync none/interval and room in the memtable, a put skips the batch:
+   * no array, no op object, no async frame (the same WAL record as a batch of one).
+   */
   put(key: Uint8Array, value: Uint8Array, meta?: Uint8Array): Promise<void> {
-    return this.write([meta === undefined ? { type: 'put', key, value } : { type: 'put', key, value, meta }]);
+    if (this.options.sync === 'always' || this.closed || this.closing || this.needsRoom() || this.walDirty) {
+      return this.write([meta === undefined ? { type: 'put', key, value } : { type: 'put', key, value, meta }]);
+    }
+    try {
+      this.validatePut(key, value, meta);
+      const w = this.walBuffer;
+      const mark = w.length;
+      encodePutRecord(w, key, value, meta);
+      this.walRecordBuffered(mark);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    this.applyPut(key, value, meta);
+    if ((++this.opsSinceYield & writesPerYield) === 0 && this.backgroundBusy()) return yieldToLoop();
+    return resolvedVoid;
   }
 
   delete(key: Uint8Array): Promise<void> {
@@ -421,25 +442,30 @@ export class LsmEngine implements Engine {
 
   private validate(batch: readonly BatchOp[]): void {
     if (!Array.isArray(batch)) throw new InvalidArgumentError('Cannot write: a batch must be an array of operations');
-    const o = this.options;
     for (const op of batch) {
-      const key = op.key as unknown;
-      if (!(key instanceof Uint8Array)) throw new InvalidArgumentError(`Cannot write: a key must be a Uint8Array, got ${typeof key}`);
-      if (op.key.length > o.maxKeyBytes) {
-        throw new InvalidArgumentError(`Cannot write key ${describeKey(op.key, 40)} as it is ${op.key.length} bytes: the limit is ${o.maxKeyBytes} (maxKeyBytes)`);
-      }
-      if (op.type === 'put') {
-        const value = op.value as unknown;
-        if (!(value instanceof Uint8Array)) throw new InvalidArgumentError(`Cannot write key ${describeKey(op.key, 40)}: the value must be a Uint8Array, got ${typeof value}`);
-        if (op.value.length > o.maxValueBytes) {
-          throw new InvalidArgumentError(`Cannot write key ${describeKey(op.key, 40)} as its value is ${op.value.length} bytes: the limit is ${o.maxValueBytes} (maxValueBytes)`);
-        }
-        if (op.meta !== undefined && op.meta.length > o.maxMetaBytes) {
-          throw new InvalidArgumentError(`Cannot write key ${describeKey(op.key, 40)} as its metadata is ${op.meta.length} bytes: the limit is ${o.maxMetaBytes} (maxMetaBytes)`);
-        }
-      } else if (op.type !== 'delete') {
-        throw new InvalidArgumentError(`Cannot write: unknown operation type ${JSON.stringify((op as { type: unknown }).type)}`);
-      }
+      if (op.type === 'put') this.validatePut(op.key, op.value, op.meta);
+      else if (op.type === 'delete') this.validateKey(op.key);
+      else throw new InvalidArgumentError(`Cannot write: unknown operation type ${JSON.stringify((op as { type: unknown }).type)}`);
+    }
+  }
+
+  private validateKey(key: Uint8Array): void {
+    if (!((key as unknown) instanceof Uint8Array)) throw new InvalidArgumentError(`Cannot write: a key must be a Uint8Array, got ${typeof key}`);
+    const o = this.options;
+    if (key.length > o.maxKeyBytes) {
+      throw new InvalidArgumentError(`Cannot write key ${describeKey(key, 40)} as it is ${key.length} bytes: the limit is ${o.maxKeyBytes} (maxKeyBytes)`);
+    }
+  }
+
+  private validatePut(key: Uint8Array, value: Uint8Array, meta: Uint8Array | undefined): void {
+    this.validateKey(key);
+    const o = this.options;
+    if (!((value as unknown) instanceof Uint8Array)) throw new InvalidArgumentError(`Cannot write key ${describeKey(key, 40)}: the value must be a Uint8Array, got ${typeof value}`);
+    if (value.length > o.maxValueBytes) {
+      throw new InvalidArgumentError(`Cannot write key ${describeKey(key, 40)} as its value is ${value.length} bytes: the limit is ${o.maxValueBytes} (maxValueBytes)`);
+    }
+    if (meta !== undefined && meta.length > o.maxMetaBytes) {
+      throw new InvalidArgumentError(`Cannot write key ${describeKey(key, 40)} as its metadata is ${meta.length} bytes: the limit is ${o.maxMetaBytes} (maxMetaBytes)`);
     }
   }
 
@@ -458,6 +484,14 @@ export class LsmEngine implements Engine {
     const w = this.walBuffer;
     const mark = w.length;
     encodeBatchRecord(w, batch);
+    this.walRecordBuffered(mark);
+    this.apply(batch);
+    if ((++this.opsSinceYield & writesPerYield) === 0 && this.backgroundBusy()) await yieldToLoop();
+  }
+
+  /** A record was added to the WAL buffer at `mark`: append the buffer when full, else make sure a timer will. */
+  private walRecordBuffered(mark: number): void {
+    const w = this.walBuffer;
     if (w.length >= this.options.walBufferBytes) {
       try {
         this.appendWalBuffer();
@@ -476,8 +510,6 @@ export class LsmEngine implements Engine {
         }
       });
     }
-    this.apply(batch);
-    if ((++this.opsSinceYield & writesPerYield) === 0 && this.backgroundBusy()) await yieldToLoop();
   }
 
   /** Appends the buffered WAL records (sync none/interval). */
@@ -546,6 +578,15 @@ export class LsmEngine implements Engine {
     } finally {
       this.committing = false;
     }
+  }
+
+  private applyPut(key: Uint8Array, value: Uint8Array, meta: Uint8Array | undefined): void {
+    const seq = ++this.seq;
+    const k = keyString(key);
+    this.mem.set(k, key, seq, value, meta);
+    if (this.rowCache.size > 0) this.rowCache.delete(k);
+    this.counters.writes++;
+    this.counters.userBytesWritten += key.length + value.length + (meta?.length ?? 0);
   }
 
   private apply(batch: readonly BatchOp[]): void {

@@ -208,10 +208,16 @@ export class Memtable {
   private chunk: Buffer = Buffer.alloc(0);
   private chunkUsed = 0;
 
-  /** Copies a value into the arena; returns [chunk, offset]. */
-  private copyIn(value: Uint8Array): [Buffer, number] {
+  /** The chunk the last copyIn wrote to (a field, not a returned pair: no array per write). */
+  private copiedChunk: Buffer = this.chunk;
+
+  /** Copies a value into the arena; returns its offset in `copiedChunk`. */
+  private copyIn(value: Uint8Array): number {
     const len = value.length;
-    if (len >= ownChunkMinBytes) return [Buffer.from(value), 0];
+    if (len >= ownChunkMinBytes) {
+      this.copiedChunk = Buffer.from(value);
+      return 0;
+    }
     if (this.chunkUsed + len > this.chunk.length) {
       this.chunk = Buffer.allocUnsafeSlow(arenaChunkBytes);
       this.chunkUsed = 0;
@@ -219,7 +225,8 @@ export class Memtable {
     const at = this.chunkUsed;
     this.chunk.set(value, at);
     this.chunkUsed += len;
-    return [this.chunk, at];
+    this.copiedChunk = this.chunk;
+    return at;
   }
 
   /** value undefined: a deletion. Key, value and metadata are copied into the arena. */
@@ -228,11 +235,14 @@ export class Memtable {
     let chunk: Buffer | undefined;
     let off = 0;
     const len = value?.length ?? 0;
-    if (value !== undefined) [chunk, off] = this.copyIn(value);
+    if (value !== undefined) {
+      off = this.copyIn(value);
+      chunk = this.copiedChunk;
+    }
     let meta: Buffer | undefined;
     if (metaIn !== undefined) {
-      const [metaChunk, metaOff] = this.copyIn(metaIn);
-      meta = metaChunk.subarray(metaOff, metaOff + metaIn.length);
+      const metaOff = this.copyIn(metaIn);
+      meta = this.copiedChunk.subarray(metaOff, metaOff + metaIn.length);
     }
     // Arena space of an overwritten value is not reclaimed: it counts until the flush.
     this.bytes += len + (meta?.length ?? 0);
@@ -249,8 +259,8 @@ export class Memtable {
       found.meta = meta;
       return;
     }
-    const [keyChunk, keyOff] = this.copyIn(keyBytes);
-    const node = new MemNode(key, keyChunk, keyOff, prefixHigh(keyBytes), prefixLow(keyBytes), seq, chunk, off, len, meta);
+    const keyOff = this.copyIn(keyBytes);
+    const node = new MemNode(key, this.copiedChunk, keyOff, prefixHigh(keyBytes), prefixLow(keyBytes), seq, chunk, off, len, meta);
     this.map.set(key, node);
     this.markPresent(keyBytes);
     this.pending.push(node);

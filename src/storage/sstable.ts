@@ -13,7 +13,7 @@ import type { AppendFile, FileSystem, ReadFile } from '../core/index.ts';
 import { Block, BlockBuilder, kindDelete } from './block.ts';
 import { BloomFilter, bloomHash, buildBloom } from './bloom.ts';
 import { BlockCache } from './block-cache.ts';
-import { readU32, writeU32, writeU64 } from './codec.ts';
+import { ByteWriter, readU32, writeU32, writeU64 } from './codec.ts';
 
 /** docs/formats/sstable.md: "RKVT" little-endian. */
 export const sstableMagic = 0x54564b52;
@@ -57,8 +57,9 @@ export interface TableBuildOptions {
 export class TableBuilder {
   private readonly block: BlockBuilder;
   private readonly index = new BlockBuilder(4096);
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /** Output not yet appended; reused after each append (the caller awaits drain before adding more). */
+  private readonly out = new ByteWriter(outputChunkBytes + 8192);
+  private readonly handle = Buffer.alloc(12);
   private offset = 0;
   private h1s = new Uint32Array(1024);
   private h2s = new Uint32Array(1024);
@@ -113,20 +114,17 @@ export class TableBuilder {
 
   /** Appends buffered output once enough has piled up; call between adds. */
   async drain(): Promise<void> {
-    if (this.pendingBytes >= outputChunkBytes) await this.writePending();
+    if (this.out.length >= outputChunkBytes) await this.writePending();
   }
 
   private async writePending(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const chunk = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
-    this.pending = [];
-    this.pendingBytes = 0;
-    await this.file.append(chunk);
+    if (this.out.length === 0) return;
+    await this.file.append(this.out.view());
+    this.out.reset();
   }
 
-  private emit(data: Buffer): void {
-    this.pending.push(data);
-    this.pendingBytes += data.length;
+  private emit(data: Uint8Array): void {
+    this.out.bytes(data);
     this.offset += data.length;
   }
 
@@ -144,21 +142,23 @@ export class TableBuilder {
         this.incompressibleStreak++;
       }
     }
-    const trailer = Buffer.allocUnsafe(blockTrailerBytes);
-    trailer[0] = codec;
-    writeU32(trailer, 1, crc32(trailer.subarray(0, 1), crc32(stored)));
     const at = this.offset;
-    this.emit(stored);
-    this.emit(trailer);
+    const out = this.out;
+    const start = out.length;
+    out.bytes(stored);
+    out.u8(codec);
+    // The checksum covers the block and its codec byte (docs/formats/sstable.md).
+    out.u32(crc32(out.buf.subarray(start, out.length)));
+    this.offset += stored.length + blockTrailerBytes;
     return [at, stored.length];
   }
 
   private finishBlock(): void {
     if (this.block.count === 0) return;
-    const lastKey = this.block.lastKey();
-    this.last = lastKey;
-    const [offset, length] = this.writeBlock(this.block.finish(), true);
-    const handle = Buffer.allocUnsafe(12);
+    // The index copies the key and handle bytes, so views and a reused handle suffice.
+    const lastKey = this.block.lastKeyView();
+    const [offset, length] = this.writeBlock(this.block.finishView(), true);
+    const handle = this.handle;
     writeU64(handle, 0, offset);
     writeU32(handle, 8, length);
     this.index.add(lastKey, 1, handle, undefined);
@@ -167,6 +167,7 @@ export class TableBuilder {
   /** Completes the file (filter, index, footer), makes it durable and closes it. */
   async finish(): Promise<TableMeta> {
     this.finishBlock();
+    if (this.index.count > 0) this.last = this.index.lastKey();
     const filter = Buffer.from(buildBloom(this.h1s, this.h2s, this.entries, this.options.bloomBitsPerKey));
     const [filterOffset, filterLength] = this.writeBlock(filter, false);
     const [indexOffset, indexLength] = this.writeBlock(this.index.finish(), false);

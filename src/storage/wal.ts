@@ -44,23 +44,39 @@ export function encodeBatchRecord(w: ByteWriter, batch: readonly BatchOp[]): voi
   w.length += walRecordHeaderBytes;
   w.varint(batch.length);
   for (const op of batch) {
-    if (op.type === 'put') {
-      const meta = op.meta;
-      w.u8(meta === undefined ? kindPut : kindPutMeta);
-      w.varint(op.key.length);
-      w.bytes(op.key);
-      if (meta !== undefined) {
-        w.varint(meta.length);
-        w.bytes(meta);
-      }
-      w.varint(op.value.length);
-      w.bytes(op.value);
-    } else {
+    if (op.type === 'put') encodePutOp(w, op.key, op.value, op.meta);
+    else {
       w.u8(kindDelete);
       w.varint(op.key.length);
       w.bytes(op.key);
     }
   }
+  finishRecord(w, start);
+}
+
+/** The record of a batch holding one put, without building the batch (same bytes as encodeBatchRecord). */
+export function encodePutRecord(w: ByteWriter, key: Uint8Array, value: Uint8Array, meta: Uint8Array | undefined): void {
+  const start = w.length;
+  w.ensure(walRecordHeaderBytes);
+  w.length += walRecordHeaderBytes;
+  w.varint(1);
+  encodePutOp(w, key, value, meta);
+  finishRecord(w, start);
+}
+
+function encodePutOp(w: ByteWriter, key: Uint8Array, value: Uint8Array, meta: Uint8Array | undefined): void {
+  w.u8(meta === undefined ? kindPut : kindPutMeta);
+  w.varint(key.length);
+  w.bytes(key);
+  if (meta !== undefined) {
+    w.varint(meta.length);
+    w.bytes(meta);
+  }
+  w.varint(value.length);
+  w.bytes(value);
+}
+
+function finishRecord(w: ByteWriter, start: number): void {
   const payloadLength = w.length - start - walRecordHeaderBytes;
   const buf = w.buf;
   writeU32(buf, start, payloadLength);
