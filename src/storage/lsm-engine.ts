@@ -30,7 +30,7 @@ import { Memtable, keyString, versionValue } from './memtable.ts';
 import type { MemNode } from './memtable.ts';
 import { maxLevels, resolveOptions } from './options.ts';
 import type { LsmOptions } from './options.ts';
-import { Table, TableBuilder, tableFileName } from './sstable.ts';
+import { HashArrayPool, Table, TableBuilder, tableFileName } from './sstable.ts';
 import type { TableMeta } from './sstable.ts';
 import { encodeBatchRecord, encodePutRecord, replayWal, walFileName, walHeader } from './wal.ts';
 
@@ -119,6 +119,7 @@ export class LsmEngine implements Engine {
   private manifestLock: Promise<void> = Promise.resolve();
   private readonly pointers: (Buffer | undefined)[] = [];
   private readonly blockCache: BlockCache;
+  private readonly hashArrays = new HashArrayPool();
   private readonly rowCache: RowCache;
   private readonly hash = new Uint32Array(2);
   private opsSinceYield = 0;
@@ -714,7 +715,7 @@ export class LsmEngine implements Engine {
     if (imm.entries > 0) {
       const number = this.nextFileNumber++;
       const path = `${this.dir}/${tableFileName(number)}`;
-      const builder = await TableBuilder.create(this.fs, path, number, this.options);
+      const builder = await TableBuilder.create(this.fs, path, number, this.options, this.hashArrays);
       let meta: TableMeta;
       try {
         let n = 0;
@@ -912,7 +913,7 @@ export class LsmEngine implements Engine {
 
   private async newTable(): Promise<TableBuilder> {
     const number = this.nextFileNumber++;
-    return TableBuilder.create(this.fs, `${this.dir}/${tableFileName(number)}`, number, this.options);
+    return TableBuilder.create(this.fs, `${this.dir}/${tableFileName(number)}`, number, this.options, this.hashArrays);
   }
 
   private async finishTable(builder: TableBuilder): Promise<Table> {

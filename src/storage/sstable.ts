@@ -54,6 +54,30 @@ export interface TableBuildOptions {
   compression: 'lz4' | 'none';
 }
 
+/**
+ * The bloom-hash arrays of finished table builders, kept for the next one: a
+ * flush or compaction writes table after table, and arrays grown per table
+ * (MiBs at the default file size) were external-memory garbage that lived
+ * until a full GC. One pool per engine; builders take and give back arrays
+ * synchronously, so concurrent builders never share one.
+ */
+export class HashArrayPool {
+  private readonly spare: Uint32Array[] = [];
+
+  take(): Uint32Array {
+    return this.spare.pop() ?? new Uint32Array(initialHashEntries);
+  }
+
+  giveBack(array: Uint32Array): void {
+    if (this.spare.length < maxSpareHashArrays && array.length <= maxPooledHashEntries) this.spare.push(array);
+  }
+}
+const initialHashEntries = 1024;
+/** A flush and a compaction each hold two arrays at once. */
+const maxSpareHashArrays = 4;
+/** Arrays bigger than this (tables of over a million entries) are not kept. */
+const maxPooledHashEntries = 1 << 20;
+
 export class TableBuilder {
   private readonly block: BlockBuilder;
   private readonly index = new BlockBuilder(4096);
@@ -61,8 +85,8 @@ export class TableBuilder {
   private readonly out = new ByteWriter(outputChunkBytes + 8192);
   private readonly handle = Buffer.alloc(12);
   private offset = 0;
-  private h1s = new Uint32Array(1024);
-  private h2s = new Uint32Array(1024);
+  private h1s: Uint32Array;
+  private h2s: Uint32Array;
   private readonly hash = new Uint32Array(2);
   private smallest: Buffer | undefined;
   private last: Buffer | undefined;
@@ -75,12 +99,22 @@ export class TableBuilder {
     private readonly file: AppendFile,
     readonly number: number,
     private readonly options: TableBuildOptions,
+    private readonly hashArrays: HashArrayPool,
   ) {
     this.block = new BlockBuilder(options.blockBytes + 1024);
+    this.h1s = hashArrays.take();
+    this.h2s = hashArrays.take();
   }
 
-  static async create(fs: FileSystem, path: string, number: number, options: TableBuildOptions): Promise<TableBuilder> {
-    return new TableBuilder(await fs.openAppend(path, { truncate: true }), number, options);
+  static async create(fs: FileSystem, path: string, number: number, options: TableBuildOptions, hashArrays = new HashArrayPool()): Promise<TableBuilder> {
+    return new TableBuilder(await fs.openAppend(path, { truncate: true }), number, options, hashArrays);
+  }
+
+  /** The builder is done (finished or abandoned): its hash arrays go back to the pool. */
+  private releaseHashes(): void {
+    this.hashArrays.giveBack(this.h1s);
+    this.hashArrays.giveBack(this.h2s);
+    this.h1s = this.h2s = emptyHashes;
   }
 
   get path(): string {
@@ -95,11 +129,13 @@ export class TableBuilder {
   /** Keys must arrive in strictly ascending order. */
   add(key: Uint8Array, kind: number, value: Uint8Array | undefined, meta: Uint8Array | undefined): void {
     if (this.entries === this.h1s.length) {
-      const h1s = new Uint32Array(this.entries * 2);
+      const h1s = new Uint32Array(Math.max(initialHashEntries, this.entries * 2));
       h1s.set(this.h1s);
+      this.hashArrays.giveBack(this.h1s);
       this.h1s = h1s;
-      const h2s = new Uint32Array(this.entries * 2);
+      const h2s = new Uint32Array(h1s.length);
       h2s.set(this.h2s);
+      this.hashArrays.giveBack(this.h2s);
       this.h2s = h2s;
     }
     bloomHash(key, this.hash);
@@ -129,11 +165,11 @@ export class TableBuilder {
   }
 
   /** Writes a block with its trailer; returns [offset, stored length]. */
-  private writeBlock(raw: Buffer, allowCompression: boolean): [number, number] {
+  private writeBlock(raw: Uint8Array, allowCompression: boolean): [number, number] {
     let stored = raw;
     let codec = codecNone;
     if (allowCompression && this.options.compression === 'lz4' && (this.incompressibleStreak < incompressibleStreakBlocks || ++this.skippedCompressions % compressionProbeInterval === 0)) {
-      const compressed = compressSync(raw);
+      const compressed = compressSync(raw as Buffer);
       if (compressed.length <= raw.length * (1 - minCompressionSavingRatio)) {
         stored = compressed;
         codec = codecLz4;
@@ -168,7 +204,8 @@ export class TableBuilder {
   async finish(): Promise<TableMeta> {
     this.finishBlock();
     if (this.index.count > 0) this.last = this.index.lastKey();
-    const filter = Buffer.from(buildBloom(this.h1s, this.h2s, this.entries, this.options.bloomBitsPerKey));
+    const filter = buildBloom(this.h1s, this.h2s, this.entries, this.options.bloomBitsPerKey);
+    this.releaseHashes();
     const [filterOffset, filterLength] = this.writeBlock(filter, false);
     const [indexOffset, indexLength] = this.writeBlock(this.index.finish(), false);
     const footer = Buffer.alloc(sstableFooterBytes);
@@ -196,6 +233,7 @@ export class TableBuilder {
   }
 
   async abandon(): Promise<void> {
+    this.releaseHashes();
     await this.file.close().catch(() => undefined);
   }
 }
@@ -232,7 +270,21 @@ function readBlockBytes(file: ReadFile, offset: number, length: number): Buffer 
   return codec === codecNone ? stored : decompress(file.path, offset, stored);
 }
 
+/**
+ * `bytes` itself when it fills (nearly) all of its memory, else a copy: a
+ * small read is a slice of Node's shared pool, and a long-lived slice would
+ * pin the whole pool chunk. (Copying big filters and indexes too only made
+ * garbage: two copies per table opened.)
+ */
+function ownBytes(bytes: Buffer): Buffer {
+  if (bytes.buffer.byteLength <= bytes.length + blockTrailerBytes) return bytes;
+  const own = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(own);
+  return own;
+}
+
 const maxBlocksPerTable = 1 << 22;
+const emptyHashes = new Uint32Array(0);
 
 export class Table {
   readonly filter: BloomFilter;
@@ -276,8 +328,8 @@ export class Table {
       const indexLength = readU32(footer, 8);
       const filterOffset = u64(12);
       const filterLength = readU32(footer, 20);
-      const filter = new BloomFilter(Uint8Array.from(readBlockBytes(file, filterOffset, filterLength)));
-      const index = new Block(Buffer.from(readBlockBytes(file, indexOffset, indexLength)), path, indexOffset);
+      const filter = new BloomFilter(ownBytes(readBlockBytes(file, filterOffset, filterLength)));
+      const index = new Block(ownBytes(readBlockBytes(file, indexOffset, indexLength)), path, indexOffset);
       return new Table(meta, file, filter, index, cache);
     } catch (error) {
       await file.close().catch(() => undefined);
