@@ -23,13 +23,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { RealClock, RealFileSystem, createLogger } from '../src/core/index.ts';
-import { openLsm } from '../src/storage/index.ts';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { SyncMode } from '../src/storage/index.ts';
-import { LocalKv, ReplicaStore } from '../src/replication/index.ts';
 import type { ClusterView } from '../src/replication/index.ts';
-import { Settings } from '../src/api/settings.ts';
-import { RespServer } from '../src/api/resp/index.ts';
 
 type Target = 'redis' | 'ringkv' | 'node-ceiling';
 type Sync = 'none' | 'always';
@@ -59,7 +56,25 @@ const { values: flags } = parseArgs({
 
 // ---------------------------------------------------------------- servers (child mode)
 
+/**
+ * The server runs the compiled dist/ build, as `npm start` and `ringkv start`
+ * do: under tsx every function carries esbuild's keep-names wrapper, which
+ * measured ~20 % more CPU per SET in-process. `npm run bench:resp` builds first.
+ */
+const distRoot = fileURLToPath(new URL('../dist/', import.meta.url));
+
+async function fromDist<T>(module: string): Promise<T> {
+  const path = join(distRoot, module);
+  if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` first (npm run bench:resp does)`);
+  return (await import(path)) as T;
+}
+
 async function serveRingkv(sync: SyncMode, dir: string): Promise<void> {
+  const { RealClock, RealFileSystem, createLogger } = await fromDist<typeof import('../src/core/index.ts')>('core/index.js');
+  const { openLsm } = await fromDist<typeof import('../src/storage/index.ts')>('storage/index.js');
+  const { LocalKv, ReplicaStore } = await fromDist<typeof import('../src/replication/index.ts')>('replication/index.js');
+  const { Settings } = await fromDist<typeof import('../src/api/settings.ts')>('api/settings.js');
+  const { RespServer } = await fromDist<typeof import('../src/api/resp/index.ts')>('api/resp/index.js');
   const clock = new RealClock();
   const log = createLogger({ level: 'warn' });
   const engine = await openLsm(dir, { sync }, { fs: new RealFileSystem(), clock, log });

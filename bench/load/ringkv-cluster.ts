@@ -1,22 +1,22 @@
 /**
  * Three (by default) real ringkv node processes on 127.0.0.1 in cluster mode,
- * started as test/node/cluster-process.test.ts starts them: `node --import
- * tsx src/cli/main.ts start` with a generated cluster secret in the
- * environment, node 1 as every other node's seed, RESP/HTTP on port 0
- * (learned from the `ready` log line), fixed free cluster ports. Running the
- * TypeScript through tsx costs only start-up time (transpiled once per
- * module) and always runs the current source, unlike a possibly stale dist/.
+ * started like test/node/cluster-process.test.ts starts them, but from the
+ * compiled build as `npm start` runs them: `node dist/cli/main.js start` with
+ * a generated cluster secret in the environment, node 1 as every other node's
+ * seed, RESP/HTTP on port 0 (learned from the `ready` log line), fixed free
+ * cluster ports. Not through tsx: esbuild's keep-names wrapper around every
+ * function measured ~20 % more CPU per write. `npm run bench:cluster` builds
+ * dist/ first, so it is never stale.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Endpoint } from './driver.ts';
 import { freePorts, spawnChild, waitUntil, type Child } from './processes.ts';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
-const cliEntry = join(repoRoot, 'src/cli/main.ts');
-/** By absolute URL so the children resolve tsx whatever their cwd. */
-const tsxImport = import.meta.resolve('tsx');
+const cliEntry = join(repoRoot, 'dist/cli/main.js');
 const nodeStartTimeoutMs = 30_000;
 /** The claimant waits ~5 gossip intervals before proposing a ring; generous for a loaded 2-core machine. */
 const formationTimeoutMs = 60_000;
@@ -54,6 +54,7 @@ async function getJson(endpoint: Endpoint, path: string): Promise<unknown> {
 }
 
 export async function startRingkvCluster(options: RingkvClusterOptions): Promise<RingkvCluster> {
+  if (!existsSync(cliEntry)) throw new Error(`${cliEntry} is missing: run \`npm run build\` first (npm run bench:cluster does)`);
   const secret = randomBytes(24).toString('hex');
   const clusterPorts = await freePorts(options.nodes);
   const children: Child[] = [];
@@ -66,7 +67,7 @@ export async function startRingkvCluster(options: RingkvClusterOptions): Promise
         const id = `n${i + 1}`;
         const profArgs = options.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir, '--cpu-prof-name', `${options.label ?? 'ringkv'}-${id}.cpuprofile`];
         const args = [
-          ...profArgs, '--import', tsxImport, cliEntry, 'start',
+          ...profArgs, cliEntry, 'start',
           '--node-id', id,
           '--data', join(options.dir, id),
           '--host', '127.0.0.1',
