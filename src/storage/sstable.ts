@@ -17,7 +17,9 @@ import { ByteWriter, readU32, writeU32, writeU64 } from './codec.ts';
 
 /** docs/formats/sstable.md: "RKVT" little-endian. */
 export const sstableMagic = 0x54564b52;
-export const sstableFormatVersion = 1;
+/** 2: data blocks may carry a hash index (flag in the block's count word). Version 1 files are still read. */
+export const sstableFormatVersion = 2;
+const oldestReadableFormatVersion = 1;
 export const sstableFooterBytes = 48;
 const blockTrailerBytes = 5;
 export const codecNone = 0;
@@ -101,7 +103,7 @@ export class TableBuilder {
     private readonly options: TableBuildOptions,
     private readonly hashArrays: HashArrayPool,
   ) {
-    this.block = new BlockBuilder(options.blockBytes + 1024);
+    this.block = new BlockBuilder(options.blockBytes + 1024, true);
     this.h1s = hashArrays.take();
     this.h2s = hashArrays.take();
   }
@@ -142,7 +144,7 @@ export class TableBuilder {
     this.h1s[this.entries] = this.hash[0] as number;
     this.h2s[this.entries] = this.hash[1] as number;
     if (this.smallest === undefined) this.smallest = Buffer.from(key);
-    this.block.add(key, kind, value, meta);
+    this.block.add(key, kind, value, meta, this.hash[0]);
     this.entries++;
     if (kind === kindDelete) this.tombstones++;
     if (this.block.estimatedBytes >= this.options.blockBytes) this.finishBlock();
@@ -320,8 +322,8 @@ export class Table {
       if (readU32(footer, 44) !== sstableMagic) throw corrupt(path, footerAt + 44, 'bad magic (not a ringkv SSTable)');
       if (readU32(footer, 40) !== crc32(footer.subarray(0, 40))) throw corrupt(path, footerAt, 'footer checksum mismatch');
       const version = footer[36] as number;
-      if (version !== sstableFormatVersion) {
-        throw corrupt(path, footerAt + 36, `format version ${version} is not supported (this build reads ${sstableFormatVersion})`);
+      if (version < oldestReadableFormatVersion || version > sstableFormatVersion) {
+        throw corrupt(path, footerAt + 36, `format version ${version} is not supported (this build reads ${oldestReadableFormatVersion} to ${sstableFormatVersion})`);
       }
       const u64 = (at: number): number => readU32(footer, at) + readU32(footer, at + 4) * 0x100000000;
       const indexOffset = u64(0);
@@ -431,8 +433,8 @@ export class Table {
     const blockIndex = this.index.lowerBound(key);
     if (blockIndex >= this.index.count) return undefined;
     const block = this.cachedBlock(blockIndex, true);
-    const i = block.lowerBound(key);
-    if (i >= block.count || block.compareAt(key, i) !== 0) return undefined;
+    const i = block.find(key, h1);
+    if (i < 0) return undefined;
     block.decode(i);
     return block;
   }

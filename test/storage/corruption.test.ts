@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { CorruptionError, MemoryFileSystem, MemoryLogger, RealClock, crc32, silentLogger, utf8, fromUtf8 } from '../../src/core/index.ts';
 import { openLsm } from '../../src/storage/index.ts';
 import type { LsmOptions } from '../../src/storage/index.ts';
-import { writeU32 } from '../../src/storage/codec.ts';
+import { readU32, writeU32 } from '../../src/storage/codec.ts';
+import { Block, hashBucket } from '../../src/storage/block.ts';
+import { hashKey } from '../../src/storage/sstable.ts';
 
 const env = (fs: MemoryFileSystem) => ({ fs, clock: new RealClock(), log: silentLogger });
 const options: Partial<LsmOptions> = { blockBytes: 1024, compression: 'none' };
@@ -151,3 +153,59 @@ test('an lz4 block with a flipped byte is detected before decompression', async 
     await again.close();
   }
 });
+
+test('a flipped byte in a data block hash index is caught by the block checksum; with the checksum forged, a bad bucket is still never data', async () => {
+  const { fs, sst } = await tableDb();
+  const file = fs.peek(sst);
+  // The first data block: its handle is the first entry of the index block (docs/formats/sstable.md).
+  const footer = file.subarray(file.length - 48);
+  const indexOffset = readU32(footer, 0);
+  const index = new Block(Buffer.from(file.subarray(indexOffset, indexOffset + readU32(footer, 8))), sst, indexOffset);
+  index.decode(0);
+  const length = readU32(index.buf, index.valueStart + 8);
+  const first = new Block(Buffer.from(file.subarray(0, length)), sst, 0);
+  const buckets = readU32(file, length - 4) >= 0x80000000 ? (file[length - 6] as number) | ((file[length - 5] as number) << 8) : 0;
+  assert.ok(buckets > 0, 'data blocks carry a hash index');
+  const probe = Buffer.from(key(0));
+  const bucketAt = length - 6 - buckets + hashBucket(hashKey(probe)[0], buckets);
+  assert.equal(first.find(probe, hashKey(probe)[0]), 0);
+
+  const flipped = new MemoryFileSystem();
+  await copyDb(fs, flipped);
+  flipped.corrupt(sst, bucketAt, Uint8Array.of((file[bucketAt] as number) ^ 0x01));
+  let db = await openLsm('/db', options, env(flipped));
+  try {
+    await assert.rejects(db.get(key(0)), (e: unknown) => e instanceof CorruptionError && /checksum mismatch/.test(e.message));
+  } finally {
+    await db.close();
+  }
+
+  // Point key 0's bucket at entry 1 and forge the checksum: the lookup compares keys, so it misses instead of returning key 1.
+  const forged = new MemoryFileSystem();
+  await copyDb(fs, forged);
+  const block = Buffer.from(file.subarray(0, length + 1));
+  block[bucketAt] = 1;
+  forged.corrupt(sst, bucketAt, Uint8Array.of(1));
+  const crc = Buffer.alloc(4);
+  writeU32(crc, 0, crc32(block));
+  forged.corrupt(sst, length + 1, crc);
+  db = await openLsm('/db', options, env(forged));
+  try {
+    const got = await db.get(key(0));
+    assert.equal(got, undefined);
+    assert.equal(fromUtf8((await db.get(key(1)))?.value ?? new Uint8Array()), fromUtf8(value(1)));
+  } finally {
+    await db.close();
+  }
+});
+
+async function copyDb(from: MemoryFileSystem, to: MemoryFileSystem): Promise<void> {
+  await to.mkdirp('/db');
+  for (const name of await from.list('/db')) {
+    const out = await to.openAppend(`/db/${name}`, { truncate: true });
+    await out.append(from.peek(`/db/${name}`));
+    await out.sync();
+    await out.close();
+  }
+  await to.syncDir('/db');
+}
