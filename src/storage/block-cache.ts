@@ -9,23 +9,126 @@
  * and held hundreds of MiB of dead buffers in RSS. A buffer is recycled only
  * when no cursor was ever given its block (`Block.lent`): cursors keep views
  * into their blocks while they move, point lookups copy the value out at once.
+ *
+ * Why no Map: each table keeps its own array of slots indexed by block
+ * number (`BlockSlots`), so a lookup is one array load instead of hashing a
+ * key into a Map of every cached block (and a key built from file number and
+ * block number stops being a small integer once file numbers pass 255).
  */
 import type { Block } from './block.ts';
-import { LruCache } from './cache.ts';
 
-/** JS heap cost of one cached block beyond its buffer: Block and Buffer objects, LRU slot, Map entry, backing-store record. */
+/** JS heap cost of one cached block beyond its buffer: Block and Buffer objects, LRU slot, backing-store record. */
 export const cachedBlockOverheadBytes = 320;
 /** Spare buffers kept for reuse; a miss evicts about one block, so a few suffice. */
 const maxSpareBuffers = 16;
 /** Buffers are allocated in multiples of this, so a spare fits most blocks of a table. */
 const bufferGranuleBytes = 64;
 
-export class BlockCache extends LruCache<number, Block> {
+interface Slot {
+  block: Block;
+  bytes: number;
+  owner: BlockSlots;
+  index: number;
+  newer: Slot | undefined;
+  older: Slot | undefined;
+}
+
+/** One table's cached blocks by block number (the table owns it; the cache fills and empties it). */
+export type BlockSlots = (Slot | undefined)[];
+
+export function newBlockSlots(blocks: number): BlockSlots {
+  return new Array<Slot | undefined>(blocks).fill(undefined);
+}
+
+export class BlockCache {
+  private newest: Slot | undefined = undefined;
+  private oldest: Slot | undefined = undefined;
+  private used = 0;
+  private entries = 0;
   private readonly spare: Block[] = [];
+  private spareSlot: Slot | undefined = undefined;
+  hits = 0;
+  misses = 0;
+
+  constructor(private readonly capacity: number) {}
+
+  get size(): number {
+    return this.entries;
+  }
+
+  get usedBytes(): number {
+    return this.used;
+  }
+
+  hitRatio(): number {
+    const total = this.hits + this.misses;
+    return total === 0 ? 0 : this.hits / total;
+  }
 
   /** The bytes a block occupies in the cache. */
   static charge(block: Block): number {
     return block.buf.length + cachedBlockOverheadBytes;
+  }
+
+  get(owner: BlockSlots, index: number): Block | undefined {
+    const slot = owner[index];
+    if (slot === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    if (slot !== this.newest) {
+      this.unlink(slot);
+      this.pushNewest(slot);
+    }
+    return slot.block;
+  }
+
+  set(owner: BlockSlots, index: number, block: Block, bytes: number): void {
+    if (bytes > this.capacity || index >= owner.length) return;
+    const old = owner[index];
+    if (old !== undefined) this.remove(old);
+    // Reuse the slot of the last eviction: a steady-state cache evicts on every set.
+    let slot = this.spareSlot;
+    if (slot === undefined) {
+      slot = { block, bytes, owner, index, newer: undefined, older: undefined };
+    } else {
+      this.spareSlot = undefined;
+      slot.block = block;
+      slot.bytes = bytes;
+      slot.owner = owner;
+      slot.index = index;
+    }
+    owner[index] = slot;
+    this.pushNewest(slot);
+    this.used += bytes;
+    this.entries++;
+    while (this.used > this.capacity && this.oldest !== undefined) this.remove(this.oldest);
+  }
+
+  private remove(slot: Slot): void {
+    this.unlink(slot);
+    slot.owner[slot.index] = undefined;
+    this.used -= slot.bytes;
+    this.entries--;
+    this.giveBack(slot.block);
+    this.spareSlot = slot;
+  }
+
+  private unlink(slot: Slot): void {
+    if (slot.newer !== undefined) slot.newer.older = slot.older;
+    else this.newest = slot.older;
+    if (slot.older !== undefined) slot.older.newer = slot.newer;
+    else this.oldest = slot.newer;
+    slot.newer = slot.older = undefined;
+  }
+
+  private pushNewest(slot: Slot): void {
+    slot.older = this.newest;
+    slot.newer = undefined;
+    if (this.newest !== undefined) this.newest.newer = slot;
+    this.newest = slot;
+    if (this.oldest === undefined) this.oldest = slot;
   }
 
   /** An evicted block whose buffer holds at least `bytes` bytes, to read the next block into (see Block.reuse). */
@@ -54,12 +157,13 @@ export class BlockCache extends LruCache<number, Block> {
     if (!block.lent && this.spare.length < maxSpareBuffers) this.spare.push(block);
   }
 
-  protected override removed(block: Block): void {
-    this.giveBack(block);
-  }
-
-  override clear(): void {
-    super.clear();
+  /** Drops every block (tables keep their slot arrays, now empty). */
+  clear(): void {
+    for (let slot = this.newest; slot !== undefined; slot = slot.older) slot.owner[slot.index] = undefined;
+    this.newest = this.oldest = undefined;
+    this.used = 0;
+    this.entries = 0;
     this.spare.length = 0;
+    this.spareSlot = undefined;
   }
 }

@@ -12,7 +12,8 @@ import { CorruptionError, crc32 } from '../core/index.ts';
 import type { AppendFile, FileSystem, ReadFile } from '../core/index.ts';
 import { Block, BlockBuilder, kindDelete } from './block.ts';
 import { BloomFilter, bloomHash, buildBloom } from './bloom.ts';
-import { BlockCache } from './block-cache.ts';
+import { BlockCache, newBlockSlots } from './block-cache.ts';
+import type { BlockSlots } from './block-cache.ts';
 import { ByteWriter, readU32, writeU32, writeU64 } from './codec.ts';
 
 /** docs/formats/sstable.md: "RKVT" little-endian. */
@@ -285,7 +286,6 @@ function ownBytes(bytes: Buffer): Buffer {
   return own;
 }
 
-const maxBlocksPerTable = 1 << 22;
 const emptyHashes = new Uint32Array(0);
 
 export class Table {
@@ -294,7 +294,8 @@ export class Table {
   /** Holders: the current version and open iterators. The file is deleted when this reaches 0 while obsolete. */
   refs = 0;
   obsolete = false;
-  private readonly cacheBase: number;
+  /** This table's cached blocks, by block number (filled and emptied by the block cache). */
+  private readonly cacheSlots: BlockSlots;
 
   private constructor(
     readonly meta: TableMeta,
@@ -305,8 +306,7 @@ export class Table {
   ) {
     this.filter = filter;
     this.index = index;
-    this.cacheBase = meta.number * maxBlocksPerTable;
-    if (index.count > maxBlocksPerTable) throw corrupt(file.path, 0, `index has ${index.count} blocks`);
+    this.cacheSlots = newBlockSlots(index.count);
   }
 
   get path(): string {
@@ -362,7 +362,7 @@ export class Table {
   lastCursorBlockCached = false;
 
   cursorBlock(i: number, scratch: Buffer | undefined): Block {
-    const cached = this.cache.get(this.cacheBase + i);
+    const cached = this.cache.get(this.cacheSlots, i);
     this.lastCursorBlockCached = cached !== undefined;
     if (cached !== undefined) {
       cached.lent = true;
@@ -391,11 +391,10 @@ export class Table {
   }
 
   private cachedBlock(i: number, fillCache: boolean): Block {
-    const cacheKey = this.cacheBase + i;
-    const cached = this.cache.get(cacheKey);
+    const cached = this.cache.get(this.cacheSlots, i);
     if (cached !== undefined) return cached;
     const block = this.readBlock(i);
-    if (fillCache) this.cache.set(cacheKey, block, BlockCache.charge(block));
+    if (fillCache) this.cache.set(this.cacheSlots, i, block, BlockCache.charge(block));
     return block;
   }
 

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { MemoryFileSystem, RealClock, silentLogger, utf8 } from '../../src/core/index.ts';
 import { openLsm } from '../../src/storage/index.ts';
 import type { LsmEngine } from '../../src/storage/index.ts';
+import { BlockCache, newBlockSlots } from '../../src/storage/block-cache.ts';
+import { Block, BlockBuilder, kindPut } from '../../src/storage/block.ts';
 
 const env = () => ({ fs: new MemoryFileSystem(), clock: new RealClock(), log: silentLogger });
 const key = (i: number): Uint8Array => utf8(`key:${String(i).padStart(6, '0')}`);
@@ -82,4 +84,40 @@ test('the memtable presence filter never hides a key, deleted or overwritten one
   }
   assert.equal(await db.get(utf8('absent')), undefined);
   await db.close();
+});
+
+test('block cache: per-table slots, LRU eviction by charged bytes, recycled blocks, clear empties the tables', () => {
+  const blockOf = (n: number): Block => {
+    const builder = new BlockBuilder(256);
+    builder.add(Buffer.from(`k${n}`), kindPut, Buffer.from(`v${n}`), undefined);
+    return new Block(builder.finish(), 't.sst', n);
+  };
+  const blocks = Array.from({ length: 4 }, (_, n) => blockOf(n));
+  const charge = BlockCache.charge(blocks[0] as Block);
+  const cache = new BlockCache(3 * charge);
+  const a = newBlockSlots(2);
+  const b = newBlockSlots(2);
+  cache.set(a, 0, blocks[0] as Block, charge);
+  cache.set(a, 1, blocks[1] as Block, charge);
+  cache.set(b, 0, blocks[2] as Block, charge);
+  // The same block number in two tables is two entries.
+  assert.equal(cache.get(a, 0), blocks[0]);
+  assert.equal(cache.get(b, 0), blocks[2]);
+  assert.equal(cache.get(b, 1), undefined);
+  // a[1] is now the least recently used: adding a fourth block evicts it, and its block becomes a spare.
+  cache.set(b, 1, blocks[3] as Block, charge);
+  assert.equal(cache.size, 3);
+  assert.equal(cache.get(a, 1), undefined);
+  assert.equal(a[1], undefined);
+  assert.equal(cache.takeSpare(1), blocks[1]);
+  assert.equal(cache.takeSpare(1), undefined);
+  // A lent block (a cursor holds views into it) is never recycled.
+  (blocks[0] as Block).lent = true;
+  cache.set(a, 1, blockOf(9), charge);
+  assert.equal(cache.get(a, 0), undefined);
+  assert.equal(cache.takeSpare(1), undefined);
+  assert.equal(cache.usedBytes, 3 * charge);
+  cache.clear();
+  assert.equal(cache.size, 0);
+  assert.ok(a.every((s) => s === undefined) && b.every((s) => s === undefined));
 });

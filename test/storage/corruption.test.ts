@@ -209,3 +209,27 @@ async function copyDb(from: MemoryFileSystem, to: MemoryFileSystem): Promise<voi
   }
   await to.syncDir('/db');
 }
+
+test('SSTable format versions: 1 (no hash indexes) still opens, a newer version is refused by name', async () => {
+  const { fs, sst } = await tableDb();
+  const footerAt = fs.peek(sst).length - 48;
+  const setVersion = (target: MemoryFileSystem, version: number): void => {
+    const footer = Buffer.from(target.peek(sst).subarray(footerAt, footerAt + 40));
+    footer[36] = version;
+    const crc = Buffer.alloc(4);
+    writeU32(crc, 0, crc32(footer));
+    target.corrupt(sst, footerAt + 36, Uint8Array.of(version));
+    target.corrupt(sst, footerAt + 40, crc);
+  };
+  const newer = new MemoryFileSystem();
+  await copyDb(fs, newer);
+  setVersion(newer, 3);
+  await assert.rejects(openLsm('/db', options, env(newer)), (e: unknown) => e instanceof CorruptionError && /format version 3 is not supported \(this build reads 1 to 2\)/.test(e.message));
+  setVersion(fs, 1);
+  const db = await openLsm('/db', options, env(fs));
+  try {
+    for (const i of [0, 777, 1999]) assert.equal(fromUtf8((await db.get(key(i)))?.value ?? new Uint8Array()), fromUtf8(value(i)));
+  } finally {
+    await db.close();
+  }
+});
