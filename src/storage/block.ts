@@ -12,24 +12,30 @@ export const kindPut = 1;
 export const kindPutMeta = 2;
 
 /**
- * Data-block hash index (docs/formats/sstable.md, "block hash index"): one
- * byte per bucket, the index of the only entry whose key hashes there, or
- * one of these markers. A point lookup then touches one bucket, one offset
- * and one key instead of the ~6 entries of a binary search, each a likely
- * CPU cache miss in a block just taken from a large block cache.
+ * Data-block hash index (docs/formats/sstable.md, "block hash index"): an
+ * open-addressing table of 2-byte buckets (entry index, 8-bit hash tag),
+ * linear probing. A point lookup then compares one key (the tag rules out
+ * almost every other probed entry) instead of the ~6 entries of a binary
+ * search, each a likely CPU cache miss in a block just taken from a large
+ * block cache.
  */
 export const bucketEmpty = 0xff;
-export const bucketCollision = 0xfe;
-/** Blocks with more entries have no hash index (entry indexes must fit below the markers). */
-export const maxHashIndexedEntries = 0xfd;
-/** Buckets per entry: 4/3, as RocksDB's default 0.75 load (few collisions, ~1 % of a 4 KiB block). */
-const hashBucketsPerEntry = 4 / 3;
+/** Blocks with more entries have no hash index (entry indexes must stay below bucketEmpty). */
+export const maxHashIndexedEntries = 0xff;
+/** Buckets per entry: load 2/3, so a probe sequence is ~2 buckets for a present key and ~5 for an absent one. */
+const hashBucketsPerEntry = 1.5;
+export const hashBucketBytes = 2;
 /** Set in a block's count word when the block carries a hash index. */
 const hashIndexFlag = 0x80000000;
 
-/** Bucket of a key hash (the key's first bloom hash, bloom.ts bloomHash) in a table of `buckets`. */
+/** Home bucket of a key hash (the key's first bloom hash, bloom.ts bloomHash) in a table of `buckets`. */
 export function hashBucket(hash: number, buckets: number): number {
   return (hash >>> 0) % buckets;
+}
+
+/** The tag stored beside the entry index: the hash's top byte (the bucket comes from all of it, mod buckets). */
+export function hashTag(hash: number): number {
+  return hash >>> 24;
 }
 
 function bucketCount(entries: number): number {
@@ -71,7 +77,7 @@ export class BlockBuilder {
   /** Bytes the block will take once finished. */
   get estimatedBytes(): number {
     const n = this.offsets.length;
-    return this.writer.length + 4 * n + 4 + (this.hashIndex && n <= maxHashIndexedEntries ? bucketCount(n) + 2 : 0);
+    return this.writer.length + 4 * n + 4 + (this.hashIndex && n <= maxHashIndexedEntries ? hashBucketBytes * bucketCount(n) + 2 : 0);
   }
 
   add(key: Uint8Array, kind: number, value: Uint8Array | undefined, meta: Uint8Array | undefined, hash = 0): void {
@@ -123,14 +129,19 @@ export class BlockBuilder {
     for (let i = 0; i < n; i++) w.u32(offsets[i] as number);
     if (this.hashIndex && n > 0 && n <= maxHashIndexedEntries) {
       const buckets = bucketCount(n);
-      w.ensure(buckets + 2);
+      const bytes = hashBucketBytes * buckets;
+      w.ensure(bytes + 2);
       const at = w.length;
-      w.buf.fill(bucketEmpty, at, at + buckets);
+      const buf = w.buf;
+      buf.fill(bucketEmpty, at, at + bytes);
       for (let i = 0; i < n; i++) {
-        const b = at + hashBucket(this.hashes[i] as number, buckets);
-        w.buf[b] = w.buf[b] === bucketEmpty ? i : bucketCollision;
+        const hash = this.hashes[i] as number;
+        let b = hashBucket(hash, buckets);
+        while (buf[at + hashBucketBytes * b] !== bucketEmpty) if (++b === buckets) b = 0;
+        buf[at + hashBucketBytes * b] = i;
+        buf[at + hashBucketBytes * b + 1] = hashTag(hash);
       }
-      w.length += buckets;
+      w.length += bytes;
       w.u8(buckets & 0xff);
       w.u8(buckets >>> 8);
       w.u32(n + hashIndexFlag);
@@ -205,8 +216,8 @@ export class Block {
       if (end < 2) this.fail(0, 'block shorter than its hash index size');
       const buckets = (this.buf[end - 2] as number) | ((this.buf[end - 1] as number) << 8);
       end -= 2;
-      if (buckets < count || count > maxHashIndexedEntries || buckets > end) this.fail(end, `hash index of ${buckets} buckets for ${count} entries in ${length} bytes`);
-      end -= buckets;
+      if (buckets <= count || count > maxHashIndexedEntries || hashBucketBytes * buckets > end) this.fail(end, `hash index of ${buckets} buckets for ${count} entries in ${length} bytes`);
+      end -= hashBucketBytes * buckets;
       this.hashStart = end;
       this.hashBuckets = buckets;
     }
@@ -221,20 +232,29 @@ export class Block {
 
   /**
    * Index of the entry whose key equals `key`, or -1. `hash` is the key's
-   * first bloom hash. With a hash index one bucket says which entry could
-   * hold the key; the key is still compared, so a bad bucket can only make
-   * a lookup miss, never return another key's entry.
+   * first bloom hash. With a hash index the probe sequence from the key's
+   * home bucket names the candidates; their keys are still compared, so a
+   * bad bucket can only make a lookup miss, never return another key's entry.
    */
   find(key: Buffer, hash: number): number {
     const buckets = this.hashBuckets;
     if (buckets !== 0) {
-      const at = this.hashStart + hashBucket(hash, buckets);
-      const entry = this.buf[at] as number;
-      if (entry === bucketEmpty) return -1;
-      if (entry !== bucketCollision) {
-        if (entry >= this.count) this.fail(at, `hash bucket names entry ${entry} of ${this.count}`);
-        return this.compareAt(key, entry) === 0 ? entry : -1;
+      const buf = this.buf;
+      const start = this.hashStart;
+      const tag = hashTag(hash);
+      let b = hashBucket(hash, buckets);
+      // The builder leaves more buckets than entries, so an intact table has an empty bucket; the bound guards a corrupt one.
+      for (let probes = 0; probes < buckets; probes++) {
+        const at = start + hashBucketBytes * b;
+        const entry = buf[at] as number;
+        if (entry === bucketEmpty) return -1;
+        if (buf[at + 1] === tag) {
+          if (entry >= this.count) this.fail(at, `hash bucket names entry ${entry} of ${this.count}`);
+          if (this.compareAt(key, entry) === 0) return entry;
+        }
+        if (++b === buckets) b = 0;
       }
+      return -1;
     }
     const i = this.lowerBound(key);
     return i < this.count && this.compareAt(key, i) === 0 ? i : -1;

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { CorruptionError } from '../../src/core/index.ts';
-import { Block, BlockBuilder, hashBucket, kindPut, maxHashIndexedEntries } from '../../src/storage/block.ts';
+import { Block, BlockBuilder, hashBucketBytes, hashTag, kindPut, maxHashIndexedEntries } from '../../src/storage/block.ts';
 import { hashKey } from '../../src/storage/sstable.ts';
 
 const keyArb = fc.uint8Array({ minLength: 0, maxLength: 7, max: 3 }).map((k) => Buffer.from(k));
@@ -53,8 +53,8 @@ test('find with the block hash index agrees with a linear scan (hits, misses, co
   );
 });
 
-test('a block hash index: blocks of up to 253 entries carry one, bigger ones fall back to search', () => {
-  for (const n of [1, 253, 254]) {
+test('a block hash index: blocks of up to 255 entries carry one, bigger ones fall back to search', () => {
+  for (const n of [1, 255, 256]) {
     const builder = new BlockBuilder(1024, true);
     const keys = Array.from({ length: n }, (_, i) => Buffer.from(String(i).padStart(4, '0')));
     for (const k of keys) builder.add(k, kindPut, Buffer.from('v'), undefined, hashKey(k)[0]);
@@ -72,9 +72,12 @@ test('a hash bucket naming an entry out of range is corruption; one naming anoth
   for (const k of keys) builder.add(k, kindPut, Buffer.from('v'), undefined, hashKey(k)[0]);
   const bytes = Buffer.from(builder.finish());
   const buckets = bytes.readUInt16LE(bytes.length - 6);
-  const hashStart = bytes.length - 6 - buckets;
+  const hashStart = bytes.length - 6 - hashBucketBytes * buckets;
   const probe = keys[7] as Buffer;
-  const at = hashStart + hashBucket(hashKey(probe)[0], buckets);
+  // The bucket that holds entry 7 (its home bucket or a later one, by linear probing).
+  let at = hashStart;
+  while (bytes[at] !== 7) at += hashBucketBytes;
+  assert.equal(bytes[at + 1], hashTag(hashKey(probe)[0]));
   const wrongEntry = Buffer.from(bytes);
   wrongEntry[at] = 3;
   assert.equal(new Block(wrongEntry, 'test.sst', 0).find(probe, hashKey(probe)[0]), -1);
