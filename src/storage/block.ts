@@ -205,7 +205,11 @@ export class Block {
     this.init(length);
   }
 
+  /** The block's bytes: `buf[0, byteLength)` (buf may be longer, a recycled buffer). */
+  byteLength = 0;
+
   private init(length: number): void {
+    this.byteLength = length;
     if (length < 4) this.fail(0, 'block shorter than its count');
     let count = readU32(this.buf, length - 4);
     let end = length - 4;

@@ -84,8 +84,8 @@ export class TableCursor implements Cursor {
   private block: Block | undefined;
   private i = 0;
   /**
-   * Buffers of this cursor's own last two blocks (read from disk, not from
-   * the cache), reused for the next reads: a scan or compaction would
+   * Buffers of this cursor's own last two blocks (read from disk or copied
+   * from the cache), reused for the next reads: a scan or compaction would
    * otherwise allocate one buffer per block. Two, because the merge keeps
    * the previous key (a view into the previous block) while cursors move.
    */
@@ -119,10 +119,8 @@ export class TableCursor implements Cursor {
     if (this.fillCache) return this.table.block(i, true);
     const slot = this.ownNext;
     const block = this.table.cursorBlock(i, reuse ? this.own[slot] : undefined);
-    if (!this.table.lastCursorBlockCached) {
-      this.own[slot] = block.buf;
-      this.ownNext = slot ^ 1;
-    }
+    this.own[slot] = block.buf;
+    this.ownNext = slot ^ 1;
     return block;
   }
 

@@ -354,23 +354,26 @@ export class Table {
   }
 
   /**
-   * Block i for a cursor that does not fill the cache: the cached one, or
-   * read from disk into `scratch` when that is big enough. The cursor owns
-   * `scratch` (one of its own earlier blocks' buffers it no longer uses).
+   * Block i for a cursor that does not fill the cache, in a buffer the
+   * cursor owns: `scratch` (one of its own earlier blocks' buffers it no
+   * longer uses) when big enough, else a new one. A cached block is copied
+   * rather than lent: a lent block's buffer can never be recycled, and a
+   * compaction or scan used to lend every cached block of the tables it
+   * read, so each one's evictions became garbage (40–60 MiB at 2M keys).
    */
-  /** Whether the last cursorBlock came from the cache (then the cursor does not own its buffer). */
-  lastCursorBlockCached = false;
-
   cursorBlock(i: number, scratch: Buffer | undefined): Block {
-    const cached = this.cache.get(this.cacheSlots, i);
-    this.lastCursorBlockCached = cached !== undefined;
-    if (cached !== undefined) {
-      cached.lent = true;
-      return cached;
-    }
     this.blockHandle(i);
     const offset = this.handleOffset;
     const length = this.handleLength;
+    const cached = this.cache.get(this.cacheSlots, i);
+    if (cached !== undefined) {
+      const bytes = cached.byteLength;
+      const copy = scratch !== undefined && scratch.length >= bytes ? scratch : BlockCache.newBuffer(bytes);
+      cached.buf.copy(copy, 0, 0, bytes);
+      const block = new Block(copy, this.file.path, offset, bytes);
+      block.lent = true;
+      return block;
+    }
     const stored = length + blockTrailerBytes;
     const buf = scratch !== undefined && scratch.length >= stored ? scratch : BlockCache.newBuffer(stored);
     const codec = checkStoredBlock(this.file.path, offset, length, buf, this.file.readSyncInto(offset, stored, buf));
