@@ -16,6 +16,7 @@
  * block number stops being a small integer once file numbers pass 255).
  */
 import type { Block } from './block.ts';
+import { LruOrder } from './lru-order.ts';
 
 /** JS heap cost of one cached block beyond its buffer: Block and Buffer objects, LRU slot, backing-store record. */
 export const cachedBlockOverheadBytes = 320;
@@ -40,29 +41,13 @@ export function newBlockSlots(blocks: number): BlockSlots {
   return new Array<Slot | undefined>(blocks).fill(undefined);
 }
 
-export class BlockCache {
-  private newest: Slot | undefined = undefined;
-  private oldest: Slot | undefined = undefined;
-  private used = 0;
+export class BlockCache extends LruOrder<Slot> {
   private entries = 0;
   private readonly spare: Block[] = [];
   private spareSlot: Slot | undefined = undefined;
-  hits = 0;
-  misses = 0;
-
-  constructor(private readonly capacity: number) {}
 
   get size(): number {
     return this.entries;
-  }
-
-  get usedBytes(): number {
-    return this.used;
-  }
-
-  hitRatio(): number {
-    const total = this.hits + this.misses;
-    return total === 0 ? 0 : this.hits / total;
   }
 
   /** The bytes a block occupies in the cache. */
@@ -76,11 +61,7 @@ export class BlockCache {
       this.misses++;
       return undefined;
     }
-    this.hits++;
-    if (slot !== this.newest) {
-      this.unlink(slot);
-      this.pushNewest(slot);
-    }
+    this.touch(slot);
     return slot.block;
   }
 
@@ -100,35 +81,17 @@ export class BlockCache {
       slot.index = index;
     }
     owner[index] = slot;
-    this.pushNewest(slot);
-    this.used += bytes;
+    this.link(slot);
     this.entries++;
     while (this.used > this.capacity && this.oldest !== undefined) this.remove(this.oldest);
   }
 
   private remove(slot: Slot): void {
-    this.unlink(slot);
+    this.unlinkCharged(slot);
     slot.owner[slot.index] = undefined;
-    this.used -= slot.bytes;
     this.entries--;
     this.giveBack(slot.block);
     this.spareSlot = slot;
-  }
-
-  private unlink(slot: Slot): void {
-    if (slot.newer !== undefined) slot.newer.older = slot.older;
-    else this.newest = slot.older;
-    if (slot.older !== undefined) slot.older.newer = slot.newer;
-    else this.oldest = slot.newer;
-    slot.newer = slot.older = undefined;
-  }
-
-  private pushNewest(slot: Slot): void {
-    slot.older = this.newest;
-    slot.newer = undefined;
-    if (this.newest !== undefined) this.newest.newer = slot;
-    this.newest = slot;
-    if (this.oldest === undefined) this.oldest = slot;
   }
 
   /** An evicted block whose buffer holds at least `bytes` bytes, to read the next block into (see Block.reuse). */
@@ -160,8 +123,7 @@ export class BlockCache {
   /** Drops every block (tables keep their slot arrays, now empty). */
   clear(): void {
     for (let slot = this.newest; slot !== undefined; slot = slot.older) slot.owner[slot.index] = undefined;
-    this.newest = this.oldest = undefined;
-    this.used = 0;
+    this.resetOrder();
     this.entries = 0;
     this.spare.length = 0;
     this.spareSlot = undefined;

@@ -1,9 +1,8 @@
 /**
- * LRU caches for the read path: a Map for lookup and an intrusive doubly
- * linked list for recency. (A Map used as its own LRU — delete and re-insert
- * on every hit, evict with keys().next() — degrades badly: V8 leaves deleted
- * slots at the front of the table, and every eviction walks over them.)
+ * The row cache: an LRU keyed by a Map (the recency order is LruOrder's),
+ * with presence counters so most lookups of uncached keys skip the Map.
  */
+import { LruOrder } from './lru-order.ts';
 
 interface Slot<K, V> {
   key: K;
@@ -13,40 +12,12 @@ interface Slot<K, V> {
   older: Slot<K, V> | undefined;
 }
 
-export class LruCache<K, V> {
+export class LruCache<K, V> extends LruOrder<Slot<K, V>> {
   private readonly map = new Map<K, Slot<K, V>>();
-  private newest: Slot<K, V> | undefined = undefined;
-  private oldest: Slot<K, V> | undefined = undefined;
-  private used = 0;
   private spareSlot: Slot<K, V> | undefined = undefined;
-  hits = 0;
-  misses = 0;
-
-  /** `capacity` in the unit of the `bytes` passed to set. */
-  constructor(protected readonly capacity: number) {}
 
   get size(): number {
     return this.map.size;
-  }
-
-  get usedBytes(): number {
-    return this.used;
-  }
-
-  private unlink(slot: Slot<K, V>): void {
-    if (slot.newer !== undefined) slot.newer.older = slot.older;
-    else this.newest = slot.older;
-    if (slot.older !== undefined) slot.older.newer = slot.newer;
-    else this.oldest = slot.newer;
-    slot.newer = slot.older = undefined;
-  }
-
-  private pushNewest(slot: Slot<K, V>): void {
-    slot.older = this.newest;
-    slot.newer = undefined;
-    if (this.newest !== undefined) this.newest.newer = slot;
-    this.newest = slot;
-    if (this.oldest === undefined) this.oldest = slot;
   }
 
   get(key: K): V | undefined {
@@ -55,11 +26,7 @@ export class LruCache<K, V> {
       this.misses++;
       return undefined;
     }
-    this.hits++;
-    if (slot !== this.newest) {
-      this.unlink(slot);
-      this.pushNewest(slot);
-    }
+    this.touch(slot);
     return slot.value;
   }
 
@@ -67,8 +34,7 @@ export class LruCache<K, V> {
     if (bytes > this.capacity) return;
     const old = this.map.get(key);
     if (old !== undefined) {
-      this.used -= old.bytes;
-      this.unlink(old);
+      this.unlinkCharged(old);
       this.removed(old.value);
     }
     // Reuse the slot of the last eviction: steady-state caches evict on every set,
@@ -83,13 +49,11 @@ export class LruCache<K, V> {
       slot.bytes = bytes;
     }
     this.map.set(key, slot);
-    this.pushNewest(slot);
-    this.used += bytes;
+    this.link(slot);
     while (this.used > this.capacity && this.oldest !== undefined) {
       const victim = this.oldest;
-      this.unlink(victim);
+      this.unlinkCharged(victim);
       this.map.delete(victim.key);
-      this.used -= victim.bytes;
       this.spareSlot = victim;
       this.removed(victim.value);
     }
@@ -101,8 +65,7 @@ export class LruCache<K, V> {
   delete(key: K): void {
     const slot = this.map.get(key);
     if (slot !== undefined) {
-      this.used -= slot.bytes;
-      this.unlink(slot);
+      this.unlinkCharged(slot);
       this.map.delete(key);
       this.removed(slot.value);
     }
@@ -111,13 +74,7 @@ export class LruCache<K, V> {
   clear(): void {
     this.spareSlot = undefined;
     this.map.clear();
-    this.newest = this.oldest = undefined;
-    this.used = 0;
-  }
-
-  hitRatio(): number {
-    const total = this.hits + this.misses;
-    return total === 0 ? 0 : this.hits / total;
+    this.resetOrder();
   }
 }
 
