@@ -497,6 +497,68 @@ export function decodeObject(bytes: Uint8Array): StoredObject {
   return { context, versions };
 }
 
+/** Where encodedHasExpired copies an f64 to read it without a view per call. */
+const scratch8 = Buffer.alloc(8);
+
+/**
+ * True when the encoded object holds a version expired at `nowWallMs`, read
+ * without decoding (no allocation): a replica answering with the bytes as
+ * stored needs to know only this. Malformed bytes answer true, so the caller
+ * decodes them and reports the corruption.
+ */
+export function encodedHasExpired(bytes: Uint8Array, nowWallMs: number): boolean {
+  const n = bytes.length;
+  let pos = 0;
+  const varint = (): number => {
+    let result = 0;
+    let scale = 1;
+    for (let i = 0; i < 10 && pos < n; i++) {
+      const b = bytes[pos++] as number;
+      result += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) return result;
+      scale *= 0x80;
+    }
+    pos = n + 1;
+    return 0;
+  };
+  if (n === 0 || bytes[0] !== objectFormatVersion) return true;
+  pos = 1;
+  const nodes = varint();
+  for (let i = 0; i < nodes && pos <= n; i++) {
+    const length = varint();
+    pos += length;
+  }
+  const clockEntries = varint();
+  for (let i = 0; i < clockEntries * 3 && pos <= n; i++) varint();
+  const versions = varint();
+  for (let i = 0; i < versions; i++) {
+    if (pos + 2 > n) return true;
+    const kind = bytes[pos] as number;
+    const flags = bytes[pos + 1] as number;
+    pos += 2;
+    varint();
+    varint();
+    pos += 8;
+    if ((flags & flagExpires) !== 0) {
+      if (pos + 8 > n) return true;
+      for (let j = 0; j < 8; j++) scratch8[j] = bytes[pos + j] as number;
+      const expiresAtMs = scratch8.readDoubleLE(0);
+      if (!(expiresAtMs > nowWallMs)) return true;
+      pos += 8;
+    }
+    if ((flags & flagDeleted) !== 0) pos += 8;
+    if (kind === kindCodes.value) {
+      const length = varint();
+      pos += length;
+    } else if (kind === kindCodes.counter) {
+      const lanes = varint();
+      for (let j = 0; j < lanes * 4 && pos <= n; j++) varint();
+    }
+    if (pos > n) return true;
+  }
+  return pos !== n;
+}
+
 // ---------------------------------------------------------------- contexts
 
 /**

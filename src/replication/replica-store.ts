@@ -22,9 +22,14 @@
  *   write of the key is pending is issued after it, and fails with it (it
  *   carries the failed write's versions). A settled write leaves the map,
  *   so a failed version is never seen afterwards.
- * - Unlocked reads (`read`, `readRaw`, scans) see the engine and the object
- *   cache, which only hold durable objects: no read shows a write that could
- *   still fail.
+ * - Unlocked reads (`read`, `readRaw`, `readEncoded`, scans) see the engine
+ *   and the object cache, which only hold durable objects: no read shows a
+ *   write that could still fail.
+ *
+ * Reads. `readRaw` gives the object as stored, `read` without expired
+ * versions, and `readEncoded` the bytes `encodeObject(read(key))` would give,
+ * taken as stored from the engine when nothing in them expired (a replica
+ * answering a peer sends them on without a decode and re-encode).
  */
 import { ConflictError, InvalidArgumentError, IoError, asBuffer, assert, describeKey, isRingkvError, CorruptionError } from '../core/index.ts';
 import type { Clock, NodeId, Timer } from '../core/index.ts';
@@ -38,6 +43,7 @@ import {
   emptyObject,
   encodeMeta,
   encodeObject,
+  encodedHasExpired,
   isLive,
   makeObject,
   mergeObjects,
@@ -322,6 +328,30 @@ export class ReplicaStore {
   async read(key: Uint8Array): Promise<StoredObject | undefined> {
     const raw = await this.readRaw(key);
     return raw === undefined ? undefined : this.withoutExpired(raw);
+  }
+
+  /**
+   * Exactly `encodeObject(await this.read(key))` (undefined when `read` gives
+   * undefined), for a replica answering a peer's read without a decode and
+   * re-encode: the engine's bytes as stored when no version in them has
+   * expired, else the live part re-encoded. Like `read`, it shows durable
+   * objects only (a cached object is encoded, as the cache and the engine
+   * agree on it). It does not fill the object cache.
+   */
+  readEncoded(key: Uint8Array): Promise<Uint8Array | undefined> {
+    try {
+      validateKey(key);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    const skey = storageKey(key);
+    const cached = this.cache.get(storageId(skey));
+    if (cached !== undefined) return Promise.resolve(encodeObject(this.withoutExpired(cached)));
+    return this.engine.get(skey).then((entry) => {
+      if (entry === undefined) return undefined;
+      if (!encodedHasExpired(entry.value, this.clock.wallMs())) return entry.value;
+      return encodeObject(this.withoutExpired(this.decodeEntry(key, entry)));
+    });
   }
 
   private withoutExpired(object: StoredObject): StoredObject {
