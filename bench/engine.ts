@@ -2,16 +2,20 @@
  * bench:engine — the storage engine against LevelDB (classic-level) and a
  * plain JS Map, same workload, same run.
  *
- *   npm run bench:engine -- --keys N [--json] [--engines ringkv,leveldb,...]
+ *   npm run bench:engine -- --keys N [--json] [--engines ringkv,leveldb,...] [--runtime node|tsx]
  *
  * Each engine runs in its own child process (bench/engine-worker.ts) so that
- * peak RSS is per engine. Phases: fill-batch1, fill-batch100, read-hit,
+ * peak RSS is per engine. By default the worker is compiled with tsc (the
+ * compiler and options that build dist/) and every engine's worker runs as
+ * plain `node`, the way a node ships; `--runtime tsx` runs the TypeScript
+ * source under `--import tsx` instead (the harness of earlier runs: tsx's
+ * loader thread adds RSS and esbuild's name-keeping wrappers add CPU). Phases: fill-batch1, fill-batch100, read-hit,
  * read-miss, scan; then fill-batch1 with sync `always` and 64 concurrent
  * writers (fsyncs/s against writes/s). With --json: one line per phase and
  * engine, {"phase","engine","opsPerSec","peakRssBytes"}.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,18 +32,55 @@ interface Result {
 }
 
 const { values: args } = parseArgs({
-  options: { keys: { type: 'string', default: '100000' }, json: { type: 'boolean', default: false }, engines: { type: 'string' } },
+  options: {
+    keys: { type: 'string', default: '100000' },
+    json: { type: 'boolean', default: false },
+    engines: { type: 'string' },
+    runtime: { type: 'string', default: 'node' },
+  },
 });
+if (args.runtime !== 'node' && args.runtime !== 'tsx') throw new Error(`--runtime must be node or tsx, got ${args.runtime}`);
 const keys = Number(args.keys);
 if (!Number.isInteger(keys) || keys < 1000) throw new Error(`--keys must be an integer ≥ 1000, got ${args.keys}`);
 const allEngines = ['ringkv', 'leveldb', 'leveldb-64', 'map', 'ringkv-sync', 'leveldb-sync'];
 const engines = args.engines === undefined ? allEngines : args.engines.split(',');
 const phases = ['fill-batch1', 'fill-batch100', 'read-hit', 'read-miss', 'scan'];
-const workerPath = new URL('./engine-worker.ts', import.meta.url).pathname;
+const repoRoot = new URL('..', import.meta.url).pathname;
+
+/**
+ * Compiles bench/engine-worker.ts and what it imports (src/core, src/storage)
+ * into .bench-tmp/ with the repository's compiler options — the JavaScript
+ * dist/ would hold — and returns the worker's path. Inside the repository so
+ * that the output resolves node_modules and the package's `"type": "module"`.
+ */
+function compileWorker(): string {
+  const outDir = join(repoRoot, '.bench-tmp', 'engine-worker');
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir, { recursive: true });
+  const config = {
+    extends: join(repoRoot, 'tsconfig.json'),
+    compilerOptions: { rootDir: repoRoot, outDir, noEmit: false, declaration: false, sourceMap: false },
+    files: [join(repoRoot, 'bench', 'engine-worker.ts')],
+    include: [],
+  };
+  const configPath = join(outDir, 'tsconfig.json');
+  writeFileSync(configPath, JSON.stringify(config));
+  const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
+  const built = spawnSync(process.execPath, [tsc, '-p', configPath], { encoding: 'utf8' });
+  const worker = join(outDir, 'bench', 'engine-worker.js');
+  if (built.status !== 0 || !existsSync(worker)) {
+    throw new Error(`Could not compile the bench worker (tsc exited with ${built.status}); fix these errors or run with --runtime tsx:\n${built.stdout}${built.stderr}`);
+  }
+  return worker;
+}
+
+const workerCommand: string[] = args.runtime === 'tsx'
+  ? ['--import', 'tsx', join(repoRoot, 'bench', 'engine-worker.ts')]
+  : [compileWorker()];
 
 function runWorker(engine: string, dir: string): Promise<{ results: Result[]; stats: Record<string, unknown> | undefined }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', workerPath, '--engine', engine, '--keys', String(keys), '--dir', dir], {
+    const child = spawn(process.execPath, [...workerCommand, '--engine', engine, '--keys', String(keys), '--dir', dir], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -115,7 +156,8 @@ if (!args.json) {
     return p === undefined || b === undefined ? '-' : mib(p - b);
   }), '', '', '']);
   const widths = header.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
-  console.log(`\nbench:engine, ${keys.toLocaleString('en-US')} random 16-byte keys, 100-byte values, sync none (leveldb: awaited one at a time; leveldb-64: 64 in flight)\n`);
+  console.log(`\nbench:engine, ${keys.toLocaleString('en-US')} random 16-byte keys, 100-byte values, sync none (leveldb: awaited one at a time; leveldb-64: 64 in flight); ` +
+    `workers: ${args.runtime === 'tsx' ? 'node --import tsx on the TypeScript source' : 'plain node on the tsc-compiled worker'}\n`);
   for (const row of rows) console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number))).join('  '));
   const sync = get('fill-batch1-sync-always-64', 'ringkv-sync');
   const levelSync = get('fill-batch1-sync-always-64', 'leveldb-sync');
