@@ -4,6 +4,7 @@
  * answers +OK to everything (the ceiling of one Node process), in one run.
  *
  *   npm run bench:resp -- [--json] [--requests 200000] [--only redis,ringkv,node-ceiling]
+ *                         [--pipelines 1,16] [--syncs none,always] [--dist DIR]
  *
  * Each server runs in its own child process; this process only drives
  * redis-benchmark (`--csv`) and parses ops/s and p50/p99. With --json it
@@ -15,6 +16,8 @@
  *                                                a ringkv RESP node on a free port (N: concurrent
  *                                                pipelined commands per connection, 1 = none)
  *   --serve ceiling                              the bare +OK server
+ *   --dist D                                     the compiled build the ringkv server loads (default
+ *                                                dist/; another build compares two trees in one run)
  */
 import { spawn, execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -50,6 +53,9 @@ const { values: flags } = parseArgs({
     sync: { type: 'string', default: 'none' },
     dir: { type: 'string' },
     inflight: { type: 'string' },
+    dist: { type: 'string' },
+    pipelines: { type: 'string', default: '1,16' },
+    syncs: { type: 'string', default: 'none,always' },
   },
   allowPositionals: false,
 });
@@ -61,7 +67,7 @@ const { values: flags } = parseArgs({
  * do: under tsx every function carries esbuild's keep-names wrapper, which
  * measured ~20 % more CPU per SET in-process. `npm run bench:resp` builds first.
  */
-const distRoot = fileURLToPath(new URL('../dist/', import.meta.url));
+const distRoot = flags.dist ?? fileURLToPath(new URL('../dist/', import.meta.url));
 
 async function fromDist<T>(module: string): Promise<T> {
   const path = join(distRoot, module);
@@ -221,16 +227,19 @@ interface Case {
 async function main(): Promise<void> {
   const requests = Number(flags.requests);
   const only = flags.only?.split(',');
+  const syncs = flags.syncs.split(',');
+  const pipelines = flags.pipelines.split(',').map(Number);
+  const distArgs = flags.dist === undefined ? [] : ['--dist', flags.dist];
   const cases: Case[] = [
     { target: 'redis', sync: 'none', start: (dir: string) => startRedis('none', dir) },
-    { target: 'ringkv', sync: 'none', start: (dir: string) => startNodeServer(['--serve', 'ringkv', '--sync', 'none', '--dir', dir]) },
+    { target: 'ringkv', sync: 'none', start: (dir: string) => startNodeServer(['--serve', 'ringkv', '--sync', 'none', '--dir', dir, ...distArgs]) },
     { target: 'node-ceiling', sync: 'none', start: () => startNodeServer(['--serve', 'ceiling']) },
     { target: 'redis', sync: 'always', start: (dir: string) => startRedis('always', dir) },
-    { target: 'ringkv', sync: 'always', start: (dir: string) => startNodeServer(['--serve', 'ringkv', '--sync', 'always', '--dir', dir]) },
-  ].filter((c) => only === undefined || only.includes(c.target)) as Case[];
+    { target: 'ringkv', sync: 'always', start: (dir: string) => startNodeServer(['--serve', 'ringkv', '--sync', 'always', '--dir', dir, ...distArgs]) },
+  ].filter((c) => (only === undefined || only.includes(c.target)) && syncs.includes(c.sync)) as Case[];
   const results: Result[] = [];
   for (const c of cases) {
-    for (const pipeline of [1, 16]) {
+    for (const pipeline of pipelines) {
       // Progress on stderr: the whole run takes minutes.
       process.stderr.write(`bench:resp ${c.target} sync=${c.sync} -P ${pipeline} …\n`);
       const dir = mkdtempSync(join(tmpdir(), 'ringkv-bench-resp-'));

@@ -83,8 +83,30 @@ export interface ScanResult {
   keys: Uint8Array[];
 }
 
+/** What a synchronous attempt (`winnerNow`, `putNow`) answers when it would have to wait; the caller then uses the asynchronous method. */
+export const wouldWait: unique symbol = Symbol('ringkv.wouldWait');
+export type WouldWait = typeof wouldWait;
+
+/** The sibling a protocol without siblings shows (resolveWinner). */
+export type Winner = ValueSibling | CounterSibling;
+
 export interface KvApi {
   get(key: Uint8Array, options?: ReadOptions): Promise<GetResult>;
+  /**
+   * Optional: `resolveWinner(await get(key, options))` computed now, for a
+   * front end answering many commands per socket read without a promise
+   * each; `wouldWait` (having done nothing) when the answer needs to wait (a
+   * read from another node, a store without synchronous reads, a lock).
+   * Throws what `get` would reject with.
+   */
+  winnerNow?(key: Uint8Array, options?: ReadOptions): Winner | undefined | WouldWait;
+  /**
+   * Optional: starts `put(key, value, options)` now when it can be decided
+   * without waiting, returning a promise that resolves when `put` would have
+   * (after durability) and rejects as it would; `wouldWait` (having written
+   * nothing) otherwise. Throws what `put` would reject with before writing.
+   */
+  putNow?(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<void> | WouldWait;
   put(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<PutResult>;
   /** Writes a tombstone superseding `options.context` (or everything seen, when omitted). */
   delete(key: Uint8Array, options?: WriteOptions): Promise<void>;

@@ -34,6 +34,8 @@
 import { ConflictError, InvalidArgumentError, IoError, asBuffer, assert, describeKey, isRingkvError, CorruptionError } from '../core/index.ts';
 import type { Clock, NodeId, Timer } from '../core/index.ts';
 import type { Engine, EngineEntry } from '../storage/index.ts';
+import { wouldWait } from './api.ts';
+import type { WouldWait } from './api.ts';
 import { incrementCounter, notAnIntegerMessage, parseInteger, counterValue } from './counter.ts';
 import type { CounterState } from './counter.ts';
 import { HybridClock, hlcTicks } from './hlc.ts';
@@ -168,6 +170,15 @@ interface PendingWrite {
   readonly durable: Promise<void>;
 }
 
+/**
+ * An engine that can answer a point lookup without a promise (the LSM
+ * engine's getNow). Not part of the Engine contract, so it is detected: a
+ * store over an engine without it takes the asynchronous paths only.
+ */
+interface SyncLookup {
+  getNow(key: Uint8Array): EngineEntry | undefined;
+}
+
 /** A new write's identity and time. */
 interface Stamp {
   dot: Dot;
@@ -258,6 +269,8 @@ export class ReplicaStore {
   readonly maxSiblings: number;
   readonly tombstoneGraceMs: number;
   private readonly engine: Engine;
+  /** The engine's synchronous point lookup when it has one (the LSM engine answers from memory or the page cache). */
+  private readonly engineGetNow: ((key: Uint8Array) => EngineEntry | undefined) | undefined;
   private readonly clock: Clock;
   private readonly clockPolicy: ClockPrunePolicy;
   private readonly locks = new Map<string, Promise<void>>();
@@ -279,6 +292,8 @@ export class ReplicaStore {
 
   constructor(options: ReplicaStoreOptions) {
     this.engine = options.engine;
+    const getNow = (options.engine as Partial<SyncLookup>).getNow;
+    this.engineGetNow = typeof getNow === 'function' ? (key) => getNow.call(options.engine, key) : undefined;
     this.clock = options.clock;
     this.nodeId = options.nodeId;
     this.hlc = options.hlc ?? new HybridClock(options.clock);
@@ -312,6 +327,36 @@ export class ReplicaStore {
     const id = storageId(skey);
     const cached = this.cache.get(id);
     return cached !== undefined ? Promise.resolve(cached) : this.loadAndCache(key, skey, id);
+  }
+
+  /**
+   * `readRaw` answered now, without a promise, or `wouldWait` when the
+   * object is neither cached nor readable synchronously from the engine.
+   * Throws what `readRaw` would reject with.
+   */
+  readRawNow(key: Uint8Array): StoredObject | undefined | WouldWait {
+    validateKey(key);
+    const skey = storageKey(key);
+    const id = storageId(skey);
+    const cached = this.cache.get(id);
+    if (cached !== undefined) return cached;
+    const entry = this.lookupNow(skey);
+    if (entry === wouldWait || entry === undefined) return entry;
+    const object = this.decodeEntry(key, entry);
+    // Same admission as loadAndCache; nothing can interleave here, but a key
+    // with a write in flight may hold what that write has yet to settle.
+    if ((++this.cacheMisses & cacheAdmitMask) === 0 && !this.pending.has(id)) this.cache.set(id, object);
+    return object;
+  }
+
+  /** The engine entry now, or `wouldWait` when the engine has no synchronous lookup (or it failed: the asynchronous path reports why). */
+  private lookupNow(skey: Uint8Array): EngineEntry | undefined | WouldWait {
+    if (this.engineGetNow === undefined) return wouldWait;
+    try {
+      return this.engineGetNow(skey);
+    } catch {
+      return wouldWait;
+    }
   }
 
   /** Reads the engine; the result enters the cache unless a write happened meanwhile. */
@@ -426,16 +471,46 @@ export class ReplicaStore {
   async coordinatePut(key: Uint8Array, value: Uint8Array, context: WriteContext | null, options: StoreWriteOptions = {}): Promise<StoreWriteOutcome> {
     validateKey(key);
     validateValue(key, value);
+    // Under the key's lock, so an overwrite cannot miss a version written meanwhile here.
+    const seen = options.overwrite === true ? null : (context ?? emptyClock);
+    return this.coordinate(key, seen, false, this.valueMaker(value, options.expiresAtMs ?? null));
+  }
+
+  /**
+   * `coordinatePut` decided and handed to the engine now, without a promise,
+   * when nothing has to be waited for: no operation holds the key's lock and
+   * the object it builds on is pending, cached or readable synchronously from
+   * the engine. Otherwise `wouldWait`, having written nothing. Throws what
+   * `coordinatePut` would reject with. The outcome's `durable` still has to be
+   * awaited before the write is acknowledged.
+   */
+  coordinatePutNow(key: Uint8Array, value: Uint8Array, context: WriteContext | null, options: StoreWriteOptions = {}): StoreWriteOutcome | WouldWait {
+    validateKey(key);
+    validateValue(key, value);
+    const skey = storageKey(key);
+    const id = storageId(skey);
+    // A held lock means an operation on the key is deciding now: this write goes after it.
+    if (this.locks.has(id)) return wouldWait;
+    const pending = this.pending.get(id);
+    let known = pending !== undefined ? (pending.object ?? emptyObject) : this.cache.get(id);
+    if (known === undefined) {
+      const entry = this.lookupNow(skey);
+      if (entry === wouldWait) return wouldWait;
+      known = entry === undefined ? emptyObject : this.decodeEntry(key, entry);
+    }
+    const seen = options.overwrite === true ? null : (context ?? emptyClock);
+    // Synchronous from here on: nothing can interleave, as under the lock.
+    return this.decide(key, skey, id, known, seen, false, this.valueMaker(value, options.expiresAtMs ?? null));
+  }
+
+  private valueMaker(value: Uint8Array, expiresAtMs: number | null): (object: StoredObject, stamp: () => Stamp) => Version[] {
     // The object is cached once durable: it must not pin a larger buffer it is a view of
     // (a socket chunk, a message, or the 8 KiB pool slab a front end copied it into).
     const owned = value.buffer.byteLength > value.length + pinnableBytes ? Uint8Array.prototype.slice.call(value) : value;
-    const expiresAtMs = options.expiresAtMs ?? null;
-    // Under the key's lock, so an overwrite cannot miss a version written meanwhile here.
-    const seen = options.overwrite === true ? null : (context ?? emptyClock);
-    return this.coordinate(key, seen, false, (_obj, stamp) => {
+    return (_obj, stamp) => {
       const { dot, timestampMs } = stamp();
       return [{ dot, timestampMs, kind: 'value', value: owned, counter: emptyCounter, expiresAtMs, deletedAtMs: null }];
-    });
+    };
   }
 
   /**

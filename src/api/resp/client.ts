@@ -13,6 +13,12 @@
  * after them. With sync-on-write storage this lets one connection's pipeline
  * share a WAL group commit instead of paying one sync per command.
  *
+ * Commands that answer at once (GET and plain SET over a store that can
+ * decide them synchronously: KvApi winnerNow/putNow) cost no promise: a
+ * socket read is run synchronously up to the first command that has to
+ * wait, and a read whose commands all answered is replied to in one write
+ * before the data callback returns.
+ *
  * Back-pressure both ways: reading pauses while the socket has more than
  * `outputHighWaterBytes` unsent or the parser holds more than
  * `queryHighWaterBytes` of unprocessed commands; a client whose unsent output
@@ -43,11 +49,19 @@ export interface ConnectionLimits extends ParserLimits {
   maxInflightCommands: number;
 }
 
-/** A pipelined command running beside others: its reply waits in `out` until its turn. */
+/** A pipelined command running beside others: its reply waits in `out` until its turn (none: the first, replying into the connection's own). */
 interface Inflight {
   promise: Promise<void> | undefined;
-  out: ReplyWriter;
+  out: ReplyWriter | undefined;
   keys: string[];
+}
+
+/** A command's context as the connection builds it (handlers see it read-only). */
+interface MutableContext {
+  client: ClientState;
+  server: ServerState;
+  out: ReplyWriter;
+  name: string;
 }
 
 /** Slab size of the per-command writers used for concurrent pipelined commands. */
@@ -69,7 +83,12 @@ export class Connection {
   readonly client: ClientState;
   private readonly parser: RespParser;
   private readonly out = new ReplyWriter();
-  private readonly ctx: { client: ClientState; server: ServerState; out: ReplyWriter; name: string };
+  /** The context of the next command run on `out` (replaced when the command that used it goes on waiting in flight). */
+  private ctx: MutableContext;
+  /** A parsed command waiting for the commands in flight to finish first. */
+  private held: { spec: CommandSpec | undefined; args: Buffer[] } | undefined;
+  /** The parser's error, answered once the commands before the bad frame have answered. */
+  private parseFailure: unknown;
   private inflight: Inflight[] = [];
   private readonly inflightKeys = new Set<string>();
   private readonly writerPool: ReplyWriter[] = [];
@@ -140,11 +159,125 @@ export class Connection {
       }
       return;
     }
-    this.run().catch((error: unknown) => {
-      // A bug must cost this connection, never the node.
-      this.host.state.log.error('RESP connection failed', { client: this.client.remoteAddress, error });
-      this.destroy();
-    });
+    this.pump();
+  }
+
+  /**
+   * Answers what has been parsed. Runs synchronously as long as commands
+   * answer synchronously (the usual case for GET and SET over a local
+   * store), so a socket read whose commands need no waiting costs no promise
+   * and its replies leave in one write; it continues asynchronously from the
+   * first thing it must wait for.
+   */
+  private pump(): void {
+    this.busy = true;
+    let wait: Promise<void> | undefined;
+    try {
+      wait = this.advance();
+    } catch (error) {
+      this.crashed(error);
+      return;
+    }
+    if (wait === undefined) this.batchDone();
+    else this.resume(wait).catch((error: unknown) => this.crashed(error));
+  }
+
+  private async resume(first: Promise<void>): Promise<void> {
+    let wait: Promise<void> | undefined = first;
+    while (wait !== undefined) {
+      await wait;
+      wait = this.advance();
+    }
+    this.batchDone();
+  }
+
+  /** A bug must cost this connection, never the node. */
+  private crashed(error: unknown): void {
+    this.host.state.log.error('RESP connection failed', { client: this.client.remoteAddress, error });
+    this.busy = false;
+    this.destroy();
+  }
+
+  /**
+   * Runs parsed commands in order until one must be waited for, and returns
+   * that wait (call again once it settles), or undefined when every parsed
+   * command has answered into `out` (or the connection is closing).
+   */
+  private advance(): Promise<void> | undefined {
+    const held = this.held;
+    if (held !== undefined) {
+      // It waited for the commands in flight, which have now all answered.
+      this.held = undefined;
+      const wait = this.dispatch(held.spec, held.args);
+      if (wait !== undefined) return wait;
+    }
+    for (;;) {
+      if (this.client.closeAfterReply || this.ended) return this.inflight.length > 0 ? this.drainInflight() : undefined;
+      // Replies already in `out` precede everything in flight, so they can go now.
+      if (this.out.pendingBytes >= this.host.limits.outputHighWaterBytes) {
+        this.flush();
+        // A client that does not read its replies stops being served until it does.
+        if (this.socket.writableLength > this.host.limits.outputHighWaterBytes && !this.ended) return this.writable();
+      }
+      if (this.parseFailure !== undefined) {
+        // Commands before the bad frame still get their replies, in order.
+        if (this.inflight.length > 0) return this.drainInflight();
+        this.protocolError(this.parseFailure);
+        return undefined;
+      }
+      let args: Buffer[] | undefined;
+      try {
+        args = this.parser.next();
+      } catch (error) {
+        this.parseFailure = error;
+        continue;
+      }
+      if (args === undefined) return this.inflight.length > 0 ? this.drainInflight() : undefined;
+      const wait = this.dispatch(this.host.table.command((args[0] as Buffer).toString('latin1')), args);
+      if (wait !== undefined) return wait;
+    }
+  }
+
+  /**
+   * Starts one command; returns what must be waited for before the next one
+   * may start. With nothing in flight a command replies straight into `out`:
+   * should it wait, it becomes the first command in flight, and nothing else
+   * writes to `out` until it has answered (draining starts with it).
+   */
+  private dispatch(spec: CommandSpec | undefined, args: Buffer[]): Promise<void> | undefined {
+    if (this.inflight.length === 0) {
+      const pending = this.execute(spec, args, this.ctx);
+      if (pending === undefined) return undefined;
+      const keys = this.concurrentKeys(spec, args);
+      if (keys === undefined) return pending;
+      for (const k of keys) this.inflightKeys.add(k);
+      this.inflight.push({ promise: pending, out: undefined, keys });
+      // The waiting command keeps its context; the next ones get their own.
+      this.ctx = { client: this.client, server: this.host.state, out: this.out, name: '' };
+      return undefined;
+    }
+    const keys = this.concurrentKeys(spec, args);
+    if (keys === undefined || this.inflight.length >= this.host.limits.maxInflightCommands || this.conflicts(keys)) {
+      this.held = { spec, args };
+      return this.drainInflight();
+    }
+    this.startConcurrent(spec as CommandSpec, args, keys);
+    return undefined;
+  }
+
+  /** The batch is answered: send it, and close or resume reading as due. */
+  private batchDone(): void {
+    this.busy = false;
+    this.flush();
+    if (this.client.closeAfterReply || this.ended) {
+      this.ended = true;
+      this.socket.destroySoon();
+      return;
+    }
+    if (this.pausedForInput) {
+      this.pausedForInput = false;
+      if (!this.pausedForOutput) this.socket.resume();
+    }
   }
 
   /** Resolves when the socket has drained or closed. */
@@ -167,53 +300,10 @@ export class Connection {
     }
   }
 
-  private async run(): Promise<void> {
-    this.busy = true;
-    try {
-      for (;;) {
-        let args: Buffer[] | undefined;
-        try {
-          args = this.parser.next();
-        } catch (error) {
-          // Commands before the bad frame still get their replies, in order.
-          await this.drainInflight();
-          this.protocolError(error);
-          return;
-        }
-        if (args === undefined) break;
-        const spec = this.host.table.command((args[0] as Buffer).toString('latin1'));
-        const keys = this.concurrentKeys(spec, args);
-        if (keys === undefined || this.inflight.length >= this.host.limits.maxInflightCommands || this.conflicts(keys)) {
-          await this.drainInflight();
-        }
-        if (keys === undefined) {
-          const pending = this.execute(spec, args, this.ctx);
-          if (pending !== undefined) await pending;
-        } else {
-          this.startConcurrent(spec as CommandSpec, args, keys);
-        }
-        if (this.client.closeAfterReply || this.ended) break;
-        // Replies already in `out` precede everything in flight, so they can go now.
-        if (this.out.pendingBytes >= this.host.limits.outputHighWaterBytes) {
-          this.flush();
-          // A client that does not read its replies stops being served until it does.
-          if (this.socket.writableLength > this.host.limits.outputHighWaterBytes && !this.ended) await this.writable();
-        }
-      }
-      await this.drainInflight();
-    } finally {
-      this.busy = false;
-    }
-    this.flush();
-    if (this.client.closeAfterReply || this.ended) {
-      this.ended = true;
-      this.socket.destroySoon();
-      return;
-    }
-    if (this.pausedForInput) {
-      this.pausedForInput = false;
-      if (!this.pausedForOutput) this.socket.resume();
-    }
+  private writer(): ReplyWriter {
+    const out = this.writerPool.pop() ?? new ReplyWriter(inflightSlabBytes);
+    out.protocol = this.out.protocol;
+    return out;
   }
 
   /**
@@ -238,8 +328,7 @@ export class Connection {
   }
 
   private startConcurrent(spec: CommandSpec, args: Buffer[], keys: string[]): void {
-    const out = this.writerPool.pop() ?? new ReplyWriter(inflightSlabBytes);
-    out.protocol = this.out.protocol;
+    const out = this.writer();
     const ctx = { client: this.client, server: this.host.state, out, name: '' };
     const promise = this.execute(spec, args, ctx);
     for (const k of keys) this.inflightKeys.add(k);
@@ -253,6 +342,7 @@ export class Connection {
     this.inflight = [];
     for (const c of running) {
       if (c.promise !== undefined) await c.promise;
+      if (c.out === undefined) continue;
       this.out.appendFrom(c.out);
       this.writerPool.push(c.out);
     }
@@ -304,7 +394,7 @@ export class Connection {
   }
 
   /** Runs one command, replying into ctx.out; returns a promise only when the handler is asynchronous. */
-  private execute(found: CommandSpec | undefined, args: Buffer[], ctx: { client: ClientState; server: ServerState; out: ReplyWriter; name: string }): Promise<void> | undefined {
+  private execute(found: CommandSpec | undefined, args: Buffer[], ctx: MutableContext): Promise<void> | undefined {
     const out = ctx.out;
     const host = this.host;
     const state = host.state;
@@ -331,7 +421,7 @@ export class Connection {
     try {
       result = handler(ctx as CommandContext, args);
     } catch (error) {
-      this.fail(out, spec, error, started, args);
+      this.fail(ctx.out, spec, error, started, args);
       return undefined;
     }
     if (result === undefined) {
@@ -341,7 +431,7 @@ export class Connection {
     const s = spec;
     return result.then(
       () => this.done(s, started, true, args),
-      (error: unknown) => this.fail(out, s, error, started, args),
+      (error: unknown) => this.fail(ctx.out, s, error, started, args),
     );
   }
 

@@ -1,5 +1,6 @@
 /** String commands with Redis 7.0 semantics (t_string.c), over KvApi. */
-import { resolveWinner } from '../../../replication/index.ts';
+import { resolveWinner, wouldWait } from '../../../replication/index.ts';
+import type { Winner } from '../../../replication/index.ts';
 import { RespError, invalidExpireError, syntaxError } from '../errors.ts';
 import type { CommandContext, CommandSpec, Handler } from './types.ts';
 import { readOptions, writeOptions } from './types.ts';
@@ -66,9 +67,25 @@ function parseSetOptions(ctx: CommandContext, args: Buffer[], from: number, isSe
   return o;
 }
 
-// GET is the hottest command: one KvApi call and no intermediate async frames.
-const get: Handler = async (ctx, args) => {
-  const winner = resolveWinner(await ctx.server.kv.get(args[1] as Buffer, readOptions(ctx)));
+// GET and plain SET are the hottest commands: answered without a promise
+// when the store can (KvApi winnerNow / putNow), else one KvApi call each.
+const get: Handler = (ctx, args) => {
+  const kv = ctx.server.kv;
+  if (kv.winnerNow !== undefined) {
+    const winner = kv.winnerNow(args[1] as Buffer, readOptions(ctx));
+    if (winner !== wouldWait) {
+      replyWinner(ctx, winner);
+      return undefined;
+    }
+  }
+  return getLater(ctx, args[1] as Buffer);
+};
+
+async function getLater(ctx: CommandContext, key: Buffer): Promise<void> {
+  replyWinner(ctx, resolveWinner(await ctx.server.kv.get(key, readOptions(ctx))));
+}
+
+function replyWinner(ctx: CommandContext, winner: Winner | undefined): void {
   if (winner === undefined) {
     ctx.server.stats.keyspaceMisses++;
     ctx.out.nullBulk();
@@ -76,19 +93,25 @@ const get: Handler = async (ctx, args) => {
     ctx.server.stats.keyspaceHits++;
     ctx.out.bulk(winner.kind === 'value' ? winner.value : winner.count.toString());
   }
-};
+}
 
-const set: Handler = async (ctx, args) => {
+const set: Handler = (ctx, args) => {
+  if (args.length !== 3) return setWithOptions(ctx, args);
   const key = args[1] as Buffer;
   const value = args[2] as Buffer;
-  if (args.length === 3) {
-    // The plain SET in one round trip: it supersedes every version the
-    // coordinating replica holds, as a last write should (no read for a context).
-    checkValueSize(ctx, value);
-    await ctx.server.kv.put(key, value, writeOptions(ctx, { expiresAtMs: null, overwrite: true }));
-    ctx.out.ok();
-    return;
-  }
+  // The plain SET in one round trip: it supersedes every version the
+  // coordinating replica holds, as a last write should (no read for a context).
+  checkValueSize(ctx, value);
+  const options = writeOptions(ctx, { expiresAtMs: null, overwrite: true });
+  const kv = ctx.server.kv;
+  const durable = kv.putNow === undefined ? wouldWait : kv.putNow(key, value, options);
+  if (durable !== wouldWait) return durable.then(() => ctx.out.ok());
+  return kv.put(key, value, options).then(() => ctx.out.ok());
+};
+
+async function setWithOptions(ctx: CommandContext, args: Buffer[]): Promise<void> {
+  const key = args[1] as Buffer;
+  const value = args[2] as Buffer;
   const o = parseSetOptions(ctx, args, 3, true);
   // SET checks the expiry before it looks at the key (t_string.c setGenericCommand).
   const optionExpiry = o.unit === undefined ? undefined : expireAt(ctx, o.unit, o.unitArg);
@@ -108,7 +131,7 @@ const set: Handler = async (ctx, args) => {
   }
   if (o.get) replyValue(ctx, old);
   else ctx.out.ok();
-};
+}
 
 function replyValue(ctx: CommandContext, v: { value: Buffer } | undefined): void {
   if (v === undefined) ctx.out.nullBulk();

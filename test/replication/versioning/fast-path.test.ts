@@ -1,0 +1,181 @@
+/**
+ * The synchronous paths (ReplicaStore.readRawNow / coordinatePutNow,
+ * LocalKv.winnerNow / putNow, winnerOf) answer what the asynchronous ones
+ * would, say `wouldWait` (having done nothing) when they cannot, and keep
+ * the durability contract.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { InvalidArgumentError, MemoryFileSystem, RealClock, VirtualClock, fromUtf8, silentLogger, utf8 } from '../../../src/core/index.ts';
+import type { AppendFile } from '../../../src/core/index.ts';
+import { MemoryEngine, openLsm } from '../../../src/storage/index.ts';
+import { LocalKv, ReplicaStore, encodeObject, resolveWinner, toGetResult, winnerOf, wouldWait } from '../../../src/replication/index.ts';
+import type { Winner } from '../../../src/replication/index.ts';
+import { objectArb } from './gen.ts';
+
+class GatedSyncFileSystem extends MemoryFileSystem {
+  gated = false;
+  private waiting: Array<() => void> = [];
+
+  release(): void {
+    this.gated = false;
+    for (const go of this.waiting.splice(0)) go();
+  }
+
+  override async openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
+    const file = await super.openAppend(path, options);
+    const sync = file.sync.bind(file);
+    file.sync = async (): Promise<void> => {
+      if (this.gated) await new Promise<void>((resolve) => this.waiting.push(resolve));
+      await sync();
+    };
+    return file;
+  }
+}
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+const shown = (w: Winner | undefined | typeof wouldWait): string | undefined => {
+  assert.notEqual(w, wouldWait);
+  const winner = w as Winner | undefined;
+  return winner === undefined ? undefined : winner.kind === 'value' ? fromUtf8(winner.value) : String(winner.count);
+};
+
+describe('winnerOf', () => {
+  it('is resolveWinner(toGetResult(object)) for any object and time', () => {
+    fc.assert(
+      fc.property(objectArb, fc.integer({ min: 1_700_000_099_990, max: 1_700_000_100_100 }), (object, now) => {
+        assert.deepEqual(winnerOf(object, now), resolveWinner(toGetResult(object, now)));
+      }),
+      { numRuns: 500 },
+    );
+    assert.equal(winnerOf(undefined, 0), undefined);
+  });
+});
+
+describe('synchronous reads and writes over the LSM engine', () => {
+  it('winnerNow and putNow agree with get and put, values, counters, expiry and deletes included', async () => {
+    const clock = new VirtualClock();
+    const engine = await openLsm('/db', { sync: 'none' }, { fs: new MemoryFileSystem(), clock: new RealClock(), log: silentLogger });
+    const store = new ReplicaStore({ engine, clock, nodeId: 'n1' });
+    const kv = new LocalKv({ store, clock });
+    try {
+      assert.equal(shown(kv.winnerNow(utf8('k'))), undefined);
+      const durable = kv.putNow(utf8('k'), utf8('v1'), { overwrite: true });
+      assert.notEqual(durable, wouldWait);
+      await durable;
+      assert.equal(shown(kv.winnerNow(utf8('k'))), 'v1');
+      assert.equal(shown(resolveWinner(await kv.get(utf8('k')))), 'v1');
+      // A blind write beside it is a sibling, as put makes it.
+      await kv.putNow(utf8('k'), utf8('v2'));
+      assert.deepEqual((await kv.get(utf8('k'))).siblings.map((s) => (s.kind === 'value' ? fromUtf8(s.value) : s.kind)).sort(), ['v1', 'v2']);
+      await kv.putNow(utf8('k'), utf8('v3'), { overwrite: true });
+      assert.equal((await kv.get(utf8('k'))).siblings.length, 1);
+      assert.equal(shown(kv.winnerNow(utf8('k'))), 'v3');
+
+      await kv.incrBy(utf8('n'), 41n);
+      await kv.incrBy(utf8('n'), 1n);
+      assert.equal(shown(kv.winnerNow(utf8('n'))), '42');
+
+      await kv.putNow(utf8('t'), utf8('short'), { overwrite: true, expiresAtMs: clock.wallMs() + 1000 });
+      assert.equal(shown(kv.winnerNow(utf8('t'))), 'short');
+      await clock.advance(1000);
+      assert.equal(shown(kv.winnerNow(utf8('t'))), undefined);
+
+      await kv.delete(utf8('k'));
+      assert.equal(shown(kv.winnerNow(utf8('k'))), undefined);
+      // Reads enough to admit keys to the object cache, then answer from it.
+      for (let i = 0; i < 20; i++) assert.equal(shown(kv.winnerNow(utf8('n'))), '42');
+      await kv.putNow(utf8('n'), utf8('7'), { overwrite: true });
+      assert.equal(shown(kv.winnerNow(utf8('n'))), '7');
+      assert.deepEqual(Buffer.from(encodeObject((await store.readRaw(utf8('n')))!)), Buffer.from(encodeObject(store.readRawNow(utf8('n')) as never)));
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('refuse what get and put refuse, synchronously', async () => {
+    const clock = new VirtualClock();
+    const engine = await openLsm('/db', { sync: 'none' }, { fs: new MemoryFileSystem(), clock: new RealClock(), log: silentLogger });
+    const kv = new LocalKv({ store: new ReplicaStore({ engine, clock, nodeId: 'n1' }), clock });
+    try {
+      assert.throws(() => kv.winnerNow(new Uint8Array(70_000)), InvalidArgumentError);
+      assert.throws(() => kv.putNow(utf8('k'), utf8('v'), { w: 2 }), /only 1 of 2 replicas/);
+      assert.throws(() => kv.putNow(utf8('k'), utf8('v'), { expiresAtMs: -5 }), InvalidArgumentError);
+      assert.equal(shown(kv.winnerNow(utf8('k'))), undefined, 'nothing was written');
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('putNow waits (writing nothing) while an operation holds the key, and goes after it', async () => {
+    const clock = new VirtualClock();
+    const engine = await openLsm('/db', { sync: 'none' }, { fs: new MemoryFileSystem(), clock: new RealClock(), log: silentLogger });
+    const store = new ReplicaStore({ engine, clock, nodeId: 'n1' });
+    try {
+      await (await store.coordinatePut(utf8('k'), utf8('1'), null)).durable;
+      // Not cached: the increment reads the engine under the key's lock.
+      const incr = store.coordinateIncr(utf8('k'), 1n);
+      assert.equal(store.coordinatePutNow(utf8('k'), utf8('x'), null, { overwrite: true }), wouldWait);
+      await (await incr).durable;
+      const now = store.coordinatePutNow(utf8('k'), utf8('x'), null, { overwrite: true });
+      assert.notEqual(now, wouldWait);
+      await (now as Exclude<typeof now, typeof wouldWait>).durable;
+      const object = await store.read(utf8('k'));
+      assert.deepEqual(object?.versions.map((v) => fromUtf8(v.value)), ['x']);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('under sync always, putNow resolves only after the fsync, and reads show the write only then', async () => {
+    const fs = new GatedSyncFileSystem();
+    const clock = new VirtualClock();
+    const engine = await openLsm('/db', { sync: 'always' }, { fs, clock: new RealClock(), log: silentLogger });
+    const kv = new LocalKv({ store: new ReplicaStore({ engine, clock, nodeId: 'n1' }), clock });
+    try {
+      await kv.put(utf8('k'), utf8('old'), { overwrite: true });
+      fs.gated = true;
+      const durable = kv.putNow(utf8('k'), utf8('new'), { overwrite: true });
+      assert.notEqual(durable, wouldWait);
+      let acknowledged = false;
+      void (durable as Promise<void>).then(() => (acknowledged = true));
+      await settle();
+      assert.equal(acknowledged, false, 'acknowledged before the fsync');
+      assert.equal(shown(kv.winnerNow(utf8('k'))), 'old');
+      // A second write of the key builds on the pending one and lands after it.
+      const second = kv.putNow(utf8('k'), utf8('newer'), { overwrite: true });
+      assert.notEqual(second, wouldWait);
+      fs.release();
+      await durable;
+      await second;
+      assert.equal(shown(kv.winnerNow(utf8('k'))), 'newer');
+    } finally {
+      fs.release();
+      await engine.close();
+    }
+  });
+});
+
+describe('synchronous paths over an engine without a synchronous lookup', () => {
+  it('say wouldWait for what is not in memory and answer what is', async () => {
+    const clock = new VirtualClock();
+    const store = new ReplicaStore({ engine: new MemoryEngine(), clock, nodeId: 'n1' });
+    const kv = new LocalKv({ store, clock });
+    assert.equal(kv.winnerNow(utf8('k')), wouldWait);
+    assert.equal(kv.putNow(utf8('k'), utf8('v'), { overwrite: true }), wouldWait);
+    assert.equal((await kv.get(utf8('k'))).siblings.length, 0, 'nothing was written');
+    await kv.put(utf8('k'), utf8('v'), { overwrite: true });
+    assert.equal(kv.winnerNow(utf8('k')), wouldWait);
+    // Reads admit the key to the object cache; from then on both answer at once.
+    for (let i = 0; i < 20; i++) await kv.get(utf8('k'));
+    assert.equal(shown(kv.winnerNow(utf8('k'))), 'v');
+    const durable = kv.putNow(utf8('k'), utf8('w'), { overwrite: true });
+    assert.notEqual(durable, wouldWait);
+    await durable;
+    assert.equal(shown(resolveWinner(await kv.get(utf8('k')))), 'w');
+  });
+});
