@@ -162,9 +162,10 @@ export function renderGet(result: GetResult, asJson: boolean): Reply {
     const headers: Record<string, string> = result.siblings.length > 0 ? { 'x-ringkv-context': context } : {};
     throw new HttpError(404, 'RINGKV_NOT_FOUND', 'The key does not exist', headers);
   }
-  const shape: SiblingsJson = { context, siblings: result.siblings.map(siblingToJson) };
-  if (result.siblings.length > 1) return json(300, shape, { 'x-ringkv-context': context });
-  if (asJson) return json(200, shape, { 'x-ringkv-context': context });
+  // The JSON shape (base64 of every value) only when it is sent, not for the common raw read.
+  const shape = (): SiblingsJson => ({ context, siblings: result.siblings.map(siblingToJson) });
+  if (result.siblings.length > 1) return json(300, shape(), { 'x-ringkv-context': context });
+  if (asJson) return json(200, shape(), { 'x-ringkv-context': context });
   const only = live[0] as Sibling;
   const headers: Record<string, string> = { 'x-ringkv-context': context, 'x-ringkv-kind': only.kind };
   if (only.expiresAtMs !== null) headers['x-ringkv-expires-at'] = String(only.expiresAtMs);

@@ -4,7 +4,7 @@
  * server turn typed errors into protocol replies (errors.ts).
  */
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Clock, Logger } from '../../core/index.ts';
@@ -12,6 +12,7 @@ import type { ClusterView, KvApi, NodeInfo } from '../../replication/index.ts';
 import type { Settings } from '../settings.ts';
 import { adminPageHtml } from './admin-page.ts';
 import { HttpError, errorReply } from './errors.ts';
+import { FastConnection, keepAliveTimeoutMs, type FastRequest } from './fast-path.ts';
 import { KvRoutes, jsonContentType, type Reply, type RequestDefaults } from './kv-routes.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { decodeKey, decodeSegment, parseBool, parseQuery } from './request.ts';
@@ -24,6 +25,8 @@ export const peerLoadTimeoutMs = 500;
 export const requestTimeoutMs = 30_000;
 /** On close, in-flight requests get this long before their sockets are destroyed. */
 export const drainTimeoutMs = 5_000;
+/** How often fast-path connections are checked for the request and keep-alive timeouts. */
+export const fastSweepIntervalMs = 1_000;
 
 /** What this node says about itself on /v1/node (and /v1/cluster for the local row). */
 export interface LocalNodeStats {
@@ -48,6 +51,8 @@ export interface HttpServerOptions {
   settings?: Settings;
   /** Extra health detail; `ok: false` turns /healthz into 503. */
   health?: () => { ok: boolean; detail: Record<string, unknown> };
+  /** Serve GET/PUT/DELETE /v1/kv/{key} on the lean reader of fast-path.ts (default true); false: node:http for everything. */
+  fastPath?: boolean;
 }
 
 export interface ClusterNodeJson extends NodeInfo {
@@ -67,6 +72,13 @@ export class HttpServer {
   private readonly startedMs: number;
   private inFlight = 0;
   private closing = false;
+  /** Connections the fast path (fast-path.ts) still owns. */
+  private readonly fastConnections = new Set<FastConnection>();
+  private fastSweep: ReturnType<typeof setInterval> | undefined;
+  /** node:http's own connection handler: the fast path hands it the connections it does not serve. */
+  private readonly nodeConnectionListener: (socket: Socket) => void;
+  private dateSecond = -1;
+  private dateText = '';
 
   constructor(private readonly options: HttpServerOptions) {
     this.kvRoutes = new KvRoutes(options.kv, options.clock, options.defaults);
@@ -76,6 +88,15 @@ export class HttpServer {
     this.server = http.createServer({ requestTimeout: requestTimeoutMs }, (req, res) => {
       void this.handle(req, res);
     });
+    // Every connection starts on the fast path; node:http gets it at the first
+    // request the fast path does not handle (fast-path.ts says which).
+    const [nodeListener] = this.server.listeners('connection') as Array<(socket: Socket) => void>;
+    if (nodeListener === undefined) throw new Error('node:http registered no connection listener');
+    this.nodeConnectionListener = nodeListener;
+    if (options.fastPath !== false) {
+      this.server.removeListener('connection', nodeListener);
+      this.server.on('connection', (socket: Socket) => this.acceptFast(socket));
+    }
     this.server.on('clientError', (error, socket) => {
       // Malformed HTTP: answer 400 if the socket still can, never crash.
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -93,7 +114,77 @@ export class HttpServer {
       });
     });
     const address = this.server.address() as AddressInfo;
+    this.fastSweep = setInterval(() => this.sweepFast(), fastSweepIntervalMs);
+    this.fastSweep.unref();
     return { host: address.address, port: address.port };
+  }
+
+  private acceptFast(socket: Socket): void {
+    const conn = new FastConnection(
+      socket,
+      {
+        serve: (request) => this.serveFast(request),
+        handOff: (s, unread) => {
+          if (unread.length > 0) s.unshift(unread);
+          this.nodeConnectionListener.call(this.server, s);
+          s.resume();
+        },
+        maxBodyBytes: this.maxValueBytes,
+        date: () => this.date(),
+      },
+      () => this.options.clock.nowMs(),
+      (c) => this.fastConnections.delete(c),
+    );
+    this.fastConnections.add(conn);
+  }
+
+  /** Request timeout (slowloris) and keep-alive timeout for fast-path connections, as node:http applies to its own. */
+  private sweepFast(): void {
+    const now = this.options.clock.nowMs();
+    for (const conn of this.fastConnections) {
+      if (conn.partialSinceMs >= 0 && now - conn.partialSinceMs > requestTimeoutMs) conn.destroy();
+      else if (conn.idle && now - conn.idleSinceMs > keepAliveTimeoutMs) conn.destroy();
+    }
+  }
+
+  /** The Date header, rebuilt once per second. */
+  private date(): string {
+    const ms = this.options.clock.wallMs();
+    const second = Math.floor(ms / 1000);
+    if (second !== this.dateSecond) {
+      this.dateSecond = second;
+      this.dateText = new Date(second * 1000).toUTCString();
+    }
+    return this.dateText;
+  }
+
+  /** A hot request from the fast path: the same checks, routes, metrics and errors as handle(). */
+  private async serveFast(request: FastRequest): Promise<Reply> {
+    const started = performance.now();
+    this.inFlight++;
+    const { method } = request;
+    const command = method === 'PUT' ? 'kv.put' : method === 'DELETE' ? 'kv.delete' : 'kv.get';
+    let reply: Reply;
+    try {
+      if (!this.authorizedHeader(request.authorization)) throw unauthorized();
+      const key = decodeKey(request.keySegment);
+      if (method === 'GET') reply = await this.kvRoutes.get(key, request.query, request.accept);
+      else if (method === 'DELETE') reply = await this.kvRoutes.delete(key, request.query, request.context);
+      else reply = await this.kvRoutes.put(key, request.query, request.context, request.body);
+    } catch (error) {
+      reply = this.errorToReply(error, method, `/v1/kv/${request.keySegment}`);
+    } finally {
+      this.inFlight--;
+    }
+    this.options.metrics?.observe('http', command, performance.now() - started, reply.status < 500);
+    if (this.closing) reply.headers['connection'] = 'close';
+    return reply;
+  }
+
+  private errorToReply(error: unknown, method: string | undefined, url: string | undefined): Reply {
+    const e = errorReply(error);
+    if (e.status >= 500) this.options.log.warn('http request failed', { method, url, status: e.status, error });
+    return { status: e.status, headers: { 'content-type': jsonContentType, ...e.headers }, body: JSON.stringify(e.body) };
   }
 
   /** Stops accepting, lets in-flight requests finish (bounded), then closes every socket. */
@@ -101,16 +192,22 @@ export class HttpServer {
     if (this.closing) return;
     this.closing = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (this.fastSweep !== undefined) clearInterval(this.fastSweep);
     this.server.closeIdleConnections();
+    for (const conn of this.fastConnections) if (conn.idle) conn.destroy();
     const deadline = this.options.clock.nowMs() + drainTimeoutMs;
     while (this.inFlight > 0 && this.options.clock.nowMs() < deadline) await this.options.clock.sleep(10);
     this.server.closeAllConnections();
+    for (const conn of this.fastConnections) conn.destroy();
     await closed;
   }
 
   private authorized(req: http.IncomingMessage): boolean {
+    return this.authorizedHeader(req.headers.authorization);
+  }
+
+  private authorizedHeader(header: string | undefined): boolean {
     if (this.tokenDigest === undefined) return true;
-    const header = req.headers.authorization;
     if (header === undefined || !header.startsWith('Bearer ')) return false;
     // Compare digests so the comparison is constant-time whatever the lengths.
     return timingSafeEqual(digest(header.slice(7).trim()), this.tokenDigest);
@@ -128,16 +225,10 @@ export class HttpServer {
       const query = q < 0 ? '' : url.slice(q + 1);
       const routed = this.route(req, path, query);
       command = routed.command;
-      if (routed.open !== true && !this.authorized(req)) {
-        throw new HttpError(401, 'RINGKV_UNAUTHORIZED', 'This node requires a bearer token: send "Authorization: Bearer <token>"', {
-          'www-authenticate': 'Bearer realm="ringkv"',
-        });
-      }
+      if (routed.open !== true && !this.authorized(req)) throw unauthorized();
       reply = await routed.run();
     } catch (error) {
-      const e = errorReply(error);
-      if (e.status >= 500) this.options.log.warn('http request failed', { method: req.method, url: req.url, status: e.status, error });
-      reply = { status: e.status, headers: { 'content-type': jsonContentType, ...e.headers }, body: JSON.stringify(e.body) };
+      reply = this.errorToReply(error, req.method, req.url);
     } finally {
       this.inFlight--;
     }
@@ -343,6 +434,12 @@ export class HttpServer {
     }
     return jsonReply(200, { ...ring, rangeCount: ring.ranges.length, partitionsByNode });
   }
+}
+
+function unauthorized(): HttpError {
+  return new HttpError(401, 'RINGKV_UNAUTHORIZED', 'This node requires a bearer token: send "Authorization: Bearer <token>"', {
+    'www-authenticate': 'Bearer realm="ringkv"',
+  });
 }
 
 function jsonReply(status: number, value: unknown): Reply {
