@@ -73,6 +73,11 @@ export class ReplicaStoreBackend implements ReplicaBackend<StoredObject> {
     return this.store.read(key);
   }
 
+  /** The stored bytes for a peer's kv.read: no decode and re-encode on this replica. */
+  readEncoded(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.store.readEncoded(key);
+  }
+
   /** Resolves only once the merge is durable here, so a kv.apply ack means a synced replica. */
   apply(key: Uint8Array, incoming: StoredObject): Promise<StoredObject> {
     return this.store.apply(key, incoming);

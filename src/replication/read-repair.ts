@@ -43,15 +43,16 @@ export class ReadRepairer<O> {
   async afterRead(key: Uint8Array, attempts: ReadonlyArray<Attempt<O | undefined>>): Promise<NodeId[]> {
     const outcomes = await Promise.all(attempts.map(async (a) => ({ owner: a.owner, outcome: await a.outcome })));
     const answers: Array<{ owner: NodeId; value: O | undefined }> = [];
-    let merged: O | undefined;
     for (const { owner, outcome } of outcomes) {
-      if (!outcome.ok) continue;
-      answers.push({ owner, value: outcome.value });
-      if (outcome.value !== undefined) merged = merged === undefined ? outcome.value : this.deps.model.merge(merged, outcome.value);
+      if (outcome.ok) answers.push({ owner, value: outcome.value });
+    }
+    // The common case: every replica answered with the same object, nothing to merge or repair.
+    if (answers.length > 0 && answers.every((a) => a.value !== undefined) && allEqual(this.deps.model, answers.map((a) => a.value as O))) return [];
+    let merged: O | undefined;
+    for (const { value } of answers) {
+      if (value !== undefined) merged = merged === undefined ? value : this.deps.model.merge(merged, value);
     }
     if (merged === undefined) return [];
-    // The common case: every replica answered with the same bytes, nothing to repair.
-    if (answers.every((a) => a.value !== undefined) && allEqual(this.deps.model, answers.map((a) => a.value as O))) return [];
     const stale = staleReplicas(this.deps.model, answers, merged);
     if (stale.length === 0) return [];
     const encoded = this.deps.model.encode(merged);
