@@ -97,7 +97,8 @@ export interface KvApi {
    * front end answering many commands per socket read without a promise
    * each; `wouldWait` (having done nothing) when the answer needs to wait (a
    * read from another node, a store without synchronous reads, a lock).
-   * Throws what `get` would reject with.
+   * Throws what `get` would reject with. The winner's value may be a view
+   * of a buffer the store lends: use it at once, copy it to keep it.
    */
   winnerNow?(key: Uint8Array, options?: ReadOptions): Winner | undefined | WouldWait;
   /**

@@ -162,7 +162,8 @@ export class LocalKv implements KvApi {
 
   winnerNow(key: Uint8Array, options: ReadOptions = {}): Winner | undefined | WouldWait {
     this.requireOne(options.r, 'read');
-    const object = this.store.readRawNow(key);
+    // Transient: the winner is replied at once, so values may stay views of the engine's copy.
+    const object = this.store.readRawNow(key, true);
     return object === wouldWait ? wouldWait : winnerOf(object, this.clock.wallMs());
   }
 

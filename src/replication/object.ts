@@ -317,6 +317,20 @@ class ByteReader {
     return v;
   }
 
+  /** A view into the input, for a caller that uses the object at once and keeps nothing. */
+  bytesView(): Uint8Array {
+    const n = this.varint();
+    if (this.pos + n > this.buf.length) this.fail(`length ${n} past the end`);
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  skip(n: number): void {
+    if (this.pos + n > this.buf.length) this.fail(`length ${n} past the end`);
+    this.pos += n;
+  }
+
   bytes(): Uint8Array {
     const n = this.varint();
     if (this.pos + n > this.buf.length) this.fail(`length ${n} past the end`);
@@ -388,10 +402,27 @@ function writeVersion(w: ByteWriter, v: Version, index: ReadonlyMap<NodeId, numb
   }
 }
 
+/** encodeObject's node index, reused (encoding never re-enters itself). */
+const scratchIndex = new Map<NodeId, number>();
+
+/** The node table when one node wrote everything and is all the context names (a key written on one node): no set and no sort. */
+function soleNode(object: StoredObject): NodeId | undefined {
+  const context = object.context;
+  if (context.length !== 1) return undefined;
+  const node = (context[0] as ClockEntry).node;
+  for (const v of object.versions) {
+    if (v.dot.node !== node) return undefined;
+    for (const lane of v.counter) if (lane.node !== node) return undefined;
+  }
+  return node;
+}
+
 export function encodeObject(object: StoredObject): Uint8Array {
-  const nodes = nodeTable(object);
-  const index = new Map<NodeId, number>();
-  nodes.forEach((n, i) => index.set(n, i));
+  const sole = soleNode(object);
+  const nodes = sole === undefined ? nodeTable(object) : [sole];
+  const index = scratchIndex;
+  index.clear();
+  for (let i = 0; i < nodes.length; i++) index.set(nodes[i] as NodeId, i);
   let valueBytes = 0;
   for (const v of object.versions) valueBytes += v.value.length;
   const w = new ByteWriter(64 + valueBytes + 16 * nodes.length + 48 * object.versions.length);
@@ -442,7 +473,7 @@ function readFinite(r: ByteReader, what: string): number {
   return v;
 }
 
-function readVersion(r: ByteReader, nodes: readonly NodeId[]): Version {
+function readVersion(r: ByteReader, nodes: readonly NodeId[], viewValues = false): Version {
   const kind = kindsByCode[r.u8()];
   if (kind === undefined) r.fail('unknown version kind');
   const flags = r.u8();
@@ -455,7 +486,7 @@ function readVersion(r: ByteReader, nodes: readonly NodeId[]): Version {
   const deletedAtMs = flags & flagDeleted ? readFinite(r, 'deletion time') : null;
   let value: Uint8Array = emptyBytes;
   let state: CounterState = [];
-  if (kind === 'value') value = r.bytes();
+  if (kind === 'value') value = viewValues ? r.bytesView() : r.bytes();
   if (kind === 'counter') {
     const lanes = r.varint();
     if (lanes > r.remaining()) r.fail(`${lanes} counter lanes cannot fit`);
@@ -473,8 +504,12 @@ function readVersion(r: ByteReader, nodes: readonly NodeId[]): Version {
 
 const emptyBytes = new Uint8Array(0);
 
-/** Decodes an object; any malformed input throws CorruptionError. */
-export function decodeObject(bytes: Uint8Array): StoredObject {
+/**
+ * Decodes an object; any malformed input throws CorruptionError. Values are
+ * copies unless `viewValues`: then they are views of `bytes`, for a caller
+ * that uses the object at once and keeps nothing of it.
+ */
+export function decodeObject(bytes: Uint8Array, viewValues = false): StoredObject {
   const r = new ByteReader(bytes, 'a stored object');
   const version = r.u8();
   if (version !== objectFormatVersion) r.fail(`unknown format version ${version} (this build reads ${objectFormatVersion})`);
@@ -487,7 +522,7 @@ export function decodeObject(bytes: Uint8Array): StoredObject {
   if (versionCount > bytes.length) r.fail(`${versionCount} versions cannot fit`);
   const versions: Version[] = [];
   for (let i = 0; i < versionCount; i++) {
-    const v = readVersion(r, nodes);
+    const v = readVersion(r, nodes, viewValues);
     const prev = versions[versions.length - 1];
     if (prev !== undefined && cmpDot(prev.dot, v.dot) >= 0) r.fail('versions out of order');
     if (!coversDot(context, v.dot)) r.fail('a version outside the object context');
@@ -495,6 +530,64 @@ export function decodeObject(bytes: Uint8Array): StoredObject {
   }
   if (!r.done) r.fail('trailing bytes');
   return { context, versions };
+}
+
+/**
+ * The object with every value that is a view of a buffer larger than itself
+ * by more than `slackBytes` copied, so an object kept for long (a cache) does
+ * not pin a socket chunk, a pool slab or an engine buffer. The object itself
+ * when nothing needs copying.
+ */
+export function ownedObject(object: StoredObject, slackBytes: number): StoredObject {
+  if (!object.versions.some((v) => v.value.buffer.byteLength > v.value.length + slackBytes)) return object;
+  return {
+    context: object.context,
+    versions: object.versions.map((v) => (v.value.buffer.byteLength > v.value.length + slackBytes ? { ...v, value: Uint8Array.prototype.slice.call(v.value) } : v)),
+  };
+}
+
+/**
+ * What a write superseding a whole stored object needs of it: its context
+ * and its newest version's timestamp (so the new version is stamped later),
+ * read without building the versions. Malformed bytes throw CorruptionError.
+ */
+export function decodeSupersededBase(bytes: Uint8Array): { context: VClock; newestTimestampMs: number } {
+  const r = new ByteReader(bytes, 'a stored object');
+  const version = r.u8();
+  if (version !== objectFormatVersion) r.fail(`unknown format version ${version} (this build reads ${objectFormatVersion})`);
+  const count = r.varint();
+  if (count > bytes.length) r.fail(`node table of ${count} entries cannot fit`);
+  const nodes: NodeId[] = [];
+  for (let i = 0; i < count; i++) nodes.push(r.text());
+  const context = readClock(r, nodes);
+  const versionCount = r.varint();
+  if (versionCount > bytes.length) r.fail(`${versionCount} versions cannot fit`);
+  let newestTimestampMs = -Infinity;
+  for (let i = 0; i < versionCount; i++) {
+    const kind = kindsByCode[r.u8()];
+    if (kind === undefined) r.fail('unknown version kind');
+    const flags = r.u8();
+    if ((flags & ~(flagExpires | flagDeleted)) !== 0) r.fail(`unknown flags ${flags}`);
+    readNode(r, nodes);
+    r.varint();
+    const timestampMs = readFinite(r, 'timestamp');
+    if (timestampMs > newestTimestampMs) newestTimestampMs = timestampMs;
+    if (flags & flagExpires) r.skip(8);
+    if (flags & flagDeleted) r.skip(8);
+    if (kind === 'value') r.skip(r.varint());
+    if (kind === 'counter') {
+      const lanes = r.varint();
+      if (lanes > r.remaining()) r.fail(`${lanes} counter lanes cannot fit`);
+      for (let j = 0; j < lanes; j++) {
+        readNode(r, nodes);
+        r.varint();
+        r.bigVarint();
+        r.bigVarint();
+      }
+    }
+  }
+  if (!r.done) r.fail('trailing bytes');
+  return { context, newestTimestampMs };
 }
 
 /** Where encodedHasExpired copies an f64 to read it without a view per call. */

@@ -46,6 +46,8 @@ import {
   encodeMeta,
   encodeObject,
   encodedHasExpired,
+  decodeSupersededBase,
+  ownedObject,
   isLive,
   makeObject,
   mergeObjects,
@@ -219,9 +221,8 @@ class ObjectCache {
     return this.map.get(id)?.object;
   }
 
-  /** Keeps a cached key current after a write; a key not cached stays out. */
-  replace(id: string, object: StoredObject): void {
-    if (this.map.has(id)) this.set(id, object);
+  has(id: string): boolean {
+    return this.map.has(id);
   }
 
   set(id: string, object: StoredObject): void {
@@ -332,9 +333,10 @@ export class ReplicaStore {
   /**
    * `readRaw` answered now, without a promise, or `wouldWait` when the
    * object is neither cached nor readable synchronously from the engine.
-   * Throws what `readRaw` would reject with.
+   * Throws what `readRaw` would reject with. `transient`: the caller uses
+   * the object at once and keeps nothing of it (values may be views).
    */
-  readRawNow(key: Uint8Array): StoredObject | undefined | WouldWait {
+  readRawNow(key: Uint8Array, transient = false): StoredObject | undefined | WouldWait {
     validateKey(key);
     const skey = storageKey(key);
     const id = storageId(skey);
@@ -342,10 +344,11 @@ export class ReplicaStore {
     if (cached !== undefined) return cached;
     const entry = this.lookupNow(skey);
     if (entry === wouldWait || entry === undefined) return entry;
-    const object = this.decodeEntry(key, entry);
+    // A transient reader (a RESP GET replying at once) gets values as views of the engine's copy.
+    const object = this.decodeEntry(key, entry, transient);
     // Same admission as loadAndCache; nothing can interleave here, but a key
     // with a write in flight may hold what that write has yet to settle.
-    if ((++this.cacheMisses & cacheAdmitMask) === 0 && !this.pending.has(id)) this.cache.set(id, object);
+    if ((++this.cacheMisses & cacheAdmitMask) === 0 && !this.pending.has(id)) this.cache.set(id, transient ? ownedObject(object, pinnableBytes) : object);
     return object;
   }
 
@@ -410,9 +413,9 @@ export class ReplicaStore {
     return entry === undefined ? undefined : this.decodeEntry(key, entry);
   }
 
-  private decodeEntry(key: Uint8Array, entry: EngineEntry): StoredObject {
+  private decodeEntry(key: Uint8Array, entry: EngineEntry, viewValues = false): StoredObject {
     try {
-      return decodeObject(entry.value);
+      return decodeObject(entry.value, viewValues);
     } catch (error) {
       if (error instanceof CorruptionError) throw new CorruptionError(`Key ${describeKey(key)} on ${this.nodeId}: ${error.message}`, { cause: error });
       throw error;
@@ -493,23 +496,39 @@ export class ReplicaStore {
     if (this.locks.has(id)) return wouldWait;
     const pending = this.pending.get(id);
     let known = pending !== undefined ? (pending.object ?? emptyObject) : this.cache.get(id);
+    const seen = options.overwrite === true ? null : (context ?? emptyClock);
     if (known === undefined) {
       const entry = this.lookupNow(skey);
       if (entry === wouldWait) return wouldWait;
-      known = entry === undefined ? emptyObject : this.decodeEntry(key, entry);
+      known = entry === undefined ? emptyObject : seen === null ? this.supersededBase(key, entry) : this.decodeEntry(key, entry);
     }
-    const seen = options.overwrite === true ? null : (context ?? emptyClock);
     // Synchronous from here on: nothing can interleave, as under the lock.
     return this.decide(key, skey, id, known, seen, false, this.valueMaker(value, options.expiresAtMs ?? null));
   }
 
+  /**
+   * What an overwrite needs of the object it supersedes: its context, and
+   * its newest timestamp observed so the new version is stamped later (what
+   * `decide` takes from each version). No versions: every one is superseded.
+   */
+  private supersededBase(key: Uint8Array, entry: EngineEntry): StoredObject {
+    let base: { context: VClock; newestTimestampMs: number };
+    try {
+      base = decodeSupersededBase(entry.value);
+    } catch (error) {
+      if (error instanceof CorruptionError) throw new CorruptionError(`Key ${describeKey(key)} on ${this.nodeId}: ${error.message}`, { cause: error });
+      throw error;
+    }
+    this.hlc.observe(base.newestTimestampMs);
+    return { context: base.context, versions: [] };
+  }
+
   private valueMaker(value: Uint8Array, expiresAtMs: number | null): (object: StoredObject, stamp: () => Stamp) => Version[] {
-    // The object is cached once durable: it must not pin a larger buffer it is a view of
-    // (a socket chunk, a message, or the 8 KiB pool slab a front end copied it into).
-    const owned = value.buffer.byteLength > value.length + pinnableBytes ? Uint8Array.prototype.slice.call(value) : value;
+    // The value may be a view of a larger buffer (a socket chunk, a pool slab):
+    // it is copied only if the object enters the cache (handOff), not on every write.
     return (_obj, stamp) => {
       const { dot, timestampMs } = stamp();
-      return [{ dot, timestampMs, kind: 'value', value: owned, counter: emptyCounter, expiresAtMs, deletedAtMs: null }];
+      return [{ dot, timestampMs, kind: 'value', value, counter: emptyCounter, expiresAtMs, deletedAtMs: null }];
     };
   }
 
@@ -845,7 +864,8 @@ export class ReplicaStore {
       () => {
         this.writeSeq++;
         if (object === undefined) this.cache.delete(id);
-        else this.cache.replace(id, object);
+        // A cached key is kept current (a key not cached stays out); its values may be views of larger buffers until now.
+        else if (this.cache.has(id)) this.cache.set(id, ownedObject(object, pinnableBytes));
         if (this.pending.get(id) === entry) this.pending.delete(id);
       },
       () => {

@@ -10,8 +10,20 @@ import fc from 'fast-check';
 import { InvalidArgumentError, MemoryFileSystem, RealClock, VirtualClock, fromUtf8, silentLogger, utf8 } from '../../../src/core/index.ts';
 import type { AppendFile } from '../../../src/core/index.ts';
 import { MemoryEngine, openLsm } from '../../../src/storage/index.ts';
-import { LocalKv, ReplicaStore, encodeObject, resolveWinner, toGetResult, winnerOf, wouldWait } from '../../../src/replication/index.ts';
-import type { Winner } from '../../../src/replication/index.ts';
+import { CorruptionError } from '../../../src/core/index.ts';
+import {
+  LocalKv,
+  ReplicaStore,
+  decodeObject,
+  decodeSupersededBase,
+  encodeObject,
+  ownedObject,
+  resolveWinner,
+  toGetResult,
+  winnerOf,
+  wouldWait,
+} from '../../../src/replication/index.ts';
+import type { StoredObject, Version, Winner } from '../../../src/replication/index.ts';
 import { objectArb } from './gen.ts';
 
 class GatedSyncFileSystem extends MemoryFileSystem {
@@ -56,6 +68,68 @@ describe('winnerOf', () => {
   });
 });
 
+describe('object helpers of the synchronous paths', () => {
+  it('decodeSupersededBase reads the context and newest timestamp that a full decode gives', () => {
+    fc.assert(
+      fc.property(objectArb, (object) => {
+        const bytes = encodeObject(object);
+        const full = decodeObject(bytes);
+        const base = decodeSupersededBase(bytes);
+        assert.deepEqual(base.context, full.context);
+        assert.equal(base.newestTimestampMs, Math.max(-Infinity, ...full.versions.map((v) => v.timestampMs)));
+        for (let cut = 0; cut < bytes.length; cut++) assert.throws(() => decodeSupersededBase(bytes.subarray(0, cut)), CorruptionError);
+        assert.throws(() => decodeSupersededBase(Buffer.concat([bytes, Buffer.from([0])])), CorruptionError);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('decodeObject with views gives the same object, values viewing the input', () => {
+    fc.assert(
+      fc.property(objectArb, (object) => {
+        const bytes = Buffer.from(encodeObject(object));
+        const viewed = decodeObject(bytes, true);
+        assert.deepEqual(encodeObject(viewed), encodeObject(decodeObject(bytes)));
+        for (const v of viewed.versions) if (v.value.length > 0) assert.equal(v.value.buffer, bytes.buffer);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('encodes a key written on one node (the node table without a sort) as a round trip', () => {
+    const version = (counter: number, value: string): Version => ({
+      dot: { node: 'solo', counter },
+      kind: 'value',
+      value: utf8(value),
+      counter: [],
+      expiresAtMs: null,
+      timestampMs: 1_700_000_000_000 + counter,
+      deletedAtMs: null,
+    });
+    const one: StoredObject = { context: [{ node: 'solo', counter: 7, lastWallMs: 5 }], versions: [version(7, 'v')] };
+    assert.deepEqual(decodeObject(encodeObject(one)), one);
+    const two: StoredObject = { context: [{ node: 'solo', counter: 9, lastWallMs: 5 }], versions: [version(8, 'a'), version(9, 'b')] };
+    assert.deepEqual(decodeObject(encodeObject(two)), two);
+  });
+
+  it('ownedObject copies only values that view a much larger buffer', () => {
+    const slab = Buffer.alloc(8192, 7);
+    const pinned = slab.subarray(100, 110);
+    const exact = Uint8Array.prototype.slice.call(pinned);
+    const object: StoredObject = {
+      context: [{ node: 'a', counter: 2, lastWallMs: 0 }],
+      versions: [1, 2].map((counter) => ({ dot: { node: 'a', counter }, kind: 'value' as const, value: counter === 1 ? pinned : exact, counter: [], expiresAtMs: null, timestampMs: counter, deletedAtMs: null })),
+    };
+    const owned = ownedObject(object, 256);
+    assert.notEqual(owned.versions[0]?.value.buffer, slab.buffer);
+    assert.equal(owned.versions[0]?.value.buffer.byteLength, 10);
+    assert.equal(owned.versions[1], object.versions[1]);
+    assert.deepEqual(encodeObject(owned), encodeObject(object));
+    const clean: StoredObject = { context: object.context, versions: [object.versions[1] as Version] };
+    assert.equal(ownedObject(clean, 256), clean);
+  });
+});
+
 describe('synchronous reads and writes over the LSM engine', () => {
   it('winnerNow and putNow agree with get and put, values, counters, expiry and deletes included', async () => {
     const clock = new VirtualClock();
@@ -89,8 +163,13 @@ describe('synchronous reads and writes over the LSM engine', () => {
       assert.equal(shown(kv.winnerNow(utf8('k'))), undefined);
       // Reads enough to admit keys to the object cache, then answer from it.
       for (let i = 0; i < 20; i++) assert.equal(shown(kv.winnerNow(utf8('n'))), '42');
-      await kv.putNow(utf8('n'), utf8('7'), { overwrite: true });
+      // A value viewing a large buffer (as a socket chunk) is copied when it enters the cache, not before.
+      const slab = Buffer.alloc(8192, 0x37);
+      await kv.putNow(utf8('n'), slab.subarray(10, 11), { overwrite: true });
       assert.equal(shown(kv.winnerNow(utf8('n'))), '7');
+      const cached = store.readRawNow(utf8('n')) as StoredObject;
+      assert.equal(store.readRawNow(utf8('n')), cached, 'served from the object cache');
+      assert.ok((cached.versions[0]?.value.buffer.byteLength ?? 0) < 300, 'the cached value pins its source buffer');
       assert.deepEqual(Buffer.from(encodeObject((await store.readRaw(utf8('n')))!)), Buffer.from(encodeObject(store.readRawNow(utf8('n')) as never)));
     } finally {
       await engine.close();
