@@ -496,11 +496,14 @@ export class Coordinator<O> implements MessageHandler {
     const order = this.readOrder(home, rule);
     const held: Array<(ask: boolean) => void> = [];
     const askNext = (): void => held.shift()?.(true);
-    const ask = (owner: NodeId, remainingMs: number): Promise<Outcome<O | undefined>> =>
-      settle(this.readAt(owner, key, remainingMs)).then((outcome) => {
+    let asked = 0;
+    const ask = (owner: NodeId, remainingMs: number): Promise<Outcome<O | undefined>> => {
+      asked++;
+      return settle(this.readAt(owner, key, remainingMs)).then((outcome) => {
         if (!outcome.ok) askNext();
         return outcome;
       });
+    };
     let needed = rule.required;
     let extra = this.extraReads;
     const attempts: Array<Attempt<O | undefined>> = order.map((owner) => {
@@ -527,9 +530,20 @@ export class Coordinator<O> implements MessageHandler {
       speculate?.cancel();
       for (const release of held.splice(0)) release(false);
     }
+    const { model } = this.deps;
     let merged: O | undefined;
-    for (const answer of answers) merged = mergeMaybe(this.deps.model, merged, answer.value);
-    if (this.repairer !== undefined) void this.repairer.afterRead(key, attempts);
+    // Every replica asked has answered, with the same object: nothing to
+    // repair, so the read repairer's wait for the other attempts is skipped.
+    let agreed = asked === answers.length;
+    for (const { value } of answers) {
+      if (value === undefined) agreed = false;
+      else if (merged === undefined) merged = value;
+      else if (model.equal?.(merged, value) !== true) {
+        agreed = false;
+        merged = model.merge(merged, value);
+      }
+    }
+    if (this.repairer !== undefined && !agreed) void this.repairer.afterRead(key, attempts);
     return merged;
   }
 
@@ -696,12 +710,4 @@ export class Coordinator<O> implements MessageHandler {
 
 /** The outcome of a replica a read held back and did not need. */
 const notAsked = new UnavailableError('The read had its answers before this replica was asked', { answered: 0, required: 1 });
-
-function mergeMaybe<O>(model: ObjectModel<O>, a: O | undefined, b: O | undefined): O | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  // Replicas nearly always agree: a field comparison is cheaper than a merge.
-  if (model.equal?.(a, b) === true) return a;
-  return model.merge(a, b);
-}
 

@@ -286,4 +286,5 @@ export function parseCountReply(message: WireMessage): CountReply {
   return { type: 'kv.count.reply', count: intField(message, 'count', 0) };
 }
 
-export const kvAck: AckReply = { type: 'kv.ack' };
+/** Frozen, so the transport can reuse its encoding (tcp-transport.ts). */
+export const kvAck: AckReply = Object.freeze({ type: 'kv.ack' });

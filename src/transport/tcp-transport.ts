@@ -81,6 +81,7 @@ export class TcpTransport implements Transport {
   /** Short-lived connections of identify(). */
   private readonly probes = new Set<Connection>();
   private readonly counters = emptyStats();
+  private readonly frozenReplies = new WeakMap<WireMessage, Buffer>();
   private readonly peerHost: PeerHost;
   private handler: MessageHandler | undefined;
   private closing: Promise<void> | undefined;
@@ -299,7 +300,7 @@ export class TcpTransport implements Transport {
       (reply) => {
         let body: Buffer;
         try {
-          body = packBody(reply);
+          body = this.replyBody(reply);
           if (body.length > this.limits.maxFrameBytes) {
             throw new InvalidArgumentError(`The reply to "${message.type}" is ${body.length} bytes: the limit is ${this.limits.maxFrameBytes}`);
           }
@@ -312,6 +313,21 @@ export class TcpTransport implements Transport {
       },
       (error: unknown) => this.finishRequest(conn, requestId, FrameType.error, packBody(errorToBody(error))),
     );
+  }
+
+  /**
+   * The encoded reply. A frozen reply object (a constant such as an ack) is
+   * encoded once and its bytes reused: it cannot have changed since.
+   */
+  private replyBody(reply: WireMessage): Buffer {
+    if (!Object.isFrozen(reply)) return packBody(reply);
+    let body = this.frozenReplies.get(reply);
+    if (body === undefined) {
+      // packBody's result is a scratch buffer the next call overwrites: keep a copy.
+      body = Buffer.from(packBody(reply));
+      this.frozenReplies.set(reply, body);
+    }
+    return body;
   }
 
   private invoke(from: NodeId, message: WireMessage): Promise<WireMessage> {

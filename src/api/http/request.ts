@@ -65,11 +65,15 @@ export function parseQuery(query: string, allowed: readonly string[]): Map<strin
     if (part === '') continue;
     const eq = part.indexOf('=');
     const name = eq < 0 ? part : part.slice(0, eq);
-    let value: string;
-    try {
-      value = decodeURIComponent((eq < 0 ? '' : part.slice(eq + 1)).replace(/\+/g, ' '));
-    } catch {
-      throw badRequest(`Cannot decode the value of query parameter "${name}"`);
+    const raw = eq < 0 ? '' : part.slice(eq + 1);
+    let value = raw;
+    // Most values (r=2, w=quorum) have nothing to decode.
+    if (raw.includes('%') || raw.includes('+')) {
+      try {
+        value = decodeURIComponent(raw.replace(/\+/g, ' '));
+      } catch {
+        throw badRequest(`Cannot decode the value of query parameter "${name}"`);
+      }
     }
     if (!allowed.includes(name)) {
       throw badRequest(`Unknown query parameter "${name}"${allowed.length > 0 ? `: this route accepts ${allowed.join(', ')}` : ': this route takes none'}`);
