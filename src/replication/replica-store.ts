@@ -258,6 +258,28 @@ class ObjectCache {
   }
 }
 
+/** A coordinated write's outcome; its context is computed on first use (a single-node SET never asks for it). */
+class CoordinatedWrite implements StoreWriteOutcome {
+  private computed: WriteContext | undefined;
+
+  constructor(
+    readonly object: StoredObject,
+    readonly written: Version[],
+    readonly durable: Promise<void>,
+    private readonly compute: () => WriteContext,
+  ) {}
+
+  get context(): WriteContext {
+    return (this.computed ??= this.compute());
+  }
+}
+
+/** True when the object's context covers each of its versions (always, for an object this layer built or decoded). */
+function coversAll(object: StoredObject): boolean {
+  for (const v of object.versions) if (!coversDot(object.context, v.dot)) return false;
+  return true;
+}
+
 /** Latest first by (timestamp, writer): the same order as resolveWinner. */
 function newestFirst(a: Version, b: Version): number {
   if (a.timestampMs !== b.timestampMs) return b.timestampMs - a.timestampMs;
@@ -646,7 +668,8 @@ export class ReplicaStore {
     const seen: WriteContext = context ?? stored.context;
     const seenClock = plainClock(seen);
     let next = Math.max(counterOf(stored.context, this.nodeId), counterOf(seenClock, this.nodeId));
-    for (const d of seen.dots ?? []) if (d.node === this.nodeId) next = Math.max(next, d.counter);
+    const dots = seen.dots;
+    if (dots !== undefined) for (const d of dots) if (d.node === this.nodeId) next = Math.max(next, d.counter);
     const stamp = (): Stamp => {
       const timestampMs = this.hlc.now();
       // Dot counters grow with time, so a dot is never reused, even after the object was purged (docs/consistency.md).
@@ -660,12 +683,13 @@ export class ReplicaStore {
     let merged: VClock;
     let object: StoredObject;
     const only = written.length === 1 ? written[0] : undefined;
-    if (context === null && only !== undefined && stored.versions.every((v) => coversDot(stored.context, v.dot))) {
+    if (context === null && only !== undefined && coversAll(stored)) {
       // One version superseding everything stored (SET, INCR, DEL without a context):
       // what the general path below computes, without its sorting and copying.
       survivors = [];
       merged = mergeClocks(stored.context, [{ node: only.dot.node, counter: only.dot.counter, lastWallMs: wall }]);
-      object = { context: pruneClock(merged, wall, new Set([only.dot.node]), this.clockPolicy), versions: written };
+      const pruned = merged.length <= this.clockPolicy.softEntries ? merged : pruneClock(merged, wall, new Set([only.dot.node]), this.clockPolicy);
+      object = { context: pruned, versions: written };
     } else {
       survivors = survivorsOf(stored, seen);
       this.checkSiblingLimit(key, survivors, written);
@@ -682,17 +706,7 @@ export class ReplicaStore {
     }
     const durable = dropWhenDead && object.versions.every((v) => v.kind === 'tombstone') ? this.handOff(id, skey, undefined) : this.handOff(id, skey, object, bytes);
     this.counters.coordinatedWrites++;
-    // Computed on first use: a single-node SET never asks for it.
-    let writeContext: WriteContext | undefined;
-    const computeContext = (): WriteContext => (writeContext ??= this.writeContext(seen, seenClock, written, merged, survivors, wall));
-    return {
-      object,
-      written,
-      durable,
-      get context(): WriteContext {
-        return computeContext();
-      },
-    };
+    return new CoordinatedWrite(object, written, durable, () => this.writeContext(seen, seenClock, written, merged, survivors, wall));
   }
 
   /**
