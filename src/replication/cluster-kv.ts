@@ -7,6 +7,7 @@
 import type { Clock, Logger, MessageRouter, NodeId, Random, Transport } from '../core/index.ts';
 import { InvalidArgumentError, describeKey } from '../core/index.ts';
 import type { GetResult, KvApi, PutResult, ReadOptions, ScanResult, WriteOptions } from './api.ts';
+import { wouldWait } from './api.ts';
 import { Coordinator, type CoordinatorOptions, type LocalWrite, type ObjectModel, type ReplicaBackend } from './coordinator.ts';
 import type { ScanPosition } from './keyspace.ts';
 import { HintedHandoff, type HandoffOptions, type HintQueue } from './handoff.ts';
@@ -86,7 +87,12 @@ export class ReplicaStoreBackend implements ReplicaBackend<StoredObject> {
   async coordinatePut(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null, overwrite: boolean): Promise<LocalWrite<StoredObject>> {
     // Without a context a put is blind (a sibling of what is stored) unless it
     // overwrites, superseding everything this replica holds (RESP SET).
-    return localWrite(await this.store.coordinatePut(key, value, contextOrNull(context), { expiresAtMs, overwrite }));
+    const seen = contextOrNull(context);
+    // Decided at once when nothing has to be waited for (no lock held, the
+    // object known): no key lock, no engine promise before the peers get it.
+    const now = this.store.coordinatePutNow(key, value, seen, { expiresAtMs, overwrite });
+    if (now !== wouldWait) return localWrite(now);
+    return localWrite(await this.store.coordinatePut(key, value, seen, { expiresAtMs, overwrite }));
   }
 
   async coordinateDelete(key: Uint8Array, context: Uint8Array | null): Promise<LocalWrite<StoredObject>> {
