@@ -13,7 +13,7 @@ import type { ScanPosition } from './keyspace.ts';
 import { HintedHandoff, type HandoffOptions, type HintQueue } from './handoff.ts';
 import { storageKey, validateKey, validateValue } from './keys.ts';
 import { contextFromClient, toGetResult, validateExpiry } from './local-kv.ts';
-import { decodeObject, encodeContext, encodeObject, mergeObjects, objectsEqual, type StoredObject } from './object.ts';
+import { decodeObject, encodeContext, encodeObject, isLive, mergeObjects, objectsEqual, type StoredObject } from './object.ts';
 import type { NodeLiveness, Placement } from './placement.ts';
 import type { ReplicaStore, StoreWriteOutcome } from './replica-store.ts';
 
@@ -68,10 +68,26 @@ function localWrite(out: StoreWriteOutcome): LocalWrite<StoredObject> {
 
 /** ReplicaStore behind the coordinator's ReplicaBackend interface. */
 export class ReplicaStoreBackend implements ReplicaBackend<StoredObject> {
-  constructor(private readonly store: ReplicaStore) {}
+  /** `clock`: the store's; with it, reads the store can answer at once skip its promise (readRawNow). */
+  constructor(
+    private readonly store: ReplicaStore,
+    private readonly clock?: Clock,
+  ) {}
 
+  /** ReplicaStore.read: expired versions removed, tombstones kept. */
   read(key: Uint8Array): Promise<StoredObject | undefined> {
-    return this.store.read(key);
+    if (this.clock === undefined) return this.store.read(key);
+    let raw: StoredObject | undefined | typeof wouldWait;
+    try {
+      raw = this.store.readRawNow(key);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    if (raw === wouldWait) return this.store.read(key);
+    if (raw === undefined) return Promise.resolve(undefined);
+    const now = this.clock.wallMs();
+    if (raw.versions.every((v) => isLive(v, now))) return Promise.resolve(raw);
+    return Promise.resolve({ context: raw.context, versions: raw.versions.filter((v) => isLive(v, now)) });
   }
 
   /** The stored bytes for a peer's kv.read: no decode and re-encode on this replica. */
@@ -261,7 +277,7 @@ export function createClusterKv(parts: ClusterKvParts): ClusterReplication {
       log,
       placement: parts.placement,
       liveness: parts.liveness,
-      backend: new ReplicaStoreBackend(parts.store),
+      backend: new ReplicaStoreBackend(parts.store, parts.env.clock),
       model: storedObjectModel,
       ...(handoff === undefined ? {} : { handoff }),
     },
