@@ -62,7 +62,18 @@ interface MutableContext {
   server: ServerState;
   out: ReplyWriter;
   name: string;
+  ackWhenDurable?: (durable: Promise<void>, name: string) => void;
 }
+
+/** A write whose +OK is already in the connection's `out`, at `offset`, waiting for durability. */
+interface PendingAck {
+  durable: Promise<void>;
+  offset: number;
+  name: string;
+}
+
+/** Length of `+OK\r\n`, the reply an acknowledgement holds in place. */
+const okReplyBytes = 5;
 
 /** Slab size of the per-command writers used for concurrent pipelined commands. */
 const inflightSlabBytes = 4096;
@@ -90,6 +101,9 @@ export class Connection {
   /** The parser's error, answered once the commands before the bad frame have answered. */
   private parseFailure: unknown;
   private inflight: Inflight[] = [];
+  /** Writes answered +OK in `out` that must be durable before `out` is sent, in request order. */
+  private acks: PendingAck[] = [];
+  private readonly ack = (durable: Promise<void>, name: string): void => this.ackWhenDurable(durable, name);
   private readonly inflightKeys = new Set<string>();
   private readonly writerPool: ReplyWriter[] = [];
   private busy = false;
@@ -123,7 +137,7 @@ export class Connection {
     };
     this.parser = new RespParser(host.limits);
     this.parser.restricted = !this.client.authenticated;
-    this.ctx = { client: this.client, server: host.state, out: this.out, name: '' };
+    this.ctx = { client: this.client, server: host.state, out: this.out, name: '', ackWhenDurable: this.ack };
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.onDrain());
@@ -212,16 +226,18 @@ export class Connection {
       if (wait !== undefined) return wait;
     }
     for (;;) {
-      if (this.client.closeAfterReply || this.ended) return this.inflight.length > 0 ? this.drainInflight() : undefined;
-      // Replies already in `out` precede everything in flight, so they can go now.
+      if (this.client.closeAfterReply || this.ended) return this.waiting() ? this.drainInflight() : undefined;
+      // Replies already in `out` precede everything in flight, so they can go now
+      // (once the writes they acknowledge are durable).
       if (this.out.pendingBytes >= this.host.limits.outputHighWaterBytes) {
+        if (this.acks.length > 0) return this.drainInflight();
         this.flush();
         // A client that does not read its replies stops being served until it does.
         if (this.socket.writableLength > this.host.limits.outputHighWaterBytes && !this.ended) return this.writable();
       }
       if (this.parseFailure !== undefined) {
         // Commands before the bad frame still get their replies, in order.
-        if (this.inflight.length > 0) return this.drainInflight();
+        if (this.waiting()) return this.drainInflight();
         this.protocolError(this.parseFailure);
         return undefined;
       }
@@ -232,7 +248,7 @@ export class Connection {
         this.parseFailure = error;
         continue;
       }
-      if (args === undefined) return this.inflight.length > 0 ? this.drainInflight() : undefined;
+      if (args === undefined) return this.waiting() ? this.drainInflight() : undefined;
       const wait = this.dispatch(this.host.table.command((args[0] as Buffer).toString('latin1')), args);
       if (wait !== undefined) return wait;
     }
@@ -246,14 +262,24 @@ export class Connection {
    */
   private dispatch(spec: CommandSpec | undefined, args: Buffer[]): Promise<void> | undefined {
     if (this.inflight.length === 0) {
+      if (this.acks.length > 0) {
+        // Writes awaiting durability: a command on their keys, or one that must run alone, waits for them.
+        const keys = this.concurrentKeys(spec, args);
+        if (keys === undefined || this.conflicts(keys)) {
+          this.held = { spec, args };
+          return this.drainInflight();
+        }
+      }
+      const acks = this.acks.length;
       const pending = this.execute(spec, args, this.ctx);
-      if (pending === undefined) return undefined;
+      if (this.acks.length > acks) this.ackKeys(spec, args);
+      if (pending === undefined) return this.acks.length > acks && this.host.limits.maxInflightCommands <= 1 ? this.drainInflight() : undefined;
       const keys = this.concurrentKeys(spec, args);
       if (keys === undefined) return pending;
       for (const k of keys) this.inflightKeys.add(k);
       this.inflight.push({ promise: pending, out: undefined, keys });
       // The waiting command keeps its context; the next ones get their own.
-      this.ctx = { client: this.client, server: this.host.state, out: this.out, name: '' };
+      this.ctx = { client: this.client, server: this.host.state, out: this.out, name: '', ackWhenDurable: this.ack };
       return undefined;
     }
     const keys = this.concurrentKeys(spec, args);
@@ -322,7 +348,7 @@ export class Connection {
   }
 
   private conflicts(keys: string[]): boolean {
-    if (this.inflight.length === 0) return false;
+    if (this.inflightKeys.size === 0) return false;
     for (const k of keys) if (this.inflightKeys.has(k)) return true;
     return false;
   }
@@ -335,9 +361,17 @@ export class Connection {
     this.inflight.push({ promise, out, keys });
   }
 
-  /** Waits for every command in flight and appends their replies in request order. */
+  /** True while a command is in flight or a reply waits for its write to be durable. */
+  private waiting(): boolean {
+    return this.inflight.length > 0 || this.acks.length > 0;
+  }
+
+  /**
+   * Waits for every command in flight, appending their replies in request
+   * order, and for every write whose reply is already in `out` to be
+   * durable (a failed one has its reply replaced by its error).
+   */
   private async drainInflight(): Promise<void> {
-    if (this.inflight.length === 0) return;
     const running = this.inflight;
     this.inflight = [];
     for (const c of running) {
@@ -346,7 +380,43 @@ export class Connection {
       this.out.appendFrom(c.out);
       this.writerPool.push(c.out);
     }
+    if (this.acks.length > 0) await this.settleAcks();
     this.inflightKeys.clear();
+  }
+
+  /**
+   * Writes SET acknowledged in place (their +OK already in `out`, which is
+   * not sent before this) once durable; a write that failed gets its error
+   * in place of its +OK, as if it had been answered after waiting.
+   */
+  private async settleAcks(): Promise<void> {
+    const acks = this.acks;
+    this.acks = [];
+    let shift = 0;
+    for (const ack of acks) {
+      try {
+        await ack.durable;
+      } catch (error) {
+        this.host.state.stats.failedCommands++;
+        shift += this.out.replaceWithError(ack.offset + shift, okReplyBytes, errorReply(error, this.host.state.log, ack.name));
+      }
+    }
+  }
+
+  /**
+   * CommandContext.ackWhenDurable for commands replying into `out`: the +OK
+   * goes in now (no promise, no writer of its own), and `out` is not sent
+   * until `durable` settles.
+   */
+  private ackWhenDurable(durable: Promise<void>, name: string): void {
+    this.acks.push({ durable, offset: this.out.pendingBytes, name });
+    this.out.ok();
+  }
+
+  /** The keys of the acknowledgement just added: later commands on them wait for it. */
+  private ackKeys(spec: CommandSpec | undefined, args: Buffer[]): void {
+    const keys = this.concurrentKeys(spec, args);
+    if (keys !== undefined) for (const k of keys) this.inflightKeys.add(k);
   }
 
   private flush(): void {

@@ -118,6 +118,21 @@ export class ReplyWriter {
     this.pos += data.length;
   }
 
+  /**
+   * Replaces `length` bytes at `offset` (counted from the oldest byte not
+   * yet taken) with an error reply; returns how many bytes longer that made
+   * the output. A rare repair (a write that failed after its +OK was
+   * written), so it simply copies everything pending.
+   */
+  replaceWithError(offset: number, length: number, text: string): number {
+    const all = Buffer.concat(this.take() ?? []);
+    const line = Buffer.from(`-${oneLine(text)}\r\n`, 'utf8');
+    const patched = Buffer.concat([all.subarray(0, offset), line, all.subarray(offset + length)]);
+    this.done.push(patched);
+    this.doneBytes += patched.length;
+    return line.length - length;
+  }
+
   ok(): void {
     this.bytes(okBytes);
   }

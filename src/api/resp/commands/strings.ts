@@ -105,7 +105,11 @@ const set: Handler = (ctx, args) => {
   const options = writeOptions(ctx, { expiresAtMs: null, overwrite: true });
   const kv = ctx.server.kv;
   const durable = kv.putNow === undefined ? wouldWait : kv.putNow(key, value, options);
-  if (durable !== wouldWait) return durable.then(() => ctx.out.ok());
+  if (durable !== wouldWait) {
+    if (ctx.ackWhenDurable === undefined) return durable.then(() => ctx.out.ok());
+    ctx.ackWhenDurable(durable, ctx.name);
+    return undefined;
+  }
   return kv.put(key, value, options).then(() => ctx.out.ok());
 };
 

@@ -81,6 +81,13 @@ export interface CommandContext {
   readonly out: ReplyWriter;
   /** The command's lower-case name for error texts ('set', 'config|get'). */
   readonly name: string;
+  /**
+   * Present when the command replies straight into the connection's output:
+   * answers +OK now and holds the output back until `durable` settles (a
+   * rejection replaces that +OK with its error). Lets a write whose store
+   * decided it at once reply without a promise of its own.
+   */
+  readonly ackWhenDurable?: (durable: Promise<void>, name: string) => void;
 }
 
 /** A handler writes its reply to ctx.out, synchronously or before its promise settles. */
