@@ -460,7 +460,8 @@ export class Coordinator<O> implements MessageHandler {
   private async hintLocally(owner: NodeId, key: Uint8Array, encoded: Uint8Array): Promise<void> {
     if (this.deps.handoff === undefined || this.closed) return;
     try {
-      await this.deps.handoff.store(owner, key, encoded);
+      // Lazy: this hint counts towards no quorum, so its sync may wait to batch.
+      await this.deps.handoff.store(owner, key, encoded, { lazy: true });
       this.counters.hintsStored++;
     } catch (error) {
       // A full backlog loses only the hint; anti-entropy repairs the replica later.

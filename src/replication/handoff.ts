@@ -30,8 +30,12 @@ export interface HintBacklog {
  * provides it through an adapter in cluster-kv.ts; tests may use a memory queue.
  */
 export interface HintQueue {
-  /** Appends durably; throws OverloadedError when the destination's backlog is full. */
-  append(target: NodeId, key: Uint8Array, object: Uint8Array): Promise<void>;
+  /**
+   * Appends durably; throws OverloadedError when the destination's backlog is
+   * full. `linger`, when given, is awaited before a sync is started, so that
+   * appends made meanwhile share it.
+   */
+  append(target: NodeId, key: Uint8Array, object: Uint8Array, linger?: Promise<void>): Promise<void>;
   /** Up to `max` oldest hints for `target`, oldest first. */
   peek(target: NodeId, max: number): Promise<QueuedHint[]>;
   /** Drops every hint of `target` up to and including `seq`. */
@@ -52,7 +56,17 @@ export const hintReplayBatchHints = 64;
 /** Time a replayed hint may take to be acknowledged. */
 export const defaultHintApplyTimeoutMs = 2000;
 
+/**
+ * A hint kept by the coordinator for itself (it counts towards no quorum, so
+ * no reply waits on it) waits this long before its fdatasync, so the hints
+ * of the next few milliseconds share one: one-down, every write leaves a
+ * hint, and an fdatasync cost ~115 µs of CPU on the benchmark machine.
+ */
+export const defaultHintSyncLingerMs = 10;
+
 export interface HandoffOptions {
+  /** See defaultHintSyncLingerMs; 0 syncs at once. */
+  hintSyncLingerMs?: number;
   hintReplayRatePerSec?: number;
   hintReplayIntervalMs?: number;
   hintApplyTimeoutMs?: number;
@@ -72,6 +86,9 @@ export class HintedHandoff {
   private readonly ratePerSec: number;
   private readonly intervalMs: number;
   private readonly applyTimeoutMs: number;
+  private readonly syncLingerMs: number;
+  /** The current linger window: lazy hints appended before it ends share one sync. */
+  private linger: Promise<void> | undefined;
   private readonly replaying = new Map<NodeId, Promise<void>>();
   private tokens: number;
   private tokensAtMs: number;
@@ -94,6 +111,7 @@ export class HintedHandoff {
     this.ratePerSec = options.hintReplayRatePerSec ?? defaultHintReplayRatePerSec;
     this.intervalMs = options.hintReplayIntervalMs ?? defaultHintReplayIntervalMs;
     this.applyTimeoutMs = options.hintApplyTimeoutMs ?? defaultHintApplyTimeoutMs;
+    this.syncLingerMs = options.hintSyncLingerMs ?? defaultHintSyncLingerMs;
     // Start with one second's budget, not more: a burst is what the limit is for.
     this.tokens = Math.max(1, this.ratePerSec);
     this.tokensAtMs = deps.clock.nowMs();
@@ -113,16 +131,28 @@ export class HintedHandoff {
     await Promise.allSettled([...this.replaying.values()]);
   }
 
-  /** Keeps `object` for `target` until it can be delivered. */
-  async store(target: NodeId, key: Uint8Array, object: Uint8Array): Promise<void> {
+  /**
+   * Keeps `object` for `target` until it can be delivered; resolves once the
+   * hint is durable. `lazy`: nothing waits on it for a reply (a hint the
+   * coordinator keeps for itself), so its sync may linger to batch.
+   */
+  async store(target: NodeId, key: Uint8Array, object: Uint8Array, options: { lazy?: boolean } = {}): Promise<void> {
     if (this.closed) throw new ClosedError('Hinted handoff is stopped');
     try {
-      await this.deps.queue.append(target, key, object);
+      await this.deps.queue.append(target, key, object, options.lazy === true ? this.lingerWindow() : undefined);
       this.counters.stored++;
     } catch (error) {
       this.counters.refused++;
       throw error;
     }
+  }
+
+  private lingerWindow(): Promise<void> | undefined {
+    if (this.syncLingerMs <= 0) return undefined;
+    this.linger ??= this.deps.clock.sleep(this.syncLingerMs).then(() => {
+      this.linger = undefined;
+    });
+    return this.linger;
   }
 
   /** Drops every hint (FLUSHALL). */

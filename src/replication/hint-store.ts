@@ -267,8 +267,11 @@ export class HintStore {
   /**
    * Appends a hint durably. Throws OverloadedError when the destination's
    * backlog is at its limit (the write then cannot count this replica).
+   * `linger`: when no sync is running, wait for it before starting one, so
+   * the hints appended meanwhile share that fdatasync (for hints nobody
+   * waits on for a reply; still durable before this resolves).
    */
-  async append(target: NodeId, key: Uint8Array, object: Uint8Array): Promise<void> {
+  async append(target: NodeId, key: Uint8Array, object: Uint8Array, linger?: Promise<void>): Promise<void> {
     this.check();
     const size = key.length + object.length;
     if (size > maxHintBytes) throw new InvalidArgumentError(`Cannot keep a hint of ${size} bytes for ${target}: the limit is ${maxHintBytes}`);
@@ -291,7 +294,7 @@ export class HintStore {
       this.counters.appended++;
       return { segment: seg, mark: ++seg.appendedMarks };
     });
-    await this.syncUpTo(queue, segment, mark);
+    await this.syncUpTo(queue, segment, mark, linger);
   }
 
   /**
@@ -299,8 +302,9 @@ export class HintStore {
    * started. Appends already queued behind this one go in first, so a burst
    * of concurrent appends costs one sync, not one each.
    */
-  private async syncUpTo(queue: Queue, segment: Segment, mark: number): Promise<void> {
+  private async syncUpTo(queue: Queue, segment: Segment, mark: number, linger?: Promise<void>): Promise<void> {
     if (segment.syncing === undefined) await queue.chain;
+    if (linger !== undefined && segment.syncing === undefined && segment.syncedMarks < mark) await linger;
     while (segment.syncedMarks < mark) {
       if (segment.syncing === undefined) {
         const file = segment.file;

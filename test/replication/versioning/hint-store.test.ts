@@ -159,6 +159,33 @@ describe('HintStore', () => {
     assert.equal(store.backlog('n2').hints, 101);
   });
 
+  it('lingering appends made one after another share one fdatasync, and each resolves only once durable', async () => {
+    const fs = new MemoryFileSystem();
+    const store = await HintStore.open(fs, dir);
+    await store.append('n2', utf8('first'), utf8('x'));
+    const before = fs.stats.syncs;
+    let endLinger!: () => void;
+    const linger = new Promise<void>((resolve) => {
+      endLinger = resolve;
+    });
+    // Sequential callers (not one burst): without a linger each would start its own sync.
+    let resolved = 0;
+    const appends: Array<Promise<void>> = [];
+    for (let i = 0; i < 20; i++) {
+      appends.push(store.append('n2', utf8(`k${i}`), utf8('v'), linger).then(() => void resolved++));
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(resolved, 0, 'nothing is acknowledged before its sync');
+    assert.equal(fs.stats.syncs - before, 0);
+    endLinger();
+    await Promise.all(appends);
+    assert.equal(fs.stats.syncs - before, 1);
+    // Every lingering hint survives a crash once its append resolved.
+    fs.crash(new SeededRandom(7), { tornWrites: true });
+    const reopened = await HintStore.open(fs, dir);
+    assert.equal(reopened.backlog('n2').hints, 21);
+  });
+
   it('works on real files: append, reopen, replay, segments removed', async () => {
     const root = await mkdtemp(join(tmpdir(), 'ringkv-hints-'));
     try {
