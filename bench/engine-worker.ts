@@ -7,6 +7,7 @@
 import { parseArgs } from 'node:util';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { ClassicLevel } from 'classic-level';
 import { RealClock, RealFileSystem, silentLogger } from '../src/core/index.ts';
 import { openLsm } from '../src/storage/index.ts';
@@ -31,10 +32,14 @@ function peakRssBytes(): number {
  * With --memory: samples process.memoryUsage() whenever the event loop turns
  * and prints each phase's peaks (MiB) on stderr, to see where RSS goes.
  */
-const memoryPeaks = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+const memoryPeaks = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0, newSpace: 0, oldSpace: 0 };
 function sampleMemory(): void {
   const m = process.memoryUsage();
-  for (const k of Object.keys(memoryPeaks) as (keyof typeof memoryPeaks)[]) memoryPeaks[k] = Math.max(memoryPeaks[k], m[k]);
+  for (const k of ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'] as const) memoryPeaks[k] = Math.max(memoryPeaks[k], m[k]);
+  for (const space of getHeapSpaceStatistics()) {
+    if (space.space_name === 'new_space') memoryPeaks.newSpace = Math.max(memoryPeaks.newSpace, space.space_size);
+    if (space.space_name === 'old_space') memoryPeaks.oldSpace = Math.max(memoryPeaks.oldSpace, space.space_size);
+  }
 }
 if (args.memory) setInterval(sampleMemory, 20).unref();
 

@@ -5,8 +5,7 @@
  */
 import type { Block } from './block.ts';
 import { keyPrefix32, kindDelete, kindPut, kindPutMeta } from './block.ts';
-import { lowerBound, versionValue } from './memtable.ts';
-import type { MemNode, MemVersion, Memtable } from './memtable.ts';
+import type { MemVersion, Memtable } from './memtable.ts';
 import type { Table } from './sstable.ts';
 
 export interface Cursor {
@@ -21,25 +20,27 @@ export interface Cursor {
 /** Forward: the first key ≥ `from`; reverse: the last key ≤ `from`. */
 export class MemCursor implements Cursor {
   key: Buffer | undefined = undefined;
-  private version: MemVersion | undefined;
-  private readonly nodes: MemNode[];
+  private readonly ids: Int32Array;
   private index: number;
+  /** The current entry's id, or -1 when the visible version is an older one (`version`). */
+  private id = -1;
+  private version: MemVersion | undefined = undefined;
 
   constructor(
-    mem: Memtable,
+    private readonly mem: Memtable,
     private readonly seq: number,
     private readonly reverse: boolean,
     from: Buffer | undefined,
   ) {
-    const nodes = mem.sortedNodes();
-    this.nodes = nodes;
+    const ids = mem.sortedIds();
+    this.ids = ids;
     if (!reverse) {
-      this.index = (from === undefined ? 0 : lowerBound(nodes, from)) - 1;
+      this.index = (from === undefined ? 0 : mem.lowerBound(ids, from)) - 1;
     } else if (from === undefined) {
-      this.index = nodes.length;
+      this.index = ids.length;
     } else {
-      const i = lowerBound(nodes, from);
-      const exact = i < nodes.length && (nodes[i] as MemNode).keyBytes.equals(from);
+      const i = mem.lowerBound(ids, from);
+      const exact = i < ids.length && mem.compareKey(from, ids[i] as number) === 0;
       this.index = exact ? i + 1 : i;
     }
     this.next();
@@ -47,33 +48,43 @@ export class MemCursor implements Cursor {
 
   next(): void {
     const step = this.reverse ? -1 : 1;
+    const mem = this.mem;
     for (;;) {
       this.index += step;
-      const node = this.nodes[this.index];
-      if (node === undefined) {
+      if (this.index < 0 || this.index >= this.ids.length) {
         this.key = undefined;
         return;
       }
-      const version = node.visibleAt(this.seq);
+      const id = this.ids[this.index] as number;
+      if (mem.seqOf(id) <= this.seq) {
+        this.id = id;
+        this.version = undefined;
+        this.key = mem.key(id);
+        return;
+      }
+      let version = mem.olderOf(id);
+      while (version !== undefined && version.seq > this.seq) version = version.older;
       if (version !== undefined) {
+        this.id = -1;
         this.version = version;
-        this.key = node.keyBytes;
+        this.key = mem.key(id);
         return;
       }
     }
   }
 
   kind(): number {
+    if (this.id >= 0) return this.mem.isDeletion(this.id) ? kindDelete : this.mem.meta(this.id) === undefined ? kindPut : kindPutMeta;
     const v = this.version as MemVersion;
-    return v.chunk === undefined ? kindDelete : v.meta === undefined ? kindPut : kindPutMeta;
+    return v.value === undefined ? kindDelete : v.meta === undefined ? kindPut : kindPutMeta;
   }
 
   value(): Uint8Array | undefined {
-    return this.version === undefined ? undefined : versionValue(this.version);
+    return this.id >= 0 ? this.mem.value(this.id) : this.version?.value;
   }
 
   meta(): Uint8Array | undefined {
-    return this.version?.meta;
+    return this.id >= 0 ? this.mem.meta(this.id) : this.version?.meta;
   }
 }
 

@@ -26,8 +26,7 @@ import type { Cursor } from './cursor.ts';
 import type { BatchOp, Engine, EngineEntry, EngineStats, KeyRange } from './engine.ts';
 import { manifestTempName, readManifest, writeManifest } from './manifest.ts';
 import type { ManifestTable } from './manifest.ts';
-import { Memtable, keyString, versionValue } from './memtable.ts';
-import type { MemNode } from './memtable.ts';
+import { Memtable, keyString } from './memtable.ts';
 import { maxLevels, resolveOptions } from './options.ts';
 import type { LsmOptions } from './options.ts';
 import { HashArrayPool, Table, TableBuilder, tableFileName } from './sstable.ts';
@@ -94,6 +93,8 @@ export class LsmEngine implements Engine {
   private readonly log: Logger;
   private mem: Memtable;
   private imm: Memtable | undefined = undefined;
+  /** The last memtable flushed, if no scan reads it: the next memtable recycles its memory. */
+  private flushedMemtable: Memtable | undefined = undefined;
   /** levels[0] newest first; deeper levels sorted by key and disjoint. */
   private levels: Table[][];
   private wal: AppendFile;
@@ -213,6 +214,7 @@ export class LsmEngine implements Engine {
     for (let l = 1; l < maxLevels; l++) (levels[l] as Table[]).sort((a, b) => a.meta.smallest.compare(b.meta.smallest));
 
     const recovered = new Memtable(0, options.memtableBytes);
+    const hash = new Uint32Array(2);
     let seq = 0;
     for (const number of logs) {
       const path = `${dir}/${walFileName(number)}`;
@@ -220,7 +222,8 @@ export class LsmEngine implements Engine {
       for (const batch of result.batches) {
         seq++;
         for (const op of batch) {
-          recovered.set(keyString(op.key), op.key, seq, op.type === 'put' ? op.value : undefined, op.type === 'put' ? op.meta : undefined);
+          bloomHash(op.key, hash);
+          recovered.set(op.key, hash[0] as number, hash[1] as number, seq, op.type === 'put' ? op.value : undefined, op.type === 'put' ? op.meta : undefined);
         }
       }
       if (result.tornTail) {
@@ -295,22 +298,20 @@ export class LsmEngine implements Engine {
     bloomHash(key, this.hash);
     const h1 = this.hash[0] as number;
     const h2 = this.hash[1] as number;
-    // The key string is built only when a memtable or the row cache may hold the key.
+    // The key string is built only when the row cache may hold the key.
     let k: string | undefined;
     const mem = this.mem;
     if (mem.mayContain(h1, h2)) {
-      k = keyString(key);
-      const node = mem.get(k);
-      if (node !== undefined) return node.chunk === undefined ? undefined : this.entryFromNode(key, node);
+      const id = mem.find(key, h1);
+      if (id >= 0) return mem.isDeletion(id) ? undefined : this.entryFromMemtable(key, mem, id);
     }
     const imm = this.imm;
     if (imm?.mayContain(h1, h2) === true) {
-      k ??= keyString(key);
-      const node = imm.get(k);
-      if (node !== undefined) return node.chunk === undefined ? undefined : this.entryFromNode(key, node);
+      const id = imm.find(key, h1);
+      if (id >= 0) return imm.isDeletion(id) ? undefined : this.entryFromMemtable(key, imm, id);
     }
     if (this.rowCache.mayContain(h1)) {
-      k ??= keyString(key);
+      k = keyString(key);
       const cached = this.rowCache.get(k);
       if (cached !== undefined) return { key: Buffer.from(key), value: Buffer.from(cached.value), meta: cached.meta && Buffer.from(cached.meta) };
     } else {
@@ -334,10 +335,10 @@ export class LsmEngine implements Engine {
     return undefined;
   }
 
-  private entryFromNode(key: Uint8Array, node: MemNode): EngineEntry {
-    const value = Buffer.allocUnsafe(node.len);
-    (node.chunk as Buffer).copy(value, 0, node.off, node.off + node.len);
-    const meta = node.meta;
+  private entryFromMemtable(key: Uint8Array, mem: Memtable, id: number): EngineEntry {
+    const value = Buffer.allocUnsafe(mem.valueLength(id));
+    mem.copyValue(id, value);
+    const meta = mem.meta(id);
     return { key: Buffer.from(key), value, meta: meta && Buffer.from(meta) };
   }
 
@@ -583,9 +584,10 @@ export class LsmEngine implements Engine {
 
   private applyPut(key: Uint8Array, value: Uint8Array, meta: Uint8Array | undefined): void {
     const seq = ++this.seq;
-    const k = keyString(key);
-    this.mem.set(k, key, seq, value, meta);
-    if (this.rowCache.size > 0) this.rowCache.delete(k);
+    const hash = this.hash;
+    bloomHash(key, hash);
+    this.mem.set(key, hash[0] as number, hash[1] as number, seq, value, meta);
+    if (this.rowCache.size > 0) this.rowCache.delete(keyString(key));
     this.counters.writes++;
     this.counters.userBytesWritten += key.length + value.length + (meta?.length ?? 0);
   }
@@ -594,17 +596,18 @@ export class LsmEngine implements Engine {
     const seq = ++this.seq;
     const mem = this.mem;
     const rowCacheOn = this.rowCache.size > 0;
+    const hash = this.hash;
     let bytes = 0;
     for (const op of batch) {
-      const k = keyString(op.key);
+      bloomHash(op.key, hash);
       if (op.type === 'put') {
-        mem.set(k, op.key, seq, op.value, op.meta);
+        mem.set(op.key, hash[0] as number, hash[1] as number, seq, op.value, op.meta);
         bytes += op.key.length + op.value.length + (op.meta?.length ?? 0);
       } else {
-        mem.set(k, op.key, seq, undefined, undefined);
+        mem.set(op.key, hash[0] as number, hash[1] as number, seq, undefined, undefined);
         bytes += op.key.length;
       }
-      if (rowCacheOn) this.rowCache.delete(k);
+      if (rowCacheOn) this.rowCache.delete(keyString(op.key));
     }
     this.counters.writes += batch.length;
     this.counters.userBytesWritten += bytes;
@@ -640,7 +643,8 @@ export class LsmEngine implements Engine {
         if (this.compactionError !== undefined) compactionFailed = true;
         continue;
       }
-      if (this.mem.bytes < this.options.memtableBytes) return;
+      // An empty memtable is never rotated, whatever its fixed costs (no endless rotation under a tiny budget).
+      if (this.mem.bytes < this.options.memtableBytes || this.mem.entries === 0) return;
       if (this.imm !== undefined) {
         if (this.flushing === undefined) {
           if (flushRetried) throw asIoError(this.flushError, 'Cannot flush the memtable');
@@ -687,7 +691,8 @@ export class LsmEngine implements Engine {
     this.walGoodBytes = wal.size;
     this.walDirty = false;
     this.imm = this.mem;
-    this.mem = new Memtable(number, this.options.memtableBytes);
+    this.mem = new Memtable(number, this.options.memtableBytes, this.flushedMemtable);
+    this.flushedMemtable = undefined;
     this.startFlush();
   }
 
@@ -719,9 +724,10 @@ export class LsmEngine implements Engine {
       let meta: TableMeta;
       try {
         let n = 0;
-        for (const node of imm.sortedNodes()) {
-          const kind = node.chunk === undefined ? kindDelete : node.meta === undefined ? kindPut : kindPutMeta;
-          builder.add(node.keyBytes, kind, versionValue(node), node.meta);
+        for (const id of imm.sortedIds()) {
+          const meta = imm.meta(id);
+          const kind = imm.isDeletion(id) ? kindDelete : meta === undefined ? kindPut : kindPutMeta;
+          builder.add(imm.key(id), kind, imm.value(id), meta);
           if (++n % entriesPerStep === 0) {
             await builder.drain();
             await yieldToLoop();
@@ -748,6 +754,8 @@ export class LsmEngine implements Engine {
       throw error;
     }
     this.imm = undefined;
+    // Unless a scan still reads it, the next memtable takes over its arena and arrays.
+    if (imm.pins === 0) this.flushedMemtable = imm;
     await this.removeObsoleteLogs();
     this.maybeCompact();
   }

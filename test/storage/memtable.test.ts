@@ -1,0 +1,99 @@
+/** The typed-array memtable: lookups, order, pinned versions, and recycling a flushed memtable's memory. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { MemoryFileSystem, RealClock, silentLogger } from '../../src/core/index.ts';
+import { openLsm } from '../../src/storage/index.ts';
+import { Memtable } from '../../src/storage/memtable.ts';
+import { hashKey } from '../../src/storage/sstable.ts';
+
+function set(mem: Memtable, key: Uint8Array, seq: number, value: Uint8Array | undefined, meta?: Uint8Array): void {
+  const [h1, h2] = hashKey(key);
+  mem.set(key, h1, h2, seq, value, meta);
+}
+
+function lookup(mem: Memtable, key: Uint8Array): { deleted: boolean; value: Buffer | undefined; meta: Buffer | undefined } | undefined {
+  const [h1, h2] = hashKey(key);
+  if (!mem.mayContain(h1, h2)) return undefined;
+  const id = mem.find(key, h1);
+  if (id < 0) return undefined;
+  return { deleted: mem.isDeletion(id), value: mem.value(id), meta: mem.meta(id) };
+}
+
+test('memtable agrees with a Map model through growth, overwrites, deletions and metadata', () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.record({
+          key: fc.uint8Array({ minLength: 0, maxLength: 6 }),
+          value: fc.option(fc.uint8Array({ maxLength: 40 }), { nil: undefined }),
+          meta: fc.option(fc.uint8Array({ maxLength: 5 }), { nil: undefined }),
+        }),
+        { maxLength: 300 },
+      ),
+      (ops) => {
+        const mem = new Memtable(1, 4096);
+        const model = new Map<string, { value: Uint8Array | undefined; meta: Uint8Array | undefined }>();
+        let seq = 0;
+        for (const op of ops) {
+          const meta = op.value === undefined ? undefined : op.meta;
+          set(mem, op.key, ++seq, op.value, meta);
+          model.set(Buffer.from(op.key).toString('hex'), { value: op.value, meta });
+        }
+        assert.equal(mem.entries, model.size);
+        for (const [hex, want] of model) {
+          const got = lookup(mem, Buffer.from(hex, 'hex'));
+          assert.ok(got !== undefined, `key ${hex} is missing`);
+          assert.equal(got.deleted, want.value === undefined);
+          if (want.value !== undefined) assert.deepEqual(got.value, Buffer.from(want.value));
+          assert.deepEqual(got.meta, want.meta === undefined ? undefined : Buffer.from(want.meta));
+        }
+        const ids = mem.sortedIds();
+        const keys = [...ids].map((id) => mem.key(id).toString('hex'));
+        assert.deepEqual(keys, [...model.keys()].sort((a, b) => Buffer.compare(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'))));
+      },
+    ),
+    { numRuns: 150 },
+  );
+});
+
+test('a memtable built on a recycled one holds only its own entries; the recycled one reads as empty', () => {
+  const old = new Memtable(1, 1 << 20);
+  for (let i = 0; i < 5000; i++) set(old, Buffer.from(`old-${i}`), i + 1, Buffer.alloc(100, i & 0xff));
+  assert.equal(old.entries, 5000);
+  const fresh = new Memtable(2, 1 << 20, old);
+  assert.equal(old.entries, 0);
+  assert.equal(old.sortedIds().length, 0);
+  assert.equal(lookup(old, Buffer.from('old-1')), undefined);
+  assert.equal(fresh.entries, 0);
+  assert.equal(lookup(fresh, Buffer.from('old-1')), undefined, 'no entry of the recycled memtable leaks into the new one');
+  for (let i = 0; i < 6000; i++) set(fresh, Buffer.from(`new-${i}`), i + 1, Buffer.alloc(100, (i * 7) & 0xff));
+  for (let i = 0; i < 6000; i += 97) assert.deepEqual(lookup(fresh, Buffer.from(`new-${i}`))?.value, Buffer.alloc(100, (i * 7) & 0xff));
+  assert.equal(lookup(fresh, Buffer.from('old-4999')), undefined);
+  assert.equal(fresh.sortedIds().length, 6000);
+});
+
+test('a scan that pins a memtable across its flush keeps its snapshot while later memtables recycle memory', async () => {
+  const fs = new MemoryFileSystem();
+  const db = await openLsm('/db', { memtableBytes: 64 * 1024 }, { fs, clock: new RealClock(), log: silentLogger });
+  const value = (round: number, i: number): Buffer => Buffer.alloc(200, (round * 31 + i) & 0xff);
+  const keys = 200;
+  for (let i = 0; i < keys; i++) await db.put(Buffer.from(`k${String(i).padStart(4, '0')}`), value(0, i));
+  const scan = db.iterate()[Symbol.asyncIterator]();
+  const first = await scan.next();
+  assert.equal(first.done, false);
+  // Many rotations and flushes while the scan is open: flushed memtables get recycled by later ones.
+  for (let round = 1; round <= 8; round++) {
+    for (let i = 0; i < keys; i++) await db.put(Buffer.from(`k${String(i).padStart(4, '0')}`), value(round, i));
+  }
+  let seen = 1;
+  for (let r = await scan.next(); r.done !== true; r = await scan.next()) {
+    const i = Number(r.value.key.toString().slice(1));
+    assert.deepEqual(r.value.value, value(0, i), `scan saw a later write or foreign bytes at key ${i}`);
+    seen++;
+  }
+  assert.equal(seen, keys);
+  for (let i = 0; i < keys; i++) assert.deepEqual((await db.get(Buffer.from(`k${String(i).padStart(4, '0')}`)))?.value, value(8, i));
+  assert.ok((db.stats().flushes as number) >= 4, 'the memtable rotated several times during the scan');
+  await db.close();
+});
