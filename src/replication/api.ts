@@ -87,6 +87,10 @@ export interface ScanResult {
 export const wouldWait: unique symbol = Symbol('ringkv.wouldWait');
 export type WouldWait = typeof wouldWait;
 
+/** What `putNow` answers when the write is already as durable as `put` would have waited for (nothing to await). */
+export const durableNow: unique symbol = Symbol('ringkv.durableNow');
+export type DurableNow = typeof durableNow;
+
 /** The sibling a protocol without siblings shows (resolveWinner). */
 export type Winner = ValueSibling | CounterSibling;
 
@@ -104,10 +108,11 @@ export interface KvApi {
   /**
    * Optional: starts `put(key, value, options)` now when it can be decided
    * without waiting, returning a promise that resolves when `put` would have
-   * (after durability) and rejects as it would; `wouldWait` (having written
-   * nothing) otherwise. Throws what `put` would reject with before writing.
+   * (after durability) and rejects as it would, or `durableNow` when the
+   * write is already that durable; `wouldWait` (having written nothing)
+   * otherwise. Throws what `put` would reject with before writing.
    */
-  putNow?(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<void> | WouldWait;
+  putNow?(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<void> | DurableNow | WouldWait;
   put(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<PutResult>;
   /** Writes a tombstone superseding `options.context` (or everything seen, when omitted). */
   delete(key: Uint8Array, options?: WriteOptions): Promise<void>;

@@ -6,8 +6,8 @@
  */
 import { CorruptionError, InvalidArgumentError, UnavailableError } from '../core/index.ts';
 import type { Clock } from '../core/index.ts';
-import { wouldWait } from './api.ts';
-import type { Consistency, GetResult, KvApi, PutResult, ReadOptions, ScanResult, Sibling, Winner, WouldWait, WriteOptions } from './api.ts';
+import { durableNow, wouldWait } from './api.ts';
+import type { Consistency, DurableNow, GetResult, KvApi, PutResult, ReadOptions, ScanResult, Sibling, Winner, WouldWait, WriteOptions } from './api.ts';
 import { counterValue } from './counter.ts';
 import { slotCount, validateKey } from './keys.ts';
 import { decodeContext, encodeContext, isLive, mergedCounter } from './object.ts';
@@ -167,14 +167,15 @@ export class LocalKv implements KvApi {
     return object === wouldWait ? wouldWait : winnerOf(object, this.clock.wallMs());
   }
 
-  putNow(key: Uint8Array, value: Uint8Array, options: WriteOptions = {}): Promise<void> | WouldWait {
+  putNow(key: Uint8Array, value: Uint8Array, options: WriteOptions = {}): Promise<void> | DurableNow | WouldWait {
     this.requireOne(options.w, 'write');
     validateExpiry(options.expiresAtMs);
     const outcome = this.store.coordinatePutNow(key, value, contextFromClient(options.context), {
       expiresAtMs: options.expiresAtMs ?? null,
       overwrite: options.overwrite === true,
     });
-    return outcome === wouldWait ? wouldWait : outcome.durable;
+    if (outcome === wouldWait) return wouldWait;
+    return outcome.settled === true ? durableNow : outcome.durable;
   }
 
   async put(key: Uint8Array, value: Uint8Array, options: WriteOptions = {}): Promise<PutResult> {

@@ -119,6 +119,8 @@ export interface StoreWriteOutcome {
    * acknowledges the write to a client must await this first.
    */
   durable: Promise<void>;
+  /** True when `durable` had already resolved when the write was handed over (nothing to wait for). */
+  readonly settled?: boolean;
 }
 
 export interface StoreIncrOutcome extends StoreWriteOutcome {
@@ -266,6 +268,7 @@ class CoordinatedWrite implements StoreWriteOutcome {
     readonly object: StoredObject,
     readonly written: Version[],
     readonly durable: Promise<void>,
+    readonly settled: boolean,
     private readonly compute: () => WriteContext,
   ) {}
 
@@ -305,6 +308,15 @@ export class ReplicaStore {
    */
   private readonly pending = new Map<string, PendingWrite>();
   private readonly cache: ObjectCache;
+  /**
+   * Engine promises seen resolved. An engine that applies a write at once
+   * may answer with one shared, already-resolved promise (the LSM engine
+   * under sync none): once seen resolved, a write answered with it is
+   * settled as it is handed over, with no pending entry and no callback.
+   */
+  private readonly fulfilled = new WeakSet<Promise<void>>();
+  /** Whether the last handOff settled at once (read right after it, synchronously). */
+  private handedOffSettled = false;
   /**
    * Bumped whenever a write is handed over or settles: a read that started
    * before a bump may have seen either side of it, so it does not fill the cache.
@@ -706,7 +718,7 @@ export class ReplicaStore {
     }
     const durable = dropWhenDead && object.versions.every((v) => v.kind === 'tombstone') ? this.handOff(id, skey, undefined) : this.handOff(id, skey, object, bytes);
     this.counters.coordinatedWrites++;
-    return new CoordinatedWrite(object, written, durable, () => this.writeContext(seen, seenClock, written, merged, survivors, wall));
+    return new CoordinatedWrite(object, written, durable, this.handedOffSettled, () => this.writeContext(seen, seenClock, written, merged, survivors, wall));
   }
 
   /**
@@ -871,11 +883,20 @@ export class ReplicaStore {
         : before.durable.then(write, (cause: unknown) => {
             throw new IoError(`Cannot write key ${describeKey(userKeyOf(skey))}: an earlier write of it on ${this.nodeId} failed and this one built on it; retry the write`, { cause });
           });
+    this.handedOffSettled = this.fulfilled.has(durable);
+    if (this.handedOffSettled) {
+      // Durable already (a promise seen resolved stays resolved): what the callback below would do, now.
+      this.writeSeq++;
+      if (object === undefined) this.cache.delete(id);
+      else if (this.cache.has(id)) this.cache.set(id, ownedObject(object, pinnableBytes));
+      return durable;
+    }
     const entry: PendingWrite = { object, durable };
     this.pending.set(id, entry);
     this.writeSeq++;
     durable.then(
       () => {
+        this.fulfilled.add(durable);
         this.writeSeq++;
         if (object === undefined) this.cache.delete(id);
         // A cached key is kept current (a key not cached stays out); its values may be views of larger buffers until now.

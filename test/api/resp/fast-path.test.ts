@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { IoError, RealClock, RealFileSystem, silentLogger } from '../../../src/core/index.ts';
 import { openLsm } from '../../../src/storage/index.ts';
 import type { SyncMode } from '../../../src/storage/index.ts';
-import { LocalKv, ReplicaStore, wouldWait } from '../../../src/replication/index.ts';
+import { LocalKv, ReplicaStore, durableNow, wouldWait } from '../../../src/replication/index.ts';
 import type { KvApi, WriteOptions } from '../../../src/replication/index.ts';
 import { RawClient } from './raw-client.ts';
 import type { Reply } from './raw-client.ts';
@@ -115,11 +115,11 @@ test('a SET answered in place whose write then fails gets its error in its place
   const gate = new Promise<void>((resolve) => (release = resolve));
   // Decided at once; durability fails later for 'bad', arrives late for 'slow'.
   const kv: KvApi = Object.assign(Object.create(local) as LocalKv, {
-    putNow(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<void> | typeof wouldWait {
+    putNow(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<void> | typeof durableNow | typeof wouldWait {
       const name = Buffer.from(key).toString();
       if (name === 'bad') return Promise.reject(new IoError('Cannot append to the WAL: disk full'));
       const durable = local.putNow(key, value, options);
-      if (name === 'slow' && durable !== wouldWait) return durable.then(() => gate);
+      if (name === 'slow' && durable !== wouldWait) return (durable === durableNow ? Promise.resolve() : durable).then(() => gate);
       return durable;
     },
   });

@@ -21,6 +21,7 @@ import {
   resolveWinner,
   toGetResult,
   winnerOf,
+  durableNow,
   wouldWait,
 } from '../../../src/replication/index.ts';
 import type { StoredObject, Version, Winner } from '../../../src/replication/index.ts';
@@ -171,6 +172,12 @@ describe('synchronous reads and writes over the LSM engine', () => {
       assert.equal(store.readRawNow(utf8('n')), cached, 'served from the object cache');
       assert.ok((cached.versions[0]?.value.buffer.byteLength ?? 0) < 300, 'the cached value pins its source buffer');
       assert.deepEqual(Buffer.from(encodeObject((await store.readRaw(utf8('n')))!)), Buffer.from(encodeObject(store.readRawNow(utf8('n')) as never)));
+      // Sync none: the engine applies a put at once and answers with a promise already seen resolved,
+      // so the write is settled as it is handed over, the cached object included, with nothing to await.
+      assert.equal(kv.putNow(utf8('n'), utf8('8'), { overwrite: true }), durableNow);
+      assert.equal(shown(kv.winnerNow(utf8('n'))), '8');
+      assert.equal(store.readRawNow(utf8('n')), store.readRawNow(utf8('n')), 'still served from the object cache');
+      assert.equal(shown(resolveWinner(await kv.get(utf8('n')))), '8');
     } finally {
       await engine.close();
     }
@@ -220,6 +227,7 @@ describe('synchronous reads and writes over the LSM engine', () => {
       fs.gated = true;
       const durable = kv.putNow(utf8('k'), utf8('new'), { overwrite: true });
       assert.notEqual(durable, wouldWait);
+      assert.notEqual(durable, durableNow, 'acknowledged before the fsync');
       let acknowledged = false;
       void (durable as Promise<void>).then(() => (acknowledged = true));
       await settle();

@@ -1,5 +1,5 @@
 /** String commands with Redis 7.0 semantics (t_string.c), over KvApi. */
-import { resolveWinner, wouldWait } from '../../../replication/index.ts';
+import { durableNow, resolveWinner, wouldWait } from '../../../replication/index.ts';
 import type { Winner } from '../../../replication/index.ts';
 import { RespError, invalidExpireError, syntaxError } from '../errors.ts';
 import type { CommandContext, CommandSpec, Handler } from './types.ts';
@@ -105,6 +105,10 @@ const set: Handler = (ctx, args) => {
   const options = writeOptions(ctx, { expiresAtMs: null, overwrite: true });
   const kv = ctx.server.kv;
   const durable = kv.putNow === undefined ? wouldWait : kv.putNow(key, value, options);
+  if (durable === durableNow) {
+    ctx.out.ok();
+    return undefined;
+  }
   if (durable !== wouldWait) {
     if (ctx.ackWhenDurable === undefined) return durable.then(() => ctx.out.ok());
     ctx.ackWhenDurable(durable, ctx.name);
