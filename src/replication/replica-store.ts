@@ -22,6 +22,15 @@
  *   write of the key is pending is issued after it, and fails with it (it
  *   carries the failed write's versions). A settled write leaves the map,
  *   so a failed version is never seen afterwards.
+ * - An engine that applies a write at once may answer with a promise that
+ *   is already resolved (the LSM engine shares one under sync none). A write
+ *   answered with a promise this store has seen resolved is settled as it is
+ *   handed over (no pending entry; outcome `settled`), as nothing can fail
+ *   it any more.
+ * - `*Now` methods (`readRawNow`, `coordinatePutNow`) do the same work
+ *   without a promise when nothing has to be waited for (no lock held, the
+ *   object in memory or readable synchronously through the engine's
+ *   `getNow`), else answer `wouldWait` having done nothing.
  * - Unlocked reads (`read`, `readRaw`, `readEncoded`, scans) see the engine
  *   and the object cache, which only hold durable objects: no read shows a
  *   write that could still fail.
