@@ -4,7 +4,7 @@
  * straight over the block's bytes and a scan can run in either direction.
  */
 import { CorruptionError } from '../core/index.ts';
-import { ByteWriter, readU32 } from './codec.ts';
+import { ByteWriter, compareBytes, readU32 } from './codec.ts';
 
 /** Entry kinds (docs/formats/sstable.md). */
 export const kindDelete = 0;
@@ -225,8 +225,9 @@ export class Block {
       this.hashStart = end;
       this.hashBuckets = buckets;
     }
-    this.count = count;
-    this.offsetsStart = end - 4 * count;
+    // `| 0`: count came from an unsigned read (a float when the flag bit was set); keep the fields small integers.
+    this.count = count | 0;
+    this.offsetsStart = (end - 4 * count) | 0;
     if (this.offsetsStart < 0) this.fail(length - 4, `block count ${count} does not fit in ${length} bytes`);
   }
 
@@ -272,18 +273,26 @@ export class Block {
   }
 
   private varintAt(pos: number): number {
-    // Returns value; leaves the position after it in this.cursor.
+    // Returns value; leaves the position after it in this.cursor. Integer
+    // arithmetic only: a float here (2 ** shift) made V8 store the block's
+    // position fields as boxed doubles, one more memory access per field read.
     const buf = this.buf;
     let result = 0;
     let shift = 0;
     for (;;) {
       if (pos >= this.offsetsStart) this.fail(pos, 'varint runs past the entries');
       const byte = buf[pos++] as number;
-      result += (byte & 0x7f) * 2 ** shift;
+      if (shift === 28) {
+        // The fifth byte: only 4 bits fit in 32; lengths never come near it.
+        if (byte > 0x0f) this.fail(pos, 'varint longer than 32 bits');
+        result = (result + byte * 0x10000000) | 0;
+        break;
+      }
+      result |= (byte & 0x7f) << shift;
       if (byte < 0x80) break;
       shift += 7;
-      if (shift > 28) this.fail(pos, 'varint longer than 5 bytes');
     }
+    if (result < 0) this.fail(pos, 'varint beyond 2^31');
     this.cursor = pos;
     return result;
   }
@@ -333,7 +342,7 @@ export class Block {
   /** Compares `key` with entry i's key (negative: key sorts before the entry). */
   compareAt(key: Buffer, i: number): number {
     this.decodeKey(i);
-    return key.compare(this.buf, this.keyStart, this.keyEnd);
+    return compareBytes(key, this.buf, this.keyStart, this.keyEnd);
   }
 
   /**
@@ -392,7 +401,7 @@ export class Block {
       const mid = (lo + hi) >>> 1;
       this.decodeKey(mid);
       const q = keyPrefix32(buf, this.keyStart, this.keyEnd);
-      const cmp = p !== q ? p - q : key.compare(buf, this.keyStart, this.keyEnd);
+      const cmp = p !== q ? p - q : compareBytes(key, buf, this.keyStart, this.keyEnd);
       if (cmp > 0) lo = mid + 1;
       else hi = mid;
     }

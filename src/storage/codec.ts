@@ -158,3 +158,22 @@ export class ByteWriter {
     this.length = 0;
   }
 }
+
+/** Keys up to this long are compared in JS: a call into Buffer.compare costs more than the loop. */
+const maxInlineCompareBytes = 64;
+
+/**
+ * Byte order of `a` and `b[start, end)` (negative: a sorts first), without
+ * Buffer.compare's call into C++ for short keys (a point lookup compares
+ * several keys, each call ~0.1 µs).
+ */
+export function compareBytes(a: Uint8Array, b: Uint8Array, start: number, end: number): number {
+  const bLen = end - start;
+  if (a.length > maxInlineCompareBytes || bLen > maxInlineCompareBytes) return Buffer.compare(a, b.subarray(start, end));
+  const n = a.length < bLen ? a.length : bLen;
+  for (let i = 0; i < n; i++) {
+    const d = (a[i] as number) - (b[start + i] as number);
+    if (d !== 0) return d;
+  }
+  return a.length - bLen;
+}

@@ -7,6 +7,7 @@ import type { Block } from './block.ts';
 import { keyPrefix32, kindDelete, kindPut, kindPutMeta } from './block.ts';
 import type { MemVersion, Memtable } from './memtable.ts';
 import type { Table } from './sstable.ts';
+import { compareBytes } from './codec.ts';
 
 export interface Cursor {
   /** Current key (a view; copy before keeping), undefined once exhausted. */
@@ -268,11 +269,16 @@ export class LevelCursor implements Cursor {
 
 /** Index of the first table whose largest key is ≥ key (tables sorted and disjoint). */
 export function firstTableEndingAtOrAfter(tables: readonly Table[], key: Buffer): number {
+  const p = keyPrefix32(key, 0, key.length);
   let lo = 0;
   let hi = tables.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if ((tables[mid] as Table).meta.largest.compare(key) < 0) lo = mid + 1;
+    const table = tables[mid] as Table;
+    // Zero-padded prefixes preserve order: only equal ones need the bytes.
+    const q = table.largestPrefix;
+    const cmp = q !== p ? q - p : compareBytes(table.meta.largest, key, 0, key.length);
+    if (cmp < 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;

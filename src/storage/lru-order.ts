@@ -41,6 +41,14 @@ export abstract class LruOrder<S extends LruLinks<S>> {
     }
   }
 
+  /** Makes the slot the newest without counting a hit (a second chance, see BlockCache). */
+  protected requeue(slot: S): void {
+    if (slot !== this.newest) {
+      this.unlink(slot);
+      this.pushNewest(slot);
+    }
+  }
+
   /** Makes a new slot the newest and charges its bytes. */
   protected link(slot: S): void {
     this.pushNewest(slot);

@@ -13,7 +13,7 @@ import {
 } from '../core/index.ts';
 import type { AppendFile, Clock, FileSystem, Logger, Timer } from '../core/index.ts';
 import type { Block } from './block.ts';
-import { kindDelete, kindPut, kindPutMeta } from './block.ts';
+import { keyPrefix32, kindDelete, kindPut, kindPutMeta } from './block.ts';
 import { bloomHash } from './bloom.ts';
 import { BlockCache } from './block-cache.ts';
 import { RowCache } from './cache.ts';
@@ -328,7 +328,7 @@ export class LsmEngine implements Engine {
       if (tables.length === 0) continue;
       const i = firstTableEndingAtOrAfter(tables, keyBuf);
       const table = tables[i];
-      if (table === undefined || table.meta.smallest.compare(keyBuf) > 0) continue;
+      if (table === undefined || table.startsAfter(keyBuf, keyPrefix32(keyBuf, 0, keyBuf.length))) continue;
       const block = table.get(keyBuf, h1, h2);
       if (block !== undefined) return this.entryFromBlock(key, k, h1, block);
     }

@@ -10,11 +10,11 @@
 import { compressSync, uncompressSync } from 'lz4-napi';
 import { CorruptionError, crc32 } from '../core/index.ts';
 import type { AppendFile, FileSystem, ReadFile } from '../core/index.ts';
-import { Block, BlockBuilder, kindDelete } from './block.ts';
+import { Block, BlockBuilder, keyPrefix32, kindDelete } from './block.ts';
 import { BloomFilter, bloomHash, buildBloom } from './bloom.ts';
 import { BlockCache, newBlockSlots } from './block-cache.ts';
 import type { BlockSlots } from './block-cache.ts';
-import { ByteWriter, readU32, writeU32, writeU64 } from './codec.ts';
+import { ByteWriter, compareBytes, readU32, writeU32, writeU64 } from './codec.ts';
 
 /** docs/formats/sstable.md: "RKVT" little-endian. */
 export const sstableMagic = 0x54564b52;
@@ -296,6 +296,9 @@ export class Table {
   obsolete = false;
   /** This table's cached blocks, by block number (filled and emptied by the block cache). */
   private readonly cacheSlots: BlockSlots;
+  /** First 4 bytes of the smallest and largest keys (block.ts keyPrefix32): most key-range tests end on them. */
+  readonly smallestPrefix: number;
+  readonly largestPrefix: number;
 
   private constructor(
     readonly meta: TableMeta,
@@ -307,6 +310,14 @@ export class Table {
     this.filter = filter;
     this.index = index;
     this.cacheSlots = newBlockSlots(index.count);
+    this.smallestPrefix = keyPrefix32(meta.smallest, 0, meta.smallest.length);
+    this.largestPrefix = keyPrefix32(meta.largest, 0, meta.largest.length);
+  }
+
+  /** Whether `key` (with prefix `p`, keyPrefix32) sorts before this table's smallest key. */
+  startsAfter(key: Buffer, p: number): boolean {
+    const q = this.smallestPrefix;
+    return q !== p ? q > p : compareBytes(this.meta.smallest, key, 0, key.length) > 0;
   }
 
   get path(): string {

@@ -86,7 +86,7 @@ test('the memtable presence filter never hides a key, deleted or overwritten one
   await db.close();
 });
 
-test('block cache: per-table slots, LRU eviction by charged bytes, recycled blocks, clear empties the tables', () => {
+test('block cache: per-table slots, second-chance eviction by charged bytes, recycled blocks, clear empties the tables', () => {
   const blockOf = (n: number): Block => {
     const builder = new BlockBuilder(256);
     builder.add(Buffer.from(`k${n}`), kindPut, Buffer.from(`v${n}`), undefined);
@@ -104,17 +104,20 @@ test('block cache: per-table slots, LRU eviction by charged bytes, recycled bloc
   assert.equal(cache.get(a, 0), blocks[0]);
   assert.equal(cache.get(b, 0), blocks[2]);
   assert.equal(cache.get(b, 1), undefined);
-  // a[1] is now the least recently used: adding a fourth block evicts it, and its block becomes a spare.
+  // a[0] and b[0] were read since they were queued, a[1] was not: adding a fourth block evicts a[1], and its block becomes a spare.
   cache.set(b, 1, blocks[3] as Block, charge);
   assert.equal(cache.size, 3);
   assert.equal(cache.get(a, 1), undefined);
   assert.equal(a[1], undefined);
   assert.equal(cache.takeSpare(1), blocks[1]);
   assert.equal(cache.takeSpare(1), undefined);
-  // A lent block (a cursor holds views into it) is never recycled.
-  (blocks[0] as Block).lent = true;
+  // Queue now: b[0] (read), a[0] (its second chance used), b[1]. The next block evicts b[1], the oldest unread one;
+  // b[1]'s block is lent (a cursor holds views into it), so it is never recycled.
+  (blocks[3] as Block).lent = true;
   cache.set(a, 1, blockOf(9), charge);
-  assert.equal(cache.get(a, 0), undefined);
+  assert.equal(cache.get(b, 1), undefined);
+  assert.equal(cache.get(a, 0), blocks[0]);
+  assert.equal(cache.get(b, 0), blocks[2]);
   assert.equal(cache.takeSpare(1), undefined);
   assert.equal(cache.usedBytes, 3 * charge);
   cache.clear();
