@@ -18,6 +18,19 @@ const nullArray2 = Buffer.from('*-1\r\n');
 const null3 = Buffer.from('_\r\n');
 const crlf = Buffer.from('\r\n');
 
+/** Writes a non-negative integer's decimal digits at `pos`; returns the position after them. */
+function writeDigits(buf: Buffer, pos: number, value: number): number {
+  if (value < 10) {
+    buf[pos] = 48 + value;
+    return pos + 1;
+  }
+  let digits = 0;
+  for (let v = value; v > 0; v = Math.floor(v / 10)) digits++;
+  let end = pos + digits;
+  for (let v = value; v > 0; v = Math.floor(v / 10)) buf[--end] = 48 + (v % 10);
+  return pos + digits;
+}
+
 /** Redis's replies may not contain CR or LF inside simple strings and errors. */
 function oneLine(text: string): string {
   return /[\r\n]/.test(text) ? text.replace(/[\r\n]/g, ' ') : text;
@@ -170,9 +183,26 @@ export class ReplyWriter {
       this.slab[this.pos++] = 10;
       return;
     }
-    this.ascii(`$${value.length}\r\n`);
-    this.bytes(value);
-    this.bytes(crlf);
+    const length = value.length;
+    if (length > slabBytes) {
+      this.ascii(`$${length}\r\n`);
+      this.bytes(value);
+      this.bytes(crlf);
+      return;
+    }
+    // The common small bulk, written straight into the slab: header digits, value, CRLF.
+    this.reserve(length + 24);
+    const slab = this.slab;
+    let pos = this.pos;
+    slab[pos++] = 36;
+    pos = writeDigits(slab, pos, length);
+    slab[pos++] = 13;
+    slab[pos++] = 10;
+    slab.set(value, pos);
+    pos += length;
+    slab[pos++] = 13;
+    slab[pos++] = 10;
+    this.pos = pos;
   }
 
   /** A missing bulk string: `$-1` (RESP2) or `_` (RESP3). */

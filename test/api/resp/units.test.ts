@@ -67,6 +67,19 @@ test('reply encoder: RESP2 and RESP3 forms, large values passed through without 
   assert.equal(Buffer.concat(chunks).length, big.length + '$200000\r\n'.length + 2);
 });
 
+test('reply encoder: byte bulks of every length class, across slab boundaries', () => {
+  for (const slab of [4096, 64 * 1024]) {
+    const w = new ReplyWriter(slab);
+    let expected = '';
+    for (const length of [0, 1, 9, 10, 99, 100, 999, 1000, 4095, 4096, 12_345, 65_536]) {
+      const value = Buffer.alloc(length, 97 + (length % 26));
+      w.bulk(value);
+      expected += `$${length}\r\n${value.toString('latin1')}\r\n`;
+    }
+    assert.equal(Buffer.concat(w.take() ?? []).toString('latin1'), expected);
+  }
+});
+
 test('settings: validation, typed getters, listeners, immutability', () => {
   const s = new Settings({ 'default-read-consistency': 'ONE', appendonly: 'yes' });
   assert.equal(s.get('default-read-consistency'), 'one');
