@@ -237,6 +237,27 @@ class ByteWriter {
   }
 
   text(s: string): void {
+    // Node ids are short ASCII: copied char by char, without the UTF-8 encoder's call overhead.
+    const length = s.length;
+    if (length < 0x80) {
+      this.ensure(length + 1);
+      const buf = this.buf;
+      const start = this.pos;
+      let ascii = true;
+      for (let i = 0; i < length; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) {
+          ascii = false;
+          break;
+        }
+        buf[start + 1 + i] = c;
+      }
+      if (ascii) {
+        buf[start] = length;
+        this.pos = start + 1 + length;
+        return;
+      }
+    }
     const n = Buffer.byteLength(s, 'utf8');
     this.varint(n);
     this.ensure(n);
