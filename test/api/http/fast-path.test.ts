@@ -273,6 +273,28 @@ describe('HTTP fast path', () => {
   });
 });
 
+describe('HTTP fast path, large bodies', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startServer();
+  });
+  after(async () => {
+    await h.server.close();
+  });
+
+  test('a 4 MiB PUT arriving in many reads is stored whole, and the next request on the connection is served', async () => {
+    const value = Buffer.alloc(4 * 1024 * 1024);
+    for (let i = 0; i < value.length; i++) value[i] = (i * 31) & 0xff;
+    const head = Buffer.from(`PUT /v1/kv/big HTTP/1.1\r\nHost: x\r\nContent-Length: ${value.length}\r\n\r\n`);
+    const pieces: Buffer[] = [head];
+    for (let at = 0; at < value.length; at += 256 * 1024) pieces.push(value.subarray(at, at + 256 * 1024));
+    pieces.push(Buffer.from(get('big')));
+    const { responses } = await exchange(h.port, pieces, 2, 1);
+    assert.deepEqual(responses.map((r) => r.status), [204, 200]);
+    assert.ok(responses[1]?.body.equals(value), 'the value read back is the value written');
+  });
+});
+
 describe('HTTP fast path with a token', () => {
   let h: Harness;
   before(async () => {
