@@ -68,6 +68,11 @@ function hasControlChar(value: string): boolean {
   return false;
 }
 const emptyBody = new Uint8Array(0);
+const internalErrorReply: FastReply = {
+  status: 500,
+  headers: { 'content-type': 'application/json; charset=utf-8' },
+  body: '{"error":{"code":"RINGKV_INTERNAL","message":"Internal error: the response could not be produced"}}',
+};
 
 /** One queued response slot: filled when the route answers, written in request order. */
 interface Slot {
@@ -282,7 +287,12 @@ export class FastConnection {
       // for every earlier request, a read for the last earlier write; a lone
       // request (the usual case, no pipelining) starts at once.
       const before = this.predecessor(slot.write);
-      const run = (): Promise<void> => this.host.serve(request).then((reply) => this.answer(slot, reply));
+      const run = (): Promise<void> =>
+        this.host.serve(request).then(
+          (reply) => this.answer(slot, reply),
+          // serve() turns errors into replies; should one escape, the slot must still be answered or the connection stalls.
+          () => this.answer(slot, internalErrorReply),
+        );
       this.slots.push(slot);
       if (parsed.close) this.ended = true;
       slot.done = before === undefined ? run() : before.then(run);
@@ -304,7 +314,7 @@ export class FastConnection {
     try {
       slot.out = serializeReply(reply, slot.close, this.host.date());
     } catch {
-      slot.out = serializeReply({ status: 500, headers: { 'content-type': 'application/json; charset=utf-8' }, body: '{"error":{"code":"RINGKV_INTERNAL","message":"Internal error: a response header could not be written"}}' }, slot.close, this.host.date());
+      slot.out = serializeReply(internalErrorReply, slot.close, this.host.date());
     }
     this.writeReady();
   }

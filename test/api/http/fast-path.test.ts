@@ -295,6 +295,29 @@ describe('HTTP fast path, large bodies', () => {
   });
 });
 
+describe('HTTP fast path when serving itself fails', () => {
+  test('an error escaping the route still answers (500) and later pipelined requests are served', async () => {
+    const kv = new ScriptedKv();
+    const cluster = new SingleNodeCluster({ id: 'n1', address: '127.0.0.1:1', respAddress: null, httpAddress: null, dc: 'dc1', rack: 'r1' });
+    let calls = 0;
+    // A metrics sink that fails once: the one step of serving outside the route's own error handling.
+    const metrics = {
+      observe(): void {
+        if (calls++ === 0) throw new Error('metrics sink failed');
+      },
+    } as unknown as NonNullable<ConstructorParameters<typeof HttpServer>[0]['metrics']>;
+    const server = new HttpServer({ kv, cluster, clock: new RealClock(), log: silentLogger, metrics });
+    const { port } = await server.listen(0, '127.0.0.1');
+    try {
+      const { responses } = await exchange(port, [put('m', 'v') + get('m')], 2);
+      assert.deepEqual(responses.map((r) => r.status), [500, 200]);
+      assert.equal(JSON.parse(responses[0]?.body.toString() ?? '{}').error.code, 'RINGKV_INTERNAL');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('HTTP fast path with a token', () => {
   let h: Harness;
   before(async () => {
