@@ -318,12 +318,17 @@ export class ReplicaStore {
   private readonly pending = new Map<string, PendingWrite>();
   private readonly cache: ObjectCache;
   /**
-   * Engine promises seen resolved. An engine that applies a write at once
-   * may answer with one shared, already-resolved promise (the LSM engine
-   * under sync none): once seen resolved, a write answered with it is
-   * settled as it is handed over, with no pending entry and no callback.
+   * An engine that applies a write at once may answer every such write with
+   * one shared, already-resolved promise (the LSM engine under sync none).
+   * A promise handed back for two writes in a row is taken for such a shared
+   * one; once seen resolved, a write answered with it is settled as it is
+   * handed over, with no pending entry and no callback. Fresh promises (sync
+   * always, the engine's occasional yield) never repeat, so they never
+   * displace it.
    */
-  private readonly fulfilled = new WeakSet<Promise<void>>();
+  private lastHandedBack: Promise<void> | undefined;
+  private sharedPromise: Promise<void> | undefined;
+  private sharedFulfilled: Promise<void> | undefined;
   /** Whether the last handOff settled at once (read right after it, synchronously). */
   private handedOffSettled = false;
   /**
@@ -892,7 +897,9 @@ export class ReplicaStore {
         : before.durable.then(write, (cause: unknown) => {
             throw new IoError(`Cannot write key ${describeKey(userKeyOf(skey))}: an earlier write of it on ${this.nodeId} failed and this one built on it; retry the write`, { cause });
           });
-    this.handedOffSettled = this.fulfilled.has(durable);
+    if (durable === this.lastHandedBack) this.sharedPromise = durable;
+    this.lastHandedBack = durable;
+    this.handedOffSettled = durable === this.sharedFulfilled;
     if (this.handedOffSettled) {
       // Durable already (a promise seen resolved stays resolved): what the callback below would do, now.
       this.writeSeq++;
@@ -905,7 +912,7 @@ export class ReplicaStore {
     this.writeSeq++;
     durable.then(
       () => {
-        this.fulfilled.add(durable);
+        if (durable === this.sharedPromise) this.sharedFulfilled = durable;
         this.writeSeq++;
         if (object === undefined) this.cache.delete(id);
         // A cached key is kept current (a key not cached stays out); its values may be views of larger buffers until now.
