@@ -56,12 +56,12 @@ function model(commands: readonly Command[]): Reply[] {
   });
 }
 
-async function withLsmServer(sync: SyncMode, body: (client: RawClient) => Promise<void>): Promise<void> {
+async function withLsmServer(sync: SyncMode, body: (client: RawClient) => Promise<void>, maxInflightCommands?: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), `ringkv-resp-fast-${sync}-`));
   const clock = new RealClock();
   const engine = await openLsm(dir, { sync }, { fs: new RealFileSystem(), clock, log: silentLogger });
   const kv = new LocalKv({ store: new ReplicaStore({ engine, clock, nodeId }), clock });
-  const started = await startServer({ kv, clock });
+  const started = await startServer({ kv, clock, ...(maxInflightCommands === undefined ? {} : { limits: { maxInflightCommands } }) });
   const client = await RawClient.open(started.port);
   try {
     await body(client);
@@ -73,18 +73,23 @@ async function withLsmServer(sync: SyncMode, body: (client: RawClient) => Promis
   }
 }
 
-for (const [sync, runs] of [['none', 60], ['always', 15]] as const) {
-  test(`WAL sync ${sync}: pipelines mixing the synchronous GET/SET with waiting commands answer in order`, async () => {
-    await withLsmServer(sync, async (client) => {
-      await fc.assert(
-        fc.asyncProperty(fc.array(commandArb, { minLength: 1, maxLength: 60 }), async (commands) => {
-          await client.sendMany([['FLUSHALL']]);
-          const replies = await client.sendMany(commands);
-          assert.deepEqual(replies, model(commands));
-        }),
-        { numRuns: runs },
-      );
-    });
+for (const [sync, runs, inflight] of [['none', 60, undefined], ['always', 15, undefined], ['always', 10, 1]] as const) {
+  const how = inflight === undefined ? '' : ', one command at a time';
+  test(`WAL sync ${sync}${how}: pipelines mixing the synchronous GET/SET with waiting commands answer in order`, async () => {
+    await withLsmServer(
+      sync,
+      async (client) => {
+        await fc.assert(
+          fc.asyncProperty(fc.array(commandArb, { minLength: 1, maxLength: 60 }), async (commands) => {
+            await client.sendMany([['FLUSHALL']]);
+            const replies = await client.sendMany(commands);
+            assert.deepEqual(replies, model(commands));
+          }),
+          { numRuns: runs },
+        );
+      },
+      inflight,
+    );
   });
 }
 
