@@ -6,8 +6,10 @@
  * UnavailableError instead of a crash.
  */
 import { UnavailableError } from '../core/index.ts';
+import { wouldWait } from '../replication/index.ts';
 import type {
   ClusterView,
+  DurableNow,
   GetResult,
   KvApi,
   NodeInfo,
@@ -16,6 +18,8 @@ import type {
   ReplicaInfo,
   RingInfo,
   ScanResult,
+  Winner,
+  WouldWait,
   WriteOptions,
 } from '../replication/index.ts';
 
@@ -32,6 +36,15 @@ export class LateKv implements KvApi {
   }
 
   async get(key: Uint8Array, options?: ReadOptions): Promise<GetResult> { return this.kv().get(key, options); }
+  // The synchronous attempts pass through so the front ends keep their fast path; before the target exists they say wait, and the async call then answers 'starting'.
+  winnerNow(key: Uint8Array, options?: ReadOptions): Winner | undefined | WouldWait {
+    const target = this.target;
+    return target?.winnerNow === undefined ? wouldWait : target.winnerNow(key, options);
+  }
+  putNow(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<void> | DurableNow | WouldWait {
+    const target = this.target;
+    return target?.putNow === undefined ? wouldWait : target.putNow(key, value, options);
+  }
   async put(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<PutResult> { return this.kv().put(key, value, options); }
   async delete(key: Uint8Array, options?: WriteOptions): Promise<void> { return this.kv().delete(key, options); }
   async incrBy(key: Uint8Array, delta: bigint, options?: WriteOptions): Promise<bigint> { return this.kv().incrBy(key, delta, options); }
