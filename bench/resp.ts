@@ -1,10 +1,16 @@
 /**
  * RESP benchmark: redis-benchmark against redis-server (the anchor), a single
- * ringkv RespServer (LocalKv over the LSM engine) and a bare Node server that
- * answers +OK to everything (the ceiling of one Node process), in one run.
+ * ringkv node (`ringkv start` from the compiled build, standalone: N = 1) and
+ * a bare Node server that answers +OK to everything (the ceiling of one Node
+ * process), in one run.
  *
  *   npm run bench:resp -- [--json] [--requests 200000] [--only redis,ringkv,node-ceiling]
  *                         [--pipelines 1,16] [--syncs none,always] [--dist DIR]
+ *                         [--server node|embedded]
+ *
+ * --server embedded runs a bare RespServer over LocalKv in this script's
+ * child instead of the real node (no metrics, no HTTP front end): the
+ * difference between the two is what the node's own plumbing costs.
  *
  * Each server runs in its own child process; this process only drives
  * redis-benchmark (`--csv`) and parses ops/s and p50/p99. With --json it
@@ -54,6 +60,7 @@ const { values: flags } = parseArgs({
     dir: { type: 'string' },
     inflight: { type: 'string' },
     dist: { type: 'string' },
+    server: { type: 'string', default: 'node' },
     pipelines: { type: 'string', default: '1,16' },
     syncs: { type: 'string', default: 'none,always' },
   },
@@ -161,6 +168,31 @@ function waitReady(child: ChildProcess): Promise<number> {
   });
 }
 
+/** The real node: `ringkv start`, standalone, on free ports; ready when it logs its RESP address. */
+async function startRingkvNode(sync: Sync, dir: string): Promise<Running> {
+  const main = join(flags.dist ?? distRoot, 'cli', 'main.js');
+  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm run bench:resp does)`);
+  const args = [main, 'start', '--data', dir, '--resp-port', '0', '--http-port', '0', '--wal-sync', sync, '--log-level', 'info'];
+  // The node logs to stderr (JSON when it is not a TTY).
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      const m = /"msg":"ready".*?"resp":"[^"]*:(\d+)"/.exec(out);
+      if (m) {
+        // Keep draining the log so the node never blocks on a full pipe.
+        child.stderr?.off('data', onData);
+        child.stderr?.resume();
+        resolve(Number(m[1]));
+      }
+    };
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`ringkv exited with code ${code} before it was ready: ${out}`)));
+  });
+  return { port, child };
+}
+
 async function startNodeServer(args: string[]): Promise<Running> {
   const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return { port: await waitReady(child), child };
@@ -230,12 +262,15 @@ async function main(): Promise<void> {
   const syncs = flags.syncs.split(',');
   const pipelines = flags.pipelines.split(',').map(Number);
   const distArgs = flags.dist === undefined ? [] : ['--dist', flags.dist];
+  if (flags.server !== 'node' && flags.server !== 'embedded') throw new Error(`--server is node or embedded, not ${flags.server}`);
+  const startRingkv = (sync: Sync, dir: string): Promise<Running> =>
+    flags.server === 'embedded' ? startNodeServer(['--serve', 'ringkv', '--sync', sync, '--dir', dir, ...distArgs]) : startRingkvNode(sync, dir);
   const cases: Case[] = [
     { target: 'redis', sync: 'none', start: (dir: string) => startRedis('none', dir) },
-    { target: 'ringkv', sync: 'none', start: (dir: string) => startNodeServer(['--serve', 'ringkv', '--sync', 'none', '--dir', dir, ...distArgs]) },
+    { target: 'ringkv', sync: 'none', start: (dir: string) => startRingkv('none', dir) },
     { target: 'node-ceiling', sync: 'none', start: () => startNodeServer(['--serve', 'ceiling']) },
     { target: 'redis', sync: 'always', start: (dir: string) => startRedis('always', dir) },
-    { target: 'ringkv', sync: 'always', start: (dir: string) => startNodeServer(['--serve', 'ringkv', '--sync', 'always', '--dir', dir, ...distArgs]) },
+    { target: 'ringkv', sync: 'always', start: (dir: string) => startRingkv('always', dir) },
   ].filter((c) => (only === undefined || only.includes(c.target)) && syncs.includes(c.sync)) as Case[];
   const results: Result[] = [];
   for (const c of cases) {
