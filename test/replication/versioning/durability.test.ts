@@ -7,40 +7,12 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { IoError, MemoryFileSystem, RealClock, VirtualClock, fromUtf8, silentLogger, utf8 } from '../../../src/core/index.ts';
-import type { AppendFile } from '../../../src/core/index.ts';
+import { IoError, RealClock, VirtualClock, fromUtf8, silentLogger, utf8 } from '../../../src/core/index.ts';
 import { MemoryEngine, openLsm } from '../../../src/storage/index.ts';
 import type { Engine } from '../../../src/storage/index.ts';
 import { LocalKv, ReplicaStore } from '../../../src/replication/index.ts';
 import type { StoredObject } from '../../../src/replication/index.ts';
-
-/** A memory file system whose WAL fsyncs wait until the test opens the gate. */
-class GatedSyncFileSystem extends MemoryFileSystem {
-  gated = false;
-  syncsStarted = 0;
-  private waiting: Array<() => void> = [];
-
-  release(): void {
-    this.gated = false;
-    for (const go of this.waiting.splice(0)) go();
-  }
-
-  override async openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
-    const file = await super.openAppend(path, options);
-    const sync = file.sync.bind(file);
-    file.sync = async (): Promise<void> => {
-      this.syncsStarted++;
-      if (this.gated) await new Promise<void>((resolve) => this.waiting.push(resolve));
-      await sync();
-    };
-    return file;
-  }
-}
-
-/** Lets pending promise callbacks and immediates run. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-}
+import { GatedSyncFileSystem, settle } from './gated-fs.ts';
 
 /** Rejects if `p` has not settled within `ms` (a write stuck behind the fsync fails the test instead of hanging it). */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

@@ -8,7 +8,6 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { InvalidArgumentError, MemoryFileSystem, RealClock, VirtualClock, fromUtf8, silentLogger, utf8 } from '../../../src/core/index.ts';
-import type { AppendFile } from '../../../src/core/index.ts';
 import { MemoryEngine, openLsm } from '../../../src/storage/index.ts';
 import { CorruptionError } from '../../../src/core/index.ts';
 import {
@@ -26,30 +25,7 @@ import {
 } from '../../../src/replication/index.ts';
 import type { StoredObject, Version, Winner } from '../../../src/replication/index.ts';
 import { objectArb } from './gen.ts';
-
-class GatedSyncFileSystem extends MemoryFileSystem {
-  gated = false;
-  private waiting: Array<() => void> = [];
-
-  release(): void {
-    this.gated = false;
-    for (const go of this.waiting.splice(0)) go();
-  }
-
-  override async openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
-    const file = await super.openAppend(path, options);
-    const sync = file.sync.bind(file);
-    file.sync = async (): Promise<void> => {
-      if (this.gated) await new Promise<void>((resolve) => this.waiting.push(resolve));
-      await sync();
-    };
-    return file;
-  }
-}
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-}
+import { GatedSyncFileSystem, settle } from './gated-fs.ts';
 
 const shown = (w: Winner | undefined | typeof wouldWait): string | undefined => {
   assert.notEqual(w, wouldWait);

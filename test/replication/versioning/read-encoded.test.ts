@@ -7,36 +7,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MemoryFileSystem, RealClock, VirtualClock, silentLogger, utf8 } from '../../../src/core/index.ts';
-import type { AppendFile } from '../../../src/core/index.ts';
 import { MemoryEngine, openLsm } from '../../../src/storage/index.ts';
 import type { Engine } from '../../../src/storage/index.ts';
 import { ReplicaStore, decodeObject, encodeObject, encodedHasExpired, isLive } from '../../../src/replication/index.ts';
 import { objectArb } from './gen.ts';
-
-/** A memory file system whose WAL fsyncs wait until the test opens the gate. */
-class GatedSyncFileSystem extends MemoryFileSystem {
-  gated = false;
-  private waiting: Array<() => void> = [];
-
-  release(): void {
-    this.gated = false;
-    for (const go of this.waiting.splice(0)) go();
-  }
-
-  override async openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
-    const file = await super.openAppend(path, options);
-    const sync = file.sync.bind(file);
-    file.sync = async (): Promise<void> => {
-      if (this.gated) await new Promise<void>((resolve) => this.waiting.push(resolve));
-      await sync();
-    };
-    return file;
-  }
-}
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-}
+import { GatedSyncFileSystem, settle } from './gated-fs.ts';
 
 async function expectSame(store: ReplicaStore, key: Uint8Array, what: string): Promise<Uint8Array | undefined> {
   const got = await store.readEncoded(key);
