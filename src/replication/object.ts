@@ -525,12 +525,8 @@ function readVersion(r: ByteReader, nodes: readonly NodeId[], viewValues = false
 
 const emptyBytes = new Uint8Array(0);
 
-/**
- * Decodes an object; any malformed input throws CorruptionError. Values are
- * copies unless `viewValues`: then they are views of `bytes`, for a caller
- * that uses the object at once and keeps nothing of it.
- */
-export function decodeObject(bytes: Uint8Array, viewValues = false): StoredObject {
+/** An object's head (format version, node table, context, version count), leaving the reader at its first version. */
+function readHead(bytes: Uint8Array): { r: ByteReader; nodes: NodeId[]; context: VClock; versionCount: number } {
   const r = new ByteReader(bytes, 'a stored object');
   const version = r.u8();
   if (version !== objectFormatVersion) r.fail(`unknown format version ${version} (this build reads ${objectFormatVersion})`);
@@ -541,6 +537,16 @@ export function decodeObject(bytes: Uint8Array, viewValues = false): StoredObjec
   const context = readClock(r, nodes);
   const versionCount = r.varint();
   if (versionCount > bytes.length) r.fail(`${versionCount} versions cannot fit`);
+  return { r, nodes, context, versionCount };
+}
+
+/**
+ * Decodes an object; any malformed input throws CorruptionError. Values are
+ * copies unless `viewValues`: then they are views of `bytes`, for a caller
+ * that uses the object at once and keeps nothing of it.
+ */
+export function decodeObject(bytes: Uint8Array, viewValues = false): StoredObject {
+  const { r, nodes, context, versionCount } = readHead(bytes);
   const versions: Version[] = [];
   for (let i = 0; i < versionCount; i++) {
     const v = readVersion(r, nodes, viewValues);
@@ -573,16 +579,7 @@ export function ownedObject(object: StoredObject, slackBytes: number): StoredObj
  * read without building the versions. Malformed bytes throw CorruptionError.
  */
 export function decodeSupersededBase(bytes: Uint8Array): { context: VClock; newestTimestampMs: number } {
-  const r = new ByteReader(bytes, 'a stored object');
-  const version = r.u8();
-  if (version !== objectFormatVersion) r.fail(`unknown format version ${version} (this build reads ${objectFormatVersion})`);
-  const count = r.varint();
-  if (count > bytes.length) r.fail(`node table of ${count} entries cannot fit`);
-  const nodes: NodeId[] = [];
-  for (let i = 0; i < count; i++) nodes.push(r.text());
-  const context = readClock(r, nodes);
-  const versionCount = r.varint();
-  if (versionCount > bytes.length) r.fail(`${versionCount} versions cannot fit`);
+  const { r, nodes, context, versionCount } = readHead(bytes);
   let newestTimestampMs = -Infinity;
   for (let i = 0; i < versionCount; i++) {
     const kind = kindsByCode[r.u8()];
