@@ -183,15 +183,6 @@ interface PendingWrite {
   readonly durable: Promise<void>;
 }
 
-/**
- * An engine that can answer a point lookup without a promise (the LSM
- * engine's getNow). Not part of the Engine contract, so it is detected: a
- * store over an engine without it takes the asynchronous paths only.
- */
-interface SyncLookup {
-  getNow(key: Uint8Array): EngineEntry | undefined;
-}
-
 /** A new write's identity and time. */
 interface Stamp {
   dot: Dot;
@@ -305,7 +296,6 @@ export class ReplicaStore {
   readonly tombstoneGraceMs: number;
   private readonly engine: Engine;
   /** The engine's synchronous point lookup when it has one (the LSM engine answers from memory or the page cache). */
-  private readonly engineGetNow: ((key: Uint8Array) => EngineEntry | undefined) | undefined;
   private readonly clock: Clock;
   private readonly clockPolicy: ClockPrunePolicy;
   private readonly locks = new Map<string, Promise<void>>();
@@ -341,8 +331,6 @@ export class ReplicaStore {
 
   constructor(options: ReplicaStoreOptions) {
     this.engine = options.engine;
-    const getNow = (options.engine as Partial<SyncLookup>).getNow;
-    this.engineGetNow = typeof getNow === 'function' ? (key) => getNow.call(options.engine, key) : undefined;
     this.clock = options.clock;
     this.nodeId = options.nodeId;
     this.hlc = options.hlc ?? new HybridClock(options.clock);
@@ -402,9 +390,9 @@ export class ReplicaStore {
 
   /** The engine entry now, or `wouldWait` when the engine has no synchronous lookup (or it failed: the asynchronous path reports why). */
   private lookupNow(skey: Uint8Array): EngineEntry | undefined | WouldWait {
-    if (this.engineGetNow === undefined) return wouldWait;
+    if (this.engine.getNow === undefined) return wouldWait;
     try {
-      return this.engineGetNow(skey);
+      return this.engine.getNow(skey);
     } catch {
       return wouldWait;
     }

@@ -35,6 +35,19 @@ export interface EngineStats {
 
 export interface Engine {
   get(key: Uint8Array): Promise<EngineEntry | undefined>;
+  /**
+   * Optional: what `get` would resolve with, answered now without a promise
+   * (throws what `get` would reject with). For callers answering many
+   * requests per event-loop turn; an engine that can only read
+   * asynchronously leaves it out and such callers use `get`.
+   */
+  getNow?(key: Uint8Array): EngineEntry | undefined;
+  /**
+   * Resolves once the write is as durable as the sync mode promises. A write
+   * that needs no waiting may be answered with one shared, already-resolved
+   * promise (the LSM engine under sync `none`); ReplicaStore recognises it to
+   * skip per-write bookkeeping, so returning it costs callers nothing.
+   */
   put(key: Uint8Array, value: Uint8Array, meta?: Uint8Array): Promise<void>;
   delete(key: Uint8Array): Promise<void>;
   /** Applies every operation or none, also across a crash. */

@@ -283,7 +283,6 @@ export class LsmEngine implements Engine {
    */
   get(key: Uint8Array): Promise<EngineEntry | undefined> {
     try {
-      this.checkOpen();
       const entry = this.getNow(key);
       if ((++this.opsSinceYield & readsPerYield) === 0 && this.backgroundBusy()) return yieldToLoop().then(() => entry);
       return Promise.resolve(entry);
@@ -305,6 +304,7 @@ export class LsmEngine implements Engine {
 
   /** Synchronous lookup (reads hit memory or the page cache). */
   getNow(key: Uint8Array): EngineEntry | undefined {
+    this.checkOpen();
     this.counters.gets++;
     bloomHash(key, this.hash);
     const h1 = this.hash[0] as number;
