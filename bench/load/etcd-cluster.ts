@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import type { Endpoint } from './driver.ts';
-import { httpRequest, keepAliveAgent } from './http.ts';
+import { HttpConnection } from './http.ts';
 import { freePorts, spawnChild, waitUntil, type Child } from './processes.ts';
 
 export const etcdBinary = '/usr/bin/etcd';
@@ -33,9 +33,9 @@ interface Status {
 }
 
 async function post(endpoint: Endpoint, path: string, body: string): Promise<{ status: number; json: unknown }> {
-  const agent = keepAliveAgent();
+  const connection = await HttpConnection.open(endpoint.host, endpoint.port);
   try {
-    const res = await httpRequest(agent, endpoint.host, endpoint.port, 'POST', path, { 'content-type': 'application/json' }, body);
+    const res = await connection.request('POST', path, 'content-type: application/json\r\n', body);
     let json: unknown = undefined;
     try {
       json = JSON.parse(res.body.toString('utf8'));
@@ -44,7 +44,7 @@ async function post(endpoint: Endpoint, path: string, body: string): Promise<{ s
     }
     return { status: res.status, json };
   } finally {
-    agent.destroy();
+    connection.close();
   }
 }
 

@@ -4,15 +4,14 @@
  * linearizable (a ReadIndex round through the leader), the counterpart of
  * ringkv's quorum read.
  */
-import type { Agent } from 'node:http';
 import { Endpoints, isConnectionRefused, type Driver, type Endpoint } from './driver.ts';
-import { httpRequest, keepAliveAgent, statusError } from './http.ts';
+import { HttpClients, statusError, type HttpResponse } from './http.ts';
 import { keyName } from './workload.ts';
 
 export class EtcdDriver implements Driver {
   readonly target = 'etcd';
   private readonly endpoints: Endpoints;
-  private readonly agents: Agent[];
+  private readonly clients: HttpClients;
   private readonly keys64: string[];
 
   /** `prefix` is the gateway's path prefix this etcd version serves (`/v3` or `/v3beta`). */
@@ -22,7 +21,7 @@ export class EtcdDriver implements Driver {
     keys: number,
   ) {
     this.endpoints = new Endpoints(endpoints);
-    this.agents = endpoints.map(() => keepAliveAgent());
+    this.clients = new HttpClients(endpoints);
     this.keys64 = Array.from({ length: keys }, (_, i) => Buffer.from(keyName(i)).toString('base64'));
   }
 
@@ -37,14 +36,13 @@ export class EtcdDriver implements Driver {
   }
 
   async close(): Promise<void> {
-    for (const agent of this.agents) agent.destroy();
+    this.clients.close();
   }
 
-  private async post(client: number, path: string, json: string) {
+  private async post(client: number, path: string, json: string): Promise<HttpResponse> {
     const index = this.endpoints.indexFor(client);
-    const { host, port } = this.endpoints.get(index);
     try {
-      return await httpRequest(this.agents[index] as Agent, host, port, 'POST', this.prefix + path, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) }, json);
+      return await this.clients.request(client, index, 'POST', this.prefix + path, 'content-type: application/json\r\n', json);
     } catch (error) {
       if (isConnectionRefused(error)) this.endpoints.markDown(index);
       throw error;

@@ -10,9 +10,8 @@
  * the next read returns them (300) with a context that resolves them. This
  * keeps one round trip per update, like etcd's put.
  */
-import type { Agent } from 'node:http';
 import { Endpoints, isConnectionRefused, type Driver, type Endpoint } from './driver.ts';
-import { httpRequest, keepAliveAgent, statusError } from './http.ts';
+import { HttpClients, statusError, type HttpResponse } from './http.ts';
 import { keyName } from './workload.ts';
 
 const contextHeader = 'x-ringkv-context';
@@ -25,7 +24,7 @@ export interface RingkvHttpOptions {
 export class RingkvHttpDriver implements Driver {
   readonly target = 'ringkv-http';
   private readonly endpoints: Endpoints;
-  private readonly agents: Agent[];
+  private readonly clients: HttpClients;
   /** Record → the latest causal context seen for it. */
   private readonly contexts = new Map<number, string>();
 
@@ -34,38 +33,36 @@ export class RingkvHttpDriver implements Driver {
     private readonly options: RingkvHttpOptions,
   ) {
     this.endpoints = new Endpoints(endpoints);
-    this.agents = endpoints.map(() => keepAliveAgent());
+    this.clients = new HttpClients(endpoints);
   }
 
   async read(client: number, record: number): Promise<void> {
-    const res = await this.send(client, 'GET', `/v1/kv/${keyName(record)}?r=${this.options.readQuorum}`, {});
+    const res = await this.send(client, 'GET', `/v1/kv/${keyName(record)}?r=${this.options.readQuorum}`, '');
     // 300: concurrent versions, a successful read; 404: the key holds only a tombstone or nothing.
     if (res.status !== 200 && res.status !== 300 && res.status !== 404) throw statusError(this.target, 'read', res);
     this.remember(record, res.headers[contextHeader]);
   }
 
   async update(client: number, record: number, value: Buffer): Promise<void> {
-    const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'content-length': value.length };
     const context = this.contexts.get(record);
-    if (context !== undefined) headers[contextHeader] = context;
+    const headers = context === undefined ? 'content-type: application/octet-stream\r\n' : `content-type: application/octet-stream\r\n${contextHeader}: ${context}\r\n`;
     const res = await this.send(client, 'PUT', `/v1/kv/${keyName(record)}?w=${this.options.writeQuorum}`, headers, value);
     if (res.status !== 204) throw statusError(this.target, 'update', res);
     this.remember(record, res.headers[contextHeader]);
   }
 
   async close(): Promise<void> {
-    for (const agent of this.agents) agent.destroy();
+    this.clients.close();
   }
 
-  private remember(record: number, context: string | string[] | undefined): void {
+  private remember(record: number, context: string | undefined): void {
     if (typeof context === 'string' && context !== '') this.contexts.set(record, context);
   }
 
-  private async send(client: number, method: string, path: string, headers: Record<string, string | number>, body?: Buffer) {
+  private async send(client: number, method: string, path: string, headers: string, body?: Buffer): Promise<HttpResponse> {
     const index = this.endpoints.indexFor(client);
-    const { host, port } = this.endpoints.get(index);
     try {
-      return await httpRequest(this.agents[index] as Agent, host, port, method, path, headers, body);
+      return await this.clients.request(client, index, method, path, headers, body);
     } catch (error) {
       if (isConnectionRefused(error)) this.endpoints.markDown(index);
       throw error;
