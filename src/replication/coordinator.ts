@@ -206,6 +206,8 @@ export class Coordinator<O> implements MessageHandler {
   private readonly downErrors = new Map<NodeId, UnavailableError>();
   /** Peers the transport found unreachable, until when (monotonic ms). */
   private readonly suspectUntil = new Map<NodeId, number>();
+  /** Quorum rules by level and N (local_quorum excepted: it depends on the replicas' data centers). */
+  private readonly rules = new Map<Consistency, Array<QuorumRule | undefined>>();
   private readonly unsubscribeLiveness: () => void;
   private opSeq = 0;
   private closed = false;
@@ -276,7 +278,19 @@ export class Coordinator<O> implements MessageHandler {
   private dcOf = (node: NodeId): string | undefined => this.deps.placement.dcOf(node);
 
   private rule(level: Consistency, home: readonly NodeId[], dc: string | undefined = this.localDc): QuorumRule {
-    return quorumRule(level, home, dc, this.dcOf);
+    // Every level but local_quorum depends on N alone: built once, not per request.
+    if (level === 'local_quorum') return quorumRule(level, home, dc, this.dcOf);
+    let byN = this.rules.get(level);
+    if (byN === undefined) {
+      byN = [];
+      this.rules.set(level, byN);
+    }
+    let rule = byN[home.length];
+    if (rule === undefined) {
+      rule = quorumRule(level, home, dc, this.dcOf);
+      byN[home.length] = rule;
+    }
+    return rule;
   }
 
   // ---------------------------------------------------------------- writes
@@ -386,7 +400,7 @@ export class Coordinator<O> implements MessageHandler {
       if (slot.owner === this.deps.localId) continue;
       attempts.push({ owner: slot.owner, outcome: this.replicate(slot, key, encoded, strict, used, fallbacks, timeoutMs) });
     }
-    await gather(attempts, rule, this.deps.clock, timeoutMs, `${request.kind} ${describeKey(key)}`);
+    await gather(attempts, rule, this.deps.clock, timeoutMs, () => `${request.kind} ${describeKey(key)}`);
     return { object, context: written.context, count, touched: true };
   }
 
@@ -526,7 +540,7 @@ export class Coordinator<O> implements MessageHandler {
     });
     let answers: GatherResult<O | undefined>['answers'];
     try {
-      ({ answers } = await gather(attempts, rule, this.deps.clock, timeoutMs, `read ${describeKey(key)}`));
+      ({ answers } = await gather(attempts, rule, this.deps.clock, timeoutMs, () => `read ${describeKey(key)}`));
     } finally {
       speculate?.cancel();
       for (const release of held.splice(0)) release(false);

@@ -83,19 +83,22 @@ export function gather<T>(
   rule: QuorumRule,
   clock: Clock,
   timeoutMs: number,
-  what: string,
+  describe: string | (() => string),
 ): Promise<GatherResult<T>> {
   return new Promise((resolve, reject) => {
+    // Built only for a failure: describing the key costs more than a successful gather's bookkeeping.
+    const what = (): string => (typeof describe === 'string' ? describe : describe());
     const answers: Array<{ owner: NodeId; value: T }> = [];
     let counted = 0;
-    let possible = attempts.filter((a) => rule.counts(a.owner)).length;
+    let possible = 0;
+    for (const a of attempts) if (rule.counts(a.owner)) possible++;
     const errors: string[] = [];
     let sawTimeout = false;
     let done = false;
     const timer = clock.setTimer(timeoutMs, () => {
       if (done) return;
       done = true;
-      reject(new TimeoutError(`Cannot ${what} at consistency ${rule.label}: ${counted} of ${rule.required} required replicas answered within ${timeoutMs} ms`));
+      reject(new TimeoutError(`Cannot ${what()} at consistency ${rule.label}: ${counted} of ${rule.required} required replicas answered within ${timeoutMs} ms`));
     });
     const check = (): void => {
       if (done) return;
@@ -109,10 +112,10 @@ export function gather<T>(
         const why = errors.length > 0 ? ` (${errors.slice(0, 3).join('; ')})` : '';
         // Replicas that timed out may still apply the write: say it timed out, not that it was refused.
         if (sawTimeout) {
-          reject(new TimeoutError(`Cannot ${what} at consistency ${rule.label}: ${counted} of ${rule.required} required replicas answered within ${timeoutMs} ms${why}`));
+          reject(new TimeoutError(`Cannot ${what()} at consistency ${rule.label}: ${counted} of ${rule.required} required replicas answered within ${timeoutMs} ms${why}`));
           return;
         }
-        reject(new UnavailableError(`Cannot ${what} at consistency ${rule.label}: ${counted} of ${rule.required} required replicas answered${why}`, { answered: counted, required: rule.required }));
+        reject(new UnavailableError(`Cannot ${what()} at consistency ${rule.label}: ${counted} of ${rule.required} required replicas answered${why}`, { answered: counted, required: rule.required }));
       }
     };
     for (const attempt of attempts) {

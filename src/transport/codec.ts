@@ -1,6 +1,7 @@
 /**
  * Frame bodies are MessagePack (msgpackr, chosen by measurement in
- * TOOLCHAIN.md). Records are off so every frame decodes on its own, and
+ * TOOLCHAIN.md), except the compact bodies of compact.ts for the hot kv.*
+ * messages. Records are off so every frame decodes on its own, and
  * 64-bit integers decode as bigint so vector-clock counters keep their type.
  */
 import { Packr, RESET_BUFFER_MODE } from 'msgpackr';
@@ -14,6 +15,7 @@ import {
   type ErrorDetails,
   type WireMessage,
 } from '../core/index.ts';
+import { compactMarker, packCompact, unpackCompact } from './compact.ts';
 
 const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true });
 
@@ -25,6 +27,10 @@ const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObject
  * piling up external memory, which made V8 run full collections.
  */
 export function packBody(value: unknown): Buffer {
+  if (isPlainObject(value)) {
+    const compact = packCompact(value);
+    if (compact !== undefined) return compact;
+  }
   try {
     return packr.pack(value, RESET_BUFFER_MODE);
   } catch (error) {
@@ -52,6 +58,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 /** Decodes a message, request or reply body: a map with a string `type`. */
 export function decodeWireMessage(body: Buffer): WireMessage {
+  if (body[0] === compactMarker) return unpackCompact(body);
   const value = unpackBody(body);
   if (!isPlainObject(value) || typeof value.type !== 'string') {
     throw new ProtocolError('Frame body is not a message: expected a map with a string "type" field');

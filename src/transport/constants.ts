@@ -1,11 +1,11 @@
 /**
  * Wire constants and default limits of the inter-node protocol. The byte
- * layout they describe is written down in docs/protocol/wire.md (version 1);
+ * layout they describe is written down in docs/protocol/wire.md (version 2);
  * change the two together.
  */
 
 /** The protocol version in every frame header and in the handshake. */
-export const protocolVersion = 1;
+export const protocolVersion = 2;
 
 /** version u8, type u8, request id u32 BE, body length u32 BE (wire.md §2). */
 export const frameHeaderBytes = 10;

@@ -17,7 +17,7 @@ import {
   type WireMessage,
 } from '../../src/core/index.ts';
 import { parseAddress, TcpTransport } from '../../src/transport/index.ts';
-import { FrameType } from '../../src/transport/constants.ts';
+import { FrameType, protocolVersion } from '../../src/transport/constants.ts';
 import { encodeHeader, FrameDecoder, type Frame } from '../../src/transport/frame.ts';
 import { packBody, unpackBody } from '../../src/transport/codec.ts';
 import { helloProof, newNonce, parseChallenge } from '../../src/transport/handshake.ts';
@@ -94,7 +94,7 @@ class RawClient {
     const challenge = parseChallenge(unpackBody((this.frames[0] as Frame).body));
     const nonce = newNonce();
     const proof = helloProof(Buffer.from(testSecret), testCluster, nodeId, challenge.nonce, nonce);
-    this.writeFrame(FrameType.hello, 0, packBody({ version: 1, nodeId, cluster: testCluster, nonce, proof }));
+    this.writeFrame(FrameType.hello, 0, packBody({ version: protocolVersion, nodeId, cluster: testCluster, nonce, proof }));
     assert.ok(await waitUntil(() => this.frames.length >= 2 || this.closed, 2_000), 'no welcome arrived');
     assert.equal(this.frames[1]?.type, FrameType.welcome);
   }
@@ -208,6 +208,7 @@ test('tcp: oversized frames and garbage close only that connection; the node kee
     const authedJunk = await RawClient.open(b.address);
     raws.push(authedJunk);
     await authedJunk.authenticate('raw-2');
+    // 0xc1 marks a compact body (wire.md §5.1); kind 0xc1 is none of them.
     authedJunk.writeFrame(FrameType.request, 7, Buffer.from([0xc1, 0xc1, 0xc1]));
     assert.ok(await waitUntil(() => authedJunk.closed, 2_000), 'a malformed body did not close the connection');
 
@@ -224,7 +225,7 @@ test('tcp: oversized frames and garbage close only that connection; the node kee
     const reasons = bLog.records.filter((r) => r.level === 'warn' && r.message.startsWith('Closing the connection')).map((r) => r.message);
     assert.ok(reasons.some((m) => /10000 bytes: the limit is 1024/.test(m)), `no oversize reason logged: ${reasons.join(' | ')}`);
     assert.ok(reasons.some((m) => /4097 bytes: the limit is 4096/.test(m)), `no oversize reason logged: ${reasons.join(' | ')}`);
-    assert.ok(reasons.some((m) => /not valid MessagePack/.test(m)), `no malformed-body reason logged: ${reasons.join(' | ')}`);
+    assert.ok(reasons.some((m) => /not valid MessagePack|Compact body of unknown kind/.test(m)), `no malformed-body reason logged: ${reasons.join(' | ')}`);
     assert.ok(reasons.some((m) => /Unexpected frame type 66/.test(m)), `no unknown-type reason logged: ${reasons.join(' | ')}`);
     assert.ok(b.stats().protocolErrors >= 4);
 
