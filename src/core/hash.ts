@@ -6,6 +6,52 @@ export function crc32(data: Uint8Array, initial = 0): number {
   return zlibCrc32(data, initial) >>> 0;
 }
 
+/**
+ * Below this many bytes crc32Range computes in JS: zlib's crc32 needs a view
+ * object (`subarray`) and a call into C++, ~0.45 µs for a 120-byte WAL record
+ * against ~0.14 µs here (slicing-by-8); zlib wins from ~400 bytes.
+ */
+const jsCrcMaxBytes = 256;
+
+/** Slicing-by-8 tables: table t at [t * 256, t * 256 + 256). */
+const crcTables = (() => {
+  const t = new Int32Array(256 * 8);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+    t[i] = c;
+  }
+  for (let i = 0; i < 256; i++) {
+    for (let k = 1; k < 8; k++) {
+      const prev = t[(k - 1) * 256 + i] as number;
+      t[k * 256 + i] = (prev >>> 8) ^ (t[prev & 0xff] as number);
+    }
+  }
+  return t;
+})();
+
+/** crc32(data.subarray(start, end)) without making the view for short ranges. */
+export function crc32Range(data: Uint8Array, start: number, end: number): number {
+  if (end - start > jsCrcMaxBytes) return zlibCrc32(data.subarray(start, end), 0) >>> 0;
+  const t = crcTables;
+  let c = -1;
+  let i = start;
+  for (; i + 8 <= end; i += 8) {
+    const a = c ^ ((data[i] as number) | ((data[i + 1] as number) << 8) | ((data[i + 2] as number) << 16) | ((data[i + 3] as number) << 24));
+    c =
+      (t[1792 + (a & 0xff)] as number) ^
+      (t[1536 + ((a >>> 8) & 0xff)] as number) ^
+      (t[1280 + ((a >>> 16) & 0xff)] as number) ^
+      (t[1024 + (a >>> 24)] as number) ^
+      (t[768 + (data[i + 4] as number)] as number) ^
+      (t[512 + (data[i + 5] as number)] as number) ^
+      (t[256 + (data[i + 6] as number)] as number) ^
+      (t[data[i + 7] as number] as number);
+  }
+  for (; i < end; i++) c = (c >>> 8) ^ (t[(c ^ (data[i] as number)) & 0xff] as number);
+  return (c ^ -1) >>> 0;
+}
+
 // CRC-16/XMODEM (polynomial 0x1021), the variant Redis Cluster uses for slots.
 const crc16Table = (() => {
   const table = new Uint16Array(256);

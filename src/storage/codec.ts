@@ -107,6 +107,21 @@ export function writeU64(buf: Uint8Array, offset: number, value: number): number
   return writeU32(buf, offset + 4, Math.floor(value / 0x100000000));
 }
 
+/** Up to this many bytes are copied by a JS loop: a copy through TypedArray#set or Buffer#copy costs a call into C++. */
+const shortCopyBytes = 32;
+
+/** A copy of src[start, end) in one pooled allocation (Buffer.from(view) costs a second object and more checks). */
+export function copyOf(src: Uint8Array, start: number, end: number): Buffer {
+  const n = end - start;
+  const out = Buffer.allocUnsafe(n);
+  if (n <= shortCopyBytes) {
+    for (let i = 0; i < n; i++) out[i] = src[start + i] as number;
+  } else {
+    out.set(src.subarray(start, end));
+  }
+  return out;
+}
+
 /** A growable byte buffer for encoders. */
 export class ByteWriter {
   buf: Buffer;
@@ -144,9 +159,16 @@ export class ByteWriter {
   }
 
   bytes(data: Uint8Array): void {
-    this.ensure(data.length);
-    this.buf.set(data, this.length);
-    this.length += data.length;
+    const n = data.length;
+    this.ensure(n);
+    const buf = this.buf;
+    const at = this.length;
+    if (n <= shortCopyBytes) {
+      for (let i = 0; i < n; i++) buf[at + i] = data[i] as number;
+    } else {
+      buf.set(data, at);
+    }
+    this.length = at + n;
   }
 
   /** The written bytes (a view; copy before reusing the writer). */

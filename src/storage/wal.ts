@@ -8,7 +8,7 @@
  * One record holds one write batch, so a batch is applied on recovery
  * entirely or not at all.
  */
-import { CorruptionError, crc32 } from '../core/index.ts';
+import { CorruptionError, crc32Range } from '../core/index.ts';
 import type { BatchOp } from './engine.ts';
 import { kindDelete, kindPut, kindPutMeta } from './block.ts';
 import { ByteWriter, Reader, readU32, writeU32 } from './codec.ts';
@@ -81,7 +81,7 @@ function finishRecord(w: ByteWriter, start: number): void {
   const buf = w.buf;
   writeU32(buf, start, payloadLength);
   buf[start + 8] = walRecordBatch;
-  writeU32(buf, start + 4, crc32(buf.subarray(start + 8, w.length)));
+  writeU32(buf, start + 4, crc32Range(buf, start + 8, w.length));
 }
 
 export interface WalReplayResult {
@@ -96,7 +96,7 @@ function recordValidAt(data: Uint8Array, at: number): boolean {
   const length = readU32(data, at);
   const end = at + walRecordHeaderBytes + length;
   if (length > maxWalRecordBytes || end > data.length) return false;
-  return crc32(data.subarray(at + 8, end)) === readU32(data, at + 4);
+  return crc32Range(data, at + 8, end) === readU32(data, at + 4);
 }
 
 /** True when some complete, checksum-valid record starts after `from`. */
