@@ -278,7 +278,8 @@ class ByteReader {
     bytes: Uint8Array,
     private readonly what: string,
   ) {
-    this.buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    // Engine values and socket arguments are Buffers already: no second view per decode.
+    this.buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   fail(reason: string): never {
@@ -369,19 +370,40 @@ class ByteReader {
     const start = this.pos;
     if (start + n > buf.length) this.fail(`length ${n} past the end`);
     this.pos += n;
-    // Node ids are short ASCII: building the string directly beats the UTF-8 decoder's call overhead.
-    if (n <= 32) {
+    // Node ids are short ASCII and the same few recur in every object: the
+    // last ones decoded are compared in place and reused (no string built).
+    if (n <= maxInternedTextBytes) {
+      for (let k = 0; k < internedTexts.length; k++) {
+        const known = internedTexts[k] as string;
+        if (known.length !== n) continue;
+        let same = true;
+        for (let i = 0; i < n; i++) {
+          if (known.charCodeAt(i) !== buf[start + i]) {
+            same = false;
+            break;
+          }
+        }
+        if (same) return known;
+      }
       let s = '';
       for (let i = start; i < start + n; i++) {
         const c = buf[i] as number;
         if (c >= 0x80) return buf.toString('utf8', start, start + n);
         s += String.fromCharCode(c);
       }
+      internedTexts[internedNext] = s;
+      internedNext = (internedNext + 1) % maxInternedTexts;
       return s;
     }
     return buf.toString('utf8', start, start + n);
   }
 }
+
+/** Short ASCII texts (node ids) ByteReader.text hands out again instead of rebuilding. */
+const maxInternedTexts = 8;
+const maxInternedTextBytes = 32;
+const internedTexts: string[] = [];
+let internedNext = 0;
 
 /** Node ids appear many times in one object; a table sends each once. */
 function nodeTable(object: StoredObject): NodeId[] {

@@ -277,6 +277,38 @@ class CoordinatedWrite implements StoreWriteOutcome {
   }
 }
 
+/** decideOverwrite's outcome: its context computed on first use from fields, not a closure. */
+class OverwriteOutcome implements StoreWriteOutcome {
+  private computed: WriteContext | undefined;
+
+  constructor(
+    private readonly store: ReplicaStore,
+    readonly object: StoredObject,
+    readonly written: Version[],
+    readonly durable: Promise<void>,
+    readonly settled: boolean,
+    private readonly seen: VClock,
+    private readonly merged: VClock,
+    private readonly wall: number,
+  ) {}
+
+  get context(): WriteContext {
+    return (this.computed ??= this.store.overwriteContext(this.seen, this.written, this.merged, this.wall));
+  }
+}
+
+/**
+ * `mergeClocks(clock, [{ node, counter, lastWallMs }])` for a counter above
+ * the clock's own for `node` (a new dot of this node): no temporary clock.
+ */
+function advanceClock(clock: VClock, node: NodeId, counter: number, lastWallMs: number): VClock {
+  const only = clock.length === 1 ? clock[0] : undefined;
+  if (only !== undefined && only.node === node) return [{ node, counter: Math.max(only.counter, counter), lastWallMs: Math.max(only.lastWallMs, lastWallMs) }];
+  return mergeClocks(clock, [{ node, counter, lastWallMs }]);
+}
+
+const noVersions: readonly Version[] = Object.freeze([]) as readonly Version[];
+
 /** True when the object's context covers each of its versions (always, for an object this layer built or decoded). */
 function coversAll(object: StoredObject): boolean {
   for (const v of object.versions) if (!coversDot(object.context, v.dot)) return false;
@@ -539,7 +571,40 @@ export class ReplicaStore {
       known = entry === undefined ? emptyObject : seen === null ? this.supersededBase(key, entry) : this.decodeEntry(key, entry);
     }
     // Synchronous from here on: nothing can interleave, as under the lock.
+    if (seen === null && coversAll(known)) return this.decideOverwrite(key, skey, id, known, value, options.expiresAtMs ?? null);
     return this.decide(key, skey, id, known, seen, false, this.valueMaker(value, options.expiresAtMs ?? null));
+  }
+
+  /**
+   * `decide` for one value superseding everything stored (a plain SET): the
+   * same object, bytes and outcome as the general path's one-version branch,
+   * without the stamp and maker closures, the merge's temporary clock, or a
+   * closure for the outcome's context.
+   */
+  private decideOverwrite(key: Uint8Array, skey: Uint8Array, id: string, stored: StoredObject, value: Uint8Array, expiresAtMs: number | null): StoreWriteOutcome {
+    for (const v of stored.versions) this.hlc.observe(v.timestampMs);
+    const seen = stored.context;
+    const timestampMs = this.hlc.now();
+    // Dot counters grow with time, so a dot is never reused, even after the object was purged (docs/consistency.md).
+    const counter = Math.max(counterOf(seen, this.nodeId) + 1, hlcTicks(timestampMs));
+    const version: Version = { dot: { node: this.nodeId, counter }, timestampMs, kind: 'value', value, counter: emptyCounter, expiresAtMs, deletedAtMs: null };
+    const written = [version];
+    const wall = Math.floor(this.clock.wallMs());
+    const merged = advanceClock(seen, this.nodeId, counter, wall);
+    const pruned = merged.length <= this.clockPolicy.softEntries ? merged : pruneClock(merged, wall, new Set([this.nodeId]), this.clockPolicy);
+    const object: StoredObject = { context: pruned, versions: written };
+    const bytes = encodeObject(object);
+    if (bytes.length > maxObjectBytes) {
+      throw new ConflictError(`Cannot write key ${describeKey(key)}: its 1 versions would take ${bytes.length} bytes, the limit is ${maxObjectBytes}; read it and write with its context to resolve the siblings`);
+    }
+    const durable = this.handOff(id, skey, object, bytes);
+    this.counters.coordinatedWrites++;
+    return new OverwriteOutcome(this, object, written, durable, this.handedOffSettled, seen, merged, wall);
+  }
+
+  /** CoordinatedWrite's context for an overwrite (what `decide` would compute for it). */
+  overwriteContext(seen: VClock, written: readonly Version[], merged: VClock, wall: number): WriteContext {
+    return this.writeContext(seen, seen, written, merged, noVersions, wall);
   }
 
   /**

@@ -89,6 +89,29 @@ describe('object helpers of the synchronous paths', () => {
     assert.deepEqual(decodeObject(encodeObject(two)), two);
   });
 
+  it('decodes node ids right when more distinct ids of one length recur than the decoder reuses', () => {
+    // Ids of equal length differing in one byte, more of them than the reused-text table holds,
+    // decoded interleaved: a reused id must never stand in for a different one.
+    const ids = Array.from({ length: 20 }, (_, i) => `node-${String.fromCharCode(97 + i)}${i % 2 === 0 ? 'x' : 'y'}`);
+    const objectOf = (i: number): StoredObject => {
+      const a = ids[i % ids.length] as string;
+      const b = ids[(i * 7 + 3) % ids.length] as string;
+      const [first, second] = a < b ? [a, b] : [b, a];
+      const context = first === second ? [{ node: first, counter: 3, lastWallMs: 1 }] : [{ node: first, counter: 3, lastWallMs: 1 }, { node: second, counter: 5, lastWallMs: 2 }];
+      return { context, versions: [{ dot: { node: first, counter: 3 }, kind: 'value', value: utf8(`v${i}`), counter: [], expiresAtMs: null, timestampMs: 1_700_000_000_000 + i, deletedAtMs: null }] };
+    };
+    const encoded = Array.from({ length: 60 }, (_, i) => encodeObject(objectOf(i)));
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < encoded.length; i++) {
+        const index = (i * 13 + round) % encoded.length;
+        assert.deepEqual(decodeObject(encoded[index] as Uint8Array), objectOf(index));
+      }
+    }
+    // Non-ASCII ids are decoded as UTF-8, never taken for a reused ASCII one.
+    const unicode: StoredObject = { context: [{ node: 'nœud-1', counter: 1, lastWallMs: 0 }], versions: [] };
+    assert.deepEqual(decodeObject(encodeObject(unicode)), unicode);
+  });
+
   it('ownedObject copies only values that view a much larger buffer', () => {
     const slab = Buffer.alloc(8192, 7);
     const pinned = slab.subarray(100, 110);
@@ -157,6 +180,39 @@ describe('synchronous reads and writes over the LSM engine', () => {
     } finally {
       await engine.close();
     }
+  });
+
+  it('a plain SET decided at once (the overwrite path) writes what the general write path writes', async () => {
+    // Same stored object on two stores, same clock: coordinatePut (general decide) and
+    // coordinatePutNow (its overwrite path) must give equal objects, bytes and contexts.
+    const open = (): Promise<Awaited<ReturnType<typeof openLsm>>> => openLsm('/db', { sync: 'none' }, { fs: new MemoryFileSystem(), clock: new RealClock(), log: silentLogger });
+    await fc.assert(
+      fc.asyncProperty(fc.option(objectArb, { nil: undefined }), fc.option(fc.integer({ min: 1_700_000_100_000, max: 1_700_000_200_000 }), { nil: null }), async (stored, expiresAtMs) => {
+        const clock = new VirtualClock({ startMs: 50_000 });
+        const [engineA, engineB] = [await open(), await open()];
+        try {
+          const general = new ReplicaStore({ engine: engineA, clock, nodeId: 'b' });
+          const now = new ReplicaStore({ engine: engineB, clock, nodeId: 'b' });
+          if (stored !== undefined) {
+            await general.apply(utf8('k'), stored);
+            await now.apply(utf8('k'), stored);
+          }
+          const a = await general.coordinatePut(utf8('k'), utf8('new'), null, { overwrite: true, expiresAtMs });
+          const b = now.coordinatePutNow(utf8('k'), utf8('new'), null, { overwrite: true, expiresAtMs });
+          assert.notEqual(b, wouldWait);
+          const outcome = b as Exclude<typeof b, typeof wouldWait>;
+          assert.deepEqual(outcome.object, a.object);
+          assert.deepEqual(outcome.written, a.written);
+          assert.deepEqual(outcome.context, a.context);
+          await Promise.all([a.durable, outcome.durable]);
+          assert.deepEqual(Buffer.from(encodeObject((await now.readRaw(utf8('k')))!)), Buffer.from(encodeObject((await general.readRaw(utf8('k')))!)));
+        } finally {
+          await engineA.close();
+          await engineB.close();
+        }
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it('refuse what get and put refuse, synchronously', async () => {
