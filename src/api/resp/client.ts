@@ -75,6 +75,9 @@ interface PendingAck {
 /** Length of `+OK\r\n`, the reply an acknowledgement holds in place. */
 const okReplyBytes = 5;
 
+/** Distinct command names a connection matches without a table lookup. */
+const recentCommandNames = 4;
+
 /** Slab size of the per-command writers used for concurrent pipelined commands. */
 const inflightSlabBytes = 4096;
 
@@ -106,6 +109,9 @@ export class Connection {
   private readonly ack = (durable: Promise<void>, name: string): void => this.ackWhenDurable(durable, name);
   private readonly inflightKeys = new Set<string>();
   private readonly writerPool: ReplyWriter[] = [];
+  /** Command names as this client last sent them, and their specs (Connection.command). */
+  private readonly recentNames: Uint8Array[] = [];
+  private readonly recentSpecs: CommandSpec[] = [];
   private busy = false;
   private ended = false;
   private pausedForOutput = false;
@@ -249,9 +255,36 @@ export class Connection {
         continue;
       }
       if (args === undefined) return this.waiting() ? this.drainInflight() : undefined;
-      const wait = this.dispatch(this.host.table.command((args[0] as Buffer).toString('latin1')), args);
+      const wait = this.dispatch(this.command(args[0] as Buffer), args);
       if (wait !== undefined) return wait;
     }
+  }
+
+  /**
+   * The command named by `name`: the few names this connection sent last are
+   * matched byte by byte (no string per command), the table asked otherwise.
+   */
+  private command(name: Buffer): CommandSpec | undefined {
+    const names = this.recentNames;
+    const length = name.length;
+    for (let k = 0; k < names.length; k++) {
+      const known = names[k] as Uint8Array;
+      if (known.length !== length) continue;
+      let i = 0;
+      while (i < length && known[i] === name[i]) i++;
+      if (i === length) return this.recentSpecs[k];
+    }
+    const spec = this.host.table.command(name.toString('latin1'));
+    if (spec !== undefined) {
+      // Oldest out; an own copy, so the name does not pin the parser's buffer.
+      if (names.length >= recentCommandNames) {
+        names.pop();
+        this.recentSpecs.pop();
+      }
+      names.unshift(Uint8Array.prototype.slice.call(name));
+      this.recentSpecs.unshift(spec);
+    }
+    return spec;
   }
 
   /**

@@ -61,6 +61,25 @@ function parseHeaderInt(buf: Buffer, start: number, end: number): number {
   return negative ? -n : n;
 }
 
+/** Arguments up to this long are copied byte by byte (Buffer.copy makes a view of its source per call). */
+const loopCopyMaxBytes = 128;
+
+/** A copy of `length` bytes at `at`, so that a stored value does not pin the whole socket chunk. */
+function copyArg(source: Buffer, at: number, length: number): Buffer {
+  const arg = Buffer.allocUnsafe(length);
+  if (length <= loopCopyMaxBytes) {
+    for (let i = 0; i < length; i++) arg[i] = source[at + i] as number;
+  } else {
+    source.copy(arg, 0, at, at + length);
+  }
+  return arg;
+}
+
+/** Multibulk counts up to this get an argument array of exactly their size. */
+const presizedArgs = 16;
+/** Between commands: never written to (a multibulk header replaces it first). */
+const noArgs: Buffer[] = [];
+
 export class RespParser {
   private buf: Buffer = empty;
   private pos = 0;
@@ -70,7 +89,9 @@ export class RespParser {
   private need = 0;
   /** Arguments still expected in the current multibulk; -1 when between commands. */
   private argsLeft = -1;
-  private args: Buffer[] = [];
+  private args: Buffer[] = noArgs;
+  /** Arguments the current multibulk declared. */
+  private argCount = 0;
   private commandBytes = 0;
   /** Length of the bulk string being read; -1 while its `$N` header is not read. */
   private bulkLen = -1;
@@ -122,7 +143,9 @@ export class RespParser {
         if (this.restricted && count > unauthenticatedMaxArrayLength) throw new ProtocolError('Protocol error: unauthenticated multibulk length');
         if (count <= 0) continue;
         this.argsLeft = count;
-        this.args = [];
+        this.argCount = count;
+        // Sized up front only when small: a declared count is not yet backed by any bytes.
+        this.args = count <= presizedArgs ? new Array<Buffer>(count) : [];
         this.commandBytes = 0;
       }
       while (this.argsLeft > 0) {
@@ -144,17 +167,15 @@ export class RespParser {
           this.need = this.bulkLen + 2 - available;
           return undefined;
         }
-        // A copy, so that a stored value does not pin the whole socket chunk.
-        const arg = Buffer.allocUnsafe(this.bulkLen);
-        this.buf.copy(arg, 0, this.pos, this.pos + this.bulkLen);
-        this.args.push(arg);
+        // Filled in order, so on an array not sized up front this appends.
+        this.args[this.argCount - this.argsLeft] = copyArg(this.buf, this.pos, this.bulkLen);
         this.commandBytes += this.bulkLen;
         this.pos += this.bulkLen + 2;
         this.bulkLen = -1;
         this.argsLeft--;
       }
       const command = this.args;
-      this.args = [];
+      this.args = noArgs;
       this.argsLeft = -1;
       this.commandBytes = 0;
       return command;

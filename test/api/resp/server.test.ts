@@ -329,3 +329,29 @@ test('CONFIG SET proto-max-bulk-len applies to the parser of every connection', 
     await s.close();
   }
 });
+
+test('command names: any case, more distinct names than a connection matches by bytes, and near misses', async () => {
+  const s = await startServer();
+  try {
+    const c = await RawClient.open(s.port);
+    assert.deepEqual(await c.send(['SET', 'k', 'v']), ok);
+    // Cycles through more names than the connection remembers, in mixed case, in one pipeline and one by one.
+    const names = ['GET', 'get', 'GeT', 'STRLEN', 'strlen', 'EXISTS', 'TYPE', 'gET'];
+    const expected = (name: string): Reply =>
+      name.toLowerCase() === 'get' ? { t: 'bulk', v: 'v' } : name.toLowerCase() === 'strlen' ? { t: 'int', v: '1' } : name === 'EXISTS' ? { t: 'int', v: '1' } : { t: 'simple', v: 'string' };
+    for (let round = 0; round < 3; round++) {
+      assert.deepEqual(await c.sendMany(names.map((n) => [n, 'k'])), names.map(expected));
+      for (const n of names) assert.deepEqual(await c.send([n, 'k']), expected(n));
+    }
+    // Same length as a known name, one byte off: still unknown, and never taken for GET.
+    for (const n of ['GEX', 'GETT', 'GE', 'SET\u0000']) {
+      const reply = await c.send([n, 'k']);
+      assert.equal(reply.t, 'error');
+      assert.match((reply as { v: string }).v, /^ERR unknown command/);
+    }
+    assert.deepEqual(await c.send(['GET', 'k']), { t: 'bulk', v: 'v' });
+    c.close();
+  } finally {
+    await s.close();
+  }
+});
