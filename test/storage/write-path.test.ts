@@ -111,3 +111,30 @@ test('two table builders open at once on one pool (a flush during a compaction) 
   await ta.close();
   await tb.close();
 });
+
+test('group commit: concurrent writers share fdatasyncs in full groups, and no put resolves before an fdatasync issued after it', async () => {
+  const fs = new MemoryFileSystem();
+  const db = await openLsm('/db', { sync: 'always' }, env(fs));
+  const writers = 50;
+  const rounds = 8;
+  let early = 0;
+  const start = db.stats().fsyncs as number;
+  // A closed loop of writers: what the node's clients look like to the engine.
+  await Promise.all(
+    Array.from({ length: writers }, async (_, w) => {
+      for (let r = 0; r < rounds; r++) {
+        const syncsBefore = fs.stats.syncs;
+        await db.put(utf8(`x${w}-${r}`), utf8('v'));
+        if (fs.stats.syncs <= syncsBefore) early++;
+      }
+    }),
+  );
+  assert.equal(early, 0);
+  const fsyncs = (db.stats().fsyncs as number) - start;
+  // One group per round; starting a group at the first write of a turn gave groups of 1 and 49 (16 fdatasyncs).
+  assert.ok(fsyncs <= rounds + 1, `${writers * rounds} writes took ${fsyncs} fdatasyncs`);
+  await db.close();
+  const reopened = await openLsm('/db', { sync: 'always' }, env(fs));
+  for (let w = 0; w < writers; w++) assert.equal(fromUtf8((await reopened.get(utf8(`x${w}-${rounds - 1}`)))?.value ?? utf8('')), 'v');
+  await reopened.close();
+});
