@@ -7,7 +7,7 @@
 import type { Clock, Logger, MessageRouter, NodeId, Random, Transport } from '../core/index.ts';
 import { InvalidArgumentError, describeKey } from '../core/index.ts';
 import type { GetResult, KvApi, PutResult, ReadOptions, ScanResult, WriteOptions } from './api.ts';
-import { wouldWait } from './api.ts';
+import { wouldWait, type WouldWait } from './api.ts';
 import { Coordinator, type CoordinatorOptions, type LocalWrite, type ObjectModel, type ReplicaBackend } from './coordinator.ts';
 import type { ScanPosition } from './keyspace.ts';
 import { HintedHandoff, type HandoffOptions, type HintQueue } from './handoff.ts';
@@ -76,18 +76,25 @@ export class ReplicaStoreBackend implements ReplicaBackend<StoredObject> {
 
   /** ReplicaStore.read: expired versions removed, tombstones kept. */
   read(key: Uint8Array): Promise<StoredObject | undefined> {
-    if (this.clock === undefined) return this.store.read(key);
-    let raw: StoredObject | undefined | typeof wouldWait;
+    let now: StoredObject | undefined | WouldWait;
     try {
-      raw = this.store.readRawNow(key);
+      now = this.readNow(key);
     } catch (error) {
       return Promise.reject(error as Error);
     }
-    if (raw === wouldWait) return this.store.read(key);
-    if (raw === undefined) return Promise.resolve(undefined);
+    return now === wouldWait ? this.store.read(key) : Promise.resolve(now);
+  }
+
+  /** `read` answered at once when the store can (readRawNow), else wouldWait. */
+  readNow(key: Uint8Array): StoredObject | undefined | WouldWait {
+    if (this.clock === undefined) return wouldWait;
+    const raw = this.store.readRawNow(key);
+    if (raw === wouldWait || raw === undefined) return raw;
     const now = this.clock.wallMs();
-    if (raw.versions.every((v) => isLive(v, now))) return Promise.resolve(raw);
-    return Promise.resolve({ context: raw.context, versions: raw.versions.filter((v) => isLive(v, now)) });
+    for (const v of raw.versions) {
+      if (!isLive(v, now)) return { context: raw.context, versions: raw.versions.filter((x) => isLive(x, now)) };
+    }
+    return raw;
   }
 
   /** The stored bytes for a peer's kv.read: no decode and re-encode on this replica. */

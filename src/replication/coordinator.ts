@@ -12,7 +12,8 @@
  */
 import type { Clock, Logger, MessageHandler, NodeId, Random, Transport, WireMessage } from '../core/index.ts';
 import { ClosedError, InvalidArgumentError, OverloadedError, ProtocolError, TimeoutError, UnavailableError, describeKey, isRingkvError } from '../core/index.ts';
-import type { Consistency } from './api.ts';
+import type { Consistency, WouldWait } from './api.ts';
+import { wouldWait } from './api.ts';
 import type { HintedHandoff } from './handoff.ts';
 import {
   kvAck,
@@ -78,6 +79,11 @@ export interface LocalWrite<O> {
  */
 export interface ReplicaBackend<O> {
   read(key: Uint8Array): Promise<O | undefined>;
+  /**
+   * `read` answered now, without a promise, or `wouldWait` when the answer
+   * needs to wait (then nothing was done). Absent: reads always go through `read`.
+   */
+  readNow?(key: Uint8Array): O | undefined | WouldWait;
   /**
    * Exactly the model's encoding of `read(key)`, when the backend can give it
    * without decoding (a replica answering kv.read sends the stored bytes).
@@ -414,7 +420,10 @@ export class Coordinator<O> implements MessageHandler {
       if (owner === this.deps.localId || strict || this.looksUp(owner)) return { owner, node: owner, hintOnly: false };
       const standIn = spare.shift();
       if (standIn !== undefined) return { owner, node: standIn, hintOnly: false };
-      return { owner, node: owner, hintOnly: this.deps.handoff !== undefined };
+      // Only the failure detector's verdict skips the request: an owner merely
+      // suspected (refused once, within unreachableSuspectMs) may have restarted
+      // since, and a refusal while the transport backs off costs no wait.
+      return { owner, node: owner, hintOnly: this.deps.handoff !== undefined && !this.deps.liveness.isUp(owner) };
     });
   }
 
@@ -501,12 +510,82 @@ export class Coordinator<O> implements MessageHandler {
    * and those the failure detector believes up first; a held-back replica is
    * asked when one of those fails, and all of them after readSpeculateMs.
    */
-  async read(key: Uint8Array, options: { r?: Consistency; timeoutMs?: number } = {}): Promise<O | undefined> {
-    this.checkOpen();
-    const { home } = this.replicas(key);
-    const rule = this.rule(options.r ?? this.defaultR, home);
-    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    this.counters.reads++;
+  read(key: Uint8Array, options: { r?: Consistency; timeoutMs?: number } = {}): Promise<O | undefined> {
+    try {
+      this.checkOpen();
+      const { home } = this.replicas(key);
+      const rule = this.rule(options.r ?? this.defaultR, home);
+      const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+      this.counters.reads++;
+      return this.readPair(key, home, rule, timeoutMs) ?? this.readAll(key, home, rule, timeoutMs, false);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  /**
+   * The common read, two answers needed with this node one of them: this
+   * node's copy at once (no promise) and one request to the first live peer,
+   * without the general path's held replicas, speculation timer and gather.
+   * Undefined when it does not apply. A peer that fails, or has not answered
+   * by readSpeculateMs, hands the read to the general path, which then asks
+   * every replica at once (as its speculation would have by then).
+   */
+  private readPair(key: Uint8Array, home: readonly NodeId[], rule: QuorumRule, timeoutMs: number): Promise<O | undefined> | undefined {
+    const { localId, backend, model } = this.deps;
+    if (rule.required !== 2 || this.extraReads !== 0 || backend.readNow === undefined || !rule.counts(localId) || !home.includes(localId)) return undefined;
+    let peer: NodeId | undefined;
+    for (const node of home) {
+      if (node !== localId && rule.counts(node) && this.looksUp(node)) {
+        peer = node;
+        break;
+      }
+    }
+    if (peer === undefined) return undefined;
+    let local: O | undefined | WouldWait;
+    try {
+      local = backend.readNow(key);
+    } catch {
+      // A local copy that cannot be read (corrupt) does not fail the read: the general path asks the others.
+      return undefined;
+    }
+    if (local === wouldWait) return undefined;
+    const started = this.deps.clock.nowMs();
+    const message: ReadRequest = { type: 'kv.read', key };
+    const node = peer;
+    return this.requestPeer(node, message, Math.min(timeoutMs, this.readSpeculateMs)).then(
+      (reply) => {
+        const object = parseReadReply(reply).object;
+        const remote = object === null ? undefined : model.decode(object);
+        if (local === undefined || remote === undefined) {
+          if (local !== remote) this.repairAfter(key, localId, local, node, remote);
+          return local ?? remote;
+        }
+        if (local === remote || model.equal?.(local, remote) === true) return local;
+        this.repairAfter(key, localId, local, node, remote);
+        return model.merge(local, remote);
+      },
+      (error: unknown) => {
+        const remainingMs = timeoutMs - (this.deps.clock.nowMs() - started);
+        if (remainingMs <= 0) {
+          throw new TimeoutError(`Cannot read ${describeKey(key)} at consistency ${rule.label}: 1 of ${rule.required} required replicas answered within ${timeoutMs} ms (${node}: ${error instanceof Error ? error.message : String(error)})`);
+        }
+        return this.readAll(key, home, rule, remainingMs, error instanceof TimeoutError);
+      },
+    );
+  }
+
+  /** Read repair for two answers that differ: the repairer merges and sends to whichever is behind. */
+  private repairAfter(key: Uint8Array, a: NodeId, aValue: O | undefined, b: NodeId, bValue: O | undefined): void {
+    if (this.repairer === undefined) return;
+    void this.repairer.afterRead(key, [
+      { owner: a, outcome: Promise.resolve({ ok: true, value: aValue }) },
+      { owner: b, outcome: Promise.resolve({ ok: true, value: bValue }) },
+    ]);
+  }
+
+  /** The general read: `askAll` asks every home replica up front (a slow first choice was seen). */
+  private async readAll(key: Uint8Array, home: readonly NodeId[], rule: QuorumRule, timeoutMs: number, askAll: boolean): Promise<O | undefined> {
     const deadline = this.deps.clock.nowMs() + timeoutMs;
     const order = this.readOrder(home, rule);
     const held: Array<(ask: boolean) => void> = [];
@@ -519,7 +598,7 @@ export class Coordinator<O> implements MessageHandler {
         return outcome;
       });
     };
-    let needed = rule.required;
+    let needed = askAll ? order.length : rule.required;
     let extra = this.extraReads;
     const attempts: Array<Attempt<O | undefined>> = order.map((owner) => {
       // Extra reads go to live replicas only: asking a down one buys nothing.
@@ -605,25 +684,38 @@ export class Coordinator<O> implements MessageHandler {
   // ---------------------------------------------------------------- peers
 
   /** A request to a peer, refusing fast when too many are already outstanding. */
-  private async requestPeer(node: NodeId, message: WireMessage, timeoutMs: number): Promise<WireMessage> {
+  private requestPeer(node: NodeId, message: WireMessage, timeoutMs: number): Promise<WireMessage> {
     const current = this.inFlight.get(node) ?? 0;
     if (current >= this.maxInFlightPerPeer) {
       this.counters.overloaded++;
-      throw new OverloadedError(`Too many requests in flight to ${node} (${current}, the limit is ${this.maxInFlightPerPeer})`);
+      return Promise.reject(new OverloadedError(`Too many requests in flight to ${node} (${current}, the limit is ${this.maxInFlightPerPeer})`));
     }
     this.inFlight.set(node, current + 1);
+    let request: Promise<WireMessage>;
     try {
-      const reply = await this.deps.transport.request(node, message, Math.max(1, Math.round(timeoutMs)));
-      if (this.suspectUntil.size > 0) this.suspectUntil.delete(node);
-      return reply;
+      request = this.deps.transport.request(node, message, Math.max(1, Math.round(timeoutMs)));
     } catch (error) {
-      if (error instanceof UnavailableError) this.suspectUntil.set(node, this.deps.clock.nowMs() + unreachableSuspectMs);
-      throw error;
-    } finally {
-      const left = (this.inFlight.get(node) ?? 1) - 1;
-      if (left <= 0) this.inFlight.delete(node);
-      else this.inFlight.set(node, left);
+      request = Promise.reject(error as Error);
     }
+    // Plain reactions rather than an async frame: this runs for every peer request.
+    return request.then(
+      (reply) => {
+        this.requestDone(node);
+        if (this.suspectUntil.size > 0) this.suspectUntil.delete(node);
+        return reply;
+      },
+      (error: unknown) => {
+        this.requestDone(node);
+        if (error instanceof UnavailableError) this.suspectUntil.set(node, this.deps.clock.nowMs() + unreachableSuspectMs);
+        throw error;
+      },
+    );
+  }
+
+  private requestDone(node: NodeId): void {
+    const left = (this.inFlight.get(node) ?? 1) - 1;
+    if (left <= 0) this.inFlight.delete(node);
+    else this.inFlight.set(node, left);
   }
 
   // ---------------------------------------------------------------- serving peers

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
   SeededRandom,
+  TimeoutError,
   UnavailableError,
   VirtualClock,
   silentLogger,
@@ -95,11 +96,21 @@ class FakeBackend implements ReplicaBackend<Obj> {
   }
 }
 
-/** Delivers requests between in-process coordinators; `down` nodes refuse. */
+/** A replica that can answer reads at once (as ReplicaStoreBackend does when the store has the object in memory). */
+class SyncReadBackend extends FakeBackend {
+  readsNow = 0;
+  readNow(key: Uint8Array): Obj | undefined {
+    this.readsNow++;
+    return this.data.get(Buffer.from(key).toString());
+  }
+}
+
+/** Delivers requests between in-process coordinators; `down` nodes refuse; a request not answered in time fails with TimeoutError. */
 class Loopback {
   readonly handlers = new Map<NodeId, MessageHandler>();
   readonly down = new Set<NodeId>();
   readonly sent: Array<{ from: NodeId; to: NodeId; type: string }> = [];
+  constructor(private readonly clock?: VirtualClock) {}
 
   transport(localId: NodeId): Transport {
     return {
@@ -109,29 +120,34 @@ class Loopback {
       identify: () => Promise.reject(new Error('not used here')),
       setHandler: () => {},
       close: async () => {},
-      request: async (to: NodeId, message: WireMessage): Promise<WireMessage> => {
+      request: async (to: NodeId, message: WireMessage, timeoutMs: number): Promise<WireMessage> => {
         this.sent.push({ from: localId, to, type: message.type });
         await Promise.resolve();
         if (this.down.has(to)) throw new UnavailableError(`Cannot reach node ${to}`, { answered: 0, required: 1 });
         const handler = this.handlers.get(to);
         if (handler === undefined) throw new Error(`no node ${to}`);
-        return handler.onRequest(localId, message);
+        const clock = this.clock;
+        if (clock === undefined) return handler.onRequest(localId, message);
+        return new Promise<WireMessage>((resolve, reject) => {
+          const timer = clock.setTimer(timeoutMs, () => reject(new TimeoutError(`${to} did not answer within ${timeoutMs} ms`)));
+          handler.onRequest(localId, message).then(resolve, reject).finally(() => timer.cancel());
+        });
       },
     };
   }
 }
 
-function setup(options: { extraReads?: number; withHints?: boolean } = {}) {
+function setup(options: { extraReads?: number; withHints?: boolean; syncReads?: boolean; readRepair?: boolean } = {}) {
   const ids: NodeId[] = ['n1', 'n2', 'n3'];
   const clock = new VirtualClock();
-  const net = new Loopback();
+  const net = new Loopback(clock);
   const liveness = new ManualLiveness();
   const placement = new StaticPlacement({ nodes: ids, partitions: 4, n: 3 });
   const hints: Array<{ by: NodeId; owner: NodeId }> = [];
   const backends = new Map<NodeId, FakeBackend>();
   const coordinators = new Map<NodeId, Coordinator<Obj>>();
   for (const id of ids) {
-    const backend = new FakeBackend();
+    const backend = options.syncReads === true ? new SyncReadBackend() : new FakeBackend();
     backends.set(id, backend);
     const handoff = { store: async (owner: NodeId) => void hints.push({ by: id, owner }) } as unknown as HintedHandoff;
     const coordinator = new Coordinator<Obj>(
@@ -147,13 +163,13 @@ function setup(options: { extraReads?: number; withHints?: boolean } = {}) {
         model,
         ...(options.withHints === true ? { handoff } : {}),
       },
-      { readRepair: false, ...(options.extraReads !== undefined ? { extraReads: options.extraReads } : {}) },
+      { readRepair: options.readRepair === true, ...(options.extraReads !== undefined ? { extraReads: options.extraReads } : {}) },
     );
     net.handlers.set(id, coordinator);
     coordinators.set(id, coordinator);
   }
   const node = (id: NodeId) => coordinators.get(id) as Coordinator<Obj>;
-  const backend = (id: NodeId) => backends.get(id) as FakeBackend;
+  const backend = (id: NodeId) => backends.get(id) as SyncReadBackend;
   return { clock, net, liveness, node, backend, hints };
 }
 
@@ -318,7 +334,7 @@ function perturb(o: StoredObject, which: number): StoredObject {
   return { context, versions };
 }
 
-test('a peer the transport found unreachable is skipped for unreachableSuspectMs, then tried again', async () => {
+test('a peer the transport found unreachable is skipped by reads for unreachableSuspectMs; writes still try it (it may have restarted)', async () => {
   const { node, net, hints, backend, clock } = setup({ withHints: true });
   net.down.add('n3');
   const put = async (value: string): Promise<void> => {
@@ -331,14 +347,86 @@ test('a peer the transport found unreachable is skipped for unreachableSuspectMs
   await put('v1');
   assert.equal(net.sent.filter((m) => m.to === 'n3').length, 1, 'the first write tries n3');
   await put('v2');
-  assert.equal(net.sent.filter((m) => m.to === 'n3').length, 1, 'the second write asked n3 again within the suspicion');
+  assert.equal(net.sent.filter((m) => m.to === 'n3').length, 2, 'the second write did not try n3: only the failure detector may skip an owner');
   assert.equal(hints.length, 2);
   await node('n1').read(utf8('k'), { r: 2 });
-  assert.equal(net.sent.filter((m) => m.to === 'n3').length, 1, 'a read asked the suspected peer');
-  await clock.advance(unreachableSuspectMs);
+  assert.equal(net.sent.filter((m) => m.to === 'n3').length, 2, 'a read asked the suspected peer');
+  // Back within the suspicion window: the next write reaches it at once.
   net.down.delete('n3');
   await put('v3');
-  assert.equal(net.sent.filter((m) => m.to === 'n3').length, 2);
+  assert.equal(net.sent.filter((m) => m.to === 'n3').length, 3);
+  assert.equal(hints.length, 2);
+  await clock.advance(unreachableSuspectMs);
   // The object n1 sends holds every write, so n3 catches up on the ones it missed.
   assert.deepEqual(backend('n3').data.get('k'), ['v1', 'v2', 'v3']);
+});
+
+test('a read at R = 2 over a replica that answers at once: no local promise, one peer asked, equal answers need no repair', async () => {
+  const { node, backend, net } = setup({ syncReads: true, readRepair: true });
+  for (const id of ['n1', 'n2', 'n3'] as const) backend(id).data.set('k', ['v1']);
+  assert.deepEqual(await node('n1').read(utf8('k'), { r: 2 }), ['v1']);
+  assert.equal(backend('n1').readsNow, 1);
+  assert.equal(backend('n1').reads, 0, 'the local copy went through the promise path');
+  assert.deepEqual(
+    net.sent.map((m) => m.type),
+    ['kv.read'],
+  );
+  // Absent everywhere asked: undefined, still no repair.
+  assert.equal(await node('n1').read(utf8('absent'), { r: 2 }), undefined);
+  await flushMicrotasks();
+  assert.equal(net.sent.filter((m) => m.type === 'kv.apply').length, 0);
+});
+
+test('a read at R = 2 whose two answers differ returns their merge and repairs the replica behind', async () => {
+  const { node, backend } = setup({ syncReads: true, readRepair: true });
+  backend('n1').data.set('k', ['v1']);
+  backend('n2').data.set('k', ['v1', 'v2']);
+  backend('n3').data.set('k', ['v1', 'v2']);
+  assert.deepEqual(await node('n1').read(utf8('k'), { r: 2 }), ['v1', 'v2']);
+  await flushMicrotasks();
+  assert.deepEqual(backend('n1').data.get('k'), ['v1', 'v2'], 'this node was not repaired');
+  // A key this node lacks altogether is repaired too.
+  backend('n2').data.set('only-remote', ['x']);
+  backend('n3').data.set('only-remote', ['x']);
+  assert.deepEqual(await node('n1').read(utf8('only-remote'), { r: 2 }), ['x']);
+  await flushMicrotasks();
+  assert.deepEqual(backend('n1').data.get('only-remote'), ['x']);
+});
+
+test('a read at R = 2 whose peer refuses asks the other peer at once; one whose peer hangs asks every replica at readSpeculateMs', async () => {
+  const { node, backend, net, clock } = setup({ syncReads: true });
+  for (const id of ['n1', 'n2', 'n3'] as const) backend(id).data.set('k', ['v1']);
+  net.down.add('n2');
+  assert.deepEqual(await node('n1').read(utf8('k'), { r: 2 }), ['v1']);
+  assert.equal(clock.nowMs(), 0, 'waited for a timer instead of falling back at once');
+  assert.ok(net.sent.some((m) => m.type === 'kv.read' && m.to === 'n3'));
+  net.down.delete('n2');
+
+  // n2 is the first choice again once its suspicion lapses; it hangs, n3 answers.
+  await clock.advance(unreachableSuspectMs + 1);
+  net.handlers.set('n2', { onMessage: () => {}, onRequest: () => new Promise<WireMessage>(() => {}) });
+  net.sent.length = 0;
+  let result: unknown;
+  void node('n1')
+    .read(utf8('k'), { r: 2, timeoutMs: 1000 })
+    .then((r) => (result = r));
+  await flushMicrotasks();
+  assert.deepEqual(net.sent.map((m) => m.to), ['n2']);
+  await clock.advance(260);
+  await flushMicrotasks();
+  assert.deepEqual(result, ['v1']);
+  assert.ok(net.sent.some((m) => m.to === 'n3'), 'never asked the third replica');
+
+  // Both peers hang: the read fails with a timeout, not before.
+  net.handlers.set('n3', { onMessage: () => {}, onRequest: () => new Promise<WireMessage>(() => {}) });
+  let failed: unknown;
+  void node('n1')
+    .read(utf8('k'), { r: 2, timeoutMs: 1000 })
+    .catch((error: unknown) => (failed = error));
+  await clock.advance(900);
+  await flushMicrotasks();
+  assert.equal(failed, undefined);
+  await clock.advance(200);
+  await flushMicrotasks();
+  assert.ok((failed as unknown) instanceof TimeoutError, `expected TimeoutError, got ${String(failed)}`);
 });
