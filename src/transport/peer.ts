@@ -62,6 +62,9 @@ type PeerState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
  */
 export const timeoutGranularityMs = 10;
 
+/** How long one "cannot reach" error is handed to every refused request of a backing-off peer. */
+export const unreachableReuseMs = 100;
+
 export class Peer {
   private state: PeerState = 'idle';
   private conn: Connection | undefined;
@@ -73,6 +76,8 @@ export class Peer {
   private lastFailure: Error | undefined;
   private sweepTimer: Timer | undefined;
   private sweepAtMs = Infinity;
+  /** The last refusal built by unreachable(), reused while nothing about it changed (unreachableReuseMs). */
+  private lastUnreachable: { error: UnavailableError; atMs: number; retryAtMs: number; failure: Error | undefined; address: string } | undefined;
 
   constructor(
     readonly id: NodeId,
@@ -296,13 +301,24 @@ export class Peer {
   }
 
   private unreachable(): UnavailableError {
+    const nowMs = this.host.clock.nowMs();
+    const last = this.lastUnreachable;
+    // While a peer backs off every request to it is refused; building an error
+    // (and its stack trace) per refusal was measurable when a dead replica
+    // still got a share of the writes. One is reused for a short while, so its
+    // "next attempt in" may be up to unreachableReuseMs stale.
+    if (last !== undefined && last.retryAtMs === this.retryAtMs && last.failure === this.lastFailure && last.address === this.addressValue && nowMs - last.atMs < unreachableReuseMs) {
+      return last.error;
+    }
     const why = this.lastFailure?.message ?? 'no connection';
-    const retryInMs = Math.max(0, Math.round(this.retryAtMs - this.host.clock.nowMs()));
-    return new UnavailableError(
+    const retryInMs = Math.max(0, Math.round(this.retryAtMs - nowMs));
+    const error = new UnavailableError(
       `Cannot reach node ${this.id} at ${this.addressValue}: ${why}; next attempt in ${retryInMs} ms`,
       { answered: 0, required: 1 },
       this.lastFailure === undefined ? undefined : { cause: this.lastFailure },
     );
+    this.lastUnreachable = { error, atMs: nowMs, retryAtMs: this.retryAtMs, failure: this.lastFailure, address: this.addressValue };
+    return error;
   }
 
   /** Drops the connection and everything queued on it, rejecting pending requests with `error`. */

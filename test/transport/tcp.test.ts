@@ -252,6 +252,10 @@ test('tcp: an unreachable peer is reported with its node id and address, without
     const again = await rejectionOf(a.request('ghost', { type: 'test.q' }, 10_000));
     assert.ok(again instanceof UnavailableError);
     assert.match(again.message, /next attempt in \d+ ms/);
+    // Refusals in a burst share one error object (no stack trace built per refused request).
+    const burst = await Promise.all([1, 2, 3].map(() => rejectionOf(a.request('ghost', { type: 'test.q' }, 10_000))));
+    assert.equal(new Set(burst).size, 1);
+    assert.ok(burst[0] instanceof UnavailableError);
     a.send('ghost', { type: 'test.lost' });
     assert.ok(a.stats().messagesDropped >= 1);
     const probe = await rejectionOf(a.identify(`127.0.0.1:${port}`, 2_000));
