@@ -40,7 +40,7 @@
  * taken as stored from the engine when nothing in them expired (a replica
  * answering a peer sends them on without a decode and re-encode).
  */
-import { ConflictError, InvalidArgumentError, IoError, asBuffer, assert, describeKey, isRingkvError, CorruptionError } from '../core/index.ts';
+import { ConflictError, InvalidArgumentError, IoError, asBuffer, assert, describeKey, fnv1a32, isRingkvError, CorruptionError } from '../core/index.ts';
 import type { Clock, NodeId, Timer } from '../core/index.ts';
 import type { Engine, EngineEntry } from '../storage/index.ts';
 import { wouldWait } from './api.ts';
@@ -200,38 +200,73 @@ function estimateBytes(object: StoredObject): number {
   return bytes;
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+interface CacheEntry {
+  /** The storage key, an own copy (the caller's may view a larger buffer). */
+  readonly skey: Uint8Array;
+  readonly object: StoredObject;
+  readonly bytes: number;
+}
+
 /**
- * Decoded objects by storage id, so reads and read-modify-writes of keys
+ * Decoded objects by storage key, so reads and read-modify-writes of keys
  * read often skip the engine lookup and the decode. Keys enter on a read
  * miss (one in eight); a write keeps a cached key current once its engine
  * write settles, so the cache holds only what the engine holds durably and a
  * read never shows a write that could still fail. Oldest-inserted goes first
  * when over budget.
+ *
+ * Slots are found by a 32-bit hash of the storage key, not by a string of
+ * it (building that string cost more than the rest of a cached lookup); the
+ * key is compared before an entry is used, and a key hashing to a taken slot
+ * evicts its holder, which a cache may always do.
  */
 class ObjectCache {
-  private readonly map = new Map<string, { object: StoredObject; bytes: number }>();
+  private readonly map = new Map<number, CacheEntry>();
   /**
    * Eviction resumes where it stopped: a fresh iteration would first step
    * over every slot already deleted at the front of the Map (quadratic).
    */
-  private oldest: MapIterator<[string, { object: StoredObject; bytes: number }]> = this.map.entries();
+  private oldest: MapIterator<[number, CacheEntry]> = this.map.entries();
   private bytes = 0;
 
   constructor(private readonly budgetBytes: number) {}
 
-  get(id: string): StoredObject | undefined {
-    return this.map.get(id)?.object;
+  get(skey: Uint8Array): StoredObject | undefined {
+    if (this.map.size === 0) return undefined;
+    const entry = this.map.get(fnv1a32(skey));
+    return entry !== undefined && sameBytes(entry.skey, skey) ? entry.object : undefined;
   }
 
-  has(id: string): boolean {
-    return this.map.has(id);
+  /** A written object replaces the key's cached one; a key not cached stays out. */
+  refresh(skey: Uint8Array, object: StoredObject): void {
+    if (this.map.size === 0) return;
+    const slot = fnv1a32(skey);
+    const entry = this.map.get(slot);
+    if (entry === undefined || !sameBytes(entry.skey, skey)) return;
+    // Its values may be views of larger buffers until now.
+    this.setAt(slot, entry, skey, ownedObject(object, pinnableBytes));
   }
 
-  set(id: string, object: StoredObject): void {
-    this.delete(id);
+  set(skey: Uint8Array, object: StoredObject): void {
+    const slot = fnv1a32(skey);
+    this.setAt(slot, this.map.get(slot), skey, object);
+  }
+
+  private setAt(slot: number, previous: CacheEntry | undefined, skey: Uint8Array, object: StoredObject): void {
+    if (previous !== undefined) {
+      this.map.delete(slot);
+      this.bytes -= previous.bytes;
+    }
     const bytes = estimateBytes(object);
     if (bytes > maxCachedObjectBytes || bytes > this.budgetBytes) return;
-    this.map.set(id, { object, bytes });
+    const own = previous !== undefined && sameBytes(previous.skey, skey) ? previous.skey : Uint8Array.prototype.slice.call(skey);
+    this.map.set(slot, { skey: own, object, bytes });
     this.bytes += bytes;
     while (this.bytes > this.budgetBytes) {
       let next = this.oldest.next();
@@ -246,10 +281,12 @@ class ObjectCache {
     }
   }
 
-  delete(id: string): void {
-    const entry = this.map.get(id);
-    if (entry === undefined) return;
-    this.map.delete(id);
+  delete(skey: Uint8Array): void {
+    if (this.map.size === 0) return;
+    const slot = fnv1a32(skey);
+    const entry = this.map.get(slot);
+    if (entry === undefined || !sameBytes(entry.skey, skey)) return;
+    this.map.delete(slot);
     this.bytes -= entry.bytes;
   }
 
@@ -393,9 +430,8 @@ export class ReplicaStore {
       return Promise.reject(error as Error);
     }
     const skey = storageKey(key);
-    const id = storageId(skey);
-    const cached = this.cache.get(id);
-    return cached !== undefined ? Promise.resolve(cached) : this.loadAndCache(key, skey, id);
+    const cached = this.cache.get(skey);
+    return cached !== undefined ? Promise.resolve(cached) : this.loadAndCache(key, skey);
   }
 
   /**
@@ -407,8 +443,7 @@ export class ReplicaStore {
   readRawNow(key: Uint8Array, transient = false): StoredObject | undefined | WouldWait {
     validateKey(key);
     const skey = storageKey(key);
-    const id = storageId(skey);
-    const cached = this.cache.get(id);
+    const cached = this.cache.get(skey);
     if (cached !== undefined) return cached;
     const entry = this.lookupNow(skey);
     if (entry === wouldWait || entry === undefined) return entry;
@@ -416,7 +451,9 @@ export class ReplicaStore {
     const object = this.decodeEntry(key, entry, transient);
     // Same admission as loadAndCache; nothing can interleave here, but a key
     // with a write in flight may hold what that write has yet to settle.
-    if ((++this.cacheMisses & cacheAdmitMask) === 0 && !this.pending.has(id)) this.cache.set(id, transient ? ownedObject(object, pinnableBytes) : object);
+    if ((++this.cacheMisses & cacheAdmitMask) === 0 && (this.pending.size === 0 || !this.pending.has(storageId(skey)))) {
+      this.cache.set(skey, transient ? ownedObject(object, pinnableBytes) : object);
+    }
     return object;
   }
 
@@ -431,12 +468,12 @@ export class ReplicaStore {
   }
 
   /** Reads the engine; the result enters the cache unless a write happened meanwhile. */
-  private async loadAndCache(key: Uint8Array, skey: Uint8Array, id: string): Promise<StoredObject | undefined> {
+  private async loadAndCache(key: Uint8Array, skey: Uint8Array): Promise<StoredObject | undefined> {
     const seq = this.writeSeq;
     const object = await this.load(key, skey);
     // One miss in eight is admitted: a key read often gets in soon, while a
     // uniform workload over more keys than fit does not churn the cache on every read.
-    if (object !== undefined && seq === this.writeSeq && (++this.cacheMisses & cacheAdmitMask) === 0) this.cache.set(id, object);
+    if (object !== undefined && seq === this.writeSeq && (++this.cacheMisses & cacheAdmitMask) === 0) this.cache.set(skey, object);
     return object;
   }
 
@@ -461,7 +498,7 @@ export class ReplicaStore {
       return Promise.reject(error as Error);
     }
     const skey = storageKey(key);
-    const cached = this.cache.get(storageId(skey));
+    const cached = this.cache.get(skey);
     if (cached !== undefined) return Promise.resolve(encodeObject(this.withoutExpired(cached)));
     return this.engine.get(skey).then((entry) => {
       if (entry === undefined) return undefined;
@@ -559,11 +596,12 @@ export class ReplicaStore {
     validateKey(key);
     validateValue(key, value);
     const skey = storageKey(key);
-    const id = storageId(skey);
+    // The id string only when a lock or a pending write could be found under it.
+    const id = this.locks.size === 0 && this.pending.size === 0 ? undefined : storageId(skey);
     // A held lock means an operation on the key is deciding now: this write goes after it.
-    if (this.locks.has(id)) return wouldWait;
-    const pending = this.pending.get(id);
-    let known = pending !== undefined ? (pending.object ?? emptyObject) : this.cache.get(id);
+    if (id !== undefined && this.locks.has(id)) return wouldWait;
+    const pending = id === undefined ? undefined : this.pending.get(id);
+    let known = pending !== undefined ? (pending.object ?? emptyObject) : this.cache.get(skey);
     const seen = options.overwrite === true ? null : (context ?? emptyClock);
     if (known === undefined) {
       const entry = this.lookupNow(skey);
@@ -572,7 +610,7 @@ export class ReplicaStore {
     }
     // Synchronous from here on: nothing can interleave, as under the lock.
     if (seen === null && coversAll(known)) return this.decideOverwrite(key, skey, id, known, value, options.expiresAtMs ?? null);
-    return this.decide(key, skey, id, known, seen, false, this.valueMaker(value, options.expiresAtMs ?? null));
+    return this.decide(key, skey, id ?? storageId(skey), known, seen, false, this.valueMaker(value, options.expiresAtMs ?? null));
   }
 
   /**
@@ -581,7 +619,7 @@ export class ReplicaStore {
    * without the stamp and maker closures, the merge's temporary clock, or a
    * closure for the outcome's context.
    */
-  private decideOverwrite(key: Uint8Array, skey: Uint8Array, id: string, stored: StoredObject, value: Uint8Array, expiresAtMs: number | null): StoreWriteOutcome {
+  private decideOverwrite(key: Uint8Array, skey: Uint8Array, id: string | undefined, stored: StoredObject, value: Uint8Array, expiresAtMs: number | null): StoreWriteOutcome {
     for (const v of stored.versions) this.hlc.observe(v.timestampMs);
     const seen = stored.context;
     const timestampMs = this.hlc.now();
@@ -727,9 +765,9 @@ export class ReplicaStore {
     return this.withKey(id, () => {
       // Decided without a promise when the object is in memory (pending or cached): the common case.
       const pending = this.pending.get(id);
-      const known = pending !== undefined ? (pending.object ?? emptyObject) : this.cache.get(id);
+      const known = pending !== undefined ? (pending.object ?? emptyObject) : this.cache.get(skey);
       if (known !== undefined) return this.decide(key, skey, id, known, context, dropWhenDead, make);
-      return this.loadAndCache(key, skey, id).then((stored) => this.decide(key, skey, id, stored ?? emptyObject, context, dropWhenDead, make));
+      return this.loadAndCache(key, skey).then((stored) => this.decide(key, skey, id, stored ?? emptyObject, context, dropWhenDead, make));
     });
   }
 
@@ -930,7 +968,7 @@ export class ReplicaStore {
   private async loadLocked(key: Uint8Array, skey: Uint8Array, id: string): Promise<StoredObject | undefined> {
     const pending = this.pending.get(id);
     if (pending !== undefined) return pending.object;
-    return this.cache.get(id) ?? this.loadAndCache(key, skey, id);
+    return this.cache.get(skey) ?? this.loadAndCache(key, skey);
   }
 
   /**
@@ -941,9 +979,11 @@ export class ReplicaStore {
    * which the engine never stored). The pending entry leaves once the write
    * settles, so a failed write is not seen by anyone afterwards.
    */
-  private handOff(id: string, skey: Uint8Array, object: StoredObject | undefined, bytes?: Uint8Array): Promise<void> {
+  private handOff(knownId: string | undefined, skey: Uint8Array, object: StoredObject | undefined, bytes?: Uint8Array): Promise<void> {
     const write = (): Promise<void> => (object === undefined ? this.engine.delete(skey) : this.engine.put(skey, bytes ?? encodeObject(object), encodeMeta(object)));
-    const before = this.pending.get(id);
+    // Without a pending write no id is needed unless this one becomes pending.
+    let id = knownId;
+    const before = this.pending.size === 0 ? undefined : this.pending.get((id ??= storageId(skey)));
     const durable =
       before === undefined
         ? write()
@@ -956,27 +996,28 @@ export class ReplicaStore {
     if (this.handedOffSettled) {
       // Durable already (a promise seen resolved stays resolved): what the callback below would do, now.
       this.writeSeq++;
-      if (object === undefined) this.cache.delete(id);
-      else if (this.cache.has(id)) this.cache.set(id, ownedObject(object, pinnableBytes));
+      if (object === undefined) this.cache.delete(skey);
+      else this.cache.refresh(skey, object);
       return durable;
     }
     const entry: PendingWrite = { object, durable };
-    this.pending.set(id, entry);
+    const pendingId = id ?? storageId(skey);
+    this.pending.set(pendingId, entry);
     this.writeSeq++;
     durable.then(
       () => {
         if (durable === this.sharedPromise) this.sharedFulfilled = durable;
         this.writeSeq++;
-        if (object === undefined) this.cache.delete(id);
-        // A cached key is kept current (a key not cached stays out); its values may be views of larger buffers until now.
-        else if (this.cache.has(id)) this.cache.set(id, ownedObject(object, pinnableBytes));
-        if (this.pending.get(id) === entry) this.pending.delete(id);
+        if (object === undefined) this.cache.delete(skey);
+        // A cached key is kept current (a key not cached stays out).
+        else this.cache.refresh(skey, object);
+        if (this.pending.get(pendingId) === entry) this.pending.delete(pendingId);
       },
       () => {
         // What the engine holds for the key is now uncertain: the next read asks it.
         this.writeSeq++;
-        this.cache.delete(id);
-        if (this.pending.get(id) === entry) this.pending.delete(id);
+        this.cache.delete(skey);
+        if (this.pending.get(pendingId) === entry) this.pending.delete(pendingId);
       },
     );
     return durable;

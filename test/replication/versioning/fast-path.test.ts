@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { InvalidArgumentError, MemoryFileSystem, RealClock, VirtualClock, fromUtf8, silentLogger, utf8 } from '../../../src/core/index.ts';
+import { InvalidArgumentError, MemoryFileSystem, RealClock, VirtualClock, fnv1a32, fromUtf8, silentLogger, utf8 } from '../../../src/core/index.ts';
 import { MemoryEngine, openLsm } from '../../../src/storage/index.ts';
 import { CorruptionError } from '../../../src/core/index.ts';
 import {
@@ -21,6 +21,7 @@ import {
   toGetResult,
   winnerOf,
   durableNow,
+  storageKey,
   wouldWait,
 } from '../../../src/replication/index.ts';
 import type { StoredObject, Version, Winner } from '../../../src/replication/index.ts';
@@ -213,6 +214,42 @@ describe('synchronous reads and writes over the LSM engine', () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('keys whose storage keys hash alike never see each other\'s cached object', async () => {
+    // The object cache finds slots by a 32-bit hash of the storage key: find two keys sharing one.
+    const seen = new Map<number, string>();
+    let pair: [string, string] | undefined;
+    for (let i = 0; pair === undefined && i < 2_000_000; i++) {
+      const name = `c${i}`;
+      const h = fnv1a32(storageKey(utf8(name)));
+      const other = seen.get(h);
+      if (other !== undefined) pair = [other, name];
+      else seen.set(h, name);
+    }
+    assert.ok(pair !== undefined, 'a colliding pair exists among 2M keys');
+    const [a, b] = pair.map(utf8) as [Uint8Array, Uint8Array];
+    const engine = await openLsm('/db', { sync: 'none' }, { fs: new MemoryFileSystem(), clock: new RealClock(), log: silentLogger });
+    const clock = new VirtualClock();
+    const store = new ReplicaStore({ engine, clock, nodeId: 'n1' });
+    const kv = new LocalKv({ store, clock });
+    try {
+      await kv.putNow(a, utf8('value-a'), { overwrite: true });
+      await kv.putNow(b, utf8('value-b'), { overwrite: true });
+      for (let round = 0; round < 4; round++) {
+        // Enough reads that each key is admitted in turn, taking the shared slot from the other.
+        for (let i = 0; i < 20; i++) {
+          assert.equal(shown(kv.winnerNow(a)), round < 2 ? 'value-a' : 'a2');
+          assert.equal(shown(kv.winnerNow(b)), round < 1 ? 'value-b' : round < 3 ? 'b2' : undefined);
+        }
+        if (round === 0) await kv.putNow(b, utf8('b2'), { overwrite: true });
+        if (round === 1) await kv.putNow(a, utf8('a2'), { overwrite: true });
+        if (round === 2) await kv.delete(b);
+        assert.equal(shown(resolveWinner(await kv.get(a))), round < 1 ? 'value-a' : 'a2');
+      }
+    } finally {
+      await engine.close();
+    }
   });
 
   it('refuse what get and put refuse, synchronously', async () => {

@@ -59,7 +59,8 @@ for (const [name, make] of engines) {
 
     it('stores a value under (slot, key) and reads it back', async () => {
       fresh({ engine: fixture.engine });
-      await store.coordinatePut(k, utf8('v1'), null);
+      // Reads show durable writes only, and a write resolves once handed over: await its durability.
+      await (await store.coordinatePut(k, utf8('v1'), null)).durable;
       assert.deepEqual(values(await store.read(k)), ['v1']);
       const raw = await fixture.engine.get(storageKey(k));
       assert.ok(raw !== undefined);
