@@ -250,7 +250,7 @@ export class Coordinator<O> implements MessageHandler {
       this.repairer = new ReadRepairer<O>({
         model: deps.model,
         localId: deps.localId,
-        apply: (node, key, object) => this.applyAt(node, key, object, null, this.timeoutMs),
+        apply: (node, key, object) => this.applyAt(node, key, object, null, this.timeoutMs).then(() => undefined),
         log: deps.log,
         onRepair: () => {
           this.counters.readRepairs++;
@@ -400,7 +400,7 @@ export class Coordinator<O> implements MessageHandler {
     const used = new Set(slots.map((s) => s.node));
     // The peers get the object before the local fsync finishes; the local
     // acknowledgement counts only once it is durable (a failed sync is no ack).
-    const local = written.durable === undefined ? ackedNow : settle(written.durable).then((o): Outcome<true> => (o.ok ? acked : o));
+    const local = written.durable === undefined ? ackedNow : written.durable.then((): Outcome<true> => acked, (error: unknown): Outcome<true> => ({ ok: false, error }));
     const attempts: Array<Attempt<true>> = [{ owner: this.deps.localId, outcome: local }];
     for (const slot of slots) {
       if (slot.owner === this.deps.localId) continue;
@@ -431,7 +431,7 @@ export class Coordinator<O> implements MessageHandler {
    * Sends one replica's copy; on failure tries a spare stand-in (sloppy mode)
    * and, when nothing acknowledged, keeps a hint here so the owner converges.
    */
-  private async replicate(
+  private replicate(
     slot: Slot,
     key: Uint8Array,
     encoded: Uint8Array,
@@ -440,13 +440,26 @@ export class Coordinator<O> implements MessageHandler {
     fallbacks: readonly NodeId[],
     timeoutMs: number,
   ): Promise<Outcome<true>> {
-    if (slot.hintOnly) {
-      await this.hintLocally(slot.owner, key, encoded);
-      return { ok: false, error: this.downError(slot.owner) };
-    }
-    const first = await settle(this.applyAt(slot.node, key, encoded, slot.node === slot.owner ? null : slot.owner, timeoutMs));
-    if (first.ok) return { ok: true, value: true };
-    let lastError = first.error;
+    if (slot.hintOnly) return this.hintLocally(slot.owner, key, encoded).then(() => ({ ok: false, error: this.downError(slot.owner) }));
+    // The usual case, one request that succeeds, as one promise reaction (no async frames).
+    return this.applyAt(slot.node, key, encoded, slot.node === slot.owner ? null : slot.owner, timeoutMs).then(
+      () => acked,
+      (error: unknown) => this.replicateElsewhere(slot, key, encoded, strict, used, fallbacks, timeoutMs, error),
+    );
+  }
+
+  /** The first copy of a replica failed: a spare stand-in (sloppy mode), else a hint kept here. */
+  private async replicateElsewhere(
+    slot: Slot,
+    key: Uint8Array,
+    encoded: Uint8Array,
+    strict: boolean,
+    used: Set<NodeId>,
+    fallbacks: readonly NodeId[],
+    timeoutMs: number,
+    firstError: unknown,
+  ): Promise<Outcome<true>> {
+    let lastError = firstError;
     if (!strict && this.deps.handoff !== undefined) {
       const standIn = fallbacks.find((n) => !used.has(n) && n !== this.deps.localId && this.looksUp(n));
       if (standIn !== undefined) {
@@ -493,13 +506,14 @@ export class Coordinator<O> implements MessageHandler {
   }
 
   /** Sends an object to `node` (`hintFor`: as a stand-in for that owner). */
-  private async applyAt(node: NodeId, key: Uint8Array, encoded: Uint8Array, hintFor: NodeId | null, timeoutMs: number): Promise<void> {
-    if (node === this.deps.localId) {
-      await this.onApply({ type: 'kv.apply', key, object: encoded, hintFor });
-      return;
-    }
+  private applyAt(node: NodeId, key: Uint8Array, encoded: Uint8Array, hintFor: NodeId | null, timeoutMs: number): Promise<unknown> {
     const message: ApplyRequest = { type: 'kv.apply', key, object: encoded, hintFor };
-    await this.requestPeer(node, message, timeoutMs);
+    if (node !== this.deps.localId) return this.requestPeer(node, message, timeoutMs);
+    try {
+      return this.onApply(message);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
   }
 
   // ---------------------------------------------------------------- reads
