@@ -128,6 +128,10 @@ export function validateExpiry(expiresAtMs: number | null | undefined): void {
   if (!Number.isFinite(expiresAtMs) || expiresAtMs < 0) throw new InvalidArgumentError(`Cannot use expiry ${expiresAtMs}: it must be a time in epoch milliseconds`);
 }
 
+/** The store options of writes without an expiry, shared rather than built per write. */
+const overwriteForever = Object.freeze({ expiresAtMs: null, overwrite: true });
+const blindForever = Object.freeze({ expiresAtMs: null, overwrite: false });
+
 export interface LocalKvOptions {
   store: ReplicaStore;
   clock: Clock;
@@ -170,10 +174,10 @@ export class LocalKv implements KvApi {
   putNow(key: Uint8Array, value: Uint8Array, options: WriteOptions = {}): Promise<void> | DurableNow | WouldWait {
     this.requireOne(options.w, 'write');
     validateExpiry(options.expiresAtMs);
-    const outcome = this.store.coordinatePutNow(key, value, contextFromClient(options.context), {
-      expiresAtMs: options.expiresAtMs ?? null,
-      overwrite: options.overwrite === true,
-    });
+    const expiresAtMs = options.expiresAtMs ?? null;
+    const overwrite = options.overwrite === true;
+    const storeOptions = expiresAtMs === null ? (overwrite ? overwriteForever : blindForever) : { expiresAtMs, overwrite };
+    const outcome = this.store.coordinatePutNow(key, value, contextFromClient(options.context), storeOptions);
     if (outcome === wouldWait) return wouldWait;
     return outcome.settled === true ? durableNow : outcome.durable;
   }

@@ -453,10 +453,13 @@ export class Connection {
   }
 
   private flush(): void {
-    const chunks = this.out.take();
+    const chunks = this.out.takeForWrite();
     if (chunks === undefined || this.socket.destroyed) return;
     let bytes = 0;
-    if (chunks.length === 1) {
+    if (!Array.isArray(chunks)) {
+      bytes = chunks.length;
+      this.socket.write(chunks);
+    } else if (chunks.length === 1) {
       const only = chunks[0] as Buffer;
       bytes = only.length;
       this.socket.write(only);

@@ -91,6 +91,16 @@ export class ReplyWriter {
     return out;
   }
 
+  /** take() for a socket write: a lone slice (one batch in one slab, the usual case) comes back as itself, without an array. */
+  takeForWrite(): Buffer | Buffer[] | undefined {
+    if (this.done.length > 0) return this.take();
+    if (this.pos === this.start) return undefined;
+    const slice = this.slab.subarray(this.start, this.pos);
+    this.start = this.pos;
+    if (this.slab.length - this.pos < Math.min(smallSlabLeftBytes, this.slabSize / 4)) this.newSlab(this.slabSize);
+    return slice;
+  }
+
   private newSlab(size: number): void {
     this.slab = Buffer.allocUnsafe(size);
     this.start = 0;

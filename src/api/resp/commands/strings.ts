@@ -3,7 +3,7 @@ import { durableNow, resolveWinner, wouldWait } from '../../../replication/index
 import type { Winner } from '../../../replication/index.ts';
 import { RespError, invalidExpireError, syntaxError } from '../errors.ts';
 import type { CommandContext, CommandSpec, Handler } from './types.ts';
-import { readOptions, writeOptions } from './types.ts';
+import { plainSetOptions, readOptions, writeOptions } from './types.ts';
 import {
   addDecimals,
   checkValueSize,
@@ -102,7 +102,7 @@ const set: Handler = (ctx, args) => {
   // The plain SET in one round trip: it supersedes every version the
   // coordinating replica holds, as a last write should (no read for a context).
   checkValueSize(ctx, value);
-  const options = writeOptions(ctx, { expiresAtMs: null, overwrite: true });
+  const options = plainSetOptions(ctx);
   const kv = ctx.server.kv;
   const durable = kv.putNow === undefined ? wouldWait : kv.putNow(key, value, options);
   if (durable === durableNow) {

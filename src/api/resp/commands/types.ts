@@ -125,9 +125,29 @@ export interface CommandSpec {
 }
 
 /** Options for reads and writes, with this connection's consistency choices over the node's defaults. */
+/** The last options built: nearly every command asks for the same ones, so they are reused (frozen: KvApi never changes its options). */
+let lastReadOptions: Readonly<ReadOptions> = Object.freeze({});
+let lastPlainSetOptions: Readonly<WriteOptions> = Object.freeze({});
+
 export function readOptions(ctx: CommandContext): ReadOptions {
   const d = ctx.server.defaults;
-  return { r: ctx.client.readConsistency ?? d.r, strict: ctx.client.strictQuorum ?? d.strict, timeoutMs: d.timeoutMs };
+  const r = ctx.client.readConsistency ?? d.r;
+  const strict = ctx.client.strictQuorum ?? d.strict;
+  const last = lastReadOptions;
+  if (last.r === r && last.strict === strict && last.timeoutMs === d.timeoutMs) return last;
+  lastReadOptions = Object.freeze({ r, strict, timeoutMs: d.timeoutMs });
+  return lastReadOptions;
+}
+
+/** `writeOptions(ctx, { expiresAtMs: null, overwrite: true })` (a plain SET), reused like readOptions. */
+export function plainSetOptions(ctx: CommandContext): WriteOptions {
+  const d = ctx.server.defaults;
+  const w = ctx.client.writeConsistency ?? d.w;
+  const strict = ctx.client.strictQuorum ?? d.strict;
+  const last = lastPlainSetOptions;
+  if (last.w === w && last.strict === strict && last.timeoutMs === d.timeoutMs) return last;
+  lastPlainSetOptions = Object.freeze({ w, strict, timeoutMs: d.timeoutMs, expiresAtMs: null, overwrite: true });
+  return lastPlainSetOptions;
 }
 
 export function writeOptions(ctx: CommandContext, extra: WriteOptions = {}): WriteOptions {
