@@ -8,7 +8,7 @@ import type { Clock, Logger, MessageRouter, NodeId, Random, Transport } from '..
 import { InvalidArgumentError, describeKey } from '../core/index.ts';
 import type { GetResult, KvApi, PutResult, ReadOptions, ScanResult, WriteOptions } from './api.ts';
 import { wouldWait, type WouldWait } from './api.ts';
-import { Coordinator, type CoordinatorOptions, type LocalWrite, type ObjectModel, type ReplicaBackend } from './coordinator.ts';
+import { Coordinator, type ClientWrite, type CoordinatorOptions, type LocalWrite, type ObjectModel, type ReplicaBackend } from './coordinator.ts';
 import type { ScanPosition } from './keyspace.ts';
 import { HintedHandoff, type HandoffOptions, type HintQueue } from './handoff.ts';
 import { storageKey, validateKey, validateValue } from './keys.ts';
@@ -161,26 +161,34 @@ export class ClusterKv implements KvApi {
     private readonly clock: Clock,
   ) {}
 
-  async get(key: Uint8Array, options: ReadOptions = {}): Promise<GetResult> {
-    validateKey(key);
-    const object = await this.coordinator.read(key, { ...(options.r !== undefined ? { r: options.r } : {}), ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) });
-    return toGetResult(object, this.clock.wallMs());
+  // get and put are the front ends' hot path: promise chains, not async frames.
+  get(key: Uint8Array, options: ReadOptions = {}): Promise<GetResult> {
+    try {
+      validateKey(key);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    const readOptions: { r?: ReadOptions['r']; timeoutMs?: number } = {};
+    if (options.r !== undefined) readOptions.r = options.r;
+    if (options.timeoutMs !== undefined) readOptions.timeoutMs = options.timeoutMs;
+    return this.coordinator.read(key, readOptions).then((object) => toGetResult(object, this.clock.wallMs()));
   }
 
-  async put(key: Uint8Array, value: Uint8Array, options: WriteOptions = {}): Promise<PutResult> {
-    validateKey(key);
-    validateValue(key, value);
-    validateExpiry(options.expiresAtMs);
-    const out = await this.coordinator.write({
-      kind: 'put',
-      key,
-      value,
-      ...writeFields(options),
-      ...(options.overwrite === true ? { overwrite: true } : {}),
-      expiresAtMs: options.expiresAtMs ?? null,
+  put(key: Uint8Array, value: Uint8Array, options: WriteOptions = {}): Promise<PutResult> {
+    let request: ClientWrite;
+    try {
+      validateKey(key);
+      validateValue(key, value);
+      validateExpiry(options.expiresAtMs);
+      request = { kind: 'put', key, value, ...writeFields(options), expiresAtMs: options.expiresAtMs ?? null };
+      if (options.overwrite === true) request.overwrite = true;
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    return this.coordinator.write(request).then((out) => {
+      if (out.context === null) throw new InvalidArgumentError(`The put of ${describeKey(key)} returned no context`);
+      return { context: out.context };
     });
-    if (out.context === null) throw new InvalidArgumentError(`The put of ${describeKey(key)} returned no context`);
-    return { context: out.context };
   }
 
   /**
