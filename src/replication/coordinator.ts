@@ -25,6 +25,7 @@ import {
   type CoordinateReply,
   type CoordinateRequest,
   type KvRequest,
+  type ReadReply,
   type ReadRequest,
   toWireError,
 } from './messages.ts';
@@ -508,12 +509,7 @@ export class Coordinator<O> implements MessageHandler {
   /** Sends an object to `node` (`hintFor`: as a stand-in for that owner). */
   private applyAt(node: NodeId, key: Uint8Array, encoded: Uint8Array, hintFor: NodeId | null, timeoutMs: number): Promise<unknown> {
     const message: ApplyRequest = { type: 'kv.apply', key, object: encoded, hintFor };
-    if (node !== this.deps.localId) return this.requestPeer(node, message, timeoutMs);
-    try {
-      return this.onApply(message);
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
+    return node === this.deps.localId ? this.onApply(message) : this.requestPeer(node, message, timeoutMs);
   }
 
   // ---------------------------------------------------------------- reads
@@ -738,21 +734,32 @@ export class Coordinator<O> implements MessageHandler {
     this.deps.log.debug('ignoring one-way kv message', { from, type: message.type });
   }
 
-  async onRequest(_from: NodeId, message: WireMessage): Promise<WireMessage> {
-    this.checkOpen();
-    const request: KvRequest = parseKvRequest(message);
+  onRequest(_from: NodeId, message: WireMessage): Promise<WireMessage> {
+    let request: KvRequest;
+    try {
+      this.checkOpen();
+      request = parseKvRequest(message);
+      // kv.apply and kv.read come with every client operation: promise chains, not async frames.
+      switch (request.type) {
+        case 'kv.apply':
+          return this.onApply(request).then(() => kvAck);
+        case 'kv.read': {
+          const { backend } = this.deps;
+          if (backend.readEncoded !== undefined) return backend.readEncoded(request.key).then((object): ReadReply => ({ type: 'kv.read.reply', object: object ?? null }));
+          return backend.read(request.key).then((object): ReadReply => ({ type: 'kv.read.reply', object: object === undefined ? null : this.deps.model.encode(object) }));
+        }
+        default:
+          return this.onOtherRequest(request);
+      }
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  private async onOtherRequest(request: Exclude<KvRequest, ApplyRequest | ReadRequest>): Promise<WireMessage> {
     switch (request.type) {
       case 'kv.coordinate':
         return this.onCoordinate(request);
-      case 'kv.apply':
-        await this.onApply(request);
-        return kvAck;
-      case 'kv.read': {
-        const { backend } = this.deps;
-        if (backend.readEncoded !== undefined) return { type: 'kv.read.reply', object: (await backend.readEncoded(request.key)) ?? null };
-        const object = await backend.read(request.key);
-        return { type: 'kv.read.reply', object: object === undefined ? null : this.deps.model.encode(object) };
-      }
       case 'kv.scan': {
         const after = request.afterSlot === null || request.afterKey === null ? null : { slot: request.afterSlot, key: request.afterKey };
         const page = await this.deps.backend.scan(request.fromSlot, request.toSlot, after, Math.min(request.count, maxScanCount));
@@ -766,17 +773,21 @@ export class Coordinator<O> implements MessageHandler {
     }
   }
 
-  private async onApply(request: ApplyRequest): Promise<void> {
-    if (request.hintFor !== null && request.hintFor !== this.deps.localId) {
-      // A stand-in keeps the copy only as a hint: its own replica set stays
-      // exactly the ring's, so scans and counts never see stray keys.
-      if (this.deps.handoff === undefined) throw new UnavailableError(`Node ${this.deps.localId} keeps no hints`, { answered: 0, required: 1 });
-      // Decoding first refuses garbage before it is made durable.
-      this.deps.model.decode(request.object);
-      await this.deps.handoff.store(request.hintFor, request.key, request.object);
-      return;
+  /** Never throws: a failure is a rejected promise. */
+  private onApply(request: ApplyRequest): Promise<unknown> {
+    try {
+      if (request.hintFor !== null && request.hintFor !== this.deps.localId) {
+        // A stand-in keeps the copy only as a hint: its own replica set stays
+        // exactly the ring's, so scans and counts never see stray keys.
+        if (this.deps.handoff === undefined) throw new UnavailableError(`Node ${this.deps.localId} keeps no hints`, { answered: 0, required: 1 });
+        // Decoding first refuses garbage before it is made durable.
+        this.deps.model.decode(request.object);
+        return this.deps.handoff.store(request.hintFor, request.key, request.object);
+      }
+      return this.deps.backend.apply(request.key, this.deps.model.decode(request.object));
+    } catch (error) {
+      return Promise.reject(error as Error);
     }
-    await this.deps.backend.apply(request.key, this.deps.model.decode(request.object));
   }
 
   private onCoordinate(request: CoordinateRequest): Promise<CoordinateReply> {
