@@ -116,8 +116,11 @@ export function copyOf(src: Uint8Array, start: number, end: number): Buffer {
   const out = Buffer.allocUnsafe(n);
   if (n <= shortCopyBytes) {
     for (let i = 0; i < n; i++) out[i] = src[start + i] as number;
+  } else if (start === 0 && end === src.length) {
+    out.set(src);
   } else {
-    out.set(src.subarray(start, end));
+    // Uint8Array's subarray, not Buffer's (a JS wrapper that builds a FastBuffer).
+    out.set(Uint8Array.prototype.subarray.call(src, start, end));
   }
   return out;
 }
