@@ -55,10 +55,17 @@ test('gets that churn a tiny block cache do not corrupt a scan running at the sa
 
 test('a key read twice from SSTables enters the row cache; uniformly random reads mostly do not', async () => {
   const count = 4000;
-  const db = await filled(count, { memtableBytes: 64 * 1024, rowCacheBytes: 64 * 1024 });
+  // A block cache of a few blocks: reads go to the file, which is what the row cache saves.
+  const db = await filled(count, { memtableBytes: 64 * 1024, rowCacheBytes: 64 * 1024, blockCacheBytes: 8 * 1024, blockBytes: 512 });
   const hot = key(1234);
+  // Reads of keys far apart in between evict the hot key's block, so each of its reads goes to the file.
+  const churn = async (): Promise<void> => {
+    for (let i = 0; i < count; i += 97) await db.get(key(i));
+  };
   await db.get(hot);
+  await churn();
   await db.get(hot);
+  await churn();
   const before = db.stats().rowCacheHits as number;
   assert.deepEqual((await db.get(hot))?.value, Buffer.from(value(1234)));
   assert.equal((db.stats().rowCacheHits as number) - before, 1, 'the third read of a hot key is a row-cache hit');
@@ -69,6 +76,19 @@ test('a key read twice from SSTables enters the row cache; uniformly random read
   for (let i = 0; i < count; i++) assert.deepEqual((await db.get(key(i)))?.value, i === 1234 ? Buffer.from('new') : Buffer.from(value(i)));
   const entries = db.stats().rowCacheEntries as number;
   assert.ok(entries < count / 4, `one pass of distinct keys admitted ${entries} of ${count} rows`);
+  await db.close();
+});
+
+test('rows whose blocks come from the block cache do not enter the row cache', async () => {
+  const count = 4000;
+  const db = await filled(count, { memtableBytes: 64 * 1024, rowCacheBytes: 64 * 1024 });
+  for (let pass = 0; pass < 3; pass++) {
+    for (let i = 0; i < count; i += 7) assert.deepEqual((await db.get(key(i)))?.value, Buffer.from(value(i)));
+  }
+  const stats = db.stats();
+  const reads = 3 * Math.ceil(count / 7);
+  assert.ok((stats.blockCacheHits as number) > reads / 2, `blocks came from the cache (${stats.blockCacheHits} hits in ${reads} reads)`);
+  assert.equal(stats.rowCacheEntries, 0);
   await db.close();
 });
 
