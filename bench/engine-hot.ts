@@ -62,6 +62,8 @@ interface Row {
   engine: string;
   phase: string;
   nsPerOp: number;
+  /** Process CPU time (all threads) per op: steadier than wall time on a shared machine. */
+  cpuNsPerOp?: number;
   allocBytesPerOp?: number;
   extra?: Record<string, number>;
 }
@@ -114,6 +116,7 @@ function emit(row: Row): void {
 
 interface Measured {
   ms: number;
+  cpuMs: number;
   allocBytes: number;
   gcs: number;
   maxGcMs: number;
@@ -123,9 +126,11 @@ async function measure(fn: () => Promise<void> | void): Promise<Measured> {
   const profiler = new GCProfiler();
   const before = process.memoryUsage().heapUsed;
   profiler.start();
+  const cpu = process.cpuUsage();
   const start = performance.now();
   await fn();
   const ms = performance.now() - start;
+  const used = process.cpuUsage(cpu);
   const after = process.memoryUsage().heapUsed;
   const stats = profiler.stop()?.statistics ?? [];
   let freed = 0;
@@ -134,7 +139,7 @@ async function measure(fn: () => Promise<void> | void): Promise<Measured> {
     freed += s.beforeGC.heapStatistics.usedHeapSize - s.afterGC.heapStatistics.usedHeapSize;
     maxGcMs = Math.max(maxGcMs, s.cost / 1000);
   }
-  return { ms, allocBytes: after - before + freed, gcs: stats.length, maxGcMs };
+  return { ms, cpuMs: (used.user + used.system) / 1000, allocBytes: after - before + freed, gcs: stats.length, maxGcMs };
 }
 
 function median(xs: number[]): number {
@@ -144,13 +149,15 @@ function median(xs: number[]): number {
 
 async function repeat(engine: string, phase: string, ops: number, fn: () => Promise<void> | void): Promise<void> {
   const ns: number[] = [];
+  const cpu: number[] = [];
   const alloc: number[] = [];
   for (let r = 0; r < runs; r++) {
     const m = await measure(fn);
     ns.push((m.ms * 1e6) / ops);
+    cpu.push((m.cpuMs * 1e6) / ops);
     alloc.push(m.allocBytes / ops);
   }
-  emit({ engine, phase, nsPerOp: median(ns), allocBytesPerOp: median(alloc), extra: { minNsPerOp: Math.min(...ns), maxNsPerOp: Math.max(...ns) } });
+  emit({ engine, phase, nsPerOp: median(ns), cpuNsPerOp: median(cpu), allocBytesPerOp: median(alloc), extra: { minNsPerOp: Math.round(Math.min(...ns)), maxNsPerOp: Math.round(Math.max(...ns)) } });
 }
 
 function turn(): Promise<void> {
@@ -196,7 +203,7 @@ async function longPutRun(engine: string, store: Store, data: Data, statsOf: () 
     maxGcMs: +m.maxGcMs.toFixed(2),
   };
   for (const k of Object.keys(after)) extra[k] = (after[k] as number) - (before[k] ?? 0);
-  emit({ engine, phase: `put-long-${longPuts}`, nsPerOp: (m.ms * 1e6) / longPuts, allocBytesPerOp: m.allocBytes / longPuts, extra });
+  emit({ engine, phase: `put-long-${longPuts}`, nsPerOp: (m.ms * 1e6) / longPuts, cpuNsPerOp: (m.cpuMs * 1e6) / longPuts, allocBytesPerOp: m.allocBytes / longPuts, extra });
 }
 
 /** Times every fdatasync of the engine's files (AppendFile.sync). */
@@ -404,12 +411,13 @@ async function main(): Promise<void> {
     `puts ${putsPerTurn} per loop turn, ${syncWriters} writers under sync always; workers: ${args.runtime === 'tsx' ? 'tsx' : 'plain node, tsc-compiled'}\n`);
   const phases = [...new Set(rows.map((r) => r.phase))];
   const get = (phase: string, engine: string): Row | undefined => rows.find((r) => r.phase === phase && r.engine === engine);
-  const header = ['phase', ...engines.flatMap((e) => [`${e} ns/op`, `${e} B/op`]), engines.length > 1 ? `${engines[0]}/${engines[1]} time` : ''];
+  const header = ['phase', ...engines.flatMap((e) => [`${e} ns/op`, `${e} cpu ns/op`, `${e} B/op`]), engines.length > 1 ? `${engines[0]}/${engines[1]} time` : ''];
   const table: string[][] = [header];
   for (const phase of phases) {
     const cells = engines.flatMap((e) => {
       const r = get(phase, e);
-      return [r === undefined ? '-' : Math.round(r.nsPerOp).toLocaleString('en-US'), r?.allocBytesPerOp === undefined ? '-' : Math.round(r.allocBytesPerOp).toLocaleString('en-US')];
+      const n = (x: number | undefined): string => (x === undefined ? '-' : Math.round(x).toLocaleString('en-US'));
+      return [n(r?.nsPerOp), n(r?.cpuNsPerOp), n(r?.allocBytesPerOp)];
     });
     const a = get(phase, engines[0] ?? '');
     const b = get(phase, engines[1] ?? '');
