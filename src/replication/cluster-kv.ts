@@ -108,14 +108,20 @@ export class ReplicaStoreBackend implements ReplicaBackend<StoredObject> {
   }
 
   async coordinatePut(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null, overwrite: boolean): Promise<LocalWrite<StoredObject>> {
+    const now = this.coordinatePutNow(key, value, context, expiresAtMs, overwrite);
+    if (now !== wouldWait) return now;
+    return localWrite(await this.store.coordinatePut(key, value, contextOrNull(context), { expiresAtMs, overwrite }));
+  }
+
+  /**
+   * Decided at once when nothing has to be waited for (no lock held, the
+   * object known): no key lock, no engine promise before the peers get it.
+   */
+  coordinatePutNow(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null, overwrite: boolean): LocalWrite<StoredObject> | WouldWait {
     // Without a context a put is blind (a sibling of what is stored) unless it
     // overwrites, superseding everything this replica holds (RESP SET).
-    const seen = contextOrNull(context);
-    // Decided at once when nothing has to be waited for (no lock held, the
-    // object known): no key lock, no engine promise before the peers get it.
-    const now = this.store.coordinatePutNow(key, value, seen, { expiresAtMs, overwrite });
-    if (now !== wouldWait) return localWrite(now);
-    return localWrite(await this.store.coordinatePut(key, value, seen, { expiresAtMs, overwrite }));
+    const now = this.store.coordinatePutNow(key, value, contextOrNull(context), { expiresAtMs, overwrite });
+    return now === wouldWait ? now : localWrite(now);
   }
 
   async coordinateDelete(key: Uint8Array, context: Uint8Array | null): Promise<LocalWrite<StoredObject>> {

@@ -94,6 +94,12 @@ export interface ReplicaBackend<O> {
   /** Merges `incoming` into the local copy, persists, returns the merged object. Idempotent. */
   apply(key: Uint8Array, incoming: O): Promise<O>;
   coordinatePut(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null, overwrite: boolean): Promise<LocalWrite<O>>;
+  /**
+   * `coordinatePut` decided now, without a promise, or `wouldWait` having
+   * written nothing. Throws what `coordinatePut` would reject with. Absent:
+   * puts always go through `coordinatePut`.
+   */
+  coordinatePutNow?(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null, overwrite: boolean): LocalWrite<O> | WouldWait;
   coordinateDelete(key: Uint8Array, context: Uint8Array | null): Promise<LocalWrite<O>>;
   /** `expiresAtMs` undefined keeps the current expiry. */
   coordinateIncr(key: Uint8Array, delta: bigint, expiresAtMs: number | null | undefined): Promise<LocalWrite<O> & { value: bigint }>;
@@ -303,11 +309,16 @@ export class Coordinator<O> implements MessageHandler {
   // ---------------------------------------------------------------- writes
 
   /** Entry point for a client write at any node. */
-  async write(request: ClientWrite): Promise<CoordinatedWrite<O>> {
-    this.checkOpen();
-    const { home } = this.replicas(request.key);
-    // Validate the level here so a bad request fails before any forwarding.
-    this.rule(request.w ?? this.defaultW, home);
+  write(request: ClientWrite): Promise<CoordinatedWrite<O>> {
+    let home: readonly NodeId[];
+    try {
+      this.checkOpen();
+      ({ home } = this.replicas(request.key));
+      // Validate the level here so a bad request fails before any forwarding.
+      this.rule(request.w ?? this.defaultW, home);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     if (home.includes(this.deps.localId)) return this.coordinate(request);
     return this.forward(request, home);
   }
@@ -374,10 +385,12 @@ export class Coordinator<O> implements MessageHandler {
     let written: LocalWrite<O> | undefined;
     let count: bigint | null = null;
     switch (request.kind) {
-      case 'put':
+      case 'put': {
         if (request.value === undefined) throw new InvalidArgumentError('A put needs a value');
-        written = await backend.coordinatePut(key, request.value, request.context ?? null, request.expiresAtMs ?? null, request.overwrite === true);
+        const now = backend.coordinatePutNow?.(key, request.value, request.context ?? null, request.expiresAtMs ?? null, request.overwrite === true) ?? wouldWait;
+        written = now !== wouldWait ? now : await backend.coordinatePut(key, request.value, request.context ?? null, request.expiresAtMs ?? null, request.overwrite === true);
         break;
+      }
       case 'delete':
         written = await backend.coordinateDelete(key, request.context ?? null);
         break;
