@@ -36,7 +36,12 @@ describe('gossip between three node processes', () => {
 
   before(async () => {
     ports = await freePortsIn(26000, 3000, 3);
-    nodes.push(...(await Promise.all([0, 1, 2].map((i) => startNode(nodePath.join(dir.path, `g${i + 1}`), args(i), secret)))));
+    // Each node is recorded as it starts, so that after() stops it even if another one fails to start.
+    await Promise.all(
+      [0, 1, 2].map(async (i) => {
+        nodes[i] = await startNode(nodePath.join(dir.path, `g${i + 1}`), args(i), secret);
+      }),
+    );
   });
   after(() => {
     for (const n of nodes) killIfRunning(n);

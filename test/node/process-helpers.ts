@@ -20,6 +20,8 @@ export const cliEntry = nodePath.join(repoRoot, 'src/cli/main.ts');
 export const tsxImport = import.meta.resolve('tsx');
 /** Bound for any wait on a child process, so a broken node fails the test instead of hanging it. */
 export const processWaitMs = 20_000;
+/** Bound for a node to log "ready": tsx compiles the sources on a cold start, which takes long on a loaded 2-core machine. */
+export const startWaitMs = 60_000;
 
 export function tempDir(prefix: string): { path: string; remove(): void } {
   const path = mkdtempSync(nodePath.join(tmpdir(), `ringkv-${prefix}-`));
@@ -98,7 +100,14 @@ export interface RunningNode extends Spawned {
 
 export async function startNode(dataDir: string, extra: string[] = [], env: Record<string, string> = {}): Promise<RunningNode> {
   const spawned = spawnCli(['start', '--data', dataDir, '--resp-port', '0', '--http-port', '0', '--cluster-port', '0', ...extra], { env });
-  const m = await spawned.waitFor(/"msg":"ready".*?"resp":"[^"]*:(\d+)","http":"[^"]*:(\d+)"/);
+  let m: RegExpMatchArray;
+  try {
+    m = await spawned.waitFor(/"msg":"ready".*?"resp":"[^"]*:(\d+)","http":"[^"]*:(\d+)"/, startWaitMs);
+  } catch (error) {
+    // The caller never gets a handle to stop it: a live child would keep the test file (and the suite) from exiting.
+    killIfRunning(spawned);
+    throw error;
+  }
   const respPort = Number(m[1]);
   const httpPort = Number(m[2]);
   return {

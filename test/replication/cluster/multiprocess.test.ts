@@ -57,7 +57,12 @@ const args = (i: number): string[] => ['--node-id', `n${i + 1}`, '--cluster-port
 
 before(async () => {
   clusterPorts = await freePortsIn(30000, 10000, 3);
-  nodes.push(...(await Promise.all([0, 1, 2].map((i) => startNode(nodePath.join(dir.path, `n${i + 1}`), args(i), secret)))));
+  // Each node is recorded as it starts, so that after() stops it even if another one fails to start.
+  await Promise.all(
+    [0, 1, 2].map(async (i) => {
+      nodes[i] = await startNode(nodePath.join(dir.path, `n${i + 1}`), args(i), secret);
+    }),
+  );
   await waitUntil(
     'every node to be in the ring',
     async () =>
