@@ -13,7 +13,7 @@ import type { ScanPosition } from './keyspace.ts';
 import { HintedHandoff, type HandoffOptions, type HintQueue } from './handoff.ts';
 import { storageKey, validateKey, validateValue } from './keys.ts';
 import { contextFromClient, toGetResult, validateExpiry } from './local-kv.ts';
-import { decodeObject, encodeContext, encodeObject, isLive, mergeObjects, objectsEqual, type StoredObject } from './object.ts';
+import { decodeObject, encodeContext, encodeObject, isLive, mergeObjects, sameObject, type StoredObject } from './object.ts';
 import type { NodeLiveness, Placement } from './placement.ts';
 import type { ReplicaStore, StoreWriteOutcome } from './replica-store.ts';
 
@@ -23,38 +23,10 @@ export const storedObjectModel: ObjectModel<StoredObject> = {
   decode: decodeObject,
   merge: mergeObjects,
   covers(have, want) {
-    return have !== undefined && objectsEqual(mergeObjects(have, want), have);
+    return have !== undefined && sameObject(mergeObjects(have, want), have);
   },
   equal: sameObject,
 };
-
-/**
- * Field by field what objectsEqual decides by encoding both: read repair
- * asks it after every read, and replicas nearly always agree.
- */
-export function sameObject(a: StoredObject, b: StoredObject): boolean {
-  if (a === b) return true;
-  if (a.context.length !== b.context.length || a.versions.length !== b.versions.length) return false;
-  for (let i = 0; i < a.context.length; i++) {
-    const x = a.context[i] as StoredObject['context'][number];
-    const y = b.context[i] as StoredObject['context'][number];
-    if (x.node !== y.node || x.counter !== y.counter || x.lastWallMs !== y.lastWallMs) return false;
-  }
-  for (let i = 0; i < a.versions.length; i++) {
-    const x = a.versions[i] as StoredObject['versions'][number];
-    const y = b.versions[i] as StoredObject['versions'][number];
-    if (x.dot.node !== y.dot.node || x.dot.counter !== y.dot.counter || x.kind !== y.kind) return false;
-    if (x.expiresAtMs !== y.expiresAtMs || x.timestampMs !== y.timestampMs || x.deletedAtMs !== y.deletedAtMs) return false;
-    if (x.value.length !== y.value.length || Buffer.compare(x.value, y.value) !== 0) return false;
-    if (x.counter.length !== y.counter.length) return false;
-    for (let j = 0; j < x.counter.length; j++) {
-      const p = x.counter[j] as StoredObject['versions'][number]['counter'][number];
-      const q = y.counter[j] as StoredObject['versions'][number]['counter'][number];
-      if (p.node !== q.node || p.epoch !== q.epoch || p.p !== q.p || p.n !== q.n) return false;
-    }
-  }
-  return true;
-}
 
 /** Context bytes as ReplicaStore takes them (LocalKv's decoding, so both front ends agree). */
 function contextOrNull(bytes: Uint8Array | null): ReturnType<typeof contextFromClient> {

@@ -61,7 +61,7 @@ import {
   makeObject,
   mergeObjects,
   mergedCounter,
-  objectsEqual,
+  sameObject,
   survivorsOf,
 } from './object.ts';
 import type { StoredObject, Version } from './object.ts';
@@ -556,7 +556,7 @@ export class ReplicaStore {
         return { object: normalized, durable: this.handOff(id, skey, normalized) };
       }
       const merged = mergeObjects(stored, normalized);
-      if (objectsEqual(merged, stored)) {
+      if (sameObject(merged, stored)) {
         this.counters.noopMerges++;
         return { object: stored, durable: this.settledFor(id) };
       }

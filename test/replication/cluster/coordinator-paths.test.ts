@@ -22,8 +22,7 @@ import {
 import { Coordinator, unreachableSuspectMs, type LocalWrite, type ObjectModel, type ReplicaBackend } from '../../../src/replication/coordinator.ts';
 import type { HintedHandoff } from '../../../src/replication/handoff.ts';
 import { ManualLiveness, StaticPlacement } from '../../../src/replication/placement.ts';
-import { sameObject } from '../../../src/replication/cluster-kv.ts';
-import { decodeObject, encodeObject, objectsEqual, type StoredObject } from '../../../src/replication/object.ts';
+import { decodeObject, encodeObject, objectsEqual, sameObject, type StoredObject } from '../../../src/replication/object.ts';
 import { objectArb } from '../versioning/gen.ts';
 
 /** An object is the set of values written to the key (merge: union). */
