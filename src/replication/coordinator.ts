@@ -71,6 +71,8 @@ export interface LocalWrite<O> {
    * one fsync plus a round trip per write instead of two fsyncs in series.
    */
   durable?: Promise<void>;
+  /** `model.encode(object)` when the backend already has it (the bytes it stored): not encoded again for the peers. */
+  encoded?: Uint8Array;
 }
 
 /**
@@ -408,7 +410,7 @@ export class Coordinator<O> implements MessageHandler {
     }
     const { object } = written;
     this.counters.writesCoordinated++;
-    const encoded = this.deps.model.encode(object);
+    const encoded = written.encoded ?? this.deps.model.encode(object);
     const strict = request.strict === true;
     const slots = this.slots(home, fallbacks, strict);
     const used = new Set(slots.map((s) => s.node));

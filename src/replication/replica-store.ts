@@ -130,6 +130,8 @@ export interface StoreWriteOutcome {
   durable: Promise<void>;
   /** True when `durable` had already resolved when the write was handed over (nothing to wait for). */
   readonly settled?: boolean;
+  /** `encodeObject(object)`, the bytes the write handed to the engine, when the store has them (the coordinator sends them to the peers as they are). */
+  readonly encoded?: Uint8Array;
 }
 
 export interface StoreIncrOutcome extends StoreWriteOutcome {
@@ -307,6 +309,7 @@ class CoordinatedWrite implements StoreWriteOutcome {
     readonly durable: Promise<void>,
     readonly settled: boolean,
     private readonly compute: () => WriteContext,
+    readonly encoded: Uint8Array,
   ) {}
 
   get context(): WriteContext {
@@ -327,6 +330,7 @@ class OverwriteOutcome implements StoreWriteOutcome {
     private readonly seen: VClock,
     private readonly merged: VClock,
     private readonly wall: number,
+    readonly encoded: Uint8Array,
   ) {}
 
   get context(): WriteContext {
@@ -637,7 +641,7 @@ export class ReplicaStore {
     }
     const durable = this.handOff(id, skey, object, bytes);
     this.counters.coordinatedWrites++;
-    return new OverwriteOutcome(this, object, written, durable, this.handedOffSettled, seen, merged, wall);
+    return new OverwriteOutcome(this, object, written, durable, this.handedOffSettled, seen, merged, wall, bytes);
   }
 
   /** CoordinatedWrite's context for an overwrite (what `decide` would compute for it). */
@@ -823,7 +827,7 @@ export class ReplicaStore {
     }
     const durable = dropWhenDead && object.versions.every((v) => v.kind === 'tombstone') ? this.handOff(id, skey, undefined) : this.handOff(id, skey, object, bytes);
     this.counters.coordinatedWrites++;
-    return new CoordinatedWrite(object, written, durable, this.handedOffSettled, () => this.writeContext(seen, seenClock, written, merged, survivors, wall));
+    return new CoordinatedWrite(object, written, durable, this.handedOffSettled, () => this.writeContext(seen, seenClock, written, merged, survivors, wall), bytes);
   }
 
   /**

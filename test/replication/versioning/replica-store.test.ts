@@ -6,6 +6,7 @@ import { MemoryEngine, openLsm, type Engine } from '../../../src/storage/index.t
 import {
   ReplicaStore,
   emptyClock,
+  encodeObject,
   isNotAnIntegerError,
   maxKeyBytes,
   mergedCounterValue,
@@ -56,6 +57,27 @@ for (const [name, make] of engines) {
       store = new ReplicaStore({ engine: options.engine ?? new MemoryEngine(), clock, nodeId: options.nodeId ?? 'n1', maxSiblings: options.maxSiblings ?? 64, tombstoneGraceMs: day });
       return store;
     };
+
+    it('a write outcome carries the bytes it stored, which are its object encoded (sent to peers as they are)', async () => {
+      fresh({ engine: fixture.engine });
+      const key = utf8('encoded:1');
+      const blind = await store.coordinatePut(key, utf8('a'), null);
+      await blind.durable;
+      const sibling = await store.coordinatePut(key, utf8('b'), emptyClock);
+      await sibling.durable;
+      assert.equal(sibling.object.versions.length, 2);
+      // The synchronous overwrite path where the engine can answer at once (LSM), else the general one.
+      const now = store.coordinatePutNow(key, utf8('c'), null, { overwrite: true });
+      const overwrite = typeof now === 'object' ? now : await store.coordinatePut(key, utf8('c'), null, { overwrite: true });
+      await overwrite.durable;
+      for (const out of [blind, sibling, overwrite]) {
+        assert.ok(out.encoded !== undefined);
+        assert.deepEqual(out.encoded, encodeObject(out.object));
+      }
+      const stored = (await fixture.engine.get(storageKey(key)))?.value;
+      assert.ok(stored !== undefined && overwrite.encoded !== undefined);
+      assert.ok(Buffer.from(stored).equals(overwrite.encoded));
+    });
 
     it('stores a value under (slot, key) and reads it back', async () => {
       fresh({ engine: fixture.engine });
