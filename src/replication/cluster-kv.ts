@@ -77,8 +77,8 @@ export class ReplicaStoreBackend implements ReplicaBackend<StoredObject> {
   }
 
   /** Resolves only once the merge is durable here, so a kv.apply ack means a synced replica. */
-  apply(key: Uint8Array, incoming: StoredObject): Promise<StoredObject> {
-    return this.store.apply(key, incoming);
+  apply(key: Uint8Array, incoming: StoredObject, encoded?: Uint8Array): Promise<StoredObject> {
+    return this.store.apply(key, incoming, encoded);
   }
 
   async coordinatePut(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null, overwrite: boolean): Promise<LocalWrite<StoredObject>> {

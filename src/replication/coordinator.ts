@@ -93,8 +93,8 @@ export interface ReplicaBackend<O> {
    * Absent: the coordinator reads and encodes.
    */
   readEncoded?(key: Uint8Array): Promise<Uint8Array | undefined>;
-  /** Merges `incoming` into the local copy, persists, returns the merged object. Idempotent. */
-  apply(key: Uint8Array, incoming: O): Promise<O>;
+  /** Merges `incoming` into the local copy, persists, returns the merged object. Idempotent. `encoded`: `incoming` as it came on the wire. */
+  apply(key: Uint8Array, incoming: O, encoded?: Uint8Array): Promise<O>;
   coordinatePut(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null, overwrite: boolean): Promise<LocalWrite<O>>;
   /**
    * `coordinatePut` decided now, without a promise, or `wouldWait` having
@@ -799,7 +799,7 @@ export class Coordinator<O> implements MessageHandler {
         this.deps.model.decode(request.object);
         return this.deps.handoff.store(request.hintFor, request.key, request.object);
       }
-      return this.deps.backend.apply(request.key, this.deps.model.decode(request.object));
+      return this.deps.backend.apply(request.key, this.deps.model.decode(request.object), request.object);
     } catch (error) {
       return Promise.reject(error as Error);
     }

@@ -317,6 +317,15 @@ class CoordinatedWrite implements StoreWriteOutcome {
   }
 }
 
+/**
+ * `bytes` (what `incoming` was decoded from) when `object` is `incoming`
+ * field by field, so the bytes decode to exactly the object being stored.
+ * Else undefined: handOff encodes `object`.
+ */
+function asEncoded(object: StoredObject, incoming: StoredObject, bytes: Uint8Array | undefined): Uint8Array | undefined {
+  return bytes !== undefined && sameObject(object, incoming) ? bytes : undefined;
+}
+
 /** decideOverwrite's outcome: its context computed on first use from fields, not a closure. */
 class OverwriteOutcome implements StoreWriteOutcome {
   private computed: WriteContext | undefined;
@@ -538,8 +547,11 @@ export class ReplicaStore {
    * anti-entropy) into the stored one and persists the result. Idempotent;
    * the merge is order-independent, so replicas converge. Never refuses for
    * the sibling limit: convergence comes first (docs/consistency.md).
+   * `incomingBytes`, when given, is `incoming` as it came encoded: stored as
+   * it is when the merge result is `incoming` itself (the common case of a
+   * replica receiving a newer version), instead of encoding it again.
    */
-  async apply(key: Uint8Array, incoming: StoredObject): Promise<StoredObject> {
+  async apply(key: Uint8Array, incoming: StoredObject, incomingBytes?: Uint8Array): Promise<StoredObject> {
     validateKey(key);
     const partition = slotOf(key);
     const skey = storageKey(key, partition);
@@ -557,7 +569,7 @@ export class ReplicaStore {
           return { object: normalized, durable: this.settledFor(id) };
         }
         this.counters.appliedMerges++;
-        return { object: normalized, durable: this.handOff(id, skey, normalized) };
+        return { object: normalized, durable: this.handOff(id, skey, normalized, asEncoded(normalized, incoming, incomingBytes)) };
       }
       const merged = mergeObjects(stored, normalized);
       if (sameObject(merged, stored)) {
@@ -565,7 +577,7 @@ export class ReplicaStore {
         return { object: stored, durable: this.settledFor(id) };
       }
       this.counters.appliedMerges++;
-      return { object: merged, durable: this.handOff(id, skey, merged) };
+      return { object: merged, durable: this.handOff(id, skey, merged, asEncoded(merged, incoming, incomingBytes)) };
     });
     await durable;
     return object;

@@ -5,6 +5,7 @@ import { ConflictError, CorruptionError, InvalidArgumentError, MemoryFileSystem,
 import { MemoryEngine, openLsm, type Engine } from '../../../src/storage/index.ts';
 import {
   ReplicaStore,
+  decodeObject,
   emptyClock,
   encodeObject,
   isNotAnIntegerError,
@@ -77,6 +78,35 @@ for (const [name, make] of engines) {
       const stored = (await fixture.engine.get(storageKey(key)))?.value;
       assert.ok(stored !== undefined && overwrite.encoded !== undefined);
       assert.ok(Buffer.from(stored).equals(overwrite.encoded));
+    });
+
+    it('apply stores the incoming bytes as they are when they are the merge result, and the merge encoded otherwise', async () => {
+      const handed: Uint8Array[] = [];
+      // Records what the store hands the engine, to tell the peer's buffer from an equal re-encoding.
+      const engine = new MemoryEngine();
+      const put = engine.put.bind(engine);
+      engine.put = (k, v, meta) => {
+        handed.push(v);
+        return put(k, v, meta);
+      };
+      fresh({ engine });
+      const key = utf8('encoded:2');
+      const peer = new ReplicaStore({ engine: new MemoryEngine(), clock, nodeId: 'n2', tombstoneGraceMs: day });
+      // A newer version from a peer: the merge is the incoming object, stored as the peer's bytes.
+      const first = await peer.coordinatePut(key, utf8('p1'), null);
+      const firstBytes = encodeObject(first.object);
+      await store.apply(key, decodeObject(firstBytes), firstBytes);
+      assert.equal(handed.at(-1), firstBytes);
+      // A concurrent version here, then the peer's next one: siblings, so the merge is encoded here.
+      await (await store.coordinatePut(key, utf8('local'), emptyClock)).durable;
+      const second = await peer.coordinatePut(key, utf8('p2'), first.context);
+      const secondBytes = encodeObject(second.object);
+      const merged = await store.apply(key, decodeObject(secondBytes), secondBytes);
+      assert.deepEqual(values(merged), ['local', 'p2']);
+      assert.notEqual(handed.at(-1), secondBytes);
+      assert.deepEqual(handed.at(-1), encodeObject(merged));
+      assert.deepEqual(values(await store.read(key)), ['local', 'p2']);
+      await engine.close();
     });
 
     it('stores a value under (slot, key) and reads it back', async () => {
