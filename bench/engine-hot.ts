@@ -19,8 +19,8 @@
  * freed, from v8.GCProfiler). As bench:engine does, each engine runs in its
  * own child process, compiled by tsc and run by plain node by default.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -31,6 +31,8 @@ import { RealClock, RealFileSystem, silentLogger } from '../src/core/index.ts';
 import type { AppendFile, FileSystem } from '../src/core/index.ts';
 import { openLsm } from '../src/storage/index.ts';
 import type { BatchOp, LsmEngine } from '../src/storage/index.ts';
+import { compileBench, repoRoot } from './compile.ts';
+import { xorshift } from './engine-workload.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -70,15 +72,6 @@ interface Row {
 
 // ------------------------------------------------------------------ worker side
 
-function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>>= 0);
-  };
-}
 
 /** Keys and values made once, so the harness allocates nothing per operation. */
 class Data {
@@ -347,29 +340,7 @@ async function leveldbWorker(dir: string): Promise<void> {
 
 // ------------------------------------------------------------------ main side
 
-const repoRoot = new URL('..', import.meta.url).pathname;
 
-/** Compiles this file (and src/core, src/storage) with the repository's compiler options, as bench:engine does. */
-function compileSelf(): string {
-  const outDir = join(repoRoot, '.bench-tmp', 'engine-hot');
-  rmSync(outDir, { recursive: true, force: true });
-  mkdirSync(outDir, { recursive: true });
-  const config = {
-    extends: join(repoRoot, 'tsconfig.json'),
-    compilerOptions: { rootDir: repoRoot, outDir, noEmit: false, declaration: false, sourceMap: false },
-    files: [join(repoRoot, 'bench', 'engine-hot.ts')],
-    include: [],
-  };
-  const configPath = join(outDir, 'tsconfig.json');
-  writeFileSync(configPath, JSON.stringify(config));
-  const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
-  const built = spawnSync(process.execPath, [tsc, '-p', configPath], { encoding: 'utf8' });
-  const out = join(outDir, 'bench', 'engine-hot.js');
-  if (built.status !== 0 || !existsSync(out)) {
-    throw new Error(`Could not compile bench/engine-hot.ts (tsc exited with ${built.status}); fix these errors or run with --runtime tsx:\n${built.stdout}${built.stderr}`);
-  }
-  return out;
-}
 
 function runWorker(command: string[], engine: string, dir: string): Promise<Row[]> {
   const forward = ['--keys', String(keyCount), '--puts', String(longPuts), '--runs', String(runs), '--sync-puts', String(syncPuts)];
@@ -391,7 +362,7 @@ function runWorker(command: string[], engine: string, dir: string): Promise<Row[
 async function main(): Promise<void> {
   if (args.runtime !== 'node' && args.runtime !== 'tsx') throw new Error(`--runtime must be node or tsx, got ${args.runtime}`);
   const engines = (args.engines ?? '').split(',');
-  const command = args.runtime === 'tsx' ? ['--import', 'tsx', join(repoRoot, 'bench', 'engine-hot.ts')] : [compileSelf()];
+  const command = args.runtime === 'tsx' ? ['--import', 'tsx', join(repoRoot, 'bench', 'engine-hot.ts')] : [compileBench('engine-hot')];
   const root = mkdtempSync(join(tmpdir(), 'ringkv-hot-'));
   const rows: Row[] = [];
   try {

@@ -9,7 +9,8 @@ export const keyBytes = 16;
 export const valueBytes = 100;
 const valuePoolBytes = 1 << 20;
 
-function xorshift(seed: number): () => number {
+/** A seeded 32-bit xorshift generator: the same bytes for every engine and run. */
+export function xorshift(seed: number): () => number {
   let x = seed >>> 0 || 1;
   return () => {
     x ^= x << 13;

@@ -14,11 +14,12 @@
  * writers (fsyncs/s against writes/s). With --json: one line per phase and
  * engine, {"phase","engine","opsPerSec","peakRssBytes"}.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { compileBench, repoRoot } from './compile.ts';
 
 interface Result {
   phase: string;
@@ -45,38 +46,11 @@ if (!Number.isInteger(keys) || keys < 1000) throw new Error(`--keys must be an i
 const allEngines = ['ringkv', 'leveldb', 'leveldb-64', 'map', 'ringkv-sync', 'leveldb-sync'];
 const engines = args.engines === undefined ? allEngines : args.engines.split(',');
 const phases = ['fill-batch1', 'fill-batch100', 'read-hit', 'read-miss', 'scan'];
-const repoRoot = new URL('..', import.meta.url).pathname;
 
-/**
- * Compiles bench/engine-worker.ts and what it imports (src/core, src/storage)
- * into .bench-tmp/ with the repository's compiler options — the JavaScript
- * dist/ would hold — and returns the worker's path. Inside the repository so
- * that the output resolves node_modules and the package's `"type": "module"`.
- */
-function compileWorker(): string {
-  const outDir = join(repoRoot, '.bench-tmp', 'engine-worker');
-  rmSync(outDir, { recursive: true, force: true });
-  mkdirSync(outDir, { recursive: true });
-  const config = {
-    extends: join(repoRoot, 'tsconfig.json'),
-    compilerOptions: { rootDir: repoRoot, outDir, noEmit: false, declaration: false, sourceMap: false },
-    files: [join(repoRoot, 'bench', 'engine-worker.ts')],
-    include: [],
-  };
-  const configPath = join(outDir, 'tsconfig.json');
-  writeFileSync(configPath, JSON.stringify(config));
-  const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
-  const built = spawnSync(process.execPath, [tsc, '-p', configPath], { encoding: 'utf8' });
-  const worker = join(outDir, 'bench', 'engine-worker.js');
-  if (built.status !== 0 || !existsSync(worker)) {
-    throw new Error(`Could not compile the bench worker (tsc exited with ${built.status}); fix these errors or run with --runtime tsx:\n${built.stdout}${built.stderr}`);
-  }
-  return worker;
-}
 
 const workerCommand: string[] = args.runtime === 'tsx'
   ? ['--import', 'tsx', join(repoRoot, 'bench', 'engine-worker.ts')]
-  : [compileWorker()];
+  : [compileBench('engine-worker')];
 
 function runWorker(engine: string, dir: string): Promise<{ results: Result[]; stats: Record<string, unknown> | undefined }> {
   return new Promise((resolve, reject) => {
