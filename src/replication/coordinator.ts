@@ -200,6 +200,18 @@ interface Slot {
   hintOnly: boolean;
 }
 
+/** What every replica copy of one write shares. */
+interface Fanout {
+  key: Uint8Array;
+  encoded: Uint8Array;
+  strict: boolean;
+  /** Nodes holding or asked for a copy: a stand-in is taken only once. */
+  used: Set<NodeId>;
+  /** Stand-in candidates past the preference list, in ring order. */
+  fallbacks: readonly NodeId[];
+  timeoutMs: number;
+}
+
 const acked: Outcome<true> = { ok: true, value: true };
 const ackedNow: Promise<Outcome<true>> = Promise.resolve(acked);
 
@@ -413,14 +425,14 @@ export class Coordinator<O> implements MessageHandler {
     const encoded = written.encoded ?? this.deps.model.encode(object);
     const strict = request.strict === true;
     const slots = this.slots(home, fallbacks, strict);
-    const used = new Set(slots.map((s) => s.node));
+    const fanout: Fanout = { key, encoded, strict, used: new Set(slots.map((s) => s.node)), fallbacks, timeoutMs };
     // The peers get the object before the local fsync finishes; the local
     // acknowledgement counts only once it is durable (a failed sync is no ack).
     const local = written.durable === undefined ? ackedNow : written.durable.then((): Outcome<true> => acked, (error: unknown): Outcome<true> => ({ ok: false, error }));
     const attempts: Array<Attempt<true>> = [{ owner: this.deps.localId, outcome: local }];
     for (const slot of slots) {
       if (slot.owner === this.deps.localId) continue;
-      attempts.push({ owner: slot.owner, outcome: this.replicate(slot, key, encoded, strict, used, fallbacks, timeoutMs) });
+      attempts.push({ owner: slot.owner, outcome: this.replicate(slot, fanout) });
     }
     await gather(attempts, rule, this.deps.clock, timeoutMs, () => `${request.kind} ${describeKey(key)}`);
     return { object, context: written.context, count, touched: true };
@@ -447,40 +459,25 @@ export class Coordinator<O> implements MessageHandler {
    * Sends one replica's copy; on failure tries a spare stand-in (sloppy mode)
    * and, when nothing acknowledged, keeps a hint here so the owner converges.
    */
-  private replicate(
-    slot: Slot,
-    key: Uint8Array,
-    encoded: Uint8Array,
-    strict: boolean,
-    used: Set<NodeId>,
-    fallbacks: readonly NodeId[],
-    timeoutMs: number,
-  ): Promise<Outcome<true>> {
+  private replicate(slot: Slot, fanout: Fanout): Promise<Outcome<true>> {
+    const { key, encoded } = fanout;
     if (slot.hintOnly) return this.hintLocally(slot.owner, key, encoded).then(() => ({ ok: false, error: this.downError(slot.owner) }));
     // The usual case, one request that succeeds, as one promise reaction (no async frames).
-    return this.applyAt(slot.node, key, encoded, slot.node === slot.owner ? null : slot.owner, timeoutMs).then(
+    return this.applyAt(slot.node, key, encoded, slot.node === slot.owner ? null : slot.owner, fanout.timeoutMs).then(
       () => acked,
-      (error: unknown) => this.replicateElsewhere(slot, key, encoded, strict, used, fallbacks, timeoutMs, error),
+      (error: unknown) => this.replicateElsewhere(slot, fanout, error),
     );
   }
 
   /** The first copy of a replica failed: a spare stand-in (sloppy mode), else a hint kept here. */
-  private async replicateElsewhere(
-    slot: Slot,
-    key: Uint8Array,
-    encoded: Uint8Array,
-    strict: boolean,
-    used: Set<NodeId>,
-    fallbacks: readonly NodeId[],
-    timeoutMs: number,
-    firstError: unknown,
-  ): Promise<Outcome<true>> {
+  private async replicateElsewhere(slot: Slot, fanout: Fanout, firstError: unknown): Promise<Outcome<true>> {
+    const { key, encoded, used } = fanout;
     let lastError = firstError;
-    if (!strict && this.deps.handoff !== undefined) {
-      const standIn = fallbacks.find((n) => !used.has(n) && n !== this.deps.localId && this.looksUp(n));
+    if (!fanout.strict && this.deps.handoff !== undefined) {
+      const standIn = fanout.fallbacks.find((n) => !used.has(n) && n !== this.deps.localId && this.looksUp(n));
       if (standIn !== undefined) {
         used.add(standIn);
-        const second = await settle(this.applyAt(standIn, key, encoded, slot.owner, timeoutMs));
+        const second = await settle(this.applyAt(standIn, key, encoded, slot.owner, fanout.timeoutMs));
         if (second.ok) return { ok: true, value: true };
         lastError = second.error;
       }
