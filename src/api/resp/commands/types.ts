@@ -124,11 +124,11 @@ export interface CommandSpec {
   readonly subcommands?: readonly CommandSpec[];
 }
 
-/** Options for reads and writes, with this connection's consistency choices over the node's defaults. */
 /** The last options built: nearly every command asks for the same ones, so they are reused (frozen: KvApi never changes its options). */
 let lastReadOptions: Readonly<ReadOptions> = Object.freeze({});
 let lastPlainSetOptions: Readonly<WriteOptions> = Object.freeze({});
 
+/** Options for reads and writes, with this connection's consistency choices over the node's defaults. */
 export function readOptions(ctx: CommandContext): ReadOptions {
   const d = ctx.server.defaults;
   const r = ctx.client.readConsistency ?? d.r;
