@@ -16,8 +16,15 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(asBuffer(a), asBuffer(b));
 }
 
+/** Up to this many bytes bytesEqual compares in JS: Buffer.compare costs two views and a call into C++ (keys are short). */
+const jsCompareMaxBytes = 64;
+
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(asBuffer(a), asBuffer(b)) === 0;
+  const n = a.length;
+  if (n !== b.length) return false;
+  if (n > jsCompareMaxBytes) return Buffer.compare(asBuffer(a), asBuffer(b)) === 0;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {

@@ -35,9 +35,7 @@ function contextOrNull(bytes: Uint8Array | null): ReturnType<typeof contextFromC
 
 /** The store's outcome as a LocalWrite: the coordinator counts the local ack once `durable` resolves. */
 function localWrite(out: StoreWriteOutcome): LocalWrite<StoredObject> {
-  return out.encoded === undefined
-    ? { object: out.object, context: encodeContext(out.context), durable: out.durable }
-    : { object: out.object, context: encodeContext(out.context), durable: out.durable, encoded: out.encoded };
+  return { object: out.object, context: encodeContext(out.context), durable: out.durable, encoded: out.encoded };
 }
 
 /** ReplicaStore behind the coordinator's ReplicaBackend interface. */

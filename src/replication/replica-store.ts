@@ -40,7 +40,7 @@
  * taken as stored from the engine when nothing in them expired (a replica
  * answering a peer sends them on without a decode and re-encode).
  */
-import { ConflictError, InvalidArgumentError, IoError, asBuffer, assert, describeKey, fnv1a32, isRingkvError, CorruptionError } from '../core/index.ts';
+import { ConflictError, InvalidArgumentError, IoError, asBuffer, assert, bytesEqual, describeKey, fnv1a32, isRingkvError, CorruptionError } from '../core/index.ts';
 import type { Clock, NodeId, Timer } from '../core/index.ts';
 import type { Engine, EngineEntry } from '../storage/index.ts';
 import { wouldWait } from './api.ts';
@@ -202,12 +202,6 @@ function estimateBytes(object: StoredObject): number {
   return bytes;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 interface CacheEntry {
   /** The storage key, an own copy (the caller's may view a larger buffer). */
   readonly skey: Uint8Array;
@@ -242,7 +236,7 @@ class ObjectCache {
   get(skey: Uint8Array): StoredObject | undefined {
     if (this.map.size === 0) return undefined;
     const entry = this.map.get(fnv1a32(skey));
-    return entry !== undefined && sameBytes(entry.skey, skey) ? entry.object : undefined;
+    return entry !== undefined && bytesEqual(entry.skey, skey) ? entry.object : undefined;
   }
 
   /** A written object replaces the key's cached one; a key not cached stays out. */
@@ -250,7 +244,7 @@ class ObjectCache {
     if (this.map.size === 0) return;
     const slot = fnv1a32(skey);
     const entry = this.map.get(slot);
-    if (entry === undefined || !sameBytes(entry.skey, skey)) return;
+    if (entry === undefined || !bytesEqual(entry.skey, skey)) return;
     // Its values may be views of larger buffers until now.
     this.setAt(slot, entry, skey, ownedObject(object, pinnableBytes));
   }
@@ -267,7 +261,7 @@ class ObjectCache {
     }
     const bytes = estimateBytes(object);
     if (bytes > maxCachedObjectBytes || bytes > this.budgetBytes) return;
-    const own = previous !== undefined && sameBytes(previous.skey, skey) ? previous.skey : Uint8Array.prototype.slice.call(skey);
+    const own = previous !== undefined && bytesEqual(previous.skey, skey) ? previous.skey : Uint8Array.prototype.slice.call(skey);
     this.map.set(slot, { skey: own, object, bytes });
     this.bytes += bytes;
     while (this.bytes > this.budgetBytes) {
@@ -287,7 +281,7 @@ class ObjectCache {
     if (this.map.size === 0) return;
     const slot = fnv1a32(skey);
     const entry = this.map.get(slot);
-    if (entry === undefined || !sameBytes(entry.skey, skey)) return;
+    if (entry === undefined || !bytesEqual(entry.skey, skey)) return;
     this.map.delete(slot);
     this.bytes -= entry.bytes;
   }
