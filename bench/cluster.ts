@@ -19,6 +19,7 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Driver } from './load/driver.ts';
@@ -104,6 +105,13 @@ interface Row {
   serverCpuUsPerOp: number;
   /** The same for this process (the load generator and its drivers). */
   generatorCpuUsPerOp: number;
+  /**
+   * The load generator's own event-loop delay (p99 and max ms over the
+   * phase): a response that arrives while the generator's loop is busy is
+   * timed late by that much, for every target alike.
+   */
+  generatorLoopP99Ms: number;
+  generatorLoopMaxMs: number;
   note: string;
 }
 
@@ -166,13 +174,16 @@ class PhaseTally {
   serverCpuMicros = 0;
   generatorCpuMicros = 0;
   readonly loads: number[] = [];
+  private readonly loop = monitorEventLoopDelay({ resolution: 1 });
 
   /** Runs one slice and charges the CPU the target's processes and this process used to it. */
   async slice(setup: Setup, options: PhaseOptions): Promise<void> {
     this.loads.push(loadavg()[0] ?? 0);
     const server = cpuMeter(setup.pids);
     const generatorStart = process.cpuUsage();
+    this.loop.enable();
     await runSlice(setup.driver, options, this.stats);
+    this.loop.disable();
     const generator = process.cpuUsage(generatorStart);
     this.serverCpuMicros += server.stop();
     this.generatorCpuMicros += generator.user + generator.system;
@@ -182,7 +193,17 @@ class PhaseTally {
     const result = this.stats.summary();
     const ops = Math.max(1, result.ops);
     const load = `${Math.min(...this.loads).toFixed(1)}-${Math.max(...this.loads).toFixed(1)}`;
-    return { target, phase, result, load, note, serverCpuUsPerOp: this.serverCpuMicros / ops, generatorCpuUsPerOp: this.generatorCpuMicros / ops };
+    return {
+      target,
+      phase,
+      result,
+      load,
+      note,
+      serverCpuUsPerOp: this.serverCpuMicros / ops,
+      generatorCpuUsPerOp: this.generatorCpuMicros / ops,
+      generatorLoopP99Ms: this.loop.count === 0 ? 0 : this.loop.percentile(99) / 1e6,
+      generatorLoopMaxMs: this.loop.count === 0 ? 0 : this.loop.max / 1e6,
+    };
   }
 }
 
@@ -271,8 +292,8 @@ const fmtMs = (n: number): string => n.toFixed(2);
 
 /** The readable table; with --json it goes to stderr so that one run yields both. */
 function printTable(rows: Row[], stream: NodeJS.WriteStream): void {
-  const header = ['target', 'phase', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'read p50/p99', 'update p50/p99', 'reads', 'updates', 'errors', 'srv cpu us/op', 'gen cpu us/op', 'load'];
-  const lines = rows.map((r) => [r.target, r.phase, fmtInt(r.result.opsPerSec), fmtMs(r.result.p50Ms), fmtMs(r.result.p99Ms), fmtMs(r.result.p999Ms), fmtMs(r.result.maxMs), `${fmtMs(r.result.readP50Ms)}/${fmtMs(r.result.readP99Ms)}`, `${fmtMs(r.result.updateP50Ms)}/${fmtMs(r.result.updateP99Ms)}`, fmtInt(r.result.reads), fmtInt(r.result.updates), fmtInt(r.result.errors), fmtInt(r.serverCpuUsPerOp), fmtInt(r.generatorCpuUsPerOp), r.load]);
+  const header = ['target', 'phase', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'read p50/p99', 'update p50/p99', 'reads', 'updates', 'errors', 'srv cpu us/op', 'gen cpu us/op', 'gen loop p99/max', 'load'];
+  const lines = rows.map((r) => [r.target, r.phase, fmtInt(r.result.opsPerSec), fmtMs(r.result.p50Ms), fmtMs(r.result.p99Ms), fmtMs(r.result.p999Ms), fmtMs(r.result.maxMs), `${fmtMs(r.result.readP50Ms)}/${fmtMs(r.result.readP99Ms)}`, `${fmtMs(r.result.updateP50Ms)}/${fmtMs(r.result.updateP99Ms)}`, fmtInt(r.result.reads), fmtInt(r.result.updates), fmtInt(r.result.errors), fmtInt(r.serverCpuUsPerOp), fmtInt(r.generatorCpuUsPerOp), `${r.generatorLoopP99Ms.toFixed(1)}/${r.generatorLoopMaxMs.toFixed(1)}`, r.load]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
   const render = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   const out: string[] = [render(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(render)];

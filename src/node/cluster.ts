@@ -7,7 +7,7 @@
  */
 import type { Clock, FileSystem, Logger, NodeId, Random } from '../core/index.ts';
 import { MessageRouter, UnavailableError, joinPath } from '../core/index.ts';
-import type { ClusterReplication, ClusterView, NodeInfo, ReplicaInfo, ReplicaStore, RingInfo } from '../replication/index.ts';
+import type { ClusterReplication, ClusterView, CoordinatorProbe, NodeInfo, ReplicaInfo, ReplicaStore, RingInfo } from '../replication/index.ts';
 import { HintStore, MembershipLiveness, RingPlacement, createClusterKv, type RingView } from '../replication/index.ts';
 import { Membership, RingClaimant, type MemberView } from '../membership/index.ts';
 import type { Ring } from '../ring/index.ts';
@@ -127,6 +127,8 @@ export interface ClusterStartOptions {
   /** Addresses of this node's front ends, gossiped so peers can show and redirect to them. */
   frontEnds: { resp: string; http: string };
   env: { clock: Clock; random: Random; log: Logger; fs: FileSystem };
+  /** The coordinator's timings go here (tail diagnostics); absent: not measured. */
+  probe?: CoordinatorProbe;
 }
 
 /** Starts transport, membership, claimant and replication; on failure, closes what it opened. */
@@ -177,6 +179,7 @@ export async function startCluster(options: ClusterStartOptions): Promise<Cluste
       liveness: new MembershipLiveness(membership),
       store: options.store,
       hints,
+      ...(options.probe === undefined ? {} : { options: { probe: options.probe } }),
     });
     // A node serves as soon as the ring includes it; there is no data streaming for joins yet,
     // so 'normal' is reached without a transfer (documented in src/node/README.md).

@@ -25,6 +25,7 @@ import { listenOrExplain } from './listen.ts';
 import { infoSections, registerGauges, type NodeMode } from './observability.ts';
 import { SingleNodeCluster } from './single-cluster.ts';
 import { openNodeEngine } from './storage.ts';
+import { TailDiagnostics } from './tail-diag.ts';
 
 /**
  * How often a node scans its whole store for tombstones and expired versions
@@ -89,6 +90,7 @@ interface Parts {
   cluster: ClusterRuntime | undefined;
   lock: DataDirLock;
   log: Logger;
+  diag: TailDiagnostics | undefined;
 }
 
 export class RingkvNode {
@@ -122,7 +124,11 @@ export class RingkvNode {
       const log = baseLog.child({ node: nodeId });
       log.info('starting', { mode, generation, dataDir: config.dataDir, walSync: config.walSync, pid: process.pid });
 
-      const engine = await openNodeEngine(config, { fs, clock, log });
+      // Off unless RINGKV_DIAG_TAIL is set: then the engine's disk calls are timed too.
+      const diag = TailDiagnostics.fromEnv();
+      diag?.start(nodeId);
+      cleanups.unshift(async () => diag?.stop());
+      const engine = await openNodeEngine(config, { fs: diag === undefined ? fs : diag.wrapFs(fs), clock, log });
       cleanups.unshift(() => engine.close());
       const store = new ReplicaStore({ engine, clock, nodeId });
       // Tombstones and expired versions past the grace period are dropped by a periodic pass,
@@ -195,7 +201,7 @@ export class RingkvNode {
       alone.setAddresses({ respAddress: frontEnds.resp, httpAddress: frontEnds.http });
       if (mode === 'cluster') {
         runtime = await listenOrExplain('the cluster', '--cluster-port', config.host, config.clusterPort, () =>
-          startCluster({ config, nodeId, generation, secret: config.clusterSecret as string, store, frontEnds, env: { clock, random, log, fs } }),
+          startCluster({ config, nodeId, generation, secret: config.clusterSecret as string, store, frontEnds, env: { clock, random, log, fs }, ...(diag === undefined ? {} : { probe: diag.probe }) }),
         );
         const started = runtime;
         cleanups.unshift(() => started.stop());
@@ -212,7 +218,7 @@ export class RingkvNode {
         seeds: config.seeds,
         generation,
       });
-      return new RingkvNode(nodeId, generation, mode, addresses, kv, view, settings, metrics, { engine, purging, resp, http, cluster: runtime, lock, log });
+      return new RingkvNode(nodeId, generation, mode, addresses, kv, view, settings, metrics, { engine, purging, resp, http, cluster: runtime, lock, log, diag });
     } catch (error) {
       for (const cleanup of cleanups) await cleanup().catch(() => undefined);
       throw error;
@@ -222,7 +228,8 @@ export class RingkvNode {
   /** Stops accepting, drains in-flight requests, leaves the cluster, closes the engine and releases the data directory. Idempotent. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
-      const { resp, http, cluster, engine, purging, lock, log } = this.parts;
+      const { resp, http, cluster, engine, purging, lock, log, diag } = this.parts;
+      diag?.stop();
       log.info('draining');
       purging.stop();
       await Promise.all([resp.close(), http.close()]);

@@ -10,7 +10,7 @@
  * the two small interfaces below; cluster-kv.ts binds them to ReplicaStore
  * and the versioned object codec.
  */
-import type { Clock, Logger, MessageHandler, NodeId, Random, Transport, WireMessage } from '../core/index.ts';
+import type { Clock, Logger, MessageHandler, NodeId, Random, Timer, Transport, WireMessage } from '../core/index.ts';
 import { ClosedError, InvalidArgumentError, OverloadedError, ProtocolError, TimeoutError, UnavailableError, describeKey, isRingkvError } from '../core/index.ts';
 import type { Consistency, WouldWait } from './api.ts';
 import { wouldWait } from './api.ts';
@@ -31,7 +31,7 @@ import {
 } from './messages.ts';
 import type { NodeLiveness, Placement, PreferenceList } from './placement.ts';
 import { replicasForN, type NamespaceReplication } from './placement.ts';
-import { gather, quorumRule, settle, type Attempt, type GatherResult, type Outcome, type QuorumRule } from './quorum.ts';
+import { LatencyPercentile, gather, quorumRule, settle, type Attempt, type GatherResult, type Outcome, type QuorumRule } from './quorum.ts';
 import { ReadRepairer } from './read-repair.ts';
 import { slotOf } from './keys.ts';
 import { KeyspaceOps, maxScanCount, type ScanPosition } from './keyspace.ts';
@@ -57,6 +57,14 @@ export const defaultExtraReads = 0;
 export const unreachableSuspectMs = 1000;
 /** A read still short of R answers after this long asks the replicas it held back. */
 export const defaultReadSpeculateMs = 250;
+/**
+ * A pair read whose peer is slower than this fraction of recent peer reads
+ * asks a spare peer too (speculative retry): ~5 % more read requests, for a
+ * read tail bounded by about this percentile plus one more round trip.
+ */
+export const defaultReadRetryPercentile = 0.95;
+/** The spare is never asked sooner than this: on a quiet machine the percentile can be a fraction of a millisecond. */
+export const defaultReadRetryMinMs = 1;
 
 // ---------------------------------------------------------------- what the coordinator builds on
 
@@ -140,6 +148,30 @@ export interface CoordinatorOptions {
   extraReads?: number;
   /** After this long without R answers a read asks every home replica (default defaultReadSpeculateMs). */
   readSpeculateMs?: number;
+  /** A pair read asks a spare peer once its first peer is slower than this fraction of recent ones (default defaultReadRetryPercentile). */
+  readRetryPercentile?: number;
+  /** ...but never sooner than this (default defaultReadRetryMinMs). */
+  readRetryMinMs?: number;
+  /** Timings of every operation, for a node's tail diagnostics; absent (the default): no clock reads for them. */
+  probe?: CoordinatorProbe;
+}
+
+/**
+ * Where an operation's time went, measured by the coordinator (all in ms
+ * from the moment it started the operation). Diagnostics only: a node wires
+ * one when asked to (src/node/tail-diag.ts).
+ */
+export interface CoordinatorProbe {
+  /**
+   * A coordinated write reached its quorum after `quorumMs`. `localMs`: when
+   * this node's copy was durable; `peerMs`: each peer's ack, in slot order;
+   * both undefined for what had not finished by the quorum (it counted no part in it).
+   */
+  write(quorumMs: number, localMs: number | undefined, peerMs: ReadonlyArray<number | undefined>): void;
+  /** A read's peer request (the pair path's one, or the general path as a whole) answered after `ms`. */
+  read(totalMs: number, peerMs: number | undefined): void;
+  /** This node, as a replica, served a peer's kv.apply in `ms` (receipt to durable). */
+  apply(ms: number): void;
 }
 
 export interface CoordinatorDeps<O> {
@@ -185,6 +217,8 @@ export interface CoordinatorStats {
   writesForwarded: number;
   reads: number;
   readRepairs: number;
+  /** Pair reads that also asked a spare peer (speculative retry). */
+  readRetries: number;
   hintsStored: number;
   overloaded: number;
 }
@@ -229,6 +263,10 @@ export class Coordinator<O> implements MessageHandler {
   private readonly keyspace: KeyspaceOps;
   private readonly extraReads: number;
   private readonly readSpeculateMs: number;
+  private readonly probe: CoordinatorProbe | undefined;
+  /** Recent latency of the first peer a pair read asks: the delay before it asks the spare too. */
+  private readonly peerReadMs: LatencyPercentile;
+  private readonly readRetryMinMs: number;
   /** One error per down owner, reused: a refusal per write would build a stack trace each time. */
   private readonly downErrors = new Map<NodeId, UnavailableError>();
   /** Peers the transport found unreachable, until when (monotonic ms). */
@@ -238,7 +276,7 @@ export class Coordinator<O> implements MessageHandler {
   private readonly unsubscribeLiveness: () => void;
   private opSeq = 0;
   private closed = false;
-  private readonly counters: CoordinatorStats = { writesCoordinated: 0, writesForwarded: 0, reads: 0, readRepairs: 0, hintsStored: 0, overloaded: 0 };
+  private readonly counters: CoordinatorStats = { writesCoordinated: 0, writesForwarded: 0, reads: 0, readRepairs: 0, readRetries: 0, hintsStored: 0, overloaded: 0 };
 
   constructor(
     private readonly deps: CoordinatorDeps<O>,
@@ -253,6 +291,11 @@ export class Coordinator<O> implements MessageHandler {
     this.extraReads = options.extraReads ?? defaultExtraReads;
     if (!Number.isInteger(this.extraReads) || this.extraReads < 0) throw new InvalidArgumentError(`extraReads must be a whole number of replicas, got ${this.extraReads}`);
     this.readSpeculateMs = options.readSpeculateMs ?? defaultReadSpeculateMs;
+    this.probe = options.probe;
+    const retryPercentile = options.readRetryPercentile ?? defaultReadRetryPercentile;
+    // Until enough reads were timed, the spare waits as long as the general path's speculation would.
+    this.peerReadMs = new LatencyPercentile(retryPercentile, this.readSpeculateMs);
+    this.readRetryMinMs = options.readRetryMinMs ?? defaultReadRetryMinMs;
     this.keyspace = new KeyspaceOps({
       localId: deps.localId,
       placement: deps.placement,
@@ -390,6 +433,7 @@ export class Coordinator<O> implements MessageHandler {
 
   /** Runs the write here, as one of the key's home replicas. */
   private async coordinate(request: ClientWrite): Promise<CoordinatedWrite<O>> {
+    const startedMs = this.probe === undefined ? 0 : this.deps.clock.nowMs();
     const { key } = request;
     const { home, fallbacks } = this.replicas(key);
     // local_quorum means the data center of the node the client asked, which may have forwarded here.
@@ -434,7 +478,9 @@ export class Coordinator<O> implements MessageHandler {
       if (slot.owner === this.deps.localId) continue;
       attempts.push({ owner: slot.owner, outcome: this.replicate(slot, fanout) });
     }
+    const timing = this.probe === undefined ? undefined : timeAttempts(attempts, this.deps.clock, startedMs);
     await gather(attempts, rule, this.deps.clock, timeoutMs, () => `${request.kind} ${describeKey(key)}`);
+    if (timing !== undefined) this.probe?.write(this.deps.clock.nowMs() - startedMs, timing[0], timing.slice(1));
     return { object, context: written.context, count, touched: true };
   }
 
@@ -547,20 +593,30 @@ export class Coordinator<O> implements MessageHandler {
 
   /**
    * The common read, two answers needed with this node one of them: this
-   * node's copy at once (no promise) and one request to the first live peer,
-   * without the general path's held replicas, speculation timer and gather.
-   * Undefined when it does not apply. A peer that fails, or has not answered
-   * by readSpeculateMs, hands the read to the general path, which then asks
-   * every replica at once (as its speculation would have by then).
+   * node's copy at once (no promise) and one request to the live peer with
+   * the fewest requests outstanding (a stalled or busy peer piles them up),
+   * without the general path's held replicas and gather. A peer that has not
+   * answered after the recent readRetryPercentile of peer reads (speculative
+   * retry, as Cassandra's `speculative_retry`), or that fails, has the read
+   * asked of a spare peer too, and the first answer wins. Both failing, or
+   * nothing by readSpeculateMs, hands the read to the general path, which
+   * then asks every replica. Undefined when it does not apply.
    */
   private readPair(key: Uint8Array, home: readonly NodeId[], rule: QuorumRule, timeoutMs: number): Promise<O | undefined> | undefined {
-    const { localId, backend, model } = this.deps;
+    const { localId, backend } = this.deps;
     if (rule.required !== 2 || this.extraReads !== 0 || backend.readNow === undefined || !rule.counts(localId) || !home.includes(localId)) return undefined;
     let peer: NodeId | undefined;
+    let spare: NodeId | undefined;
+    let peerLoad = Infinity;
     for (const node of home) {
-      if (node !== localId && rule.counts(node) && this.looksUp(node)) {
+      if (node === localId || !rule.counts(node) || !this.looksUp(node)) continue;
+      const load = this.inFlight.get(node) ?? 0;
+      if (load < peerLoad) {
+        spare ??= peer;
         peer = node;
-        break;
+        peerLoad = load;
+      } else {
+        spare ??= node;
       }
     }
     if (peer === undefined) return undefined;
@@ -572,29 +628,79 @@ export class Coordinator<O> implements MessageHandler {
       return undefined;
     }
     if (local === wouldWait) return undefined;
-    const started = this.deps.clock.nowMs();
+    const localCopy = local;
+    const { clock } = this.deps;
+    const startedMs = clock.nowMs();
     const message: ReadRequest = { type: 'kv.read', key };
-    const node = peer;
-    return this.requestPeer(node, message, Math.min(timeoutMs, this.readSpeculateMs)).then(
-      (reply) => {
-        const object = parseReadReply(reply).object;
-        const remote = object === null ? undefined : model.decode(object);
-        if (local === undefined || remote === undefined) {
-          if (local !== remote) this.repairAfter(key, localId, local, node, remote);
-          return local ?? remote;
+    const peerTimeoutMs = Math.min(timeoutMs, this.readSpeculateMs);
+    const first = peer;
+    return new Promise<O | undefined>((resolve, reject) => {
+      let done = false;
+      let asked = 1;
+      let failed = 0;
+      let lastError: unknown;
+      let retry: Timer | undefined;
+      const answer = (node: NodeId, askedMs: number, reply: WireMessage): void => {
+        const nowMs = clock.nowMs();
+        if (node === first) this.peerReadMs.record(nowMs - askedMs);
+        if (done) return;
+        done = true;
+        retry?.cancel();
+        this.probe?.read(nowMs - startedMs, nowMs - askedMs);
+        try {
+          resolve(this.pairAnswer(key, localCopy, node, reply));
+        } catch (error) {
+          reject(error as Error);
         }
-        if (local === remote || model.equal?.(local, remote) === true) return local;
-        this.repairAfter(key, localId, local, node, remote);
-        return model.merge(local, remote);
-      },
-      (error: unknown) => {
-        const remainingMs = timeoutMs - (this.deps.clock.nowMs() - started);
+      };
+      const fail = (error: unknown): void => {
+        if (done) return;
+        failed++;
+        lastError = error;
+        if (retry !== undefined) {
+          // The first peer failed before the retry delay: the spare now.
+          retry.cancel();
+          askSpare();
+          return;
+        }
+        if (failed < asked) return;
+        done = true;
+        const remainingMs = timeoutMs - (clock.nowMs() - startedMs);
         if (remainingMs <= 0) {
-          throw new TimeoutError(`Cannot read ${describeKey(key)} at consistency ${rule.label}: 1 of ${rule.required} required replicas answered within ${timeoutMs} ms (${node}: ${error instanceof Error ? error.message : String(error)})`);
+          reject(new TimeoutError(`Cannot read ${describeKey(key)} at consistency ${rule.label}: 1 of ${rule.required} required replicas answered within ${timeoutMs} ms (${error instanceof Error ? error.message : String(error)})`));
+          return;
         }
-        return this.readAll(key, home, rule, remainingMs, error instanceof TimeoutError);
-      },
-    );
+        this.readAll(key, home, rule, remainingMs, lastError instanceof TimeoutError).then(resolve, reject);
+      };
+      const askSpare = (): void => {
+        retry = undefined;
+        if (done || spare === undefined) return;
+        asked++;
+        this.counters.readRetries++;
+        const askedMs = clock.nowMs();
+        const node = spare;
+        this.requestPeer(node, message, Math.max(1, Math.min(peerTimeoutMs, timeoutMs - (askedMs - startedMs)))).then(
+          (reply) => answer(node, askedMs, reply),
+          fail,
+        );
+      };
+      this.requestPeer(first, message, peerTimeoutMs).then((reply) => answer(first, startedMs, reply), fail);
+      if (spare !== undefined && !done) retry = clock.setTimer(Math.min(peerTimeoutMs, Math.max(this.readRetryMinMs, this.peerReadMs.valueMs)), askSpare);
+    });
+  }
+
+  /** A pair read's result: the local copy merged with the peer's, repairing whichever is behind. */
+  private pairAnswer(key: Uint8Array, local: O | undefined, node: NodeId, reply: WireMessage): O | undefined {
+    const { model, localId } = this.deps;
+    const object = parseReadReply(reply).object;
+    const remote = object === null ? undefined : model.decode(object);
+    if (local === undefined || remote === undefined) {
+      if (local !== remote) this.repairAfter(key, localId, local, node, remote);
+      return local ?? remote;
+    }
+    if (local === remote || model.equal?.(local, remote) === true) return local;
+    this.repairAfter(key, localId, local, node, remote);
+    return model.merge(local, remote);
   }
 
   /** Read repair for two answers that differ: the repairer merges and sends to whichever is behind. */
@@ -608,7 +714,8 @@ export class Coordinator<O> implements MessageHandler {
 
   /** The general read: `askAll` asks every home replica up front (a slow first choice was seen). */
   private async readAll(key: Uint8Array, home: readonly NodeId[], rule: QuorumRule, timeoutMs: number, askAll: boolean): Promise<O | undefined> {
-    const deadline = this.deps.clock.nowMs() + timeoutMs;
+    const startedMs = this.deps.clock.nowMs();
+    const deadline = startedMs + timeoutMs;
     const order = this.readOrder(home, rule);
     const held: Array<(ask: boolean) => void> = [];
     const askNext = (): void => held.shift()?.(true);
@@ -660,6 +767,7 @@ export class Coordinator<O> implements MessageHandler {
       }
     }
     if (this.repairer !== undefined && !agreed) void this.repairer.afterRead(key, attempts);
+    this.probe?.read(this.deps.clock.nowMs() - startedMs, undefined);
     return merged;
   }
 
@@ -753,8 +861,15 @@ export class Coordinator<O> implements MessageHandler {
       request = parseKvRequest(message);
       // kv.apply and kv.read come with every client operation: promise chains, not async frames.
       switch (request.type) {
-        case 'kv.apply':
-          return this.onApply(request).then(() => kvAck);
+        case 'kv.apply': {
+          if (this.probe === undefined) return this.onApply(request).then(() => kvAck);
+          const { probe } = this;
+          const startedMs = this.deps.clock.nowMs();
+          return this.onApply(request).then(() => {
+            probe.apply(this.deps.clock.nowMs() - startedMs);
+            return kvAck;
+          });
+        }
         case 'kv.read': {
           const { backend } = this.deps;
           if (backend.readEncoded !== undefined) return backend.readEncoded(request.key).then((object): ReadReply => ({ type: 'kv.read.reply', object: object ?? null }));
@@ -850,6 +965,21 @@ export class Coordinator<O> implements MessageHandler {
   private checkOpen(): void {
     if (this.closed) throw new ClosedError(`The coordinator of ${this.deps.localId} is closed`);
   }
+}
+
+/**
+ * Diagnostics: when each attempt finished, in ms after `startedMs` (filled in
+ * as they settle; undefined until then). Costs a reaction per attempt, so only
+ * with a probe.
+ */
+function timeAttempts<T>(attempts: ReadonlyArray<Attempt<T>>, clock: Clock, startedMs: number): Array<number | undefined> {
+  const times: Array<number | undefined> = attempts.map(() => undefined);
+  attempts.forEach((attempt, i) => {
+    void attempt.outcome.then(() => {
+      times[i] = clock.nowMs() - startedMs;
+    });
+  });
+  return times;
 }
 
 /** The outcome of a replica a read held back and did not need. */

@@ -143,3 +143,59 @@ export function settle<T>(promise: Promise<T>): Promise<Outcome<T>> {
     (error: unknown) => ({ ok: false as const, error }),
   );
 }
+
+/** Bucket bounds grow by this factor: a percentile is known to within 25 %, plenty for a delay. */
+const latencyBucketGrowth = 1.25;
+const latencyBucketFirstMs = 0.25;
+/** 0.25 ms × 1.25^40 ≈ 1.8 s: past any delay worth waiting for. */
+const latencyBuckets = 41;
+const logGrowth = Math.log(latencyBucketGrowth);
+
+/**
+ * A running percentile of recent latencies, for a speculative retry's delay
+ * (Cassandra's `speculative_retry = 95p`): O(1) per sample, recomputed every
+ * `windowSamples`, when the counts are also halved so that the figure follows
+ * the last few windows rather than the whole run.
+ */
+export class LatencyPercentile {
+  private readonly counts = new Uint32Array(latencyBuckets);
+  private samples = 0;
+  private current: number;
+
+  constructor(
+    private readonly fraction: number,
+    initialMs: number,
+    private readonly windowSamples = 256,
+  ) {
+    if (!(fraction > 0 && fraction < 1)) throw new InvalidArgumentError(`A latency percentile must be between 0 and 1 exclusive, got ${fraction}`);
+    this.current = initialMs;
+  }
+
+  /** The percentile of the samples up to the last recomputation (the initial value before the first). */
+  get valueMs(): number {
+    return this.current;
+  }
+
+  record(ms: number): void {
+    const i = ms <= latencyBucketFirstMs ? 0 : Math.min(latencyBuckets - 1, Math.ceil(Math.log(ms / latencyBucketFirstMs) / logGrowth));
+    this.counts[i] = (this.counts[i] ?? 0) + 1;
+    if (++this.samples >= this.windowSamples) this.recompute();
+  }
+
+  private recompute(): void {
+    this.samples = 0;
+    let total = 0;
+    for (const c of this.counts) total += c;
+    const rank = Math.ceil(total * this.fraction);
+    let seen = 0;
+    for (let i = 0; i < latencyBuckets; i++) {
+      const c = this.counts[i] ?? 0;
+      seen += c;
+      if (seen >= rank) {
+        this.current = latencyBucketFirstMs * latencyBucketGrowth ** i;
+        break;
+      }
+    }
+    for (let i = 0; i < latencyBuckets; i++) this.counts[i] = (this.counts[i] ?? 0) >>> 1;
+  }
+}

@@ -19,9 +19,10 @@ import {
   type Transport,
   type WireMessage,
 } from '../../../src/core/index.ts';
-import { Coordinator, unreachableSuspectMs, type LocalWrite, type ObjectModel, type ReplicaBackend } from '../../../src/replication/coordinator.ts';
+import { Coordinator, unreachableSuspectMs, type CoordinatorOptions, type LocalWrite, type ObjectModel, type ReplicaBackend } from '../../../src/replication/coordinator.ts';
 import type { HintedHandoff } from '../../../src/replication/handoff.ts';
 import { ManualLiveness, StaticPlacement } from '../../../src/replication/placement.ts';
+import { LatencyPercentile } from '../../../src/replication/quorum.ts';
 import { decodeObject, encodeObject, objectsEqual, sameObject, type StoredObject } from '../../../src/replication/object.ts';
 import { objectArb } from '../versioning/gen.ts';
 
@@ -136,7 +137,7 @@ class Loopback {
   }
 }
 
-function setup(options: { extraReads?: number; withHints?: boolean; syncReads?: boolean; readRepair?: boolean } = {}) {
+function setup(options: { extraReads?: number; withHints?: boolean; syncReads?: boolean; readRepair?: boolean; coordinator?: CoordinatorOptions } = {}) {
   const ids: NodeId[] = ['n1', 'n2', 'n3'];
   const clock = new VirtualClock();
   const net = new Loopback(clock);
@@ -162,7 +163,7 @@ function setup(options: { extraReads?: number; withHints?: boolean; syncReads?: 
         model,
         ...(options.withHints === true ? { handoff } : {}),
       },
-      { readRepair: options.readRepair === true, ...(options.extraReads !== undefined ? { extraReads: options.extraReads } : {}) },
+      { readRepair: options.readRepair === true, ...(options.extraReads !== undefined ? { extraReads: options.extraReads } : {}), ...options.coordinator },
     );
     net.handlers.set(id, coordinator);
     coordinators.set(id, coordinator);
@@ -428,4 +429,69 @@ test('a read at R = 2 whose peer refuses asks the other peer at once; one whose 
   await clock.advance(200);
   await flushMicrotasks();
   assert.ok((failed as unknown) instanceof TimeoutError, `expected TimeoutError, got ${String(failed)}`);
+});
+
+test('a pair read asks the peer with the fewest requests outstanding', async () => {
+  const { node, backend, net } = setup({ syncReads: true });
+  for (const id of ['n1', 'n2', 'n3'] as const) backend(id).data.set('k', ['v1']);
+  // n2 (first in preference order) hangs on every request: reads pile up there.
+  net.handlers.set('n2', { onMessage: () => {}, onRequest: () => new Promise<WireMessage>(() => {}) });
+  void node('n1').read(utf8('k'), { r: 2, timeoutMs: 1000 });
+  await flushMicrotasks();
+  net.sent.length = 0;
+  assert.deepEqual(await node('n1').read(utf8('k'), { r: 2 }), ['v1']);
+  assert.deepEqual(
+    net.sent.map((m) => m.to),
+    ['n3'],
+    'asked the peer that already had a request outstanding',
+  );
+});
+
+test('a pair read asks a spare peer once its first peer is slower than recent reads (speculative retry), and the first answer wins', async () => {
+  const { node, backend, net, clock } = setup({ syncReads: true, coordinator: { readRetryPercentile: 0.9, readRetryMinMs: 5 } });
+  for (const id of ['n1', 'n2', 'n3'] as const) backend(id).data.set('k', ['v1']);
+  // Before any read was timed, the spare waits as long as the general path would (250 ms).
+  const n2 = net.handlers.get('n2') as MessageHandler;
+  net.handlers.set('n2', { onMessage: () => {}, onRequest: (from, m) => clock.sleep(300).then(() => n2.onRequest(from, m)) });
+  let first: unknown;
+  void node('n1')
+    .read(utf8('k'), { r: 2 })
+    .then((r) => (first = r));
+  await clock.advance(200);
+  await flushMicrotasks();
+  assert.equal(first, undefined, 'asked the spare before any read was timed');
+  await clock.advance(60);
+  await flushMicrotasks();
+  assert.deepEqual(first, ['v1']);
+  await clock.advance(100);
+  // A few hundred fast reads (instant peers) teach it that reads take ~0 ms: the delay becomes readRetryMinMs.
+  net.handlers.set('n2', n2);
+  for (let i = 0; i < 300; i++) assert.deepEqual(await node('n1').read(utf8('k'), { r: 2 }), ['v1']);
+  net.handlers.set('n2', { onMessage: () => {}, onRequest: () => new Promise<WireMessage>(() => {}) });
+  net.sent.length = 0;
+  let result: unknown;
+  void node('n1')
+    .read(utf8('k'), { r: 2 })
+    .then((r) => (result = r));
+  await flushMicrotasks();
+  assert.deepEqual(net.sent.map((m) => m.to), ['n2']);
+  await clock.advance(4);
+  await flushMicrotasks();
+  assert.equal(result, undefined, 'asked the spare sooner than readRetryMinMs');
+  await clock.advance(2);
+  await flushMicrotasks();
+  assert.deepEqual(result, ['v1'], 'the spare was not asked at readRetryMinMs');
+  assert.deepEqual(net.sent.map((m) => m.to), ['n2', 'n3']);
+  assert.equal(node('n1').stats().readRetries, 2);
+});
+
+test('LatencyPercentile follows recent samples to within a bucket', () => {
+  const p = new LatencyPercentile(0.95, 250, 100);
+  assert.equal(p.valueMs, 250, 'the initial value before a window is full');
+  for (let i = 1; i <= 100; i++) p.record(i / 10); // 0.1 .. 10 ms: p95 ≈ 9.5
+  assert.ok(p.valueMs >= 9.5 && p.valueMs <= 9.5 * 1.25, `p95 of 0.1..10 ms read ${p.valueMs}`);
+  // A slower period moves it up within a few windows (counts are halved each window).
+  for (let w = 0; w < 4; w++) for (let i = 1; i <= 100; i++) p.record(40 + i / 10);
+  assert.ok(p.valueMs >= 40 && p.valueMs <= 50 * 1.25, `after slower windows ${p.valueMs}`);
+  assert.throws(() => new LatencyPercentile(1, 1), /between 0 and 1/);
 });
