@@ -6,7 +6,11 @@
  *
  *   npm run bench:resp -- [--json] [--requests 200000] [--only redis,ringkv,node-ceiling]
  *                         [--pipelines 1,16] [--syncs none,always] [--dist DIR]
- *                         [--server node|embedded]
+ *                         [--server node|embedded] [--cpu]
+ *
+ * --cpu runs SET and GET as two redis-benchmark invocations and adds each
+ * server's user+system CPU per request (`cpuUsPerOp`, from /proc), the
+ * figure that moves when a command gets cheaper, whatever the load.
  *
  * --server embedded runs a bare RespServer over LocalKv in this script's
  * child instead of the real node (no metrics, no HTTP front end): the
@@ -27,7 +31,7 @@
  */
 import { spawn, execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +52,8 @@ interface Result {
   opsPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** With --cpu: the server process's user+system CPU per request, in microseconds. */
+  cpuUsPerOp?: number;
 }
 
 const { values: flags } = parseArgs({
@@ -63,6 +69,7 @@ const { values: flags } = parseArgs({
     server: { type: 'string', default: 'node' },
     pipelines: { type: 'string', default: '1,16' },
     syncs: { type: 'string', default: 'none,always' },
+    cpu: { type: 'boolean', default: false },
   },
   allowPositionals: false,
 });
@@ -224,8 +231,8 @@ async function stop(r: Running): Promise<void> {
 }
 
 /** Runs redis-benchmark and parses its CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms". */
-function redisBenchmark(port: number, pipeline: number, requests: number): Promise<Array<{ test: string; opsPerSec: number; p50Ms: number; p99Ms: number }>> {
-  const args = ['-h', '127.0.0.1', '-p', String(port), '-t', 'set,get', '-n', String(requests), '-r', '100000', '-d', '100', '-c', '50', '-P', String(pipeline), '--csv'];
+function redisBenchmark(port: number, pipeline: number, requests: number, tests = 'set,get'): Promise<Array<{ test: string; opsPerSec: number; p50Ms: number; p99Ms: number }>> {
+  const args = ['-h', '127.0.0.1', '-p', String(port), '-t', tests, '-n', String(requests), '-r', '100000', '-d', '100', '-c', '50', '-P', String(pipeline), '--csv'];
   return new Promise((resolve, reject) => {
     execFile('redis-benchmark', args, { maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error) {
@@ -248,6 +255,22 @@ function redisBenchmark(port: number, pipeline: number, requests: number): Promi
       resolve(rows);
     });
   });
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on Linux). */
+const userHz = 100;
+
+/** A process's user+system CPU so far in ms, from /proc (0 where there is none). */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / userHz;
+  } catch {
+    return 0;
+  }
 }
 
 interface Case {
@@ -280,10 +303,17 @@ async function main(): Promise<void> {
       const dir = mkdtempSync(join(tmpdir(), 'ringkv-bench-resp-'));
       const running = await c.start(dir);
       try {
-        for (const row of await redisBenchmark(running.port, pipeline, requests)) {
-          const result: Result = { target: c.target, sync: c.sync, pipeline, test: row.test, opsPerSec: row.opsPerSec, p50Ms: row.p50Ms, p99Ms: row.p99Ms };
-          results.push(result);
-          if (flags.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+        // With --cpu, SET and GET run as two invocations so each gets its own CPU reading.
+        for (const tests of flags.cpu ? ['set', 'get'] : ['set,get']) {
+          const before = cpuMs(running.child.pid);
+          const rows = await redisBenchmark(running.port, pipeline, requests, tests);
+          const spentMs = cpuMs(running.child.pid) - before;
+          for (const row of rows) {
+            const result: Result = { target: c.target, sync: c.sync, pipeline, test: row.test, opsPerSec: row.opsPerSec, p50Ms: row.p50Ms, p99Ms: row.p99Ms };
+            if (flags.cpu) result.cpuUsPerOp = Math.round((spentMs * 1000 * 100) / requests) / 100;
+            results.push(result);
+            if (flags.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+          }
         }
       } finally {
         await stop(running);
@@ -301,8 +331,9 @@ function printTable(results: Result[]): void {
   for (const r of results) {
     const anchor = redisOps(r.sync, r.pipeline, r.test);
     const ratio = anchor === undefined ? '' : (r.opsPerSec / anchor).toFixed(2);
+    const cpu = r.cpuUsPerOp === undefined ? '' : `  ${r.cpuUsPerOp.toFixed(2)} µs cpu/op`;
     lines.push(
-      `${r.target.padEnd(13)} ${r.sync.padEnd(7)} ${String(r.pipeline).padStart(2)}  ${r.test.padEnd(5)} ${r.opsPerSec.toFixed(0).padStart(10)}  ${r.p50Ms.toFixed(3).padStart(6)}  ${r.p99Ms.toFixed(3).padStart(6)}  ${ratio}`,
+      `${r.target.padEnd(13)} ${r.sync.padEnd(7)} ${String(r.pipeline).padStart(2)}  ${r.test.padEnd(5)} ${r.opsPerSec.toFixed(0).padStart(10)}  ${r.p50Ms.toFixed(3).padStart(6)}  ${r.p99Ms.toFixed(3).padStart(6)}  ${ratio.padEnd(4)}${cpu}`,
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);

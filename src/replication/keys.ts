@@ -39,6 +39,38 @@ export function storageKey(userKey: Uint8Array, partition: number = slotOf(userK
   return out;
 }
 
+/** Storage keys up to this length are built in place by StorageKeyScratch. */
+const maxScratchKeyBytes = 512;
+
+/**
+ * Storage keys for synchronous lookups, built into one reused buffer: a
+ * view per key length, made once, so a GET of a key as long as the last one
+ * allocates nothing. A key it hands out is valid until the next call, so it
+ * is only for a lookup whose callee keeps nothing of the key (an engine's
+ * getNow copies what it returns); never for a write.
+ */
+export class StorageKeyScratch {
+  private readonly buf = Buffer.allocUnsafeSlow(maxScratchKeyBytes);
+  private readonly views: Array<Buffer | undefined> = [];
+
+  of(userKey: Uint8Array, partition: number = slotOf(userKey)): Uint8Array {
+    const length = storageKeyPrefixBytes + userKey.length;
+    if (length > maxScratchKeyBytes) return storageKey(userKey, partition);
+    let view = this.views[length];
+    if (view === undefined) {
+      view = this.buf.subarray(0, length);
+      this.views[length] = view;
+    }
+    view[0] = dataKeyspace;
+    view[1] = partition >>> 8;
+    view[2] = partition & 0xff;
+    // Keys are short: a loop beats set()'s call overhead.
+    if (userKey.length <= 64) for (let i = 0; i < userKey.length; i++) view[storageKeyPrefixBytes + i] = userKey[i] as number;
+    else view.set(userKey, storageKeyPrefixBytes);
+    return view;
+  }
+}
+
 /** True when `key` is a user-data storage key (other namespaces are skipped by scans). */
 export function isDataKey(key: Uint8Array): boolean {
   return key.length >= storageKeyPrefixBytes && key[0] === dataKeyspace;

@@ -72,44 +72,6 @@ export function toGetResult(object: StoredObject | undefined, nowWallMs: number)
   return { siblings, context };
 }
 
-/**
- * `resolveWinner(toGetResult(object, now))` without building the result:
- * the newest live value or tombstone by (timestamp, writer), against the
- * newest live counter carrying the merged count of all live counters;
- * undefined when nothing live or the winner is a tombstone.
- */
-export function winnerOf(object: StoredObject | undefined, nowWallMs: number): Winner | undefined {
-  if (object === undefined) return undefined;
-  let best: Version | undefined;
-  let newestCounter: Version | undefined;
-  let counters = 0;
-  let anyLiveData = false;
-  for (const v of object.versions) {
-    if (!isLive(v, nowWallMs)) continue;
-    if (v.kind === 'counter') {
-      counters++;
-      anyLiveData = true;
-      if (newestCounter === undefined || newer(v, newestCounter)) newestCounter = v;
-      continue;
-    }
-    if (v.kind === 'value') anyLiveData = true;
-    if (best === undefined || newer(v, best)) best = v;
-  }
-  if (!anyLiveData) return undefined;
-  // The counter sibling comes last in toGetResult: it wins only when strictly newer.
-  if (newestCounter !== undefined && (best === undefined || newer(newestCounter, best))) {
-    const count = counterValue(counters === 1 ? newestCounter.counter : mergedCounter(object.versions.filter((v) => v.kind === 'counter' && isLive(v, nowWallMs))));
-    return { kind: 'counter', count, expiresAtMs: newestCounter.expiresAtMs, timestampMs: newestCounter.timestampMs, writer: newestCounter.dot.node };
-  }
-  if (best === undefined || best.kind !== 'value') return undefined;
-  return { kind: 'value', value: best.value, expiresAtMs: best.expiresAtMs, timestampMs: best.timestampMs, writer: best.dot.node };
-}
-
-/** resolveWinner's order: later timestamp, then the larger writer id. */
-function newer(a: Version, b: Version): boolean {
-  return a.timestampMs > b.timestampMs || (a.timestampMs === b.timestampMs && a.dot.node > b.dot.node);
-}
-
 /** A client's context bytes as a clock; bytes this store did not issue are the caller's mistake. */
 export function contextFromClient(context: Uint8Array | null | undefined): WriteContext | null {
   if (context === undefined || context === null) return null;
@@ -166,9 +128,8 @@ export class LocalKv implements KvApi {
 
   winnerNow(key: Uint8Array, options: ReadOptions = {}): Winner | undefined | WouldWait {
     this.requireOne(options.r, 'read');
-    // Transient: the winner is replied at once, so values may stay views of the engine's copy.
-    const object = this.store.readRawNow(key, true);
-    return object === wouldWait ? wouldWait : winnerOf(object, this.clock.wallMs());
+    // The winner is replied at once, so its value may stay a view of the engine's copy.
+    return this.store.winnerNow(key, this.clock.wallMs());
   }
 
   putNow(key: Uint8Array, value: Uint8Array, options: WriteOptions = {}): Promise<void> | DurableNow | WouldWait {

@@ -20,6 +20,7 @@ import { counterValue, mergeCounters } from './counter.ts';
 import type { CounterLane, CounterState } from './counter.ts';
 import { contextCovers, coversDot, emptyClock, mergeClocks, withDots } from './vclock.ts';
 import type { ClockEntry, Dot, VClock, WriteContext } from './vclock.ts';
+import type { Winner } from './api.ts';
 
 export type VersionKind = 'value' | 'counter' | 'tombstone';
 
@@ -398,37 +399,43 @@ class ByteReader {
 
   text(): string {
     const n = this.varint();
-    const buf = this.buf;
     const start = this.pos;
-    if (start + n > buf.length) this.fail(`length ${n} past the end`);
+    if (start + n > this.buf.length) this.fail(`length ${n} past the end`);
     this.pos += n;
-    // Node ids are short ASCII and the same few recur in every object: the
-    // last ones decoded are compared in place and reused (no string built).
-    if (n <= maxInternedTextBytes) {
-      for (let k = 0; k < internedTexts.length; k++) {
-        const known = internedTexts[k] as string;
-        if (known.length !== n) continue;
-        let same = true;
-        for (let i = 0; i < n; i++) {
-          if (known.charCodeAt(i) !== buf[start + i]) {
-            same = false;
-            break;
-          }
-        }
-        if (same) return known;
-      }
-      let s = '';
-      for (let i = start; i < start + n; i++) {
-        const c = buf[i] as number;
-        if (c >= 0x80) return buf.toString('utf8', start, start + n);
-        s += String.fromCharCode(c);
-      }
-      internedTexts[internedNext] = s;
-      internedNext = (internedNext + 1) % maxInternedTexts;
-      return s;
-    }
-    return buf.toString('utf8', start, start + n);
+    return textAt(this.buf, start, n);
   }
+}
+
+/**
+ * The UTF-8 text of `n` bytes at `start`. Node ids are short ASCII and the
+ * same few recur in every object: the last ones decoded are compared in
+ * place and reused (no string built).
+ */
+function textAt(buf: Buffer, start: number, n: number): string {
+  if (n <= maxInternedTextBytes) {
+    for (let k = 0; k < internedTexts.length; k++) {
+      const known = internedTexts[k] as string;
+      if (known.length !== n) continue;
+      let same = true;
+      for (let i = 0; i < n; i++) {
+        if (known.charCodeAt(i) !== buf[start + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return known;
+    }
+    let s = '';
+    for (let i = start; i < start + n; i++) {
+      const c = buf[i] as number;
+      if (c >= 0x80) return buf.toString('utf8', start, start + n);
+      s += String.fromCharCode(c);
+    }
+    internedTexts[internedNext] = s;
+    internedNext = (internedNext + 1) % maxInternedTexts;
+    return s;
+  }
+  return buf.toString('utf8', start, start + n);
 }
 
 /** Short ASCII texts (node ids) ByteReader.text hands out again instead of rebuilding. */
@@ -722,6 +729,150 @@ export function encodedHasExpired(bytes: Uint8Array, nowWallMs: number): boolean
     if (pos > n) return true;
   }
   return pos !== n;
+}
+
+// ---------------------------------------------------------------- the winner
+
+/** resolveWinner's order: later timestamp, then the larger writer id. */
+function newer(a: Version, b: Version): boolean {
+  return a.timestampMs > b.timestampMs || (a.timestampMs === b.timestampMs && a.dot.node > b.dot.node);
+}
+
+/**
+ * `resolveWinner(toGetResult(object, now))` without building the result:
+ * the newest live value or tombstone by (timestamp, writer), against the
+ * newest live counter carrying the merged count of all live counters;
+ * undefined when nothing live or the winner is a tombstone.
+ */
+export function winnerOf(object: StoredObject | undefined, nowWallMs: number): Winner | undefined {
+  if (object === undefined) return undefined;
+  let best: Version | undefined;
+  let newestCounter: Version | undefined;
+  let counters = 0;
+  let anyLiveData = false;
+  for (const v of object.versions) {
+    if (!isLive(v, nowWallMs)) continue;
+    if (v.kind === 'counter') {
+      counters++;
+      anyLiveData = true;
+      if (newestCounter === undefined || newer(v, newestCounter)) newestCounter = v;
+      continue;
+    }
+    if (v.kind === 'value') anyLiveData = true;
+    if (best === undefined || newer(v, best)) best = v;
+  }
+  if (!anyLiveData) return undefined;
+  // The counter sibling comes last in toGetResult: it wins only when strictly newer.
+  if (newestCounter !== undefined && (best === undefined || newer(newestCounter, best))) {
+    const count = counterValue(counters === 1 ? newestCounter.counter : mergedCounter(object.versions.filter((v) => v.kind === 'counter' && isLive(v, nowWallMs))));
+    return { kind: 'counter', count, expiresAtMs: newestCounter.expiresAtMs, timestampMs: newestCounter.timestampMs, writer: newestCounter.dot.node };
+  }
+  if (best === undefined || best.kind !== 'value') return undefined;
+  return { kind: 'value', value: best.value, expiresAtMs: best.expiresAtMs, timestampMs: best.timestampMs, writer: best.dot.node };
+}
+
+/** What peekWinner answers when only a decode can tell (several versions, a counter, anything unexpected). */
+export const mustDecode: unique symbol = Symbol('ringkv.mustDecode');
+export type MustDecode = typeof mustDecode;
+
+/** Node tables peekWinner reads in place; larger ones are decoded. */
+const maxPeekNodes = 8;
+/** Where peekWinner notes the node table's text offsets and the clock's counters (one peek at a time). */
+const peekTextStart = new Int32Array(maxPeekNodes);
+const peekTextLength = new Int32Array(maxPeekNodes);
+const peekClockCounter = new Float64Array(maxPeekNodes);
+/** peekWinner's read position (module state: no closure or reader object per peek). */
+let peekPos = 0;
+
+/** A varint at peekPos as ByteReader.varint reads it; -1 where ByteReader would throw. */
+function peekVarint(bytes: Uint8Array): number {
+  const first = bytes[peekPos];
+  if (first !== undefined && first < 0x80) {
+    peekPos++;
+    return first;
+  }
+  let result = 0;
+  let scale = 1;
+  for (let i = 0; i < 8; i++) {
+    const b = bytes[peekPos++];
+    if (b === undefined) return -1;
+    result += (b & 0x7f) * scale;
+    if ((b & 0x80) === 0) return result > Number.MAX_SAFE_INTEGER ? -1 : result;
+    scale *= 0x80;
+  }
+  return -1;
+}
+
+/** The little-endian f64 at peekPos (the caller checked 8 bytes remain); NaN for a non-finite one. */
+function peekFinite(bytes: Uint8Array): number {
+  for (let j = 0; j < 8; j++) scratch8[j] = bytes[peekPos + j] as number;
+  peekPos += 8;
+  const v = scratch8.readDoubleLE(0);
+  return Number.isFinite(v) ? v : NaN;
+}
+
+/**
+ * `winnerOf(decodeObject(bytes, true), nowWallMs)` read in place for the
+ * common object of one version that is a plain value or a tombstone: the
+ * value is a view of `bytes` and nothing else is built. `mustDecode` for any
+ * other shape, and for bytes decodeObject would reject (so the caller's
+ * decode reports the corruption).
+ */
+export function peekWinner(bytes: Uint8Array, nowWallMs: number): Winner | undefined | MustDecode {
+  const n = bytes.length;
+  if (n === 0 || bytes[0] !== objectFormatVersion) return mustDecode;
+  peekPos = 1;
+  const nodeCount = peekVarint(bytes);
+  if (nodeCount < 0 || nodeCount > maxPeekNodes) return mustDecode;
+  for (let i = 0; i < nodeCount; i++) {
+    const length = peekVarint(bytes);
+    if (length < 0 || peekPos + length > n) return mustDecode;
+    // ASCII only, and each name after the previous: the order decodeObject's clock check relies on.
+    for (let j = peekPos; j < peekPos + length; j++) if ((bytes[j] as number) >= 0x80) return mustDecode;
+    if (i > 0) {
+      const before = peekTextStart[i - 1] as number;
+      if (compareBytes(bytes.subarray(before, before + (peekTextLength[i - 1] as number)), bytes.subarray(peekPos, peekPos + length)) >= 0) return mustDecode;
+    }
+    peekTextStart[i] = peekPos;
+    peekTextLength[i] = length;
+    peekClockCounter[i] = 0;
+    peekPos += length;
+  }
+  const clockEntries = peekVarint(bytes);
+  if (clockEntries < 0 || clockEntries > nodeCount) return mustDecode;
+  let previous = -1;
+  for (let i = 0; i < clockEntries; i++) {
+    const node = peekVarint(bytes);
+    if (node <= previous || node >= nodeCount) return mustDecode;
+    previous = node;
+    const counter = peekVarint(bytes);
+    if (counter < 1 || peekVarint(bytes) < 0) return mustDecode;
+    peekClockCounter[node] = counter;
+  }
+  const versionCount = peekVarint(bytes);
+  if (versionCount === 0) return peekPos === n ? undefined : mustDecode;
+  if (versionCount !== 1 || peekPos + 2 > n) return mustDecode;
+  const kind = bytes[peekPos] as number;
+  const flags = bytes[peekPos + 1] as number;
+  peekPos += 2;
+  if ((kind !== kindCodes.value && kind !== kindCodes.tombstone) || (flags & ~(flagExpires | flagDeleted)) !== 0) return mustDecode;
+  const node = peekVarint(bytes);
+  const counter = peekVarint(bytes);
+  // The version's dot must be inside the object's context, as decodeObject checks.
+  if (node < 0 || node >= nodeCount || counter < 1 || (peekClockCounter[node] as number) < counter) return mustDecode;
+  const fixedBytes = 8 * (1 + (flags & flagExpires) + ((flags & flagDeleted) >>> 1));
+  if (peekPos + fixedBytes > n) return mustDecode;
+  const timestampMs = peekFinite(bytes);
+  const expiresAtMs = (flags & flagExpires) !== 0 ? peekFinite(bytes) : null;
+  const deletedAtMs = (flags & flagDeleted) !== 0 ? peekFinite(bytes) : 0;
+  if (Number.isNaN(timestampMs) || Number.isNaN(expiresAtMs) || Number.isNaN(deletedAtMs)) return mustDecode;
+  if (kind === kindCodes.tombstone) return peekPos === n ? undefined : mustDecode;
+  const length = peekVarint(bytes);
+  if (length < 0 || peekPos + length !== n) return mustDecode;
+  if (expiresAtMs !== null && expiresAtMs <= nowWallMs) return undefined;
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const writer = textAt(buf, peekTextStart[node] as number, peekTextLength[node] as number);
+  return { kind: 'value', value: buf.subarray(peekPos, n), expiresAtMs, timestampMs, writer };
 }
 
 // ---------------------------------------------------------------- contexts

@@ -44,11 +44,11 @@ import { ConflictError, InvalidArgumentError, IoError, asBuffer, assert, bytesEq
 import type { Clock, NodeId, Timer } from '../core/index.ts';
 import type { Engine, EngineEntry } from '../storage/index.ts';
 import { wouldWait } from './api.ts';
-import type { WouldWait } from './api.ts';
+import type { Winner, WouldWait } from './api.ts';
 import { incrementCounter, notAnIntegerMessage, parseInteger, counterValue } from './counter.ts';
 import type { CounterState } from './counter.ts';
 import { HybridClock, hlcTicks } from './hlc.ts';
-import { dataRange, isDataKey, partitionOfStorageKey, partitionRange, slotCount, slotOf, storageKey, userKeyOf, validateKey, validateValue } from './keys.ts';
+import { StorageKeyScratch, dataRange, isDataKey, partitionOfStorageKey, partitionRange, slotCount, slotOf, storageKey, userKeyOf, validateKey, validateValue } from './keys.ts';
 import {
   decodeObject,
   emptyObject,
@@ -61,8 +61,11 @@ import {
   makeObject,
   mergeObjects,
   mergedCounter,
+  mustDecode,
+  peekWinner,
   sameObject,
   survivorsOf,
+  winnerOf,
 } from './object.ts';
 import type { StoredObject, Version } from './object.ts';
 import { contextCovers, counterOf, coversDot, defaultClockPrunePolicy, emptyClock, mergeClocks, plainClock, pruneClock, withDots } from './vclock.ts';
@@ -403,6 +406,8 @@ export class ReplicaStore {
    */
   private writeSeq = 0;
   private cacheMisses = 0;
+  /** Storage keys of synchronous lookups (readRawNow, winnerNow), built without an allocation. */
+  private readonly lookupKey = new StorageKeyScratch();
   private readonly counters: ReplicaStoreStats = { coordinatedWrites: 0, appliedMerges: 0, noopMerges: 0, siblingLimitRejections: 0 };
 
   constructor(options: ReplicaStoreOptions) {
@@ -449,11 +454,42 @@ export class ReplicaStore {
    */
   readRawNow(key: Uint8Array, transient = false): StoredObject | undefined | WouldWait {
     validateKey(key);
-    const skey = storageKey(key);
+    const skey = this.lookupKey.of(key);
     const cached = this.cache.get(skey);
     if (cached !== undefined) return cached;
     const entry = this.lookupNow(skey);
     if (entry === wouldWait || entry === undefined) return entry;
+    return this.decodeAndAdmit(key, skey, entry, transient);
+  }
+
+  /**
+   * `winnerOf(readRawNow(key, true), nowWallMs)`: the winner a RESP GET
+   * shows, now, or `wouldWait`. It reads the engine only (the object cache
+   * only when the engine has no synchronous lookup): the object cache
+   * never holds anything newer than the engine (a write enters it once its
+   * engine write settled), and for GETs it cost more than it saved (with
+   * 100 000 uniformly read keys, 4.5 µs per GET with it, 3.0 µs without:
+   * the lookups, the decodes of admitted objects, and the garbage collector
+   * marking them). An object of one plain version (the common case) is read
+   * in place (peekWinner: the value a view of the engine's bytes, nothing
+   * decoded); any other shape is decoded. Use the winner at once.
+   */
+  winnerNow(key: Uint8Array, nowWallMs: number): Winner | undefined | WouldWait {
+    validateKey(key);
+    const skey = this.lookupKey.of(key);
+    if (this.engine.getNow === undefined) {
+      // No synchronous engine lookup: the cache is all that can answer now.
+      const cached = this.cache.get(skey);
+      return cached === undefined ? wouldWait : winnerOf(cached, nowWallMs);
+    }
+    const entry = this.lookupNow(skey);
+    if (entry === wouldWait || entry === undefined) return entry;
+    const peeked = peekWinner(entry.value, nowWallMs);
+    return peeked !== mustDecode ? peeked : winnerOf(this.decodeEntry(key, entry, true), nowWallMs);
+  }
+
+  /** A lookup's entry decoded, and admitted to the cache one miss in eight. `skey` may be scratch: the cache copies it. */
+  private decodeAndAdmit(key: Uint8Array, skey: Uint8Array, entry: EngineEntry, transient: boolean): StoredObject {
     // A transient reader (a RESP GET replying at once) gets values as views of the engine's copy.
     const object = this.decodeEntry(key, entry, transient);
     // Same admission as loadAndCache; nothing can interleave here, but a key
