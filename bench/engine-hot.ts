@@ -6,8 +6,10 @@
  *       [--sync-puts 30000] [--engines ringkv,leveldb] [--runtime node|tsx] [--json]
  *
  * One engine, `--keys` keys of 100-byte values (everything cached), then
- *   (a) getNow of random existing keys (LevelDB: getSync), as filled and again
- *       after a full compaction (every key in an SSTable);
+ *   (a) getNow of random existing keys (LevelDB: getSync), as filled (the
+ *       memtable), after the puts of (b) (memtable and flushed SSTables, blocks
+ *       cached: a node after a SET run) and after a full compaction (every key
+ *       in an SSTable), then getNowView (no value copy) where the engine has it;
  *   (b) single puts of random existing keys, sync none, 16 per event-loop
  *       turn (a node answering a pipelined client): ns/op including the
  *       flushes and compactions they cause, then one long run of `--puts`
@@ -113,6 +115,9 @@ interface Measured {
   allocBytes: number;
   gcs: number;
   maxGcMs: number;
+  /** Old-generation (mark-compact) collections: the pauses that set the tail. */
+  markCompacts: number;
+  maxMarkCompactMs: number;
 }
 
 async function measure(fn: () => Promise<void> | void): Promise<Measured> {
@@ -128,11 +133,17 @@ async function measure(fn: () => Promise<void> | void): Promise<Measured> {
   const stats = profiler.stop()?.statistics ?? [];
   let freed = 0;
   let maxGcMs = 0;
+  let markCompacts = 0;
+  let maxMarkCompactMs = 0;
   for (const s of stats) {
     freed += s.beforeGC.heapStatistics.usedHeapSize - s.afterGC.heapStatistics.usedHeapSize;
     maxGcMs = Math.max(maxGcMs, s.cost / 1000);
+    if (s.gcType === 'MarkSweepCompact') {
+      markCompacts++;
+      maxMarkCompactMs = Math.max(maxMarkCompactMs, s.cost / 1000);
+    }
   }
-  return { ms, cpuMs: (used.user + used.system) / 1000, allocBytes: after - before + freed, gcs: stats.length, maxGcMs };
+  return { ms, cpuMs: (used.user + used.system) / 1000, allocBytes: after - before + freed, gcs: stats.length, maxGcMs, markCompacts, maxMarkCompactMs };
 }
 
 function median(xs: number[]): number {
@@ -194,6 +205,8 @@ async function longPutRun(engine: string, store: Store, data: Data, statsOf: () 
     maxGapBetweenTurnsMs: +gaps.max.toFixed(2),
     gcs: m.gcs,
     maxGcMs: +m.maxGcMs.toFixed(2),
+    markCompacts: m.markCompacts,
+    maxMarkCompactMs: +m.maxMarkCompactMs.toFixed(2),
   };
   for (const k of Object.keys(after)) extra[k] = (after[k] as number) - (before[k] ?? 0);
   emit({ engine, phase: `put-long-${longPuts}`, nsPerOp: (m.ms * 1e6) / longPuts, cpuNsPerOp: (m.cpuMs * 1e6) / longPuts, allocBytesPerOp: m.allocBytes / longPuts, extra });
@@ -278,8 +291,17 @@ async function ringkvWorker(dir: string): Promise<void> {
   await repeat('ringkv', 'getNow-as-filled', opsPerRun, gets);
   await repeat('ringkv', 'put-none', opsPerRun, () => putLoop(db, data, opsPerRun));
   await longPutRun('ringkv', db, data, numbers);
+  // Keys spread over the memtable and SSTables written by flushes, blocks cached: a node after a SET run.
+  await repeat('ringkv', 'getNow-after-puts', opsPerRun, gets);
   await db.compact();
   await repeat('ringkv', 'getNow-tables', opsPerRun, gets);
+  // The transient reader's path (a RESP GET copying the value out at once), where the engine has it.
+  const view = (db as { getNowView?: (key: Uint8Array) => unknown }).getNowView?.bind(db);
+  if (view !== undefined) {
+    await repeat('ringkv', 'getNowView-tables', opsPerRun, () => {
+      for (let i = 0; i < opsPerRun; i++) if (view(data.nextKey()) === undefined) throw new Error('ringkv lost a key');
+    });
+  }
   await db.close();
 
   const timed = new TimedFileSystem(new RealFileSystem());
@@ -327,6 +349,7 @@ async function leveldbWorker(dir: string): Promise<void> {
   await repeat('leveldb', 'getNow-as-filled', opsPerRun, gets);
   await repeat('leveldb', 'put-none', opsPerRun, () => putLoop(store, data, opsPerRun));
   await longPutRun('leveldb', store, data, () => ({}));
+  await repeat('leveldb', 'getNow-after-puts', opsPerRun, gets);
   await db.compactRange(Buffer.alloc(0), Buffer.alloc(keyBytes, 0xff));
   await repeat('leveldb', 'getNow-tables', opsPerRun, gets);
   await db.close();

@@ -43,6 +43,15 @@ export interface Engine {
    */
   getNow?(key: Uint8Array): EngineEntry | undefined;
   /**
+   * Optional: getNow without copies, for transient readers that copy what
+   * they need at once (a RESP GET writing the value into its reply). The
+   * entry's `key` is the `key` given, and `value` and `meta` may be views
+   * into the engine's memory: they are valid only until the next call into
+   * the engine (any method), after which they may hold other bytes. Engines
+   * do not retain `key` in getNow or getNowView.
+   */
+  getNowView?(key: Uint8Array): EngineEntry | undefined;
+  /**
    * Resolves once the write is as durable as the sync mode promises. A write
    * that needs no waiting may be answered with one shared, already-resolved
    * promise (the LSM engine under sync `none`); ReplicaStore recognises it to

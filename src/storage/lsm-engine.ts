@@ -16,8 +16,7 @@ import type { Block } from './block.ts';
 import { keyPrefix32, kindDelete, kindPut, kindPutMeta } from './block.ts';
 import { bloomHash } from './bloom.ts';
 import { BlockCache } from './block-cache.ts';
-import { RowCache } from './cache.ts';
-import type { CachedRow } from './cache.ts';
+import { RowCache } from './row-cache.ts';
 import { ByteWriter, copyOf } from './codec.ts';
 import { isBottommost, keyRange, levelBytes, pickCompaction, pickForLevel } from './compaction.ts';
 import type { CompactionPick } from './compaction.ts';
@@ -26,7 +25,7 @@ import type { Cursor } from './cursor.ts';
 import type { BatchOp, Engine, EngineEntry, EngineStats, KeyRange } from './engine.ts';
 import { manifestTempName, readManifest, writeManifest } from './manifest.ts';
 import type { ManifestTable } from './manifest.ts';
-import { Memtable, keyString } from './memtable.ts';
+import { Memtable } from './memtable.ts';
 import { maxLevels, resolveOptions } from './options.ts';
 import type { LsmOptions } from './options.ts';
 import { HashArrayPool, Table, TableBuilder, tableFileName } from './sstable.ts';
@@ -64,8 +63,6 @@ const readsPerYield = 255;
  * read-hit 689–764 k in the same runs (bench/RESULTS.md).
  */
 const batchEntriesPerYieldMask = 127;
-/** Heap cost of a row-cache entry beyond its bytes: row and Buffer objects, backing store, LRU slot, Map entry. */
-const rowCacheOverheadBytes = 320;
 /** Bytes one group commit writes at most (bounds the latency of the writers in it). */
 const maxGroupCommitBytes = 4 * 1024 * 1024;
 
@@ -315,39 +312,47 @@ export class LsmEngine implements Engine {
 
   /** Synchronous lookup (reads hit memory or the page cache). */
   getNow(key: Uint8Array): EngineEntry | undefined {
+    return this.lookup(key, false);
+  }
+
+  /**
+   * getNow without copies: the entry's key is `key` itself and its value and
+   * metadata are views into the engine's memory (memtable arena, row cache
+   * slab or a cached block), valid until the next call into the engine. For
+   * transient readers that copy the value out at once (a RESP GET).
+   */
+  getNowView(key: Uint8Array): EngineEntry | undefined {
+    return this.lookup(key, true);
+  }
+
+  private lookup(key: Uint8Array, view: boolean): EngineEntry | undefined {
     this.checkOpen();
     this.counters.gets++;
     bloomHash(key, this.hash);
     const h1 = this.hash[0] as number;
     const h2 = this.hash[1] as number;
-    // The key string is built only when the row cache may hold the key.
-    let k: string | undefined;
     const mem = this.mem;
     if (mem.mayContain(h1, h2)) {
       const id = mem.find(key, h1);
-      if (id >= 0) return mem.isDeletion(id) ? undefined : this.entryFromMemtable(key, mem, id);
+      if (id >= 0) return mem.isDeletion(id) ? undefined : this.entryFromMemtable(key, mem, id, view);
     }
     const imm = this.imm;
     if (imm?.mayContain(h1, h2) === true) {
       const id = imm.find(key, h1);
-      if (id >= 0) return imm.isDeletion(id) ? undefined : this.entryFromMemtable(key, imm, id);
+      if (id >= 0) return imm.isDeletion(id) ? undefined : this.entryFromMemtable(key, imm, id, view);
     }
-    if (this.rowCache.mayContain(h1)) {
-      k = keyString(key);
-      const cached = this.rowCache.get(k);
-      if (cached !== undefined) {
-        return { key: copyOf(key, 0, key.length), value: copyOf(cached.value, 0, cached.value.length), meta: cached.meta && copyOf(cached.meta, 0, cached.meta.length) };
-      }
+    const rows = this.rowCache;
+    if (rows.entries > 0) {
+      const row = rows.find(key, h1);
+      if (row >= 0) return this.entryFromRow(key, row, view);
     } else {
-      this.rowCache.misses++;
+      rows.misses++;
     }
     const keyBuf = asBuffer(key);
     const levels = this.levels;
-    // Whether this lookup read a block from the file (only then may the row cache admit the row).
-    const blockMisses = this.blockCache.misses;
     for (const table of levels[0] as Table[]) {
       const block = table.get(keyBuf, h1, h2);
-      if (block !== undefined) return this.entryFromBlock(key, k, h1, block, this.blockCache.misses !== blockMisses);
+      if (block !== undefined) return this.entryFromBlock(key, h1, block, view);
     }
     for (let level = 1; level < levels.length; level++) {
       const tables = levels[level] as Table[];
@@ -356,12 +361,13 @@ export class LsmEngine implements Engine {
       const table = tables[i];
       if (table === undefined || table.startsAfter(keyBuf, keyPrefix32(keyBuf, 0, keyBuf.length))) continue;
       const block = table.get(keyBuf, h1, h2);
-      if (block !== undefined) return this.entryFromBlock(key, k, h1, block, this.blockCache.misses !== blockMisses);
+      if (block !== undefined) return this.entryFromBlock(key, h1, block, view);
     }
     return undefined;
   }
 
-  private entryFromMemtable(key: Uint8Array, mem: Memtable, id: number): EngineEntry {
+  private entryFromMemtable(key: Uint8Array, mem: Memtable, id: number, view: boolean): EngineEntry {
+    if (view) return { key, value: mem.value(id) as Buffer, meta: mem.meta(id) };
     const valueLength = mem.valueLength(id);
     const metaLength = mem.metaLength(id);
     if (metaLength >= 0) {
@@ -375,29 +381,34 @@ export class LsmEngine implements Engine {
     return { key: copyOf(key, 0, key.length), value, meta: undefined };
   }
 
+  private entryFromRow(key: Uint8Array, row: number, view: boolean): EngineEntry {
+    const rows = this.rowCache;
+    const slab = rows.bytes;
+    const start = rows.valueStart(row);
+    const end = start + rows.valueLength(row);
+    const metaLength = rows.metaLength(row);
+    if (view) return { key, value: slab.subarray(start, end), meta: metaLength < 0 ? undefined : slab.subarray(end, end + metaLength) };
+    if (metaLength < 0) return { key: copyOf(key, 0, key.length), value: copyOf(slab, start, end), meta: undefined };
+    const both = copyOf(slab, start, end + metaLength);
+    return { key: copyOf(key, 0, key.length), value: both.subarray(0, end - start), meta: both.subarray(end - start) };
+  }
+
   /**
-   * `fromFile`: the block was read from the file, not the block cache. Only
-   * such rows may enter the row cache: with the block cached, a row-cache
-   * hit is no cheaper than the block path, and admitting rows churned the
-   * cache (100k uniformly read keys, everything cached: getNow from tables
-   * ~2.7 µs of CPU with admissions, ~2.2 µs without; bench/engine-hot.ts).
+   * The row enters the row cache if its admission rule agrees (row-cache.ts),
+   * whether the block came from the file or the block cache: a row hit is a
+   * hash probe, about a third of the cached-block path's CPU.
    */
-  private entryFromBlock(key: Uint8Array, k: string | undefined, h1: number, block: Block, fromFile: boolean): EngineEntry | undefined {
+  private entryFromBlock(key: Uint8Array, h1: number, block: Block, view: boolean): EngineEntry | undefined {
     if (block.kind === kindDelete) return undefined;
-    const entry: EngineEntry = { key: copyOf(key, 0, key.length), value: block.valueCopy(), meta: block.metaCopy() };
-    if (fromFile && this.options.rowCacheBytes > 0 && this.rowCache.shouldAdmit(h1)) {
-      const valueBytes = entry.value.length;
-      const metaBytes = entry.meta?.length ?? 0;
-      // One unpooled buffer per row: a slice of Node's shared 8 KiB pool would
-      // keep the whole pool chunk (and everyone else's garbage in it) alive.
-      const own = Buffer.allocUnsafeSlow(valueBytes + metaBytes);
-      own.set(entry.value, 0);
-      if (entry.meta !== undefined) own.set(entry.meta, valueBytes);
-      const row: CachedRow = { value: own.subarray(0, valueBytes), meta: entry.meta && own.subarray(valueBytes), hash: h1 };
-      const rowKey = k ?? keyString(key);
-      this.rowCache.add(rowKey, row, 2 * rowKey.length + valueBytes + metaBytes + rowCacheOverheadBytes);
+    const hasMeta = block.kind === kindPutMeta;
+    if (this.rowCache.enabled) {
+      this.rowCache.offer(key, h1, block.buf, block.valueStart, block.valueEnd, hasMeta ? block.metaStart : -1, block.metaEnd);
     }
-    return entry;
+    if (view) {
+      const buf = block.buf;
+      return { key, value: buf.subarray(block.valueStart, block.valueEnd), meta: hasMeta ? buf.subarray(block.metaStart, block.metaEnd) : undefined };
+    }
+    return { key: copyOf(key, 0, key.length), value: block.valueCopy(), meta: block.metaCopy() };
   }
 
   iterate(range: KeyRange = {}): AsyncIterable<EngineEntry> {
@@ -657,8 +668,7 @@ export class LsmEngine implements Engine {
     bloomHash(key, hash);
     const h1 = hash[0] as number;
     this.mem.set(key, h1, hash[1] as number, seq, value, meta);
-    // The presence counters rule out most keys without building the key string.
-    if (this.rowCache.size > 0 && this.rowCache.mayContain(h1)) this.rowCache.delete(keyString(key));
+    this.rowCache.invalidate(key, h1);
     this.counters.writes++;
     this.counters.userBytesWritten += key.length + value.length + (meta?.length ?? 0);
   }
@@ -666,7 +676,7 @@ export class LsmEngine implements Engine {
   private apply(batch: readonly BatchOp[]): void {
     const seq = ++this.seq;
     const mem = this.mem;
-    const rowCacheOn = this.rowCache.size > 0;
+    const rows = this.rowCache;
     const hash = this.hash;
     let bytes = 0;
     for (const op of batch) {
@@ -678,7 +688,7 @@ export class LsmEngine implements Engine {
         mem.set(op.key, hash[0] as number, hash[1] as number, seq, undefined, undefined);
         bytes += op.key.length;
       }
-      if (rowCacheOn && this.rowCache.mayContain(hash[0] as number)) this.rowCache.delete(keyString(op.key));
+      rows.invalidate(op.key, hash[0] as number);
     }
     this.counters.writes += batch.length;
     this.counters.userBytesWritten += bytes;
@@ -953,6 +963,9 @@ export class LsmEngine implements Engine {
       const merge = new MergeCursor(cursors, false);
       const levelsAtStart = this.levels;
       const filter = this.options.compactionFilter;
+      // Keys the filter dropped: their cached rows go once the new tables are installed (not before,
+      // or a read in between would read the old tables and admit the row again).
+      const dropped: Buffer[] = [];
       let n = 0;
       for (; merge.key !== undefined; merge.advance()) {
         const winner = merge.winner as Cursor;
@@ -962,6 +975,7 @@ export class LsmEngine implements Engine {
         if (filtered) {
           kind = kindDelete;
           this.counters.compactionFilterDrops++;
+          dropped.push(copyOf(merge.key, 0, merge.key.length));
         }
         if (kind === kindDelete && isBottommost(levelsAtStart, outputLevel, merge.key)) {
           if (!filtered) this.counters.tombstonesDropped++;
@@ -988,6 +1002,10 @@ export class LsmEngine implements Engine {
         builder = undefined;
       }
       await this.installVersion({ add: outputs.map((table) => ({ level: outputLevel, table })), remove: all });
+      for (const key of dropped) {
+        bloomHash(key, this.hash);
+        this.rowCache.invalidate(key, this.hash[0] as number);
+      }
       this.counters.compactions++;
       this.counters.compactionBytesRead += levelBytes(all);
       this.counters.compactionBytesWritten += levelBytes(outputs);
@@ -1118,10 +1136,14 @@ export class LsmEngine implements Engine {
       blockCacheHits: this.blockCache.hits,
       blockCacheMisses: this.blockCache.misses,
       blockCacheHitRatio: this.blockCache.hitRatio(),
-      rowCacheEntries: this.rowCache.size,
+      rowCacheEntries: this.rowCache.entries,
+      rowCacheBytes: this.rowCache.usedBytes,
       rowCacheHits: this.rowCache.hits,
       rowCacheMisses: this.rowCache.misses,
       rowCacheHitRatio: this.rowCache.hitRatio(),
+      rowCacheAdmissions: this.rowCache.admissions,
+      rowCacheRefusals: this.rowCache.refusals,
+      rowCacheEvictions: this.rowCache.evictions,
     };
   }
 

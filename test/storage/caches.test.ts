@@ -1,6 +1,6 @@
 /**
  * The read-path caches: block buffers recycled by the block cache never
- * change under a scan, the row cache admits hot keys, the memtable presence
+ * change under a scan, the row cache serves hot keys and never a stale row, the memtable presence
  * filter never hides a key, and the caches stay within their byte budgets.
  */
 import { test } from 'node:test';
@@ -53,42 +53,73 @@ test('gets that churn a tiny block cache do not corrupt a scan running at the sa
   await db.close();
 });
 
-test('a key read twice from SSTables enters the row cache; uniformly random reads mostly do not', async () => {
+test('a hot key in SSTables is served by the row cache, whether its block came from the file or the block cache', async () => {
   const count = 4000;
-  // A block cache of a few blocks: reads go to the file, which is what the row cache saves.
-  const db = await filled(count, { memtableBytes: 64 * 1024, rowCacheBytes: 64 * 1024, blockCacheBytes: 8 * 1024, blockBytes: 512 });
-  const hot = key(1234);
-  // Reads of keys far apart in between evict the hot key's block, so each of its reads goes to the file.
-  const churn = async (): Promise<void> => {
-    for (let i = 0; i < count; i += 97) await db.get(key(i));
+  for (const blockCacheBytes of [8 * 1024, 1 << 20]) {
+    const db = await filled(count, { memtableBytes: 64 * 1024, rowCacheBytes: 64 * 1024, blockCacheBytes, blockBytes: 512 });
+    const hot = key(1234);
+    assert.deepEqual((await db.get(hot))?.value, Buffer.from(value(1234)));
+    const before = db.stats().rowCacheHits as number;
+    assert.deepEqual((await db.get(hot))?.value, Buffer.from(value(1234)));
+    assert.deepEqual(db.getNowView(hot)?.value, Buffer.from(value(1234)));
+    assert.equal((db.stats().rowCacheHits as number) - before, 2, `block cache of ${blockCacheBytes} bytes: the second and third reads are row-cache hits`);
+    // Overwrites and deletes must not be hidden by the cached row, also once flushed and compacted.
+    await db.put(hot, utf8('new'));
+    assert.deepEqual((await db.get(hot))?.value, Buffer.from('new'));
+    await db.compact();
+    assert.deepEqual((await db.get(hot))?.value, Buffer.from('new'));
+    assert.deepEqual((await db.get(hot))?.value, Buffer.from('new'));
+    await db.delete(hot);
+    await db.compact();
+    assert.equal(await db.get(hot), undefined);
+    for (let i = 0; i < count; i++) assert.deepEqual((await db.get(key(i)))?.value, i === 1234 ? undefined : Buffer.from(value(i)));
+    await db.close();
+  }
+});
+
+test('uniformly random reads over more keys than the row cache holds do not churn it', async () => {
+  const count = 4000;
+  // ~140 rows of 100 bytes fit in 16 KiB; everything else is in the block cache.
+  const db = await filled(count, { memtableBytes: 64 * 1024, rowCacheBytes: 16 * 1024 });
+  let x = 99;
+  const next = (): number => {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    return x % count;
   };
-  await db.get(hot);
-  await churn();
-  await db.get(hot);
-  await churn();
-  const before = db.stats().rowCacheHits as number;
-  assert.deepEqual((await db.get(hot))?.value, Buffer.from(value(1234)));
-  assert.equal((db.stats().rowCacheHits as number) - before, 1, 'the third read of a hot key is a row-cache hit');
-  // An overwrite must not be hidden by the cached row.
-  await db.put(hot, utf8('new'));
-  await db.compact();
-  assert.deepEqual((await db.get(hot))?.value, Buffer.from('new'));
-  for (let i = 0; i < count; i++) assert.deepEqual((await db.get(key(i)))?.value, i === 1234 ? Buffer.from('new') : Buffer.from(value(i)));
-  const entries = db.stats().rowCacheEntries as number;
-  assert.ok(entries < count / 4, `one pass of distinct keys admitted ${entries} of ${count} rows`);
+  for (let i = 0; i < 2000; i++) await db.get(key(next()));
+  const before = db.stats();
+  const reads = 20_000;
+  for (let i = 0; i < reads; i++) {
+    const k = next();
+    assert.deepEqual((await db.get(key(k)))?.value, Buffer.from(value(k)));
+  }
+  const after = db.stats();
+  const admitted = (after.rowCacheAdmissions as number) - (before.rowCacheAdmissions as number);
+  assert.ok((before.rowCacheEntries as number) > 50, `the cache filled (${before.rowCacheEntries} rows)`);
+  assert.ok(admitted < reads / 50, `${admitted} admissions in ${reads} uniform reads`);
+  assert.ok((after.rowCacheBytes as number) <= 16 * 1024);
   await db.close();
 });
 
-test('rows whose blocks come from the block cache do not enter the row cache', async () => {
-  const count = 4000;
-  const db = await filled(count, { memtableBytes: 64 * 1024, rowCacheBytes: 64 * 1024 });
-  for (let pass = 0; pass < 3; pass++) {
-    for (let i = 0; i < count; i += 7) assert.deepEqual((await db.get(key(i)))?.value, Buffer.from(value(i)));
-  }
-  const stats = db.stats();
-  const reads = 3 * Math.ceil(count / 7);
-  assert.ok((stats.blockCacheHits as number) > reads / 2, `blocks came from the cache (${stats.blockCacheHits} hits in ${reads} reads)`);
-  assert.equal(stats.rowCacheEntries, 0);
+test('a row the compaction filter drops leaves the row cache', async () => {
+  const purge = utf8('purge');
+  // The filter starts dropping once the row is cached (as a tombstone's grace period ends).
+  let dropping = false;
+  const db = await openLsm('/db', {
+    memtableBytes: 32 * 1024, compactionFilter: (_k, _v, meta) => (dropping && meta !== undefined && Buffer.from(meta).equals(purge) ? 'drop' : 'keep'),
+  }, env());
+  for (let i = 0; i < 2000; i++) await db.put(key(i), value(i), i === 7 ? purge : undefined);
+  await db.compact();
+  // Read twice: cached.
+  assert.deepEqual((await db.get(key(7)))?.value, Buffer.from(value(7)));
+  assert.deepEqual((await db.get(key(7)))?.value, Buffer.from(value(7)));
+  assert.ok((db.stats().rowCacheHits as number) >= 1);
+  // New tables overlapping the old ones: the next compaction rewrites (and filters) key 7.
+  dropping = true;
+  for (let i = 0; i < 2000; i += 2) await db.put(key(i), value(i, 1), i === 7 ? purge : undefined);
+  await db.compact();
+  assert.equal(db.stats().compactionFilterDrops, 1);
+  assert.equal(await db.get(key(7)), undefined);
   await db.close();
 });
 
