@@ -4,6 +4,7 @@
  *
  *   node --import tsx bench/engine-hot.ts [--keys 100000] [--puts 1000000] [--runs 5]
  *       [--sync-puts 30000] [--engines ringkv,leveldb] [--runtime node|tsx] [--json]
+ *       [--node-flags=--trace-gc]
  *
  * One engine, `--keys` keys of 100-byte values (everything cached), then
  *   (a) getNow of random existing keys (LevelDB: getSync), as filled (the
@@ -45,6 +46,8 @@ const { values: args } = parseArgs({
     engines: { type: 'string', default: 'ringkv,leveldb' },
     runtime: { type: 'string', default: 'node' },
     json: { type: 'boolean', default: false },
+    /** Extra node flags for the engine workers, e.g. --node-flags=--trace-gc (their non-JSON output goes to stderr). */
+    'node-flags': { type: 'string', default: '' },
     worker: { type: 'string' },
     dir: { type: 'string' },
   },
@@ -368,7 +371,8 @@ async function leveldbWorker(dir: string): Promise<void> {
 function runWorker(command: string[], engine: string, dir: string): Promise<Row[]> {
   const forward = ['--keys', String(keyCount), '--puts', String(longPuts), '--runs', String(runs), '--sync-puts', String(syncPuts)];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...command, '--worker', engine, '--dir', dir, ...forward], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const flags = (args['node-flags'] ?? '').split(' ').filter((f) => f !== '');
+    const child = spawn(process.execPath, [...flags, ...command, '--worker', engine, '--dir', dir, ...forward], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
@@ -377,7 +381,11 @@ function runWorker(command: string[], engine: string, dir: string): Promise<Row[
     child.on('error', reject);
     child.on('exit', (code) => {
       if (code !== 0) reject(new Error(`${engine} worker exited with ${code}`));
-      else resolve(out.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Row));
+      else {
+        const lines = out.split('\n').filter((l) => l.trim() !== '');
+        for (const l of lines) if (!l.startsWith('{')) process.stderr.write(`${engine}: ${l}\n`);
+        resolve(lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Row));
+      }
     });
   });
 }

@@ -11,15 +11,21 @@ import { compressSync, uncompressSync } from 'lz4-napi';
 import { CorruptionError, crc32 } from '../core/index.ts';
 import type { AppendFile, FileSystem, ReadFile } from '../core/index.ts';
 import { Block, BlockBuilder, keyPrefix32, kindDelete } from './block.ts';
-import { BloomFilter, bloomHash, buildBloom } from './bloom.ts';
+import { BloomFilter, bloomHash, buildBloom, buildBlockedBloom } from './bloom.ts';
 import { BlockCache, newBlockSlots } from './block-cache.ts';
 import type { BlockSlots } from './block-cache.ts';
 import { ByteWriter, compareBytes, readU32, writeU32, writeU64 } from './codec.ts';
 
 /** docs/formats/sstable.md: "RKVT" little-endian. */
 export const sstableMagic = 0x54564b52;
-/** 2: data blocks may carry a hash index (flag in the block's count word). Version 1 files are still read. */
-export const sstableFormatVersion = 2;
+/**
+ * 3: the filter block is a blocked Bloom filter (bloom.ts). 2: data blocks
+ * may carry a hash index (flag in the block's count word). Versions 1 and 2
+ * are still read (their filters with the classic layout).
+ */
+export const sstableFormatVersion = 3;
+/** The first version whose filter block is blocked. */
+const blockedFilterFormatVersion = 3;
 const oldestReadableFormatVersion = 1;
 export const sstableFooterBytes = 48;
 const blockTrailerBytes = 5;
@@ -55,6 +61,8 @@ export interface TableBuildOptions {
   blockBytes: number;
   bloomBitsPerKey: number;
   compression: 'lz4' | 'none';
+  /** The format to write: the current one unless given (2: a table as the previous build wrote it, for compatibility tests). */
+  formatVersion?: 2 | 3;
 }
 
 /**
@@ -207,7 +215,8 @@ export class TableBuilder {
   async finish(): Promise<TableMeta> {
     this.finishBlock();
     if (this.index.count > 0) this.last = this.index.lastKey();
-    const filter = buildBloom(this.h1s, this.h2s, this.entries, this.options.bloomBitsPerKey);
+    const version = this.options.formatVersion ?? sstableFormatVersion;
+    const filter = (version >= blockedFilterFormatVersion ? buildBlockedBloom : buildBloom)(this.h1s, this.h2s, this.entries, this.options.bloomBitsPerKey);
     this.releaseHashes();
     const [filterOffset, filterLength] = this.writeBlock(filter, false);
     const [indexOffset, indexLength] = this.writeBlock(this.index.finish(), false);
@@ -218,7 +227,7 @@ export class TableBuilder {
     writeU32(footer, 20, filterLength);
     writeU64(footer, 24, this.entries);
     writeU32(footer, 32, this.tombstones);
-    footer[36] = sstableFormatVersion;
+    footer[36] = version;
     writeU32(footer, 40, crc32(footer.subarray(0, 40)));
     writeU32(footer, 44, sstableMagic);
     this.emit(footer);
@@ -341,7 +350,7 @@ export class Table {
       const indexLength = readU32(footer, 8);
       const filterOffset = u64(12);
       const filterLength = readU32(footer, 20);
-      const filter = new BloomFilter(ownBytes(readBlockBytes(file, filterOffset, filterLength)));
+      const filter = new BloomFilter(ownBytes(readBlockBytes(file, filterOffset, filterLength)), version >= blockedFilterFormatVersion);
       const index = new Block(ownBytes(readBlockBytes(file, indexOffset, indexLength)), path, indexOffset);
       return new Table(meta, file, filter, index, cache);
     } catch (error) {

@@ -9,8 +9,9 @@ import { CorruptionError, MemoryFileSystem, MemoryLogger, RealClock, crc32, sile
 import { openLsm } from '../../src/storage/index.ts';
 import type { LsmOptions } from '../../src/storage/index.ts';
 import { readU32, writeU32 } from '../../src/storage/codec.ts';
-import { Block, hashBucketBytes } from '../../src/storage/block.ts';
-import { hashKey } from '../../src/storage/sstable.ts';
+import { Block, hashBucketBytes, kindPut } from '../../src/storage/block.ts';
+import { Table, TableBuilder, hashKey } from '../../src/storage/sstable.ts';
+import { BlockCache } from '../../src/storage/block-cache.ts';
 
 const env = (fs: MemoryFileSystem) => ({ fs, clock: new RealClock(), log: silentLogger });
 const options: Partial<LsmOptions> = { blockBytes: 1024, compression: 'none' };
@@ -212,26 +213,47 @@ async function copyDb(from: MemoryFileSystem, to: MemoryFileSystem): Promise<voi
   await to.syncDir('/db');
 }
 
-test('SSTable format versions: 1 (no hash indexes) still opens, a newer version is refused by name', async () => {
+test('SSTable format versions: 1 (no hash indexes) and 2 (classic Bloom filter) still read, a newer version is refused by name', async () => {
   const { fs, sst } = await tableDb();
-  const footerAt = fs.peek(sst).length - 48;
-  const setVersion = (target: MemoryFileSystem, version: number): void => {
-    const footer = Buffer.from(target.peek(sst).subarray(footerAt, footerAt + 40));
+  const setVersion = (target: MemoryFileSystem, path: string, version: number): void => {
+    const footerAt = target.peek(path).length - 48;
+    const footer = Buffer.from(target.peek(path).subarray(footerAt, footerAt + 40));
     footer[36] = version;
     const crc = Buffer.alloc(4);
     writeU32(crc, 0, crc32(footer));
-    target.corrupt(sst, footerAt + 36, Uint8Array.of(version));
-    target.corrupt(sst, footerAt + 40, crc);
+    target.corrupt(path, footerAt + 36, Uint8Array.of(version));
+    target.corrupt(path, footerAt + 40, crc);
   };
   const newer = new MemoryFileSystem();
   await copyDb(fs, newer);
-  setVersion(newer, 3);
-  await assert.rejects(openLsm('/db', options, env(newer)), (e: unknown) => e instanceof CorruptionError && /format version 3 is not supported \(this build reads 1 to 2\)/.test(e.message));
-  setVersion(fs, 1);
-  const db = await openLsm('/db', options, env(fs));
-  try {
-    for (const i of [0, 777, 1999]) assert.equal(fromUtf8((await db.get(key(i)))?.value ?? new Uint8Array()), fromUtf8(value(i)));
-  } finally {
-    await db.close();
+  setVersion(newer, sst, 4);
+  await assert.rejects(openLsm('/db', options, env(newer)), (e: unknown) => e instanceof CorruptionError && /format version 4 is not supported \(this build reads 1 to 3\)/.test(e.message));
+
+  // Tables as earlier builds wrote them (classic filter), labelled 2 and 1, and the current format 3.
+  for (const version of [1, 2, 3] as const) {
+    const path = `/t/${version}.sst`;
+    await fs.mkdirp('/t');
+    const builder = await TableBuilder.create(fs, path, version, { blockBytes: 1024, bloomBitsPerKey: 10, compression: 'none', formatVersion: version === 3 ? 3 : 2 });
+    for (let i = 0; i < 2000; i++) builder.add(key(i), kindPut, value(i), undefined);
+    const meta = await builder.finish();
+    if (version === 1) setVersion(fs, path, 1);
+    const table = await Table.open(fs, path, meta, new BlockCache(1 << 20));
+    try {
+      assert.equal(table.filter.blocked, version === 3);
+      for (let i = 0; i < 2000; i++) {
+        const [h1, h2] = hashKey(key(i));
+        const block = table.get(Buffer.from(key(i)), h1, h2);
+        assert.equal(block === undefined ? undefined : fromUtf8(block.valueCopy()), fromUtf8(value(i)), `version ${version}, key ${i}`);
+      }
+      let found = 0;
+      for (let i = 0; i < 2000; i++) {
+        const absent = utf8(`absent-${i}`);
+        const [h1, h2] = hashKey(absent);
+        if (table.get(Buffer.from(absent), h1, h2) !== undefined) found++;
+      }
+      assert.equal(found, 0);
+    } finally {
+      await table.close();
+    }
   }
 });
