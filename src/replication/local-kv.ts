@@ -137,6 +137,12 @@ export class LocalKv implements KvApi {
     validateExpiry(options.expiresAtMs);
     const expiresAtMs = options.expiresAtMs ?? null;
     const overwrite = options.overwrite === true;
+    if (overwrite) {
+      // An overwrite ignores a context, but a malformed one is still the caller's mistake.
+      if (options.context !== undefined && options.context !== null) contextFromClient(options.context);
+      // A plain SET: only its durability matters here, so no outcome is built.
+      return this.store.overwriteNow(key, value, expiresAtMs);
+    }
     const storeOptions = expiresAtMs === null ? (overwrite ? overwriteForever : blindForever) : { expiresAtMs, overwrite };
     const outcome = this.store.coordinatePutNow(key, value, contextFromClient(options.context), storeOptions);
     if (outcome === wouldWait) return wouldWait;

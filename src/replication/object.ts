@@ -875,6 +875,133 @@ export function peekWinner(bytes: Uint8Array, nowWallMs: number): Winner | undef
   return { kind: 'value', value: buf.subarray(peekPos, n), expiresAtMs, timestampMs, writer };
 }
 
+// ---------------------------------------------------------------- a single node's overwrite
+
+/**
+ * `encodeObject` of the object a plain overwrite on a single node builds:
+ * one value version written by `node`, the context that node's entry alone.
+ * Written straight into one buffer of the exact size (no writer, no node
+ * index). `node` is the node id's bytes, ASCII and shorter than 128 bytes
+ * (soleNodeBytes gives them, or undefined when encodeObject must be used).
+ */
+export function encodeSoleValue(node: Uint8Array, counter: number, lastWallMs: number, timestampMs: number, value: Uint8Array, expiresAtMs: number | null): Uint8Array {
+  const wall = Math.max(0, Math.floor(lastWallMs));
+  const size = 5 + node.length + 2 * varintBytes(counter) + varintBytes(wall) + 4 + 8 + (expiresAtMs === null ? 0 : 8) + varintBytes(value.length) + value.length;
+  const out = Buffer.allocUnsafe(size);
+  out[0] = objectFormatVersion;
+  out[1] = 1;
+  out[2] = node.length;
+  let pos = 3;
+  for (let i = 0; i < node.length; i++) out[pos++] = node[i] as number;
+  out[pos++] = 1;
+  out[pos++] = 0;
+  pos = putVarint(out, pos, counter);
+  pos = putVarint(out, pos, wall);
+  out[pos++] = 1;
+  out[pos++] = kindCodes.value;
+  out[pos++] = expiresAtMs === null ? 0 : flagExpires;
+  out[pos++] = 0;
+  pos = putVarint(out, pos, counter);
+  out.writeDoubleLE(timestampMs, pos);
+  pos += 8;
+  if (expiresAtMs !== null) {
+    out.writeDoubleLE(expiresAtMs, pos);
+    pos += 8;
+  }
+  pos = putVarint(out, pos, value.length);
+  if (value.length <= 64) for (let i = 0; i < value.length; i++) out[pos + i] = value[i] as number;
+  else out.set(value, pos);
+  return out;
+}
+
+/** A node id's bytes for encodeSoleValue and peekSoleNodeBase, or undefined when it is not short ASCII. */
+export function soleNodeBytes(node: NodeId): Uint8Array | undefined {
+  if (node.length >= 0x80) return undefined;
+  for (let i = 0; i < node.length; i++) if (node.charCodeAt(i) >= 0x80) return undefined;
+  return Buffer.from(node, 'latin1');
+}
+
+function varintBytes(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
+    n++;
+  }
+  return n;
+}
+
+/** ByteWriter.varint's bytes at `pos`; returns the position after them. */
+function putVarint(buf: Buffer, pos: number, v: number): number {
+  while (v >= 0x80) {
+    buf[pos++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  buf[pos++] = v;
+  return pos;
+}
+
+/** What peekSoleNodeBase read: the node's clock entry (0, 0 when none) and the newest version's timestamp. */
+export interface SoleNodeBase {
+  counter: number;
+  lastWallMs: number;
+  newestTimestampMs: number;
+}
+
+/**
+ * decodeSupersededBase for an object whose node table is `node` alone (every
+ * object a single node wrote), read in place into `into`: true when read,
+ * false for any other object or for bytes decodeSupersededBase would reject
+ * (the caller then decodes, which reports them).
+ */
+export function peekSoleNodeBase(bytes: Uint8Array, node: Uint8Array, into: SoleNodeBase): boolean {
+  const n = bytes.length;
+  const nodeLength = node.length;
+  if (n < 3 + nodeLength || bytes[0] !== objectFormatVersion || bytes[1] !== 1 || bytes[2] !== nodeLength) return false;
+  for (let i = 0; i < nodeLength; i++) if (bytes[3 + i] !== node[i]) return false;
+  peekPos = 3 + nodeLength;
+  const clockEntries = peekVarint(bytes);
+  let clockCounter = 0;
+  let clockWall = 0;
+  if (clockEntries === 1) {
+    if (peekVarint(bytes) !== 0) return false;
+    clockCounter = peekVarint(bytes);
+    clockWall = peekVarint(bytes);
+    if (clockCounter < 1 || clockWall < 0) return false;
+  } else if (clockEntries !== 0) {
+    return false;
+  }
+  const versionCount = peekVarint(bytes);
+  if (versionCount < 0 || versionCount > n) return false;
+  let newest = -Infinity;
+  for (let i = 0; i < versionCount; i++) {
+    if (peekPos + 2 > n) return false;
+    const kind = bytes[peekPos] as number;
+    const flags = bytes[peekPos + 1] as number;
+    peekPos += 2;
+    if (kind < kindCodes.value || kind > kindCodes.tombstone || (flags & ~(flagExpires | flagDeleted)) !== 0) return false;
+    if (peekVarint(bytes) !== 0 || peekVarint(bytes) < 0) return false;
+    if (peekPos + 8 > n) return false;
+    const timestampMs = peekFinite(bytes);
+    if (Number.isNaN(timestampMs)) return false;
+    if (timestampMs > newest) newest = timestampMs;
+    peekPos += 8 * ((flags & flagExpires) + ((flags & flagDeleted) >>> 1));
+    if (kind === kindCodes.value) {
+      const length = peekVarint(bytes);
+      if (length < 0) return false;
+      peekPos += length;
+    } else if (kind === kindCodes.counter) {
+      // Rare here (a SET over a counter): the decode reads the lanes.
+      return false;
+    }
+    if (peekPos > n) return false;
+  }
+  if (peekPos !== n) return false;
+  into.counter = clockCounter;
+  into.lastWallMs = clockWall;
+  into.newestTimestampMs = newest;
+  return true;
+}
+
 // ---------------------------------------------------------------- contexts
 
 /**

@@ -43,8 +43,8 @@
 import { ConflictError, InvalidArgumentError, IoError, asBuffer, assert, bytesEqual, describeKey, fnv1a32, isRingkvError, CorruptionError } from '../core/index.ts';
 import type { Clock, NodeId, Timer } from '../core/index.ts';
 import type { Engine, EngineEntry } from '../storage/index.ts';
-import { wouldWait } from './api.ts';
-import type { Winner, WouldWait } from './api.ts';
+import { durableNow, wouldWait } from './api.ts';
+import type { DurableNow, Winner, WouldWait } from './api.ts';
 import { incrementCounter, notAnIntegerMessage, parseInteger, counterValue } from './counter.ts';
 import type { CounterState } from './counter.ts';
 import { HybridClock, hlcTicks } from './hlc.ts';
@@ -61,13 +61,16 @@ import {
   makeObject,
   mergeObjects,
   mergedCounter,
+  encodeSoleValue,
   mustDecode,
+  peekSoleNodeBase,
   peekWinner,
+  soleNodeBytes,
   sameObject,
   survivorsOf,
   winnerOf,
 } from './object.ts';
-import type { StoredObject, Version } from './object.ts';
+import type { SoleNodeBase, StoredObject, Version } from './object.ts';
 import { contextCovers, counterOf, coversDot, defaultClockPrunePolicy, emptyClock, mergeClocks, plainClock, pruneClock, withDots } from './vclock.ts';
 import type { ClockPrunePolicy, Dot, VClock, WriteContext } from './vclock.ts';
 
@@ -236,6 +239,10 @@ class ObjectCache {
 
   constructor(private readonly budgetBytes: number) {}
 
+  get size(): number {
+    return this.map.size;
+  }
+
   get(skey: Uint8Array): StoredObject | undefined {
     if (this.map.size === 0) return undefined;
     const entry = this.map.get(fnv1a32(skey));
@@ -355,6 +362,7 @@ function advanceClock(clock: VClock, node: NodeId, counter: number, lastWallMs: 
 }
 
 const noVersions: readonly Version[] = Object.freeze([]) as readonly Version[];
+const overwriteForever: StoreWriteOptions = Object.freeze({ expiresAtMs: null, overwrite: true });
 
 /** True when the object's context covers each of its versions (always, for an object this layer built or decoded). */
 function coversAll(object: StoredObject): boolean {
@@ -406,6 +414,10 @@ export class ReplicaStore {
    */
   private writeSeq = 0;
   private cacheMisses = 0;
+  /** This node's id as bytes for the single-node overwrite (undefined when not short ASCII: the general path). */
+  private readonly nodeIdBytes: Uint8Array | undefined;
+  /** What overwriteNow reads of the object it supersedes (one at a time). */
+  private readonly base: SoleNodeBase = { counter: 0, lastWallMs: 0, newestTimestampMs: 0 };
   /** Storage keys of synchronous lookups (readRawNow, winnerNow), built without an allocation. */
   private readonly lookupKey = new StorageKeyScratch();
   private readonly counters: ReplicaStoreStats = { coordinatedWrites: 0, appliedMerges: 0, noopMerges: 0, siblingLimitRejections: 0 };
@@ -419,6 +431,7 @@ export class ReplicaStore {
     this.tombstoneGraceMs = options.tombstoneGraceMs ?? defaultTombstoneGraceMs;
     this.clockPolicy = options.clockPolicy ?? defaultClockPrunePolicy;
     this.cache = new ObjectCache(options.objectCacheBytes ?? defaultObjectCacheBytes);
+    this.nodeIdBytes = soleNodeBytes(this.nodeId);
     assert(this.nodeId.length > 0, 'a replica store needs a node id');
     assert(this.maxSiblings >= 1, 'maxSiblings must be at least 1');
   }
@@ -657,6 +670,62 @@ export class ReplicaStore {
     // Synchronous from here on: nothing can interleave, as under the lock.
     if (seen === null && coversAll(known)) return this.decideOverwrite(key, skey, id, known, value, options.expiresAtMs ?? null);
     return this.decide(key, skey, id ?? storageId(skey), known, seen, false, this.valueMaker(value, options.expiresAtMs ?? null));
+  }
+
+  /**
+   * `coordinatePutNow(key, value, null, { overwrite: true, expiresAtMs })`
+   * for a caller that needs only to know when the write is durable (LocalKv's
+   * plain SET): `durableNow` when it settled as it was handed over, its
+   * `durable` promise otherwise, `wouldWait` having written nothing. When the
+   * stored object is one only this node wrote (every object of a single
+   * node), its clock entry and newest timestamp are read in place and the new
+   * object is encoded straight into one buffer: the bytes, object and clock
+   * decideOverwrite builds, without its outcome, temporary clock or decode.
+   */
+  overwriteNow(key: Uint8Array, value: Uint8Array, expiresAtMs: number | null): Promise<void> | DurableNow | WouldWait {
+    const node = this.nodeIdBytes;
+    if (node === undefined) return this.outcomeNow(key, value, expiresAtMs);
+    validateKey(key);
+    validateValue(key, value);
+    const skey = storageKey(key);
+    // A key locked, pending or cached takes coordinatePutNow, which builds on what is in memory.
+    const id = this.locks.size === 0 && this.pending.size === 0 ? undefined : storageId(skey);
+    if ((id !== undefined && (this.locks.has(id) || this.pending.has(id))) || (this.cache.size !== 0 && this.cache.get(skey) !== undefined)) {
+      return this.outcomeNow(key, value, expiresAtMs);
+    }
+    const entry = this.lookupNow(skey);
+    if (entry === wouldWait) return wouldWait;
+    const base = this.base;
+    if (entry === undefined) {
+      base.counter = 0;
+      base.lastWallMs = 0;
+      base.newestTimestampMs = -Infinity;
+    } else if (!peekSoleNodeBase(entry.value, node, base)) {
+      const outcome = this.decideOverwrite(key, skey, id, this.supersededBase(key, entry), value, expiresAtMs);
+      return outcome.settled === true ? durableNow : outcome.durable;
+    }
+    this.hlc.observe(base.newestTimestampMs);
+    const timestampMs = this.hlc.now();
+    // As decideOverwrite: dot counters grow with time, so a dot is never reused.
+    const counter = Math.max(base.counter + 1, hlcTicks(timestampMs));
+    const wall = Math.floor(this.clock.wallMs());
+    const lastWallMs = Math.max(base.lastWallMs, wall);
+    const bytes = encodeSoleValue(node, counter, lastWallMs, timestampMs, value, expiresAtMs);
+    if (bytes.length > maxObjectBytes) return this.outcomeNow(key, value, expiresAtMs);
+    const nodeId = this.nodeId;
+    const object: StoredObject = {
+      context: [{ node: nodeId, counter, lastWallMs }],
+      versions: [{ dot: { node: nodeId, counter }, timestampMs, kind: 'value', value, counter: emptyCounter, expiresAtMs, deletedAtMs: null }],
+    };
+    const durable = this.handOff(id, skey, object, bytes);
+    this.counters.coordinatedWrites++;
+    return this.handedOffSettled ? durableNow : durable;
+  }
+
+  private outcomeNow(key: Uint8Array, value: Uint8Array, expiresAtMs: number | null): Promise<void> | DurableNow | WouldWait {
+    const outcome = this.coordinatePutNow(key, value, null, expiresAtMs === null ? overwriteForever : { expiresAtMs, overwrite: true });
+    if (outcome === wouldWait) return wouldWait;
+    return outcome.settled === true ? durableNow : outcome.durable;
   }
 
   /**
