@@ -4,7 +4,7 @@
  *
  *   node --import tsx bench/engine-hot.ts [--keys 100000] [--puts 1000000] [--runs 5]
  *       [--sync-puts 30000] [--engines ringkv,leveldb] [--runtime node|tsx] [--json]
- *       [--node-flags=--trace-gc]
+ *       [--node-flags=--trace-gc] [--row-cache-mib 8]
  *
  * One engine, `--keys` keys of 100-byte values (everything cached), then
  *   (a) getNow of random existing keys (LevelDB: getSync), as filled (the
@@ -48,6 +48,8 @@ const { values: args } = parseArgs({
     json: { type: 'boolean', default: false },
     /** Extra node flags for the engine workers, e.g. --node-flags=--trace-gc (their non-JSON output goes to stderr). */
     'node-flags': { type: 'string', default: '' },
+    /** ringkv's row cache in MiB (default: the engine's default). */
+    'row-cache-mib': { type: 'string' },
     worker: { type: 'string' },
     dir: { type: 'string' },
   },
@@ -282,7 +284,8 @@ async function fillRingkv(db: LsmEngine, data: Data): Promise<void> {
 async function ringkvWorker(dir: string): Promise<void> {
   const data = new Data(keyCount);
   const env = { fs: new RealFileSystem(), clock: new RealClock(), log: silentLogger };
-  const db = await openLsm(join(dir, 'none'), { sync: 'none' }, env);
+  const rowCache = args['row-cache-mib'] === undefined ? {} : { rowCacheBytes: Math.round(Number(args['row-cache-mib']) * 1024 * 1024) };
+  const db = await openLsm(join(dir, 'none'), { sync: 'none', ...rowCache }, env);
   await fillRingkv(db, data);
   const numbers = (): Record<string, number> => {
     const s = db.stats();
@@ -297,7 +300,12 @@ async function ringkvWorker(dir: string): Promise<void> {
   // Keys spread over the memtable and SSTables written by flushes, blocks cached: a node after a SET run.
   await repeat('ringkv', 'getNow-after-puts', opsPerRun, gets);
   await db.compact();
+  const rowsBefore = db.stats();
   await repeat('ringkv', 'getNow-tables', opsPerRun, gets);
+  const rowsAfter = db.stats();
+  const rowHits = (rowsAfter.rowCacheHits as number) - (rowsBefore.rowCacheHits as number);
+  const rowMisses = (rowsAfter.rowCacheMisses as number) - (rowsBefore.rowCacheMisses as number);
+  emit({ engine: 'ringkv', phase: 'row-cache', nsPerOp: 0, extra: { hitRatioInGetNowTables: +(rowHits / Math.max(1, rowHits + rowMisses)).toFixed(3), rows: rowsAfter.rowCacheEntries as number, bytes: rowsAfter.rowCacheBytes as number } });
   // The transient reader's path (a RESP GET copying the value out at once), where the engine has it.
   const view = (db as { getNowView?: (key: Uint8Array) => unknown }).getNowView?.bind(db);
   if (view !== undefined) {
@@ -370,6 +378,7 @@ async function leveldbWorker(dir: string): Promise<void> {
 
 function runWorker(command: string[], engine: string, dir: string): Promise<Row[]> {
   const forward = ['--keys', String(keyCount), '--puts', String(longPuts), '--runs', String(runs), '--sync-puts', String(syncPuts)];
+  if (args['row-cache-mib'] !== undefined) forward.push('--row-cache-mib', args['row-cache-mib']);
   return new Promise((resolve, reject) => {
     const flags = (args['node-flags'] ?? '').split(' ').filter((f) => f !== '');
     const child = spawn(process.execPath, [...flags, ...command, '--worker', engine, '--dir', dir, ...forward], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -411,7 +420,7 @@ async function main(): Promise<void> {
   if (args.json) return;
   console.log(`\nengine-hot: ${keyCount.toLocaleString('en-US')} keys x ${valueBytes} B, runs of ${opsPerRun.toLocaleString('en-US')} ops (median of ${runs}), ` +
     `puts ${putsPerTurn} per loop turn, ${syncWriters} writers under sync always; workers: ${args.runtime === 'tsx' ? 'tsx' : 'plain node, tsc-compiled'}\n`);
-  const phases = [...new Set(rows.map((r) => r.phase))];
+  const phases = [...new Set(rows.filter((r) => r.nsPerOp > 0).map((r) => r.phase))];
   const get = (phase: string, engine: string): Row | undefined => rows.find((r) => r.phase === phase && r.engine === engine);
   const header = ['phase', ...engines.flatMap((e) => [`${e} ns/op`, `${e} cpu ns/op`, `${e} B/op`]), engines.length > 1 ? `${engines[0]}/${engines[1]} time` : ''];
   const table: string[][] = [header];

@@ -37,8 +37,12 @@ const wMetaLen = 4;
 const wState = 5;
 const stateLive = 1;
 const stateReferenced = 2;
-/** One index slot per 64 bytes of budget: rows of ≥ 128 bytes (a 16-byte key, a 100-byte value and the header) load it ≤ 1/2. */
-const slabBytesPerSlot = 64;
+/**
+ * One index slot per 96 bytes of budget (rounded up to a power of two): rows
+ * of ≥ 144 bytes (a 16-byte key, a 100-byte value and the header) load it
+ * ≤ 2/3, and the index takes 8 bytes per slot out of the budget.
+ */
+const slabBytesPerSlot = 96;
 /** The index never holds more than this fraction of its slots (the cache then evicts, free bytes or not). */
 const maxLoadNumerator = 3;
 const maxLoadDenominator = 4;
