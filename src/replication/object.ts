@@ -886,7 +886,8 @@ export function peekWinner(bytes: Uint8Array, nowWallMs: number): Winner | undef
  */
 export function encodeSoleValue(node: Uint8Array, counter: number, lastWallMs: number, timestampMs: number, value: Uint8Array, expiresAtMs: number | null): Uint8Array {
   const wall = Math.max(0, Math.floor(lastWallMs));
-  const size = 5 + node.length + 2 * varintBytes(counter) + varintBytes(wall) + 4 + 8 + (expiresAtMs === null ? 0 : 8) + varintBytes(value.length) + value.length;
+  const counterBytes = varintBytes(counter);
+  const size = 5 + node.length + 2 * counterBytes + varintBytes(wall) + 4 + 8 + (expiresAtMs === null ? 0 : 8) + varintBytes(value.length) + value.length;
   const out = Buffer.allocUnsafe(size);
   out[0] = objectFormatVersion;
   out[1] = 1;
@@ -923,8 +924,13 @@ export function soleNodeBytes(node: NodeId): Uint8Array | undefined {
 
 function varintBytes(v: number): number {
   let n = 1;
+  // Above 28 bits (dot counters, wall times): four bytes at once, as putVarint writes them.
+  if (v >= 0x10000000) {
+    v = Math.floor(v / 0x10000000);
+    n = 5;
+  }
   while (v >= 0x80) {
-    v = Math.floor(v / 0x80);
+    v >>>= 7;
     n++;
   }
   return n;
@@ -932,9 +938,18 @@ function varintBytes(v: number): number {
 
 /** ByteWriter.varint's bytes at `pos`; returns the position after them. */
 function putVarint(buf: Buffer, pos: number, v: number): number {
+  if (v >= 0x10000000) {
+    // The low 28 bits with bit operations, the rest (at most 25 bits) below.
+    const lo = v % 0x10000000;
+    buf[pos++] = (lo & 0x7f) | 0x80;
+    buf[pos++] = ((lo >>> 7) & 0x7f) | 0x80;
+    buf[pos++] = ((lo >>> 14) & 0x7f) | 0x80;
+    buf[pos++] = ((lo >>> 21) & 0x7f) | 0x80;
+    v = Math.floor(v / 0x10000000);
+  }
   while (v >= 0x80) {
-    buf[pos++] = (v % 0x80) | 0x80;
-    v = Math.floor(v / 0x80);
+    buf[pos++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
   }
   buf[pos++] = v;
   return pos;

@@ -303,6 +303,75 @@ class ObjectCache {
   }
 }
 
+/** Slots of the overwrite memo (a power of two): 32 bytes each. */
+const overwriteMemoSlots = 1 << 18;
+
+/** overwriteMemo's two hashes of the storage key just hashed (module state: no pair object per write). */
+let memoSlotHash = 0;
+let memoCheckHash = 0;
+
+function memoHash(skey: Uint8Array): void {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  for (let i = 0; i < skey.length; i++) {
+    const c = skey[i] as number;
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  memoSlotHash = a >>> 0;
+  // 0 marks an empty slot.
+  memoCheckHash = (b ^ skey.length) | 1;
+}
+
+/**
+ * What a single node's plain SET needs of the object it supersedes (its one
+ * clock entry and newest timestamp), remembered for keys whose last write
+ * was such a SET, so the next SET of the key skips the engine read. Every
+ * other write of a key forgets it (handOff), and so does a failed write, so
+ * an entry always describes what the engine holds for its key. Direct-mapped
+ * by a hash of the storage key and checked by a second one; a key hashing to
+ * a taken slot replaces its holder. Typed arrays: nothing for the garbage
+ * collector to trace, however many keys.
+ */
+class OverwriteMemo {
+  /** Per slot, side by side so a lookup touches one cache line: check hash (0: empty), counter, last wall time, newest timestamp. */
+  private readonly slots = new Float64Array(overwriteMemoSlots * 4);
+
+  /** Fills `into` and answers true when the key's last write was a remembered overwrite. */
+  find(skey: Uint8Array, into: SoleNodeBase): boolean {
+    memoHash(skey);
+    const at = (memoSlotHash & (overwriteMemoSlots - 1)) * 4;
+    const slots = this.slots;
+    if (slots[at] !== memoCheckHash) return false;
+    into.counter = slots[at + 1] as number;
+    into.lastWallMs = slots[at + 2] as number;
+    into.newestTimestampMs = slots[at + 3] as number;
+    return true;
+  }
+
+  /** Remembers the object just written for the key. */
+  remember(skey: Uint8Array, counter: number, lastWallMs: number, timestampMs: number): void {
+    memoHash(skey);
+    const at = (memoSlotHash & (overwriteMemoSlots - 1)) * 4;
+    const slots = this.slots;
+    slots[at] = memoCheckHash;
+    slots[at + 1] = counter;
+    slots[at + 2] = lastWallMs;
+    slots[at + 3] = timestampMs;
+  }
+
+  forget(skey: Uint8Array): void {
+    memoHash(skey);
+    const at = (memoSlotHash & (overwriteMemoSlots - 1)) * 4;
+    if (this.slots[at] === memoCheckHash) this.slots[at] = 0;
+  }
+
+  clear(): void {
+    this.slots.fill(0);
+  }
+}
+
 /** A coordinated write's outcome; its context is computed on first use (a single-node SET never asks for it). */
 class CoordinatedWrite implements StoreWriteOutcome {
   private computed: WriteContext | undefined;
@@ -418,6 +487,10 @@ export class ReplicaStore {
   private readonly nodeIdBytes: Uint8Array | undefined;
   /** What overwriteNow reads of the object it supersedes (one at a time). */
   private readonly base: SoleNodeBase = { counter: 0, lastWallMs: 0, newestTimestampMs: 0 };
+  /** overwriteNow's memory of the objects it wrote, made on first use (a store that never sees a plain SET spends nothing). */
+  private memo: OverwriteMemo | undefined;
+  /** Set while overwriteNow hands its write over: handOff leaves the memo to it. */
+  private remembering = false;
   /** Storage keys of synchronous lookups (readRawNow, winnerNow), built without an allocation. */
   private readonly lookupKey = new StorageKeyScratch();
   private readonly counters: ReplicaStoreStats = { coordinatedWrites: 0, appliedMerges: 0, noopMerges: 0, siblingLimitRejections: 0 };
@@ -693,16 +766,19 @@ export class ReplicaStore {
     if ((id !== undefined && (this.locks.has(id) || this.pending.has(id))) || (this.cache.size !== 0 && this.cache.get(skey) !== undefined)) {
       return this.outcomeNow(key, value, expiresAtMs);
     }
-    const entry = this.lookupNow(skey);
-    if (entry === wouldWait) return wouldWait;
+    const memo = (this.memo ??= new OverwriteMemo());
     const base = this.base;
-    if (entry === undefined) {
-      base.counter = 0;
-      base.lastWallMs = 0;
-      base.newestTimestampMs = -Infinity;
-    } else if (!peekSoleNodeBase(entry.value, node, base)) {
-      const outcome = this.decideOverwrite(key, skey, id, this.supersededBase(key, entry), value, expiresAtMs);
-      return outcome.settled === true ? durableNow : outcome.durable;
+    if (!memo.find(skey, base)) {
+      const entry = this.lookupNow(skey);
+      if (entry === wouldWait) return wouldWait;
+      if (entry === undefined) {
+        base.counter = 0;
+        base.lastWallMs = 0;
+        base.newestTimestampMs = -Infinity;
+      } else if (!peekSoleNodeBase(entry.value, node, base)) {
+        const outcome = this.decideOverwrite(key, skey, id, this.supersededBase(key, entry), value, expiresAtMs);
+        return outcome.settled === true ? durableNow : outcome.durable;
+      }
     }
     this.hlc.observe(base.newestTimestampMs);
     const timestampMs = this.hlc.now();
@@ -717,7 +793,14 @@ export class ReplicaStore {
       context: [{ node: nodeId, counter, lastWallMs }],
       versions: [{ dot: { node: nodeId, counter }, timestampMs, kind: 'value', value, counter: emptyCounter, expiresAtMs, deletedAtMs: null }],
     };
-    const durable = this.handOff(id, skey, object, bytes);
+    this.remembering = true;
+    let durable: Promise<void>;
+    try {
+      durable = this.handOff(id, skey, object, bytes);
+    } finally {
+      this.remembering = false;
+    }
+    memo.remember(skey, counter, lastWallMs, timestampMs);
     this.counters.coordinatedWrites++;
     return this.handedOffSettled ? durableNow : durable;
   }
@@ -1071,6 +1154,7 @@ export class ReplicaStore {
     for (;;) {
       this.writeSeq++;
       this.cache.clear();
+      this.memo?.clear();
       const batch: Uint8Array[] = [];
       for await (const entry of this.engine.iterate({ ...dataRange(), limit: purgeBatchEntries })) batch.push(entry.key);
       if (batch.length === 0) return removed;
@@ -1095,6 +1179,8 @@ export class ReplicaStore {
    * settles, so a failed write is not seen by anyone afterwards.
    */
   private handOff(knownId: string | undefined, skey: Uint8Array, object: StoredObject | undefined, bytes?: Uint8Array): Promise<void> {
+    // Any write but overwriteNow's own makes its memory of the key stale.
+    if (!this.remembering) this.memo?.forget(skey);
     const write = (): Promise<void> => (object === undefined ? this.engine.delete(skey) : this.engine.put(skey, bytes ?? encodeObject(object), encodeMeta(object)));
     // Without a pending write no id is needed unless this one becomes pending.
     let id = knownId;
@@ -1132,6 +1218,7 @@ export class ReplicaStore {
         // What the engine holds for the key is now uncertain: the next read asks it.
         this.writeSeq++;
         this.cache.delete(skey);
+        this.memo?.forget(skey);
         if (this.pending.get(pendingId) === entry) this.pending.delete(pendingId);
       },
     );

@@ -115,8 +115,8 @@ describe('ReplicaStore.overwriteNow', () => {
       fc.asyncProperty(
         fc.option(anyStoredArb, { nil: undefined }),
         fc.option(fc.integer({ min: 1_700_000_100_000, max: 1_700_000_200_000 }), { nil: null }),
-        fc.integer({ min: 1, max: 3 }),
-        async (stored, expiresAtMs, writes) => {
+        fc.array(fc.constantFrom('set', 'set', 'set', 'incr', 'del', 'apply', 'touch'), { minLength: 1, maxLength: 8 }),
+        async (stored, expiresAtMs, ops) => {
           const clock = new VirtualClock({ startMs: 50_000 });
           const [engineA, engineB] = [await open(), await open()];
           try {
@@ -126,7 +126,26 @@ describe('ReplicaStore.overwriteNow', () => {
               await general.apply(utf8('k'), stored);
               await now.apply(utf8('k'), stored);
             }
-            for (let i = 0; i < writes; i++) {
+            for (let i = 0; i < ops.length; i++) {
+              const op = ops[i];
+              // The other writes of a key: the SET after them must not build on what the memo remembered before them.
+              if (op === 'incr') {
+                await Promise.all([general, now].map(async (s) => (await s.coordinateIncr(utf8('k'), 2n)).durable.catch(() => undefined)).map((p) => p.catch(() => undefined)));
+                continue;
+              }
+              if (op === 'del') {
+                await Promise.all([general, now].map(async (s) => (await s.coordinateDelete(utf8('k'), null)).durable));
+                continue;
+              }
+              if (op === 'touch') {
+                await Promise.all([general, now].map(async (s) => (await s.coordinateTouch(utf8('k'), 1_700_000_300_000, null))?.durable));
+                continue;
+              }
+              if (op === 'apply') {
+                const peer: StoredObject = makeObject([{ node: 'z', counter: 3 + i, lastWallMs: 7 }], [{ ...versionFor('z', 3 + i), kind: 'value', value: utf8('peer'), counter: [], deletedAtMs: null }]);
+                await Promise.all([general.apply(utf8('k'), peer), now.apply(utf8('k'), peer)]);
+                continue;
+              }
               const value = utf8(`new${i}`);
               const a = await general.coordinatePut(utf8('k'), value, null, { overwrite: true, expiresAtMs });
               await a.durable;
