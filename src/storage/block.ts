@@ -101,6 +101,31 @@ export class BlockBuilder {
     }
   }
 
+  /**
+   * add() for an entry given as ranges: the key `keySrc[keyStart, keyEnd)`,
+   * the value `valueSrc[valueStart, valueEnd)` and the metadata
+   * `valueSrc[valueEnd, metaEnd)` (stored after the value, as the memtable
+   * keeps them), so a flush makes no view per entry.
+   */
+  addRange(keySrc: Uint8Array, keyStart: number, keyEnd: number, kind: number, valueSrc: Uint8Array, valueStart: number, valueEnd: number, metaEnd: number, hash: number): void {
+    const w = this.writer;
+    this.offsets.push(w.length);
+    if (this.hashIndex) this.hashes.push(hash);
+    w.varint(keyEnd - keyStart);
+    this.lastKeyStart = w.length;
+    w.bytesRange(keySrc, keyStart, keyEnd);
+    this.lastKeyEnd = w.length;
+    w.u8(kind);
+    if (kind === kindPutMeta) {
+      w.varint(metaEnd - valueEnd);
+      w.bytesRange(valueSrc, valueEnd, metaEnd);
+    }
+    if (kind !== kindDelete) {
+      w.varint(valueEnd - valueStart);
+      w.bytesRange(valueSrc, valueStart, valueEnd);
+    }
+  }
+
   /** A copy of the last key added. */
   lastKey(): Buffer {
     return Buffer.from(this.lastKeyView());

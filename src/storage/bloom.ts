@@ -9,10 +9,15 @@ import { mix32 } from '../core/index.ts';
 
 /** The two hashes of a key, written into `out` (no allocation per lookup). */
 export function bloomHash(key: Uint8Array, out: Uint32Array): void {
+  bloomHashRange(key, 0, key.length, out);
+}
+
+/** bloomHash of `buf[start, end)`. */
+export function bloomHashRange(buf: Uint8Array, start: number, end: number, out: Uint32Array): void {
   let a = 0x811c9dc5;
-  let b = 0x9747b28c ^ key.length;
-  for (let i = 0; i < key.length; i++) {
-    const byte = key[i] as number;
+  let b = 0x9747b28c ^ (end - start);
+  for (let i = start; i < end; i++) {
+    const byte = buf[i] as number;
     a = Math.imul(a ^ byte, 0x01000193);
     b = Math.imul(b ^ byte, 0x5bd1e995);
     b ^= b >>> 15;

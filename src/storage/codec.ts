@@ -125,6 +125,13 @@ export function copyOf(src: Uint8Array, start: number, end: number): Buffer {
   return out;
 }
 
+/**
+ * bytesRange copies up to this many bytes in a JS loop: any native copy of a
+ * range needs a view object first (Node 20's Buffer#copy makes one too), a
+ * ~90-byte allocation per value flushed.
+ */
+const rangeLoopCopyBytes = 256;
+
 /** A growable byte buffer for encoders. */
 export class ByteWriter {
   buf: Buffer;
@@ -170,6 +177,20 @@ export class ByteWriter {
       for (let i = 0; i < n; i++) buf[at + i] = data[i] as number;
     } else {
       buf.set(data, at);
+    }
+    this.length = at + n;
+  }
+
+  /** Appends `src[start, end)` without a view of it. */
+  bytesRange(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    this.ensure(n);
+    const buf = this.buf;
+    const at = this.length;
+    if (n <= rangeLoopCopyBytes) {
+      for (let i = 0; i < n; i++) buf[at + i] = src[start + i] as number;
+    } else {
+      buf.set(Uint8Array.prototype.subarray.call(src, start, end), at);
     }
     this.length = at + n;
   }

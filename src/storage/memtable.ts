@@ -283,6 +283,28 @@ export class Memtable {
     return (this.chunks[f[at + fValueChunk] as number] as Buffer).subarray(off, off + len);
   }
 
+  /** The arena chunk holding entry `id`'s key (a flush reads ranges instead of making views). */
+  keyChunk(id: number): Buffer {
+    return this.chunks[this.fields[id * entryStride + fKeyChunk] as number] as Buffer;
+  }
+
+  keyOffset(id: number): number {
+    return this.fields[id * entryStride + fKeyOff] as number;
+  }
+
+  keyLength(id: number): number {
+    return this.fields[id * entryStride + fKeyLen] as number;
+  }
+
+  /** The chunk holding the value, then the metadata right after it (not meaningful for a deletion). */
+  valueChunk(id: number): Buffer {
+    return this.chunks[this.fields[id * entryStride + fValueChunk] as number] as Buffer;
+  }
+
+  valueOffset(id: number): number {
+    return this.fields[id * entryStride + fValueOff] as number;
+  }
+
   valueLength(id: number): number {
     return this.fields[id * entryStride + fValueLen] as number;
   }

@@ -11,7 +11,7 @@ import { compressSync, uncompressSync } from 'lz4-napi';
 import { CorruptionError, crc32 } from '../core/index.ts';
 import type { AppendFile, FileSystem, ReadFile } from '../core/index.ts';
 import { Block, BlockBuilder, keyPrefix32, kindDelete } from './block.ts';
-import { BloomFilter, bloomHash, buildBloom, buildBlockedBloom } from './bloom.ts';
+import { BloomFilter, bloomHash, bloomHashRange, buildBloom, buildBlockedBloom } from './bloom.ts';
 import { BlockCache, newBlockSlots } from './block-cache.ts';
 import type { BlockSlots } from './block-cache.ts';
 import { ByteWriter, compareBytes, readU32, writeU32, writeU64 } from './codec.ts';
@@ -137,8 +137,20 @@ export class TableBuilder {
     return this.offset + this.block.estimatedBytes;
   }
 
-  /** Keys must arrive in strictly ascending order. */
-  add(key: Uint8Array, kind: number, value: Uint8Array | undefined, meta: Uint8Array | undefined): void {
+  /** add() for an entry given as ranges (BlockBuilder.addRange): a flush makes no view per entry. */
+  addRange(keySrc: Uint8Array, keyStart: number, keyEnd: number, kind: number, valueSrc: Uint8Array, valueStart: number, valueEnd: number, metaEnd: number): void {
+    this.reserveHash();
+    bloomHashRange(keySrc, keyStart, keyEnd, this.hash);
+    this.h1s[this.entries] = this.hash[0] as number;
+    this.h2s[this.entries] = this.hash[1] as number;
+    if (this.smallest === undefined) this.smallest = Buffer.from(Uint8Array.prototype.subarray.call(keySrc, keyStart, keyEnd));
+    this.block.addRange(keySrc, keyStart, keyEnd, kind, valueSrc, valueStart, valueEnd, metaEnd, this.hash[0] as number);
+    this.entries++;
+    if (kind === kindDelete) this.tombstones++;
+    if (this.block.estimatedBytes >= this.options.blockBytes) this.finishBlock();
+  }
+
+  private reserveHash(): void {
     if (this.entries === this.h1s.length) {
       const h1s = new Uint32Array(Math.max(initialHashEntries, this.entries * 2));
       h1s.set(this.h1s);
@@ -149,6 +161,11 @@ export class TableBuilder {
       this.hashArrays.giveBack(this.h2s);
       this.h2s = h2s;
     }
+  }
+
+  /** Keys must arrive in strictly ascending order. */
+  add(key: Uint8Array, kind: number, value: Uint8Array | undefined, meta: Uint8Array | undefined): void {
+    this.reserveHash();
     bloomHash(key, this.hash);
     this.h1s[this.entries] = this.hash[0] as number;
     this.h2s[this.entries] = this.hash[1] as number;

@@ -138,3 +138,31 @@ test('group commit: concurrent writers share fdatasyncs in full groups, and no p
   for (let w = 0; w < writers; w++) assert.equal(fromUtf8((await reopened.get(utf8(`x${w}-${rounds - 1}`)))?.value ?? utf8('')), 'v');
   await reopened.close();
 });
+
+test('a flush copies keys, values and metadata of every size from the arena, deletions and overwrites included', async () => {
+  const db = await openLsm('/db', { memtableBytes: 256 * 1024 }, { fs: new MemoryFileSystem(), clock: new RealClock(), log: silentLogger });
+  const sizes = [0, 1, 31, 32, 33, 255, 256, 257, 5000, 70_000];
+  const valueOf = (i: number, size: number, round: number): Buffer => Buffer.alloc(size, (i * 7 + round) & 0xff);
+  const metaOf = (i: number): Buffer | undefined => (i % 3 === 0 ? undefined : Buffer.alloc(i % 50, i & 0xff));
+  const keyOf = (i: number): Buffer => Buffer.from(`k${String(i).padStart(4, '0')}${'x'.repeat(i % 40)}`);
+  const expected = new Map<number, { value: Buffer; meta: Buffer | undefined } | undefined>();
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < 400; i++) {
+      const value = valueOf(i, sizes[i % sizes.length] as number, round);
+      const meta = metaOf(i);
+      await db.put(keyOf(i), value, meta);
+      expected.set(i, { value, meta });
+    }
+  }
+  for (let i = 0; i < 400; i += 7) {
+    await db.delete(keyOf(i));
+    expected.set(i, undefined);
+  }
+  await db.compact();
+  for (const [i, want] of expected) {
+    const got = await db.get(keyOf(i));
+    assert.deepEqual(got === undefined ? undefined : { value: Buffer.from(got.value), meta: got.meta && Buffer.from(got.meta) }, want, `key ${i}`);
+  }
+  assert.ok((db.stats().flushes as number) >= 2);
+  await db.close();
+});
