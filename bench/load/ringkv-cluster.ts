@@ -30,6 +30,8 @@ export interface RingkvClusterOptions {
   cpuProfDir?: string;
   /** Names the profiles: `<label>-<node id>.cpuprofile`. */
   label?: string;
+  /** Extra node/V8 flags for every node process (experiments, e.g. `--single-threaded-gc`). */
+  nodeFlags?: readonly string[];
 }
 
 export interface RingkvNodeProcess {
@@ -67,7 +69,7 @@ export async function startRingkvCluster(options: RingkvClusterOptions): Promise
         const id = `n${i + 1}`;
         const profArgs = options.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir, '--cpu-prof-name', `${options.label ?? 'ringkv'}-${id}.cpuprofile`];
         const args = [
-          ...profArgs, cliEntry, 'start',
+          ...(options.nodeFlags ?? []), ...profArgs, cliEntry, 'start',
           '--node-id', id,
           '--data', join(options.dir, id),
           '--host', '127.0.0.1',

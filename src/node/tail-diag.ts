@@ -1,7 +1,7 @@
 /**
  * Tail diagnostics for one node, off unless RINGKV_DIAG_TAIL names a
  * directory: once a second the node appends one JSON line to
- * `<dir>/<node id>.jsonl` saying where that second's time went:
+ * `<dir>/<node id>-<pid>.jsonl` saying where that second's time went:
  *
  * - `loop`: event-loop delay (perf_hooks monitorEventLoopDelay, 1 ms
  *   resolution): p50 / p99 / max ms. A request that arrives while the loop is
@@ -18,19 +18,31 @@
  *   finished last (the disk), how many a peer (the round trip).
  * - `timers`: the gossip/claimant/hint-replay timers are not hooked; a long
  *   one shows up as a `loop` max without GC or fs time in that second.
- * - `cpuMs`: user + system CPU of the process in the second.
+ * - `cpuMs`: user + system CPU of the process in the second; `heap`: the
+ *   young generation's size and the old generation's use (KiB), so that
+ *   scavenges × new space ≈ bytes allocated.
  *
  * When the variable is unset nothing here runs and nothing is wrapped, so
  * the measured path is exactly the production one.
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { join } from 'node:path';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { PerformanceObserver, createHistogram, monitorEventLoopDelay, type RecordableHistogram } from 'node:perf_hooks';
 import type { AppendFile, FileSystem, ReadFile } from '../core/index.ts';
 import type { CoordinatorProbe } from '../replication/index.ts';
 
 /** The environment variable that turns the diagnostics on (its value: the output directory). */
 export const tailDiagEnv = 'RINGKV_DIAG_TAIL';
+/**
+ * Set as well (to anything): the node also samples every allocation, those
+ * collected since included, and writes `<dir>/<node id>-<pid>.heapprofile`
+ * (Chrome DevTools format) when it stops: bytes allocated by function.
+ */
+export const heapDiagEnv = 'RINGKV_DIAG_HEAP';
+/** Mean bytes between allocation samples. */
+const heapSamplingIntervalBytes = 32 * 1024;
 /** One line per this many ms. */
 export const tailDiagIntervalMs = 1000;
 /** A write slower than this is classified by what finished last. */
@@ -81,6 +93,7 @@ export class TailDiagnostics {
   private cpu = process.cpuUsage();
   private timer: ReturnType<typeof setInterval> | undefined;
   private file: string | undefined;
+  private heapSession: Session | undefined;
 
   /** Set by RINGKV_DIAG_TAIL, else undefined: nothing is measured. */
   static fromEnv(): TailDiagnostics | undefined {
@@ -105,17 +118,36 @@ export class TailDiagnostics {
   /** Starts the per-second lines in `<dir>/<nodeId>.jsonl`. */
   start(nodeId: string): void {
     mkdirSync(this.dir, { recursive: true });
-    this.file = join(this.dir, `${nodeId}.jsonl`);
+    // Named by pid too: several clusters on one machine have nodes of the same id.
+    this.file = join(this.dir, `${nodeId}-${process.pid}.jsonl`);
     this.loop.enable();
     this.gcObserver.observe({ entryTypes: ['gc'] });
     this.timer = setInterval(() => this.emit(), tailDiagIntervalMs);
     this.timer.unref();
+    if (process.env[heapDiagEnv] !== undefined) {
+      this.heapSession = new Session();
+      this.heapSession.connect();
+      this.heapSession.post('HeapProfiler.startSampling', {
+        samplingInterval: heapSamplingIntervalBytes,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      });
+    }
   }
 
   stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.loop.disable();
     this.gcObserver.disconnect();
+    const session = this.heapSession;
+    const file = this.file;
+    this.heapSession = undefined;
+    if (session !== undefined && file !== undefined) {
+      session.post('HeapProfiler.stopSampling', (error, result) => {
+        if (error === null) writeFileSync(file.replace(/\.jsonl$/, '.heapprofile'), JSON.stringify(result.profile));
+        session.disconnect();
+      });
+    }
   }
 
   readonly probe: CoordinatorProbe = {
@@ -206,9 +238,16 @@ export class TailDiagnostics {
       const taken = t.take();
       if (taken !== undefined) gc[kind] = taken;
     }
+    let newSpaceKB = 0;
+    let oldSpaceKB = 0;
+    for (const space of getHeapSpaceStatistics()) {
+      if (space.space_name === 'new_space') newSpaceKB = Math.round(space.space_size / 1024);
+      else if (space.space_name === 'old_space') oldSpaceKB = Math.round(space.space_used_size / 1024);
+    }
     const line = {
       t: new Date().toISOString().slice(11, 19),
       cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+      heap: { newSpaceKB, oldSpaceKB },
       loop: { p50: round(this.loop.percentile(50) / 1e6), p99: round(this.loop.percentile(99) / 1e6), max: round(this.loop.max / 1e6) },
       gc,
       fs: { sync: this.sync.take(), appendSync: this.appendSync.take(), readSync: this.readSync.take() },

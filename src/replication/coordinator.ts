@@ -31,7 +31,7 @@ import {
 } from './messages.ts';
 import type { NodeLiveness, Placement, PreferenceList } from './placement.ts';
 import { replicasForN, type NamespaceReplication } from './placement.ts';
-import { LatencyPercentile, gather, quorumRule, settle, type Attempt, type GatherResult, type Outcome, type QuorumRule } from './quorum.ts';
+import { LatencyPercentile, QuorumWait, gather, quorumRule, settle, type Attempt, type GatherResult, type Outcome, type QuorumRule } from './quorum.ts';
 import { ReadRepairer } from './read-repair.ts';
 import { slotOf } from './keys.ts';
 import { KeyspaceOps, maxScanCount, type ScanPosition } from './keyspace.ts';
@@ -239,15 +239,15 @@ interface Fanout {
   key: Uint8Array;
   encoded: Uint8Array;
   strict: boolean;
-  /** Nodes holding or asked for a copy: a stand-in is taken only once. */
-  used: Set<NodeId>;
+  slots: readonly Slot[];
+  /** Nodes holding or asked for a copy, built when a first copy fails: a stand-in is taken only once. */
+  used: Set<NodeId> | undefined;
   /** Stand-in candidates past the preference list, in ring order. */
   fallbacks: readonly NodeId[];
   timeoutMs: number;
+  /** Where every copy reports. */
+  wait: QuorumWait<true>;
 }
-
-const acked: Outcome<true> = { ok: true, value: true };
-const ackedNow: Promise<Outcome<true>> = Promise.resolve(acked);
 
 export class Coordinator<O> implements MessageHandler {
   private readonly timeoutMs: number;
@@ -469,18 +469,31 @@ export class Coordinator<O> implements MessageHandler {
     const encoded = written.encoded ?? this.deps.model.encode(object);
     const strict = request.strict === true;
     const slots = this.slots(home, fallbacks, strict);
-    const fanout: Fanout = { key, encoded, strict, used: new Set(slots.map((s) => s.node)), fallbacks, timeoutMs };
+    const localId = this.deps.localId;
+    let possible = rule.counts(localId) ? 1 : 0;
+    for (const slot of slots) if (slot.owner !== localId && rule.counts(slot.owner)) possible++;
+    // Every replica reports straight into the wait: no promise per replica on the way.
+    const wait = new QuorumWait<true>(rule, possible, this.deps.clock, timeoutMs, () => `${request.kind} ${describeKey(key)}`);
+    const timing = this.probe === undefined ? undefined : timeAnswers(wait, this.deps.clock, startedMs);
+    const fanout: Fanout = { key, encoded, strict, slots, used: undefined, fallbacks, timeoutMs, wait };
     // The peers get the object before the local fsync finishes; the local
     // acknowledgement counts only once it is durable (a failed sync is no ack).
-    const local = written.durable === undefined ? ackedNow : written.durable.then((): Outcome<true> => acked, (error: unknown): Outcome<true> => ({ ok: false, error }));
-    const attempts: Array<Attempt<true>> = [{ owner: this.deps.localId, outcome: local }];
+    if (written.durable === undefined) wait.ack(localId);
+    else
+      written.durable.then(
+        () => wait.ack(localId),
+        (error: unknown) => wait.fail(localId, error),
+      );
     for (const slot of slots) {
-      if (slot.owner === this.deps.localId) continue;
-      attempts.push({ owner: slot.owner, outcome: this.replicate(slot, fanout) });
+      if (slot.owner === localId) continue;
+      this.replicate(slot, fanout);
     }
-    const timing = this.probe === undefined ? undefined : timeAttempts(attempts, this.deps.clock, startedMs);
-    await gather(attempts, rule, this.deps.clock, timeoutMs, () => `${request.kind} ${describeKey(key)}`);
-    if (timing !== undefined) this.probe?.write(this.deps.clock.nowMs() - startedMs, timing[0], timing.slice(1));
+    await wait.promise;
+    if (timing !== undefined) {
+      const peerMs: Array<number | undefined> = [];
+      for (const slot of slots) if (slot.owner !== localId) peerMs.push(timing.get(slot.owner));
+      this.probe?.write(this.deps.clock.nowMs() - startedMs, timing.get(localId), peerMs);
+    }
     return { object, context: written.context, count, touched: true };
   }
 
@@ -502,34 +515,44 @@ export class Coordinator<O> implements MessageHandler {
   }
 
   /**
-   * Sends one replica's copy; on failure tries a spare stand-in (sloppy mode)
-   * and, when nothing acknowledged, keeps a hint here so the owner converges.
+   * Sends one replica's copy and reports it to the write's wait; on failure
+   * tries a spare stand-in (sloppy mode) and, when nothing acknowledged, keeps
+   * a hint here so the owner converges.
    */
-  private replicate(slot: Slot, fanout: Fanout): Promise<Outcome<true>> {
-    const { key, encoded } = fanout;
-    if (slot.hintOnly) return this.hintLocally(slot.owner, key, encoded).then(() => ({ ok: false, error: this.downError(slot.owner) }));
+  private replicate(slot: Slot, fanout: Fanout): void {
+    const { key, encoded, wait } = fanout;
+    const { owner } = slot;
+    if (slot.hintOnly) {
+      void this.hintLocally(owner, key, encoded).then(() => wait.fail(owner, this.downError(owner)));
+      return;
+    }
     // The usual case, one request that succeeds, as one promise reaction (no async frames).
-    return this.applyAt(slot.node, key, encoded, slot.node === slot.owner ? null : slot.owner, fanout.timeoutMs).then(
-      () => acked,
-      (error: unknown) => this.replicateElsewhere(slot, fanout, error),
+    this.applyAt(slot.node, key, encoded, slot.node === owner ? null : owner, fanout.timeoutMs).then(
+      () => wait.ack(owner),
+      (error: unknown) => void this.replicateElsewhere(slot, fanout, error),
     );
   }
 
   /** The first copy of a replica failed: a spare stand-in (sloppy mode), else a hint kept here. */
-  private async replicateElsewhere(slot: Slot, fanout: Fanout, firstError: unknown): Promise<Outcome<true>> {
-    const { key, encoded, used } = fanout;
+  private async replicateElsewhere(slot: Slot, fanout: Fanout, firstError: unknown): Promise<void> {
+    const { key, encoded, wait } = fanout;
     let lastError = firstError;
     if (!fanout.strict && this.deps.handoff !== undefined) {
+      // Nodes holding or asked for a copy: a stand-in is taken only once per write.
+      const used = (fanout.used ??= new Set(fanout.slots.map((s) => s.node)));
       const standIn = fanout.fallbacks.find((n) => !used.has(n) && n !== this.deps.localId && this.looksUp(n));
       if (standIn !== undefined) {
         used.add(standIn);
         const second = await settle(this.applyAt(standIn, key, encoded, slot.owner, fanout.timeoutMs));
-        if (second.ok) return { ok: true, value: true };
+        if (second.ok) {
+          wait.ack(slot.owner);
+          return;
+        }
         lastError = second.error;
       }
     }
     await this.hintLocally(slot.owner, key, encoded);
-    return { ok: false, error: lastError };
+    wait.fail(slot.owner, lastError);
   }
 
   private downError(owner: NodeId): UnavailableError {
@@ -967,18 +990,12 @@ export class Coordinator<O> implements MessageHandler {
   }
 }
 
-/**
- * Diagnostics: when each attempt finished, in ms after `startedMs` (filled in
- * as they settle; undefined until then). Costs a reaction per attempt, so only
- * with a probe.
- */
-function timeAttempts<T>(attempts: ReadonlyArray<Attempt<T>>, clock: Clock, startedMs: number): Array<number | undefined> {
-  const times: Array<number | undefined> = attempts.map(() => undefined);
-  attempts.forEach((attempt, i) => {
-    void attempt.outcome.then(() => {
-      times[i] = clock.nowMs() - startedMs;
-    });
-  });
+/** Diagnostics: when each replica of a write answered, in ms after `startedMs`. */
+function timeAnswers(wait: QuorumWait<true>, clock: Clock, startedMs: number): Map<NodeId, number> {
+  const times = new Map<NodeId, number>();
+  wait.observer = (owner) => {
+    times.set(owner, clock.nowMs() - startedMs);
+  };
   return times;
 }
 

@@ -3,7 +3,7 @@
  * A level names how many of a key's N home replicas must answer; under
  * `local_quorum` only replicas in the coordinator's data center count.
  */
-import type { Clock, NodeId } from '../core/index.ts';
+import type { Clock, NodeId, Timer } from '../core/index.ts';
 import { InvalidArgumentError, TimeoutError, UnavailableError } from '../core/index.ts';
 import type { Consistency } from './api.ts';
 
@@ -73,9 +73,102 @@ export interface GatherResult<T> {
 }
 
 /**
- * Waits until `rule.required` counting attempts succeed. Rejects with
- * UnavailableError as soon as success is impossible, or TimeoutError at the
- * deadline; both messages say how many answered of how many were needed.
+ * Counts a request's replica answers until `rule.required` counting ones
+ * succeeded (then `promise` resolves), success became impossible
+ * (UnavailableError) or the deadline passed (TimeoutError); both messages say
+ * how many answered of how many were needed. Callers report each replica with
+ * `succeed`/`ack` or `fail`, straight from their own reactions: no promise per
+ * replica. Answers after it settled are ignored (replication continues in the
+ * background).
+ */
+export class QuorumWait<T> {
+  /** Successful answers with a value (`succeed`), in arrival order; counting or not. */
+  readonly answers: Array<{ owner: NodeId; value: T }> = [];
+  readonly promise: Promise<GatherResult<T>>;
+  /** Told of every answer, before it is counted (diagnostics). */
+  observer: ((owner: NodeId) => void) | undefined;
+  private counted = 0;
+  private errors: string[] | undefined;
+  private sawTimeout = false;
+  private done = false;
+  private resolveWait!: (result: GatherResult<T>) => void;
+  private rejectWait!: (error: Error) => void;
+  private readonly timer: Timer;
+
+  /** `possible`: how many counting replicas will answer at most. */
+  constructor(
+    private readonly rule: QuorumRule,
+    private possible: number,
+    clock: Clock,
+    private readonly timeoutMs: number,
+    // Built only for a failure: describing the key costs more than a successful wait's bookkeeping.
+    private readonly describe: string | (() => string),
+  ) {
+    this.promise = new Promise<GatherResult<T>>((resolve, reject) => {
+      this.resolveWait = resolve;
+      this.rejectWait = reject;
+    });
+    this.timer = clock.setTimer(timeoutMs, () => this.expire());
+    this.check();
+  }
+
+  /** A replica answered with `value`. */
+  succeed(owner: NodeId, value: T): void {
+    this.observer?.(owner);
+    this.answers.push({ owner, value });
+    if (this.rule.counts(owner)) this.counted++;
+    this.check();
+  }
+
+  /** A replica acknowledged (a write: no value to keep). */
+  ack(owner: NodeId): void {
+    this.observer?.(owner);
+    if (this.rule.counts(owner)) this.counted++;
+    this.check();
+  }
+
+  fail(owner: NodeId, error: unknown): void {
+    this.observer?.(owner);
+    if (this.rule.counts(owner)) this.possible--;
+    if (error instanceof TimeoutError) this.sawTimeout = true;
+    (this.errors ??= []).push(`${owner}: ${error instanceof Error ? error.message : String(error)}`);
+    this.check();
+  }
+
+  private what(): string {
+    return typeof this.describe === 'string' ? this.describe : this.describe();
+  }
+
+  private expire(): void {
+    if (this.done) return;
+    this.done = true;
+    this.rejectWait(new TimeoutError(`Cannot ${this.what()} at consistency ${this.rule.label}: ${this.counted} of ${this.rule.required} required replicas answered within ${this.timeoutMs} ms`));
+  }
+
+  private check(): void {
+    if (this.done) return;
+    const { rule } = this;
+    if (this.counted >= rule.required) {
+      this.done = true;
+      this.timer.cancel();
+      this.resolveWait({ answers: this.answers });
+    } else if (this.possible < rule.required) {
+      this.done = true;
+      this.timer.cancel();
+      const why = this.errors !== undefined ? ` (${this.errors.slice(0, 3).join('; ')})` : '';
+      // Replicas that timed out may still apply the write: say it timed out, not that it was refused.
+      if (this.sawTimeout) {
+        this.rejectWait(new TimeoutError(`Cannot ${this.what()} at consistency ${rule.label}: ${this.counted} of ${rule.required} required replicas answered within ${this.timeoutMs} ms${why}`));
+        return;
+      }
+      this.rejectWait(new UnavailableError(`Cannot ${this.what()} at consistency ${rule.label}: ${this.counted} of ${rule.required} required replicas answered${why}`, { answered: this.counted, required: rule.required }));
+    }
+  }
+}
+
+/**
+ * Waits until `rule.required` counting attempts succeed (QuorumWait over
+ * attempts given as promises of outcomes).
  * Attempts keep running after it settles (replication continues in the background).
  */
 export function gather<T>(
@@ -85,55 +178,16 @@ export function gather<T>(
   timeoutMs: number,
   describe: string | (() => string),
 ): Promise<GatherResult<T>> {
-  return new Promise((resolve, reject) => {
-    // Built only for a failure: describing the key costs more than a successful gather's bookkeeping.
-    const what = (): string => (typeof describe === 'string' ? describe : describe());
-    const answers: Array<{ owner: NodeId; value: T }> = [];
-    let counted = 0;
-    let possible = 0;
-    for (const a of attempts) if (rule.counts(a.owner)) possible++;
-    const errors: string[] = [];
-    let sawTimeout = false;
-    let done = false;
-    const timer = clock.setTimer(timeoutMs, () => {
-      if (done) return;
-      done = true;
-      reject(new TimeoutError(`Cannot ${what()} at consistency ${rule.label}: ${counted} of ${rule.required} required replicas answered within ${timeoutMs} ms`));
+  let possible = 0;
+  for (const a of attempts) if (rule.counts(a.owner)) possible++;
+  const wait = new QuorumWait<T>(rule, possible, clock, timeoutMs, describe);
+  for (const attempt of attempts) {
+    void attempt.outcome.then((outcome) => {
+      if (outcome.ok) wait.succeed(attempt.owner, outcome.value);
+      else wait.fail(attempt.owner, outcome.error);
     });
-    const check = (): void => {
-      if (done) return;
-      if (counted >= rule.required) {
-        done = true;
-        timer.cancel();
-        resolve({ answers });
-      } else if (possible < rule.required) {
-        done = true;
-        timer.cancel();
-        const why = errors.length > 0 ? ` (${errors.slice(0, 3).join('; ')})` : '';
-        // Replicas that timed out may still apply the write: say it timed out, not that it was refused.
-        if (sawTimeout) {
-          reject(new TimeoutError(`Cannot ${what()} at consistency ${rule.label}: ${counted} of ${rule.required} required replicas answered within ${timeoutMs} ms${why}`));
-          return;
-        }
-        reject(new UnavailableError(`Cannot ${what()} at consistency ${rule.label}: ${counted} of ${rule.required} required replicas answered${why}`, { answered: counted, required: rule.required }));
-      }
-    };
-    for (const attempt of attempts) {
-      const counts = rule.counts(attempt.owner);
-      void attempt.outcome.then((outcome) => {
-        if (outcome.ok) {
-          answers.push({ owner: attempt.owner, value: outcome.value });
-          if (counts) counted++;
-        } else {
-          if (counts) possible--;
-          if (outcome.error instanceof TimeoutError) sawTimeout = true;
-          errors.push(`${attempt.owner}: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}`);
-        }
-        check();
-      });
-    }
-    check();
-  });
+  }
+  return wait.promise;
 }
 
 /** Turns a promise into an Outcome that never rejects. */
