@@ -191,6 +191,8 @@ export class Connection {
    */
   private pump(): void {
     this.busy = true;
+    // Once per socket read, not per command: CLIENT LIST shows idle time in whole seconds.
+    this.client.lastCommandMs = this.host.state.clock.nowMs();
     let wait: Promise<void> | undefined;
     try {
       wait = this.advance();
@@ -507,7 +509,6 @@ export class Connection {
     const client = this.client;
     let spec = found;
     state.stats.totalCommands++;
-    client.lastCommandMs = state.clock.nowMs();
     if (spec === undefined) return this.reject(out, unknownCommandReply(args));
     if (!arityOk(spec, args.length)) return this.reject(out, arityReply(spec.name));
     if (spec.subcommands !== undefined && (spec.handler === undefined || args.length > 1)) {

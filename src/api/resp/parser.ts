@@ -75,6 +75,9 @@ function copyArg(source: Buffer, at: number, length: number): Buffer {
   return arg;
 }
 
+/** Header lines (`*N`, `$N`) are searched for their CR by a loop over this many bytes first. */
+const shortHeaderBytes = 24;
+
 /** Multibulk counts up to this get an argument array of exactly their size. */
 const presizedArgs = 16;
 /** Between commands: never written to (a multibulk header replaces it first). */
@@ -185,8 +188,17 @@ export class RespParser {
   /** Reads `*N\r\n` or `$N\r\n` at pos; undefined when the line is incomplete. */
   private readHeader(what: string): number | undefined {
     const buf = this.buf;
-    const cr = buf.indexOf(CR, this.pos);
-    if (cr < 0 || cr + 1 >= buf.length) {
+    // Header lines are a few bytes: a loop beats Buffer.indexOf's native call,
+    // which is kept for longer lines (a client sending junk).
+    const end = buf.length;
+    const near = Math.min(end, this.pos + shortHeaderBytes);
+    let cr = this.pos;
+    while (cr < near && buf[cr] !== CR) cr++;
+    if (cr === near && near < end) {
+      const found = buf.indexOf(CR, near);
+      cr = found < 0 ? end : found;
+    }
+    if (cr + 1 >= end) {
       if (buf.length - this.pos > this.limits.maxInlineBytes) throw new ProtocolError(`Protocol error: too big ${what} string`);
       this.need = 1;
       return undefined;
