@@ -15,7 +15,7 @@ import { LocalKv, ReplicaStore } from '../replication/index.ts';
 import { minSecretBytes } from '../transport/index.ts';
 import { Settings } from '../api/settings.ts';
 import { RespServer } from '../api/resp/index.ts';
-import { HttpServer, NodeMetrics } from '../api/http/index.ts';
+import { HttpServer, NodeMetrics, type RequestDefaults } from '../api/http/index.ts';
 import { startCluster, type ClusterRuntime } from './cluster.ts';
 import type { NodeConfig } from './config.ts';
 import { loadIdentity } from './identity.ts';
@@ -75,6 +75,29 @@ export function modeOf(config: NodeConfig): NodeMode {
     throw new InvalidArgumentError(`The cluster secret is ${Buffer.byteLength(config.clusterSecret)} bytes: use at least ${minSecretBytes}`);
   }
   return 'cluster';
+}
+
+/** Settings a request falls back on when it names no level or timeout. */
+const requestDefaultSettings = ['default-read-consistency', 'default-write-consistency', 'default-strict-quorum', 'request-timeout-ms'] as const;
+
+/**
+ * The HTTP front end's per-request defaults, read from the settings once and
+ * again only after one of them changes (CONFIG SET), not on every request.
+ */
+export function requestDefaults(settings: Settings): () => RequestDefaults {
+  let current: RequestDefaults | undefined;
+  for (const name of requestDefaultSettings) {
+    settings.onChange(name, () => {
+      current = undefined;
+    });
+  }
+  return () =>
+    (current ??= Object.freeze({
+      r: settings.getConsistency('default-read-consistency'),
+      w: settings.getConsistency('default-write-consistency'),
+      strict: settings.getBool('default-strict-quorum'),
+      timeoutMs: settings.getInt('request-timeout-ms'),
+    }));
 }
 
 function hostPort(address: string): HostPort {
@@ -182,12 +205,7 @@ export class RingkvNode {
         ...(config.httpToken === undefined ? {} : { token: config.httpToken }),
         maxValueBytes: () => settings.getInt('max-value-bytes'),
         // The same defaults RESP uses, so a CONFIG SET applies to both front ends.
-        defaults: () => ({
-          r: settings.getConsistency('default-read-consistency'),
-          w: settings.getConsistency('default-write-consistency'),
-          strict: settings.getBool('default-strict-quorum'),
-          timeoutMs: settings.getInt('request-timeout-ms'),
-        }),
+        defaults: requestDefaults(settings),
         localStats: () => ({ keys: engine.stats().approximateKeys, generation, mode }),
         health: () =>
           runtime === undefined

@@ -156,7 +156,8 @@ export class KvRoutes {
 
 export function renderGet(result: GetResult, asJson: boolean): Reply {
   const context = encodeContext(result.context);
-  const live = result.siblings.filter((s) => s.kind !== 'tombstone');
+  // The common single live value needs no filtered copy.
+  const live = result.siblings.length === 1 && result.siblings[0]?.kind !== 'tombstone' ? result.siblings : result.siblings.filter((s) => s.kind !== 'tombstone');
   if (live.length === 0) {
     // Deleted keys still have a context: a write carrying it supersedes the tombstone.
     const headers: Record<string, string> = result.siblings.length > 0 ? { 'x-ringkv-context': context } : {};
@@ -167,9 +168,9 @@ export function renderGet(result: GetResult, asJson: boolean): Reply {
   if (result.siblings.length > 1) return json(300, shape(), { 'x-ringkv-context': context });
   if (asJson) return json(200, shape(), { 'x-ringkv-context': context });
   const only = live[0] as Sibling;
-  const headers: Record<string, string> = { 'x-ringkv-context': context, 'x-ringkv-kind': only.kind };
+  if (only.kind === 'tombstone') throw new HttpError(404, 'RINGKV_NOT_FOUND', 'The key does not exist');
+  // One headers object per read (this is every GET's path): no spread copy.
+  const headers: Record<string, string> = { 'x-ringkv-context': context, 'x-ringkv-kind': only.kind, 'content-type': only.kind === 'counter' ? 'text/plain; charset=utf-8' : valueContentType };
   if (only.expiresAtMs !== null) headers['x-ringkv-expires-at'] = String(only.expiresAtMs);
-  if (only.kind === 'counter') return { status: 200, headers: { ...headers, 'content-type': 'text/plain; charset=utf-8' }, body: only.count.toString() };
-  if (only.kind === 'value') return { status: 200, headers: { ...headers, 'content-type': valueContentType }, body: only.value };
-  throw new HttpError(404, 'RINGKV_NOT_FOUND', 'The key does not exist');
+  return { status: 200, headers, body: only.kind === 'counter' ? only.count.toString() : only.value };
 }
