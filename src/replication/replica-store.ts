@@ -39,6 +39,14 @@
  * versions, and `readEncoded` the bytes `encodeObject(read(key))` would give,
  * taken as stored from the engine when nothing in them expired (a replica
  * answering a peer sends them on without a decode and re-encode).
+ * `winnerNow` (a RESP GET) asks the engine only, with a reused scratch
+ * storage key, and reads an object of one plain version in place.
+ *
+ * A single node's plain SET (`overwriteNow`) reads only the superseded
+ * object's clock entry and newest timestamp (in place, or from its memory
+ * of what the last plain SET of the key wrote, which every other write of
+ * the key and every failed write clears) and encodes the new object straight
+ * into one buffer: the same bytes `coordinatePut` with `overwrite` stores.
  */
 import { ConflictError, InvalidArgumentError, IoError, asBuffer, assert, bytesEqual, describeKey, fnv1a32, isRingkvError, CorruptionError } from '../core/index.ts';
 import type { Clock, NodeId, Timer } from '../core/index.ts';
