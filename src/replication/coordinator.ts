@@ -10,7 +10,7 @@
  * the two small interfaces below; cluster-kv.ts binds them to ReplicaStore
  * and the versioned object codec.
  */
-import type { Clock, Logger, MessageHandler, NodeId, Random, Timer, Transport, WireMessage } from '../core/index.ts';
+import type { Clock, Logger, MessageHandler, NodeId, Random, Transport, WireMessage } from '../core/index.ts';
 import { ClosedError, InvalidArgumentError, OverloadedError, ProtocolError, TimeoutError, UnavailableError, describeKey, isRingkvError } from '../core/index.ts';
 import type { Consistency, WouldWait } from './api.ts';
 import { wouldWait } from './api.ts';
@@ -31,7 +31,7 @@ import {
 } from './messages.ts';
 import type { NodeLiveness, Placement, PreferenceList } from './placement.ts';
 import { replicasForN, type NamespaceReplication } from './placement.ts';
-import { LatencyPercentile, QuorumWait, gather, quorumRule, settle, type Attempt, type GatherResult, type Outcome, type QuorumRule } from './quorum.ts';
+import { DeadlineSet, LatencyPercentile, QuorumWait, gather, quorumRule, settle, type Attempt, type Expiring, type GatherResult, type Outcome, type QuorumRule } from './quorum.ts';
 import { ReadRepairer } from './read-repair.ts';
 import { slotOf } from './keys.ts';
 import { KeyspaceOps, maxScanCount, type ScanPosition } from './keyspace.ts';
@@ -267,6 +267,8 @@ export class Coordinator<O> implements MessageHandler {
   /** Recent latency of the first peer a pair read asks: the delay before it asks the spare too. */
   private readonly peerReadMs: LatencyPercentile;
   private readonly readRetryMinMs: number;
+  /** Write quorum deadlines and pair-read retry delays, on one timer. */
+  private readonly deadlines: DeadlineSet;
   /** One error per down owner, reused: a refusal per write would build a stack trace each time. */
   private readonly downErrors = new Map<NodeId, UnavailableError>();
   /** Peers the transport found unreachable, until when (monotonic ms). */
@@ -292,6 +294,7 @@ export class Coordinator<O> implements MessageHandler {
     if (!Number.isInteger(this.extraReads) || this.extraReads < 0) throw new InvalidArgumentError(`extraReads must be a whole number of replicas, got ${this.extraReads}`);
     this.readSpeculateMs = options.readSpeculateMs ?? defaultReadSpeculateMs;
     this.probe = options.probe;
+    this.deadlines = new DeadlineSet(deps.clock);
     const retryPercentile = options.readRetryPercentile ?? defaultReadRetryPercentile;
     // Until enough reads were timed, the spare waits as long as the general path's speculation would.
     this.peerReadMs = new LatencyPercentile(retryPercentile, this.readSpeculateMs);
@@ -473,7 +476,7 @@ export class Coordinator<O> implements MessageHandler {
     let possible = rule.counts(localId) ? 1 : 0;
     for (const slot of slots) if (slot.owner !== localId && rule.counts(slot.owner)) possible++;
     // Every replica reports straight into the wait: no promise per replica on the way.
-    const wait = new QuorumWait<true>(rule, possible, this.deps.clock, timeoutMs, () => `${request.kind} ${describeKey(key)}`);
+    const wait = new QuorumWait<true>(rule, possible, this.deps.clock, timeoutMs, () => `${request.kind} ${describeKey(key)}`, this.deadlines);
     const timing = this.probe === undefined ? undefined : timeAnswers(wait, this.deps.clock, startedMs);
     const fanout: Fanout = { key, encoded, strict, slots, used: undefined, fallbacks, timeoutMs, wait };
     // The peers get the object before the local fsync finishes; the local
@@ -662,13 +665,20 @@ export class Coordinator<O> implements MessageHandler {
       let asked = 1;
       let failed = 0;
       let lastError: unknown;
-      let retry: Timer | undefined;
+      // The retry delay, kept in the coordinator's DeadlineSet (no timer per read).
+      let retry: Expiring | undefined;
+      const stopRetry = (): boolean => {
+        if (retry === undefined) return false;
+        this.deadlines.delete(retry);
+        retry = undefined;
+        return true;
+      };
       const answer = (node: NodeId, askedMs: number, reply: WireMessage): void => {
         const nowMs = clock.nowMs();
         if (node === first) this.peerReadMs.record(nowMs - askedMs);
         if (done) return;
         done = true;
-        retry?.cancel();
+        stopRetry();
         this.probe?.read(nowMs - startedMs, nowMs - askedMs);
         try {
           resolve(this.pairAnswer(key, localCopy, node, reply));
@@ -680,9 +690,8 @@ export class Coordinator<O> implements MessageHandler {
         if (done) return;
         failed++;
         lastError = error;
-        if (retry !== undefined) {
+        if (stopRetry()) {
           // The first peer failed before the retry delay: the spare now.
-          retry.cancel();
           askSpare();
           return;
         }
@@ -708,7 +717,10 @@ export class Coordinator<O> implements MessageHandler {
         );
       };
       this.requestPeer(first, message, peerTimeoutMs).then((reply) => answer(first, startedMs, reply), fail);
-      if (spare !== undefined && !done) retry = clock.setTimer(Math.min(peerTimeoutMs, Math.max(this.readRetryMinMs, this.peerReadMs.valueMs)), askSpare);
+      if (spare !== undefined && !done) {
+        retry = { deadlineMs: startedMs + Math.min(peerTimeoutMs, Math.max(this.readRetryMinMs, this.peerReadMs.valueMs)), expire: askSpare };
+        this.deadlines.add(retry);
+      }
     });
   }
 

@@ -81,7 +81,7 @@ export interface GatherResult<T> {
  * replica. Answers after it settled are ignored (replication continues in the
  * background).
  */
-export class QuorumWait<T> {
+export class QuorumWait<T> implements Expiring {
   /** Successful answers with a value (`succeed`), in arrival order; counting or not. */
   readonly answers: Array<{ owner: NodeId; value: T }> = [];
   readonly promise: Promise<GatherResult<T>>;
@@ -93,9 +93,14 @@ export class QuorumWait<T> {
   private done = false;
   private resolveWait!: (result: GatherResult<T>) => void;
   private rejectWait!: (error: Error) => void;
-  private readonly timer: Timer;
+  /** Its own timer, or undefined when `deadlines` keeps the deadline. */
+  private readonly timer: Timer | undefined;
+  readonly deadlineMs: number;
 
-  /** `possible`: how many counting replicas will answer at most. */
+  /**
+   * `possible`: how many counting replicas will answer at most. `deadlines`:
+   * the set that times this wait out (else a timer of its own).
+   */
   constructor(
     private readonly rule: QuorumRule,
     private possible: number,
@@ -103,12 +108,15 @@ export class QuorumWait<T> {
     private readonly timeoutMs: number,
     // Built only for a failure: describing the key costs more than a successful wait's bookkeeping.
     private readonly describe: string | (() => string),
+    private readonly deadlines?: DeadlineSet,
   ) {
     this.promise = new Promise<GatherResult<T>>((resolve, reject) => {
       this.resolveWait = resolve;
       this.rejectWait = reject;
     });
-    this.timer = clock.setTimer(timeoutMs, () => this.expire());
+    this.deadlineMs = clock.nowMs() + timeoutMs;
+    if (deadlines === undefined) this.timer = clock.setTimer(timeoutMs, () => this.expire());
+    else deadlines.add(this);
     this.check();
   }
 
@@ -135,11 +143,17 @@ export class QuorumWait<T> {
     this.check();
   }
 
+  private stopTimer(): void {
+    this.timer?.cancel();
+    this.deadlines?.delete(this);
+  }
+
   private what(): string {
     return typeof this.describe === 'string' ? this.describe : this.describe();
   }
 
-  private expire(): void {
+  /** The deadline passed (DeadlineSet or its own timer). */
+  expire(): void {
     if (this.done) return;
     this.done = true;
     this.rejectWait(new TimeoutError(`Cannot ${this.what()} at consistency ${this.rule.label}: ${this.counted} of ${this.rule.required} required replicas answered within ${this.timeoutMs} ms`));
@@ -150,11 +164,11 @@ export class QuorumWait<T> {
     const { rule } = this;
     if (this.counted >= rule.required) {
       this.done = true;
-      this.timer.cancel();
+      this.stopTimer();
       this.resolveWait({ answers: this.answers });
     } else if (this.possible < rule.required) {
       this.done = true;
-      this.timer.cancel();
+      this.stopTimer();
       const why = this.errors !== undefined ? ` (${this.errors.slice(0, 3).join('; ')})` : '';
       // Replicas that timed out may still apply the write: say it timed out, not that it was refused.
       if (this.sawTimeout) {
@@ -196,6 +210,63 @@ export function settle<T>(promise: Promise<T>): Promise<Outcome<T>> {
     (value) => ({ ok: true as const, value }),
     (error: unknown) => ({ ok: false as const, error }),
   );
+}
+
+/** Something a DeadlineSet calls once when its deadline has passed. */
+export interface Expiring {
+  readonly deadlineMs: number;
+  expire(): void;
+}
+
+/**
+ * Deadlines of many in-flight requests on one timer, armed for the earliest,
+ * instead of a timer per request (one per write's quorum wait, one per
+ * read's retry delay: creating and cancelling a timer costs about as much as
+ * the bookkeeping it guards). Items that finish are deleted; a sweep expires
+ * those due and re-arms for the next.
+ */
+export class DeadlineSet {
+  private readonly items = new Set<Expiring>();
+  private timer: Timer | undefined;
+  private timerAtMs = Infinity;
+
+  constructor(private readonly clock: Clock) {}
+
+  get size(): number {
+    return this.items.size;
+  }
+
+  add(item: Expiring): void {
+    this.items.add(item);
+    if (item.deadlineMs < this.timerAtMs) this.arm(item.deadlineMs);
+  }
+
+  /** The item finished: it will not expire. (The timer stays; a sweep with nothing due re-arms or stops.) */
+  delete(item: Expiring): void {
+    this.items.delete(item);
+  }
+
+  private arm(atMs: number): void {
+    this.timer?.cancel();
+    this.timerAtMs = atMs;
+    this.timer = this.clock.setTimer(Math.max(0, atMs - this.clock.nowMs()), () => this.sweep());
+  }
+
+  private sweep(): void {
+    this.timer = undefined;
+    this.timerAtMs = Infinity;
+    const now = this.clock.nowMs();
+    let next = Infinity;
+    for (const item of this.items) {
+      if (item.deadlineMs <= now) {
+        this.items.delete(item);
+        item.expire();
+      } else if (item.deadlineMs < next) {
+        next = item.deadlineMs;
+      }
+    }
+    if (next !== Infinity && next < this.timerAtMs) this.arm(next);
+  }
 }
 
 /** Bucket bounds grow by this factor: a percentile is known to within 25 %, plenty for a delay. */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidArgumentError, TimeoutError, UnavailableError, VirtualClock, utf8 } from '../../../src/core/index.ts';
-import { gather, quorumRule, settle, type Attempt } from '../../../src/replication/quorum.ts';
+import { DeadlineSet, QuorumWait, gather, quorumRule, settle, type Attempt } from '../../../src/replication/quorum.ts';
 import { ManualLiveness, NamespaceReplication, StaticPlacement, replicasForN } from '../../../src/replication/placement.ts';
 import { Coordinator, type CoordinatorDeps } from '../../../src/replication/coordinator.ts';
 
@@ -144,4 +144,47 @@ test('without a namespace setting the coordinator uses the ring replication fact
   const wider = new Coordinator(deps, { readRepair: false, replication: new NamespaceReplication(3, { one: 1 }) });
   assert.equal(wider.replicas(utf8('k')).home.length, 3);
   assert.equal(wider.replicas(utf8('one:k')).home.length, 1);
+});
+
+test('DeadlineSet expires each item at its deadline on one timer, and never a deleted one', async () => {
+  const clock = new VirtualClock();
+  const deadlines = new DeadlineSet(clock);
+  const expired: string[] = [];
+  const item = (name: string, deadlineMs: number) => ({ deadlineMs, expire: () => expired.push(`${name}@${clock.nowMs()}`) });
+  const a = item('a', 30);
+  const b = item('b', 10);
+  const c = item('c', 20);
+  deadlines.add(a);
+  deadlines.add(b);
+  deadlines.add(c);
+  deadlines.delete(c);
+  await clock.advance(9);
+  assert.deepEqual(expired, []);
+  await clock.advance(1);
+  assert.deepEqual(expired, ['b@10']);
+  // Added while the timer waits for a later one: it still fires on time.
+  deadlines.add(item('d', 15));
+  await clock.advance(25);
+  assert.deepEqual(expired, ['b@10', 'd@15', 'a@30']);
+  assert.equal(deadlines.size, 0);
+});
+
+test('a QuorumWait on a DeadlineSet times out at its deadline and leaves the set once settled', async () => {
+  const clock = new VirtualClock();
+  const deadlines = new DeadlineSet(clock);
+  const rule = quorumRule(2, ['a', 'b', 'c'], undefined, () => undefined);
+  const done = new QuorumWait<true>(rule, 3, clock, 100, 'put k', deadlines);
+  done.ack('a');
+  done.ack('b');
+  await done.promise;
+  assert.equal(deadlines.size, 0);
+  const slow = new QuorumWait<true>(rule, 3, clock, 100, 'put k', deadlines);
+  slow.ack('a');
+  let failure: unknown;
+  slow.promise.catch((error: unknown) => (failure = error));
+  await clock.advance(99);
+  assert.equal(failure, undefined);
+  await clock.advance(1);
+  const error = failure as unknown;
+  assert.ok(error instanceof TimeoutError && /1 of 2 required replicas answered within 100 ms/.test(error.message), String(error));
 });
