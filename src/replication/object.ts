@@ -1085,10 +1085,14 @@ const maxContextDotsDecoded = 1024;
 /** Engine meta bytes: [version][f64 deadAfterMs], or undefined when the object never dies on its own. */
 export function encodeMeta(object: StoredObject): Uint8Array | undefined {
   const dead = deadAfterMs(object);
-  if (dead === null) return undefined;
+  return dead === null ? undefined : encodeDeadAfter(dead);
+}
+
+/** The meta bytes of an object whose every version is dead after `deadAfterMs` (encodeMeta without the object). */
+export function encodeDeadAfter(deadAfterMs: number): Uint8Array {
   const out = Buffer.allocUnsafe(9);
   out[0] = metaFormatVersion;
-  out.writeDoubleLE(dead, 1);
+  out.writeDoubleLE(deadAfterMs, 1);
   return out;
 }
 

@@ -69,6 +69,7 @@ import {
   makeObject,
   mergeObjects,
   mergedCounter,
+  encodeDeadAfter,
   encodeSoleValue,
   mustDecode,
   peekSoleNodeBase,
@@ -497,8 +498,6 @@ export class ReplicaStore {
   private readonly base: SoleNodeBase = { counter: 0, lastWallMs: 0, newestTimestampMs: 0 };
   /** overwriteNow's memory of the objects it wrote, made on first use (a store that never sees a plain SET spends nothing). */
   private memo: OverwriteMemo | undefined;
-  /** Set while overwriteNow hands its write over: handOff leaves the memo to it. */
-  private remembering = false;
   /** Storage keys of synchronous lookups (readRawNow, winnerNow), built without an allocation. */
   private readonly lookupKey = new StorageKeyScratch();
   private readonly counters: ReplicaStoreStats = { coordinatedWrites: 0, appliedMerges: 0, noopMerges: 0, siblingLimitRejections: 0 };
@@ -796,17 +795,19 @@ export class ReplicaStore {
     const lastWallMs = Math.max(base.lastWallMs, wall);
     const bytes = encodeSoleValue(node, counter, lastWallMs, timestampMs, value, expiresAtMs);
     if (bytes.length > maxObjectBytes) return this.outcomeNow(key, value, expiresAtMs);
-    const nodeId = this.nodeId;
-    const object: StoredObject = {
-      context: [{ node: nodeId, counter, lastWallMs }],
-      versions: [{ dot: { node: nodeId, counter }, timestampMs, kind: 'value', value, counter: emptyCounter, expiresAtMs, deletedAtMs: null }],
-    };
-    this.remembering = true;
-    let durable: Promise<void>;
-    try {
-      durable = this.handOff(id, skey, object, bytes);
-    } finally {
-      this.remembering = false;
+    // handOff without the object unless it is needed: the key is neither
+    // pending nor cached (checked above), so a write settled at once
+    // leaves nothing to update but the memo.
+    const durable = this.engine.put(skey, bytes, expiresAtMs === null ? undefined : encodeDeadAfter(expiresAtMs));
+    if (this.settledAtOnce(durable)) {
+      this.writeSeq++;
+    } else {
+      const nodeId = this.nodeId;
+      const object: StoredObject = {
+        context: [{ node: nodeId, counter, lastWallMs }],
+        versions: [{ dot: { node: nodeId, counter }, timestampMs, kind: 'value', value, counter: emptyCounter, expiresAtMs, deletedAtMs: null }],
+      };
+      this.track(id ?? storageId(skey), skey, object, durable);
     }
     memo.remember(skey, counter, lastWallMs, timestampMs);
     this.counters.coordinatedWrites++;
@@ -1187,8 +1188,8 @@ export class ReplicaStore {
    * settles, so a failed write is not seen by anyone afterwards.
    */
   private handOff(knownId: string | undefined, skey: Uint8Array, object: StoredObject | undefined, bytes?: Uint8Array): Promise<void> {
-    // Any write but overwriteNow's own makes its memory of the key stale.
-    if (!this.remembering) this.memo?.forget(skey);
+    // Any write but overwriteNow's own (which does not come here) makes its memory of the key stale.
+    this.memo?.forget(skey);
     const write = (): Promise<void> => (object === undefined ? this.engine.delete(skey) : this.engine.put(skey, bytes ?? encodeObject(object), encodeMeta(object)));
     // Without a pending write no id is needed unless this one becomes pending.
     let id = knownId;
@@ -1199,18 +1200,32 @@ export class ReplicaStore {
         : before.durable.then(write, (cause: unknown) => {
             throw new IoError(`Cannot write key ${describeKey(userKeyOf(skey))}: an earlier write of it on ${this.nodeId} failed and this one built on it; retry the write`, { cause });
           });
-    if (durable === this.lastHandedBack) this.sharedPromise = durable;
-    this.lastHandedBack = durable;
-    this.handedOffSettled = durable === this.sharedFulfilled;
-    if (this.handedOffSettled) {
-      // Durable already (a promise seen resolved stays resolved): what the callback below would do, now.
+    if (this.settledAtOnce(durable)) {
+      // Durable already (a promise seen resolved stays resolved): what track's callback would do, now.
       this.writeSeq++;
       if (object === undefined) this.cache.delete(skey);
       else this.cache.refresh(skey, object);
       return durable;
     }
+    this.track(id ?? storageId(skey), skey, object, durable);
+    return durable;
+  }
+
+  /**
+   * Notes a promise the engine handed back for a write; true (also left in
+   * `handedOffSettled`) when it is the shared one already seen resolved, so
+   * the write is settled as it is handed over.
+   */
+  private settledAtOnce(durable: Promise<void>): boolean {
+    if (durable === this.lastHandedBack) this.sharedPromise = durable;
+    this.lastHandedBack = durable;
+    this.handedOffSettled = durable === this.sharedFulfilled;
+    return this.handedOffSettled;
+  }
+
+  /** A write handed over and not settled: pending until its engine write settles, then the cache and memo follow what happened. */
+  private track(pendingId: string, skey: Uint8Array, object: StoredObject | undefined, durable: Promise<void>): void {
     const entry: PendingWrite = { object, durable };
-    const pendingId = id ?? storageId(skey);
     this.pending.set(pendingId, entry);
     this.writeSeq++;
     durable.then(
@@ -1230,7 +1245,6 @@ export class ReplicaStore {
         if (this.pending.get(pendingId) === entry) this.pending.delete(pendingId);
       },
     );
-    return durable;
   }
 
   /** For a write that changed nothing: durable once whatever it read is. */
