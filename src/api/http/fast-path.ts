@@ -58,14 +58,49 @@ export interface FastPathHost {
 
 const crlfcrlf = Buffer.from('\r\n\r\n', 'latin1');
 const lflf = Buffer.from('\n\n', 'latin1');
-const tokenPattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** RFC 9110 tchar: `!#$%&'*+-.^_\`|~`, digits and letters. */
+const tchar = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") tchar[c.charCodeAt(0)] = 1;
+
+/** Whether `text[from, to)` is a non-empty token (a header name). */
+function isToken(text: string, from: number, to: number): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || tchar[c] !== 1) return false;
+  }
+  return true;
+}
+
+/** Optional whitespace around a field value: space or tab. */
+function isOws(c: number): boolean {
+  return c === 32 || c === 9;
+}
+
 /** Control characters other than tab are not allowed in field values (node:http refuses them too). */
-function hasControlChar(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
+function hasControlChar(value: string, from = 0, to = value.length): boolean {
+  for (let i = from; i < to; i++) {
     const c = value.charCodeAt(i);
     if ((c < 32 && c !== 9) || c === 127) return true;
   }
   return false;
+}
+
+/** The header names the fast path acts on, lower case. */
+const knownHeaders = ['content-length', 'transfer-encoding', 'expect', 'upgrade', 'connection', 'authorization', 'accept', 'x-ringkv-context'] as const;
+type KnownHeader = (typeof knownHeaders)[number];
+
+/** The known header named by `text[from, to)` (any case), or undefined; no string is built for the others. */
+function knownHeader(text: string, from: number, to: number): KnownHeader | undefined {
+  const length = to - from;
+  for (const name of knownHeaders) {
+    if (name.length !== length) continue;
+    let i = 0;
+    // Header names are ASCII tokens here (isToken ran first): OR-ing 0x20 lower-cases letters and leaves '-' alone.
+    while (i < length && (text.charCodeAt(from + i) | 0x20) === name.charCodeAt(i)) i++;
+    if (i === length) return name;
+  }
+  return undefined;
 }
 const emptyBody = new Uint8Array(0);
 const internalErrorReply: FastReply = {
@@ -125,18 +160,23 @@ export function parseFastRequest(buf: Buffer, maxBodyBytes: number): Parsed {
   let context: string | string[] | undefined;
   let close = false;
   let at = lineEnd < 0 ? head.length : lineEnd + 2;
+  // Header lines are read in place: only the values of the headers used here
+  // become strings (a request carries host, content-type and the like too).
   while (at < head.length) {
     let end = head.indexOf('\r\n', at);
     if (end < 0) end = head.length;
-    const line = head.slice(at, end);
+    const colon = head.indexOf(':', at);
+    if (colon <= at || colon >= end || !isToken(head, at, colon)) return { kind: 'handOff' };
+    let valueStart = colon + 1;
+    let valueEnd = end;
+    while (valueStart < valueEnd && isOws(head.charCodeAt(valueStart))) valueStart++;
+    while (valueEnd > valueStart && isOws(head.charCodeAt(valueEnd - 1))) valueEnd--;
+    if (hasControlChar(head, valueStart, valueEnd)) return { kind: 'handOff' };
+    const name = knownHeader(head, at, colon);
     at = end + 2;
-    const colon = line.indexOf(':');
-    if (colon <= 0) return { kind: 'handOff' };
-    const name = line.slice(0, colon);
-    if (!tokenPattern.test(name)) return { kind: 'handOff' };
-    const value = line.slice(colon + 1).trim();
-    if (hasControlChar(value)) return { kind: 'handOff' };
-    switch (name.toLowerCase()) {
+    if (name === undefined) continue;
+    const value = head.slice(valueStart, valueEnd);
+    switch (name) {
       case 'content-length':
         if (contentLength >= 0 || !/^\d{1,15}$/.test(value)) return { kind: 'handOff' };
         contentLength = Number(value);

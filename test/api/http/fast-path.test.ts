@@ -373,6 +373,20 @@ describe('parseFastRequest', () => {
     assert.equal(parsed.close, false);
   });
 
+  test('header names in any case, values trimmed of spaces and tabs; control characters and bad names hand off', () => {
+    const bytes = Buffer.from('PUT /v1/kv/k HTTP/1.1\r\nHost: x\r\nCONTENT-LENGTH:\t2 \r\nX-Ringkv-Context:  Zm9v\t\r\nX-Other: \u00e9t\u00e9\r\nConnection: keep-alive, Close\r\n\r\nab', 'latin1');
+    const parsed = parseFastRequest(bytes, 100);
+    assert.equal(parsed.kind, 'request');
+    if (parsed.kind !== 'request') return;
+    assert.equal(parsed.request.context, 'Zm9v');
+    assert.equal(Buffer.from(parsed.request.body).toString(), 'ab');
+    assert.equal(parsed.close, true);
+    for (const line of ['X-Bad: a\u0001b', 'Bad Name: x', 'B\u00e4d: x', ': x', 'Transfer-ENCODING: chunked', 'eXpect: 100-continue']) {
+      const head = `GET /v1/kv/a HTTP/1.1\r\n${line}\r\n\r\n`;
+      assert.equal(parseFastRequest(Buffer.from(head, 'latin1'), 100).kind, 'handOff', JSON.stringify(line));
+    }
+  });
+
   test('property: any split of a pipelined stream parses to the same requests', () => {
     fc.assert(
       fc.property(
