@@ -60,13 +60,16 @@ function roundUp8(n: number): number {
 export class RowCache {
   /** Bytes the slab and the index take together (the configured budget, to within rounding). */
   readonly budgetBytes: number;
-  private readonly slab: Buffer;
-  private readonly words: Int32Array;
+  private slab: Buffer;
+  private words: Int32Array;
   private readonly slabBytes: number;
   private readonly maxRowBytes: number;
   /** [hash, row offset + 1] per slot; offset 0 marks an empty slot. */
-  private readonly slots: Int32Array;
-  private readonly mask: number;
+  private slots: Int32Array;
+  private mask: number;
+  private readonly slotCount: number;
+  /** The slab and index are allocated by the first admission: an engine nobody reads from tables never pays for them. */
+  private allocated = false;
   private readonly maxEntries: number;
   private head = 0;
   private tail = 0;
@@ -92,13 +95,12 @@ export class RowCache {
     this.slabBytes = capacityBytes > 2 * indexBytes ? (capacityBytes - indexBytes) & ~7 : 0;
     this.budgetBytes = this.slabBytes === 0 ? 0 : this.slabBytes + indexBytes;
     if (this.slabBytes === 0) slotCount = 2;
-    // A fresh ArrayBuffer, not a pooled Buffer: large ones are mapped lazily, so untouched pages cost no RSS.
-    const memory = new ArrayBuffer(Math.max(8, this.slabBytes));
-    this.slab = Buffer.from(memory);
-    this.words = new Int32Array(memory);
+    this.slotCount = slotCount;
+    this.slab = Buffer.alloc(8);
+    this.words = new Int32Array(2);
+    this.slots = new Int32Array(2);
+    this.mask = 0;
     this.maxRowBytes = Math.floor(this.slabBytes / maxRowFractionDivisor);
-    this.slots = new Int32Array(2 * slotCount);
-    this.mask = slotCount - 1;
     this.maxEntries = Math.floor((slotCount * maxLoadNumerator) / maxLoadDenominator);
     this.seen = new Uint32Array(Math.max(1, slotCount / 32));
     this.seenMask = slotCount - 1;
@@ -109,9 +111,19 @@ export class RowCache {
     return this.slabBytes > 0;
   }
 
+  private allocate(): void {
+    // A fresh ArrayBuffer, not a pooled Buffer: large ones are mapped lazily, so untouched pages cost no RSS.
+    const memory = new ArrayBuffer(this.slabBytes);
+    this.slab = Buffer.from(memory);
+    this.words = new Int32Array(memory);
+    this.slots = new Int32Array(2 * this.slotCount);
+    this.mask = this.slotCount - 1;
+    this.allocated = true;
+  }
+
   /** Bytes held: live rows, rows invalidated but not yet reclaimed, padding, plus the index. */
   get usedBytes(): number {
-    return this.used + this.slots.byteLength;
+    return this.allocated ? this.used + this.slots.byteLength : 0;
   }
 
   hitRatio(): number {
@@ -213,6 +225,7 @@ export class RowCache {
     const metaLength = metaStart < 0 ? 0 : metaEnd - metaStart;
     const size = roundUp8(headerBytes + keyLength + valueLength + metaLength);
     if (size > this.maxRowBytes || !this.admissible(hash, size)) return;
+    if (!this.allocated) this.allocate();
     const row = this.reserve(size);
     if (row < 0) {
       this.refusals++;
