@@ -234,6 +234,11 @@ interface Slot {
   hintOnly: boolean;
 }
 
+interface SlotTrie {
+  readonly next: Map<NodeId, SlotTrie>;
+  slots: readonly Slot[] | undefined;
+}
+
 /** What every replica copy of one write shares. */
 interface Fanout {
   key: Uint8Array;
@@ -273,6 +278,12 @@ export class Coordinator<O> implements MessageHandler {
   private readonly downErrors = new Map<NodeId, UnavailableError>();
   /** Peers the transport found unreachable, until when (monotonic ms). */
   private readonly suspectUntil = new Map<NodeId, number>();
+  /**
+   * Slots of a write whose owners are all up, by the home replicas in order
+   * (a trie over node ids: no key string built per write; as many entries as
+   * distinct home orders, a handful on a small cluster).
+   */
+  private readonly homeSlots: SlotTrie = { next: new Map(), slots: undefined };
   /** Quorum rules by level and N (local_quorum excepted: it depends on the replicas' data centers). */
   private readonly rules = new Map<Consistency, Array<QuorumRule | undefined>>();
   private readonly unsubscribeLiveness: () => void;
@@ -370,17 +381,17 @@ export class Coordinator<O> implements MessageHandler {
 
   /** Entry point for a client write at any node. */
   write(request: ClientWrite): Promise<CoordinatedWrite<O>> {
-    let home: readonly NodeId[];
+    let list: PreferenceList;
     try {
       this.checkOpen();
-      ({ home } = this.replicas(request.key));
+      list = this.replicas(request.key);
       // Validate the level here so a bad request fails before any forwarding.
-      this.rule(request.w ?? this.defaultW, home);
+      this.rule(request.w ?? this.defaultW, list.home);
     } catch (error) {
       return Promise.reject(error as Error);
     }
-    if (home.includes(this.deps.localId)) return this.coordinate(request);
-    return this.forward(request, home);
+    if (list.home.includes(this.deps.localId)) return this.coordinate(request, list);
+    return this.forward(request, list.home);
   }
 
   private async forward(request: ClientWrite, home: readonly NodeId[]): Promise<CoordinatedWrite<O>> {
@@ -435,10 +446,10 @@ export class Coordinator<O> implements MessageHandler {
   }
 
   /** Runs the write here, as one of the key's home replicas. */
-  private async coordinate(request: ClientWrite): Promise<CoordinatedWrite<O>> {
+  private async coordinate(request: ClientWrite, list: PreferenceList = this.replicas(request.key)): Promise<CoordinatedWrite<O>> {
     const startedMs = this.probe === undefined ? 0 : this.deps.clock.nowMs();
     const { key } = request;
-    const { home, fallbacks } = this.replicas(key);
+    const { home, fallbacks } = list;
     // local_quorum means the data center of the node the client asked, which may have forwarded here.
     const rule = this.rule(request.w ?? this.defaultW, home, request.dc ?? this.localDc);
     const timeoutMs = request.timeoutMs ?? this.timeoutMs;
@@ -504,10 +515,27 @@ export class Coordinator<O> implements MessageHandler {
    * Where each home replica's copy goes: the owner itself when it is up (or in
    * strict mode), else the next healthy fallback, which keeps it as a hint.
    */
-  private slots(home: readonly NodeId[], fallbacks: readonly NodeId[], strict: boolean): Slot[] {
-    const spare = strict || this.deps.handoff === undefined ? [] : fallbacks.filter((n) => this.looksUp(n));
+  private slots(home: readonly NodeId[], fallbacks: readonly NodeId[], strict: boolean): readonly Slot[] {
+    const { localId } = this.deps;
+    let allHome = true;
+    if (!strict) for (const owner of home) if (owner !== localId && !this.looksUp(owner)) allHome = false;
+    if (allHome) {
+      // The usual case: every owner takes its own copy. Those slots depend on
+      // the home replicas alone, so they are built once per order.
+      let node = this.homeSlots;
+      for (const owner of home) {
+        let next = node.next.get(owner);
+        if (next === undefined) {
+          next = { next: new Map(), slots: undefined };
+          node.next.set(owner, next);
+        }
+        node = next;
+      }
+      return (node.slots ??= Object.freeze(home.map((owner): Slot => Object.freeze({ owner, node: owner, hintOnly: false }))));
+    }
+    const spare = this.deps.handoff === undefined ? [] : fallbacks.filter((n) => this.looksUp(n));
     return home.map((owner) => {
-      if (owner === this.deps.localId || strict || this.looksUp(owner)) return { owner, node: owner, hintOnly: false };
+      if (owner === localId || this.looksUp(owner)) return { owner, node: owner, hintOnly: false };
       const standIn = spare.shift();
       if (standIn !== undefined) return { owner, node: standIn, hintOnly: false };
       // Only the failure detector's verdict skips the request: an owner merely
