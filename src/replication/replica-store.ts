@@ -575,7 +575,8 @@ export class ReplicaStore {
       const cached = this.cache.get(skey);
       return cached === undefined ? wouldWait : winnerOf(cached, nowWallMs);
     }
-    const entry = this.lookupNow(skey);
+    // Views: the winner is copied into the reply before the engine is called again.
+    const entry = this.lookupViewNow(skey);
     if (entry === wouldWait || entry === undefined) return entry;
     const peeked = peekWinner(entry.value, nowWallMs);
     return peeked !== mustDecode ? peeked : winnerOf(this.decodeEntry(key, entry, true), nowWallMs);
@@ -598,6 +599,21 @@ export class ReplicaStore {
     if (this.engine.getNow === undefined) return wouldWait;
     try {
       return this.engine.getNow(skey);
+    } catch {
+      return wouldWait;
+    }
+  }
+
+  /**
+   * lookupNow for a caller done with the entry before its next call into the
+   * engine (it keeps nothing of the entry's bytes, or only copies): the
+   * engine's views when it offers them (getNowView), no copies.
+   */
+  private lookupViewNow(skey: Uint8Array): EngineEntry | undefined | WouldWait {
+    const engine = this.engine;
+    if (engine.getNowView === undefined) return this.lookupNow(skey);
+    try {
+      return engine.getNowView(skey);
     } catch {
       return wouldWait;
     }
@@ -776,7 +792,8 @@ export class ReplicaStore {
     const memo = (this.memo ??= new OverwriteMemo());
     const base = this.base;
     if (!memo.find(skey, base)) {
-      const entry = this.lookupNow(skey);
+      // Views: read (or decoded into fresh objects) before the engine is called again.
+      const entry = this.lookupViewNow(skey);
       if (entry === wouldWait) return wouldWait;
       if (entry === undefined) {
         base.counter = 0;
