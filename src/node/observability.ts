@@ -59,6 +59,9 @@ export function registerGauges(metrics: NodeMetrics, engine: Engine, view: Clust
     for (const m of runtime.membership.members()) counts[m.status] = (counts[m.status] ?? 0) + 1;
     return Object.entries(counts).map(([status, value]) => ({ labels: { status }, value }));
   });
+  metrics.addGauge('ringkv_coordinator_stat', 'Coordinator counters by name (writes coordinated and forwarded, reads, read repairs, speculative read retries, hints stored, overloaded refusals).', ['stat'], () =>
+    Object.entries(runtime.replication.coordinator.stats()).map(([stat, value]) => ({ labels: { stat }, value })),
+  );
   metrics.addGauge('ringkv_transport_stat', 'Inter-node transport counters by name.', ['stat'], () =>
     Object.entries(runtime.transport.stats())
       .filter((entry): entry is [string, number] => typeof entry[1] === 'number')

@@ -59,6 +59,11 @@ describe('a three-node cluster of processes', () => {
       // third copy may still be on its way (or held as a hint while a connection comes up).
       const stored = async (n: RunningNode): Promise<number> => ((await (await fetch(`${n.http}/v1/node`)).json()) as { keys: number }).keys;
       await waitUntil('every node to store the 30 keys', async () => (await Promise.all(nodes.map(stored))).every((keys) => keys >= 30), 30_000);
+      // The coordinator's counters are on /metrics: the 10 GETs node 2 served are among its reads.
+      const text = await (await fetch(`${(nodes[1] as RunningNode).http}/metrics`)).text();
+      const reads = /^ringkv_coordinator_stat\{stat="reads",[^}]*\} (\d+)$/m.exec(text);
+      assert.ok(reads !== null && Number(reads[1]) >= 10, `coordinator reads on /metrics: ${reads?.[0] ?? 'missing'}`);
+      assert.match(text, /^ringkv_coordinator_stat\{stat="readRetries",[^}]*\} \d+$/m);
     } finally {
       for (const c of clients) c.disconnect();
     }
