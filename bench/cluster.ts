@@ -127,6 +127,8 @@ interface Setup {
   pids(): number[];
   /** SIGKILLs one replica; returns what was killed. */
   killOne(): Promise<string>;
+  /** What the target says about its own work over the whole run (ringkv: its coordinators' counters), for the notes. */
+  describeWork?(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -163,6 +165,22 @@ async function setUp(target: Target, dir: string): Promise<Setup> {
       const victim = cluster.nodes[cluster.nodes.length - 1] as { id: string; child: Child };
       await victim.child.kill9();
       return `ringkv ${victim.id}`;
+    },
+    async describeWork() {
+      // The killed node's counters are gone; the survivors' cover both phases.
+      let reads = 0;
+      let retries = 0;
+      for (const n of cluster.nodes) {
+        try {
+          const res = await fetch(`http://${n.http.host}:${n.http.port}/metrics`, { signal: AbortSignal.timeout(2000) });
+          const text = await res.text();
+          reads += Number(/^ringkv_coordinator_stat\{stat="reads",[^}]*\} (\d+)$/m.exec(text)?.[1] ?? 0);
+          retries += Number(/^ringkv_coordinator_stat\{stat="readRetries",[^}]*\} (\d+)$/m.exec(text)?.[1] ?? 0);
+        } catch {
+          // A killed node has nothing to say.
+        }
+      }
+      return `surviving coordinators: ${reads.toLocaleString('en-US')} reads, ${retries.toLocaleString('en-US')} speculative retries (${reads === 0 ? 0 : ((100 * retries) / reads).toFixed(1)} %)`;
     },
     stop: async () => {
       await driver.close();
@@ -286,7 +304,12 @@ async function runAll(root: string): Promise<Row[]> {
         }
       }
     }
-    return prepared.flatMap((p) => [p.healthy.row(p.target, 'healthy', ''), p.oneDown.row(p.target, 'one-down', `killed ${p.killed ?? '?'}`)]);
+    const rows: Row[] = [];
+    for (const p of prepared) {
+      const work = (await p.setup.describeWork?.()) ?? '';
+      rows.push(p.healthy.row(p.target, 'healthy', work), p.oneDown.row(p.target, 'one-down', `killed ${p.killed ?? '?'}`));
+    }
+    return rows;
   } finally {
     for (const p of prepared) {
       progress(`${p.target}: stopping`);

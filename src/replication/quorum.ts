@@ -317,7 +317,10 @@ export class LatencyPercentile {
       const c = this.counts[i] ?? 0;
       seen += c;
       if (seen >= rank) {
-        this.current = latencyBucketFirstMs * latencyBucketGrowth ** i;
+        // The bucket's geometric middle: its upper bound would put the figure
+        // up to 25 % above the percentile, and a retry delay that late fires
+        // for barely 1 % of reads instead of 5 %.
+        this.current = i === 0 ? latencyBucketFirstMs : latencyBucketFirstMs * latencyBucketGrowth ** (i - 0.5);
         break;
       }
     }
