@@ -329,8 +329,8 @@ function memoHash(skey: Uint8Array): void {
     b ^= b >>> 15;
   }
   memoSlotHash = a >>> 0;
-  // 0 marks an empty slot.
-  memoCheckHash = (b ^ skey.length) | 1;
+  // 46 bits: the second hash and the first's bits above the slot index (0 marks an empty slot).
+  memoCheckHash = (((b ^ skey.length) | 1) >>> 0) * 0x4000 + (memoSlotHash >>> 18);
 }
 
 /**
@@ -339,9 +339,12 @@ function memoHash(skey: Uint8Array): void {
  * was such a SET, so the next SET of the key skips the engine read. Every
  * other write of a key forgets it (handOff), and so does a failed write, so
  * an entry always describes what the engine holds for its key. Direct-mapped
- * by a hash of the storage key and checked by a second one; a key hashing to
- * a taken slot replaces its holder. Typed arrays: nothing for the garbage
- * collector to trace, however many keys.
+ * by a hash of the storage key and checked by 46 further hash bits; a key
+ * hashing to a taken slot replaces its holder. A false match (about one in
+ * 7·10^13 lookups of a slot another key holds) could only hand a SET another
+ * key's counter and times, which it takes a maximum with: the new dot still
+ * grows with the hybrid clock (hlcTicks), so it stays unique. Typed arrays:
+ * nothing for the garbage collector to trace, however many keys.
  */
 class OverwriteMemo {
   /** Per slot, side by side so a lookup touches one cache line: check hash (0: empty), counter, last wall time, newest timestamp. */
