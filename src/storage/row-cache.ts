@@ -11,11 +11,13 @@
  *
  * Eviction is CLOCK over the ring: a hit sets the row's referenced bit; the
  * row at the tail, when referenced, is moved to the head with its bit
- * cleared (a memmove within the slab) instead of being evicted. Admission
- * once the slab is full: the key must have been read before within the
- * doorkeeper's window (TinyLFU's doorkeeper, two bits per key) and the row
- * at the tail must be unreferenced; a referenced tail is requeued and the
- * candidate refused. So hot rows stay, while a one-pass sweep of keys or
+ * cleared (a memmove within the slab) instead of being evicted. Admission:
+ * the key must have been read before within the doorkeeper's window
+ * (TinyLFU's doorkeeper, two bits per key, a window of one mark per index
+ * slot: longer than a pass over as many keys as fit), and when the slab is
+ * full the row at the tail must be unreferenced; a referenced tail is
+ * requeued and the candidate refused. So a one-pass read of many keys
+ * (bench:engine's read-hit) admits almost nothing, hot rows stay, and
  * uniform reads over more keys than fit replace only rows nobody read since
  * the hand last passed (each refusal still advances the hand, so a changed
  * hot set gets in after one turn of the clock).
@@ -48,8 +50,13 @@ const maxLoadNumerator = 3;
 const maxLoadDenominator = 4;
 /** A row larger than this fraction of the slab is not cached (it would evict too many others). */
 const maxRowFractionDivisor = 16;
-/** Doorkeeper bits per index slot; it forgets after bits/32 marks, so at most ~3 % of its bits are set. */
-const seenMarksPerResetDivisor = 32;
+/**
+ * Doorkeeper bits per index slot; it forgets after one mark per slot (≤ 25 %
+ * of its bits set, two per mark). The window is long enough that a key
+ * read once per pass over as many keys as the cache holds is seen again,
+ * and a one-pass read of many keys is mostly not (false positives ≤ ~6 %).
+ */
+const seenBitsPerSlot = 8;
 /** Keys up to this many bytes are compared in JS (Buffer#compare costs a call into C++). */
 const jsCompareMaxBytes = 64;
 
@@ -102,9 +109,10 @@ export class RowCache {
     this.mask = 0;
     this.maxRowBytes = Math.floor(this.slabBytes / maxRowFractionDivisor);
     this.maxEntries = Math.floor((slotCount * maxLoadNumerator) / maxLoadDenominator);
-    this.seen = new Uint32Array(Math.max(1, slotCount / 32));
-    this.seenMask = slotCount - 1;
-    this.seenShift = 32 - Math.log2(Math.max(32, slotCount));
+    const seenBits = slotCount * seenBitsPerSlot;
+    this.seen = new Uint32Array(seenBits / 32);
+    this.seenMask = seenBits - 1;
+    this.seenShift = 32 - Math.log2(seenBits);
   }
 
   get enabled(): boolean {
@@ -181,19 +189,12 @@ export class RowCache {
   }
 
   /**
-   * Whether a row read from a table may enter: always while the slab has
-   * room; once full, only a key read before within the doorkeeper's window
-   * whose entry would evict an unreferenced row (see the file comment).
+   * Whether a row read from a table may enter: only a key read before
+   * within the doorkeeper's window; reserve() then refuses it if it would
+   * evict a referenced row (see the file comment).
    */
-  private admissible(hash: number, size: number): boolean {
-    if (this.entries < this.maxEntries && this.fitsWithoutEviction(size)) return true;
+  private admissible(hash: number): boolean {
     return this.seenBefore(hash);
-  }
-
-  private fitsWithoutEviction(size: number): boolean {
-    if (this.used === 0) return size <= this.slabBytes;
-    if (this.head > this.tail) return this.slabBytes - this.head >= size || this.tail >= size;
-    return this.tail - this.head >= size;
   }
 
   /** The doorkeeper: true on the key's second mark within the window, else marks it. */
@@ -206,7 +207,7 @@ export class RowCache {
     if (((seen[a >>> 5] as number) & flagA) !== 0 && ((seen[b >>> 5] as number) & flagB) !== 0) return true;
     seen[a >>> 5] = (seen[a >>> 5] as number) | flagA;
     seen[b >>> 5] = (seen[b >>> 5] as number) | flagB;
-    if (++this.seenMarks >= (this.seen.length * 32) / seenMarksPerResetDivisor) {
+    if (++this.seenMarks >= this.slotCount) {
       seen.fill(0);
       this.seenMarks = 0;
     }
@@ -224,7 +225,7 @@ export class RowCache {
     const valueLength = valueEnd - valueStart;
     const metaLength = metaStart < 0 ? 0 : metaEnd - metaStart;
     const size = roundUp8(headerBytes + keyLength + valueLength + metaLength);
-    if (size > this.maxRowBytes || !this.admissible(hash, size)) return;
+    if (size > this.maxRowBytes || !this.admissible(hash)) return;
     if (!this.allocated) this.allocate();
     const row = this.reserve(size);
     if (row < 0) {

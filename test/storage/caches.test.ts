@@ -58,11 +58,13 @@ test('a hot key in SSTables is served by the row cache, whether its block came f
   for (const blockCacheBytes of [8 * 1024, 1 << 20]) {
     const db = await filled(count, { memtableBytes: 64 * 1024, rowCacheBytes: 64 * 1024, blockCacheBytes, blockBytes: 512 });
     const hot = key(1234);
+    // The first read marks the key in the doorkeeper, the second admits its row.
+    assert.deepEqual((await db.get(hot))?.value, Buffer.from(value(1234)));
     assert.deepEqual((await db.get(hot))?.value, Buffer.from(value(1234)));
     const before = db.stats().rowCacheHits as number;
     assert.deepEqual((await db.get(hot))?.value, Buffer.from(value(1234)));
     assert.deepEqual(db.getNowView(hot)?.value, Buffer.from(value(1234)));
-    assert.equal((db.stats().rowCacheHits as number) - before, 2, `block cache of ${blockCacheBytes} bytes: the second and third reads are row-cache hits`);
+    assert.equal((db.stats().rowCacheHits as number) - before, 2, `block cache of ${blockCacheBytes} bytes: the third and fourth reads are row-cache hits`);
     // Overwrites and deletes must not be hidden by the cached row, also once flushed and compacted.
     await db.put(hot, utf8('new'));
     assert.deepEqual((await db.get(hot))?.value, Buffer.from('new'));
@@ -86,7 +88,7 @@ test('uniformly random reads over more keys than the row cache holds do not chur
     x = (Math.imul(x, 1103515245) + 12345) >>> 0;
     return x % count;
   };
-  for (let i = 0; i < 2000; i++) await db.get(key(next()));
+  for (let i = 0; i < 20_000; i++) await db.get(key(next()));
   const before = db.stats();
   const reads = 20_000;
   for (let i = 0; i < reads; i++) {
@@ -110,9 +112,8 @@ test('a row the compaction filter drops leaves the row cache', async () => {
   }, env());
   for (let i = 0; i < 2000; i++) await db.put(key(i), value(i), i === 7 ? purge : undefined);
   await db.compact();
-  // Read twice: cached.
-  assert.deepEqual((await db.get(key(7)))?.value, Buffer.from(value(7)));
-  assert.deepEqual((await db.get(key(7)))?.value, Buffer.from(value(7)));
+  // Read three times: cached by the second, a hit on the third.
+  for (let r = 0; r < 3; r++) assert.deepEqual((await db.get(key(7)))?.value, Buffer.from(value(7)));
   assert.ok((db.stats().rowCacheHits as number) >= 1);
   // New tables overlapping the old ones: the next compaction rewrites (and filters) key 7.
   dropping = true;
