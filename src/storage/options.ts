@@ -68,7 +68,12 @@ export const defaultLsmOptions: Readonly<LsmOptions> = Object.freeze({
   memtableBytes: 16 * 1024 * 1024,
   blockBytes: 4 * 1024,
   bloomBitsPerKey: 10,
-  blockCacheBytes: 64 * 1024 * 1024,
+  // 96 MiB: at bench:engine's 1M keys (116 MB of incompressible tables) 64
+  // MiB left half the uniform reads to a pread and read-hit straddling its
+  // target (0.21-0.26x the Map on a quiet machine); 96 MiB gave +18 %
+  // read-hit for +35 MiB peak RSS (block cache hit ratio 0.47 -> 0.70;
+  // bench/RESULTS.md, session 5).
+  blockCacheBytes: 96 * 1024 * 1024,
   // 24 MiB: a node's 100k keys of 100-byte values (~200-byte rows with the
   // replication metadata) fit whole, so each hot GET is a hash probe
   // (bench/engine-hot.ts getNow-tables: 1.56 → 1.11 µs of CPU against 8 MiB,
