@@ -126,10 +126,14 @@ export class KeyspaceOps {
   /**
    * Live keys in the cluster, approximately: every node's local count summed
    * and divided by N (each key is held N times), scaled up for nodes that did
-   * not answer.
+   * not answer; before there is a ring, this node's own count.
    */
   async approximateCount(): Promise<number> {
     const nodes = this.deps.placement.nodes();
+    // No ring yet (a node starting or still joining): what it holds is all it
+    // can count, and INFO / DBSIZE must answer rather than fail (a client's
+    // ready check sends INFO as soon as it connects).
+    if (nodes.length === 0) return this.deps.backend.count();
     const results = await Promise.all(nodes.map((node) => settle(this.countAt(node))));
     let sum = 0;
     let answered = 0;
