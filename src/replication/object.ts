@@ -16,7 +16,7 @@
  */
 import { CorruptionError, compareBytes } from '../core/index.ts';
 import type { NodeId } from '../core/index.ts';
-import { counterValue, mergeCounters } from './counter.ts';
+import { counterValue, emptyCounter, mergeCounters } from './counter.ts';
 import type { CounterLane, CounterState } from './counter.ts';
 import { contextCovers, coversDot, emptyClock, mergeClocks, withDots } from './vclock.ts';
 import type { ClockEntry, Dot, VClock, WriteContext } from './vclock.ts';
@@ -69,7 +69,8 @@ export function isLive(version: Version, nowWallMs: number): boolean {
  * larger encoding wins, a total and order-independent choice.
  */
 function pickSameDot(a: Version, b: Version): Version {
-  if (a === b) return a;
+  // The common case is one version decoded twice (stored and incoming): equal fields encode alike, and a tie keeps `a`.
+  if (a === b || sameVersion(a, b)) return a;
   const c = compareBytes(encodeVersionForTie(a), encodeVersionForTie(b));
   return c >= 0 ? a : b;
 }
@@ -107,8 +108,21 @@ export function survivorsOf(object: StoredObject, seen: WriteContext): Version[]
   return object.versions.filter((v) => !contextCovers(seen, v.dot));
 }
 
+/** True when `versions` are strictly ordered by dot and `context` covers every one (what makeObject would leave as it is). */
+function isNormalized(context: VClock, versions: readonly Version[]): boolean {
+  let prev: Version | undefined;
+  for (const v of versions) {
+    if (prev !== undefined && cmpDot(prev.dot, v.dot) >= 0) return false;
+    if (!coversDot(context, v.dot)) return false;
+    prev = v;
+  }
+  return true;
+}
+
 /** Builds an object, normalising order and making the context cover every version. */
 export function makeObject(context: VClock, versions: readonly Version[]): StoredObject {
+  // Decoded and freshly written objects are normalized already: no copy, sort or merge.
+  if (isNormalized(context, versions)) return { context, versions };
   const sorted = [...versions].sort((x, y) => cmpDot(x.dot, y.dot));
   const unique: Version[] = [];
   for (const v of sorted) {
@@ -123,10 +137,15 @@ export function makeObject(context: VClock, versions: readonly Version[]): Store
   return { context: ctx, versions: unique };
 }
 
+/** The object itself when normalized (makeObject would only copy it), else makeObject's normalization of it. */
+export function normalizeObject(object: StoredObject): StoredObject {
+  return isNormalized(object.context, object.versions) ? object : makeObject(object.context, object.versions);
+}
+
 /** True when `have` already holds everything `want` carries (merging `want` into it would change nothing). */
 export function objectCovers(have: StoredObject | undefined, want: StoredObject): boolean {
   if (have === undefined) return want.versions.length === 0;
-  return sameObject(mergeObjects(have, makeObject(want.context, want.versions)), have);
+  return sameObject(mergeObjects(have, normalizeObject(want)), have);
 }
 
 export function objectsEqual(a: StoredObject, b: StoredObject): boolean {
@@ -150,17 +169,23 @@ export function sameObject(a: StoredObject, b: StoredObject): boolean {
     if (x.node !== y.node || x.counter !== y.counter || x.lastWallMs !== y.lastWallMs) return false;
   }
   for (let i = 0; i < a.versions.length; i++) {
-    const x = a.versions[i] as StoredObject['versions'][number];
-    const y = b.versions[i] as StoredObject['versions'][number];
-    if (x.dot.node !== y.dot.node || x.dot.counter !== y.dot.counter || x.kind !== y.kind) return false;
-    if (x.expiresAtMs !== y.expiresAtMs || x.timestampMs !== y.timestampMs || x.deletedAtMs !== y.deletedAtMs) return false;
-    if (x.value.length !== y.value.length || Buffer.compare(x.value, y.value) !== 0) return false;
-    if (x.counter.length !== y.counter.length) return false;
-    for (let j = 0; j < x.counter.length; j++) {
-      const p = x.counter[j] as StoredObject['versions'][number]['counter'][number];
-      const q = y.counter[j] as StoredObject['versions'][number]['counter'][number];
-      if (p.node !== q.node || p.epoch !== q.epoch || p.p !== q.p || p.n !== q.n) return false;
-    }
+    if (!sameVersion(a.versions[i] as Version, b.versions[i] as Version)) return false;
+  }
+  return true;
+}
+
+/** Field by field equality of two versions (true implies equal encodings). */
+function sameVersion(x: Version, y: Version): boolean {
+  if (x === y) return true;
+  if (x.dot.node !== y.dot.node || x.dot.counter !== y.dot.counter || x.kind !== y.kind) return false;
+  // Object.is: 0 and -0 encode differently.
+  if (!Object.is(x.expiresAtMs, y.expiresAtMs) || !Object.is(x.timestampMs, y.timestampMs) || !Object.is(x.deletedAtMs, y.deletedAtMs)) return false;
+  if (x.value.length !== y.value.length || Buffer.compare(x.value, y.value) !== 0) return false;
+  if (x.counter.length !== y.counter.length) return false;
+  for (let j = 0; j < x.counter.length; j++) {
+    const p = x.counter[j] as Version['counter'][number];
+    const q = y.counter[j] as Version['counter'][number];
+    if (p.node !== q.node || p.epoch !== q.epoch || p.p !== q.p || p.n !== q.n) return false;
   }
   return true;
 }
@@ -304,15 +329,21 @@ class ByteWriter {
 }
 
 class ByteReader {
-  private readonly buf: Buffer;
+  private buf: Buffer;
   pos = 0;
 
   constructor(
     bytes: Uint8Array,
     private readonly what: string,
   ) {
-    // Engine values and socket arguments are Buffers already: no second view per decode.
-    this.buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.buf = asBuffer(bytes);
+  }
+
+  /** Starts over on `bytes`: one reader serves every object decode (decoding never re-enters itself). */
+  reset(bytes: Uint8Array): this {
+    this.buf = asBuffer(bytes);
+    this.pos = 0;
+    return this;
   }
 
   fail(reason: string): never {
@@ -406,6 +437,11 @@ class ByteReader {
   }
 }
 
+function asBuffer(bytes: Uint8Array): Buffer {
+  // Engine values and socket arguments are Buffers already: no second view per decode.
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /**
  * The UTF-8 text of `n` bytes at `start`. Node ids are short ASCII and the
  * same few recur in every object: the last ones decoded are compared in
@@ -446,6 +482,30 @@ let internedNext = 0;
 
 /** Node ids appear many times in one object; a table sends each once. */
 function nodeTable(object: StoredObject): NodeId[] {
+  // A handful of names: linear scans instead of a Set. The context is sorted
+  // and names the writers of the versions, so the table is usually in order
+  // already and needs no sort.
+  if (object.context.length + object.versions.length > maxScannedNames) return nodeTableBySet(object);
+  const names = scratchNames;
+  names.length = 0;
+  for (const e of object.context) addName(names, e.node);
+  for (const v of object.versions) {
+    addName(names, v.dot.node);
+    for (const lane of v.counter) addName(names, lane.node);
+  }
+  for (let i = 1; i < names.length; i++) {
+    if ((names[i - 1] as NodeId) > (names[i] as NodeId)) {
+      names.sort();
+      break;
+    }
+  }
+  return names;
+}
+
+/** Past this many clock entries and versions nodeTable dedupes with a Set (its scans grow quadratically). */
+const maxScannedNames = 16;
+
+function nodeTableBySet(object: StoredObject): NodeId[] {
   const names = new Set<NodeId>();
   for (const e of object.context) names.add(e.node);
   for (const v of object.versions) {
@@ -453,6 +513,14 @@ function nodeTable(object: StoredObject): NodeId[] {
     for (const lane of v.counter) names.add(lane.node);
   }
   return [...names].sort();
+}
+
+/** nodeTable's result, reused (encoding never re-enters itself and keeps nothing of it). */
+const scratchNames: NodeId[] = [];
+
+function addName(names: NodeId[], name: NodeId): void {
+  for (let i = names.length - 1; i >= 0; i--) if (names[i] === name) return;
+  names.push(name);
 }
 
 function writeClock(w: ByteWriter, clock: VClock, index: ReadonlyMap<NodeId, number>): void {
@@ -484,6 +552,8 @@ function writeVersion(w: ByteWriter, v: Version, index: ReadonlyMap<NodeId, numb
   }
 }
 
+const emptyBytes = new Uint8Array(0);
+
 /** encodeObject's node index, reused (encoding never re-enters itself). */
 const scratchIndex = new Map<NodeId, number>();
 
@@ -501,7 +571,13 @@ function soleNode(object: StoredObject): NodeId | undefined {
 
 export function encodeObject(object: StoredObject): Uint8Array {
   const sole = soleNode(object);
-  const nodes = sole === undefined ? nodeTable(object) : [sole];
+  let nodes: NodeId[];
+  if (sole === undefined) nodes = nodeTable(object);
+  else {
+    nodes = scratchNames;
+    nodes.length = 0;
+    nodes.push(sole);
+  }
   const index = scratchIndex;
   index.clear();
   for (let i = 0; i < nodes.length; i++) index.set(nodes[i] as NodeId, i);
@@ -567,7 +643,7 @@ function readVersion(r: ByteReader, nodes: readonly NodeId[], viewValues = false
   const expiresAtMs = flags & flagExpires ? readFinite(r, 'expiry') : null;
   const deletedAtMs = flags & flagDeleted ? readFinite(r, 'deletion time') : null;
   let value: Uint8Array = emptyBytes;
-  let state: CounterState = [];
+  let state: CounterState = emptyCounter;
   if (kind === 'value') value = viewValues ? r.bytesView() : r.bytes();
   if (kind === 'counter') {
     const lanes = r.varint();
@@ -584,21 +660,31 @@ function readVersion(r: ByteReader, nodes: readonly NodeId[], viewValues = false
   return { dot: { node, counter }, kind, value, counter: state, expiresAtMs, timestampMs, deletedAtMs };
 }
 
-const emptyBytes = new Uint8Array(0);
+/** What readHead read; one, reused (decoding never re-enters itself and keeps neither the reader nor the node table). */
+interface Head {
+  readonly r: ByteReader;
+  readonly nodes: NodeId[];
+  context: VClock;
+  versionCount: number;
+}
+
+const head: Head = { r: new ByteReader(emptyBytes, 'a stored object'), nodes: [], context: emptyClock, versionCount: 0 };
 
 /** An object's head (format version, node table, context, version count), leaving the reader at its first version. */
-function readHead(bytes: Uint8Array): { r: ByteReader; nodes: NodeId[]; context: VClock; versionCount: number } {
-  const r = new ByteReader(bytes, 'a stored object');
+function readHead(bytes: Uint8Array): Head {
+  const r = head.r.reset(bytes);
   const version = r.u8();
   if (version !== objectFormatVersion) r.fail(`unknown format version ${version} (this build reads ${objectFormatVersion})`);
   const count = r.varint();
   if (count > bytes.length) r.fail(`node table of ${count} entries cannot fit`);
-  const nodes: NodeId[] = [];
+  const nodes = head.nodes;
+  nodes.length = 0;
   for (let i = 0; i < count; i++) nodes.push(r.text());
-  const context = readClock(r, nodes);
+  head.context = readClock(r, nodes);
   const versionCount = r.varint();
   if (versionCount > bytes.length) r.fail(`${versionCount} versions cannot fit`);
-  return { r, nodes, context, versionCount };
+  head.versionCount = versionCount;
+  return head;
 }
 
 /**

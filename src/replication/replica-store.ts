@@ -67,6 +67,7 @@ import {
   ownedObject,
   isLive,
   makeObject,
+  normalizeObject,
   mergeObjects,
   mergedCounter,
   encodeDeadAfter,
@@ -704,7 +705,7 @@ export class ReplicaStore {
     const { object, durable } = await this.withKey(id, async (): Promise<{ object: StoredObject; durable: Promise<void> }> => {
       const stored = await this.loadLocked(key, skey, id);
       for (const v of incoming.versions) this.hlc.observe(v.timestampMs);
-      const normalized = makeObject(incoming.context, incoming.versions);
+      const normalized = normalizeObject(incoming);
       if (stored === undefined) {
         if (normalized.versions.length === 0) {
           this.counters.noopMerges++;
@@ -1039,8 +1040,10 @@ export class ReplicaStore {
       this.checkSiblingLimit(key, survivors, written);
       merged = mergeClocks(stored.context, seenClock);
       for (const v of written) merged = mergeClocks(merged, [{ node: v.dot.node, counter: v.dot.counter, lastWallMs: wall }]);
-      const keep = new Set<NodeId>([...survivors, ...written].map((v) => v.dot.node));
-      object = makeObject(pruneClock(merged, wall, keep, this.clockPolicy), [...survivors, ...written]);
+      const versions = survivors.length === 0 ? written : [...survivors, ...written];
+      // pruneClock reads `keep` only past softEntries: no Set for the usual small clock.
+      const pruned = merged.length <= this.clockPolicy.softEntries ? merged : pruneClock(merged, wall, new Set<NodeId>(versions.map((v) => v.dot.node)), this.clockPolicy);
+      object = makeObject(pruned, versions);
     }
     const bytes = encodeObject(object);
     if (bytes.length > maxObjectBytes) {
@@ -1060,7 +1063,8 @@ export class ReplicaStore {
    * (Folding (n, 7) into {n: 3} would also cover a surviving (n, 5).)
    */
   private writeContext(seen: WriteContext, seenClock: VClock, written: readonly Version[], known: VClock, survivors: readonly Version[], wall: number): WriteContext {
-    const extra: Dot[] = [...(seen.dots ?? []), ...written.map((v) => v.dot)].sort((a, b) => (a.node !== b.node ? (a.node < b.node ? -1 : 1) : a.counter - b.counter));
+    const only = written.length === 1 && seen.dots === undefined ? written[0] : undefined;
+    const extra: Dot[] = only !== undefined ? [only.dot] : [...(seen.dots ?? []), ...written.map((v) => v.dot)].sort((a, b) => (a.node !== b.node ? (a.node < b.node ? -1 : 1) : a.counter - b.counter));
     let clock = seenClock;
     const exact: Dot[] = [];
     for (const d of extra) {
@@ -1070,13 +1074,14 @@ export class ReplicaStore {
       if (coversDot(known, d) && !gap) clock = mergeClocks(clock, [{ node: d.node, counter: d.counter, lastWallMs: wall }]);
       else exact.push(d);
     }
-    const pruned = pruneClock(clock, wall, new Set(written.map((v) => v.dot.node)), this.clockPolicy);
+    const pruned = clock.length <= this.clockPolicy.softEntries ? clock : pruneClock(clock, wall, new Set(written.map((v) => v.dot.node)), this.clockPolicy);
     return withDots(pruned, exact);
   }
 
   private checkSiblingLimit(key: Uint8Array, survivors: readonly Version[], written: readonly Version[]): void {
     const now = this.clock.wallMs();
-    const live = survivors.filter((v) => isLive(v, now)).length + written.length;
+    let live = written.length;
+    for (const v of survivors) if (isLive(v, now)) live++;
     if (live <= this.maxSiblings) return;
     this.counters.siblingLimitRejections++;
     throw new ConflictError(
