@@ -202,6 +202,12 @@ interface PendingWrite {
 }
 
 /** A new write's identity and time. */
+/** What apply decided: the object now stored and when its write is durable. */
+interface MergeResult {
+  object: StoredObject;
+  durable: Promise<void>;
+}
+
 interface Stamp {
   dot: Dot;
   timestampMs: number;
@@ -694,36 +700,67 @@ export class ReplicaStore {
    * it is when the merge result is `incoming` itself (the common case of a
    * replica receiving a newer version), instead of encoding it again.
    */
-  async apply(key: Uint8Array, incoming: StoredObject, incomingBytes?: Uint8Array): Promise<StoredObject> {
-    validateKey(key);
-    const partition = slotOf(key);
-    const skey = storageKey(key, partition);
-    const id = storageId(skey);
+  apply(key: Uint8Array, incoming: StoredObject, incomingBytes?: Uint8Array): Promise<StoredObject> {
+    let skey: Uint8Array;
+    let id: string | undefined;
+    try {
+      validateKey(key);
+      skey = storageKey(key);
+      // The id string only when a lock or a pending write could be found under it.
+      id = this.locks.size === 0 && this.pending.size === 0 ? undefined : storageId(skey);
+      // Unlocked with the stored object in memory or readable synchronously: decided
+      // now, without the lock's promises (nothing can interleave, as under the lock).
+      if (id === undefined || !this.locks.has(id)) {
+        const pending = id === undefined ? undefined : this.pending.get(id);
+        let stored: StoredObject | undefined;
+        if (pending !== undefined) stored = pending.object;
+        else {
+          stored = this.cache.get(skey);
+          if (stored === undefined) {
+            const entry = this.lookupNow(skey);
+            if (entry !== wouldWait) {
+              stored = entry === undefined ? undefined : this.decodeAndAdmit(key, skey, entry, false);
+              return this.settle(this.merge(id, skey, stored, incoming, incomingBytes));
+            }
+          }
+        }
+        if (pending !== undefined || stored !== undefined) return this.settle(this.merge(id, skey, stored, incoming, incomingBytes));
+      }
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    const lockId = id ?? storageId(skey);
     // The lock covers deciding and handing over; durability is awaited after it
     // is released, and before resolving, so callers acknowledging a replica
     // write only on this promise still acknowledge durable data.
-    const { object, durable } = await this.withKey(id, async (): Promise<{ object: StoredObject; durable: Promise<void> }> => {
-      const stored = await this.loadLocked(key, skey, id);
-      for (const v of incoming.versions) this.hlc.observe(v.timestampMs);
-      const normalized = normalizeObject(incoming);
-      if (stored === undefined) {
-        if (normalized.versions.length === 0) {
-          this.counters.noopMerges++;
-          return { object: normalized, durable: this.settledFor(id) };
-        }
-        this.counters.appliedMerges++;
-        return { object: normalized, durable: this.handOff(id, skey, normalized, asEncoded(normalized, incoming, incomingBytes)) };
-      }
-      const merged = mergeObjects(stored, normalized);
-      if (sameObject(merged, stored)) {
+    return this.withKey(lockId, () => this.loadLocked(key, skey, lockId).then((stored) => this.merge(lockId, skey, stored, incoming, incomingBytes))).then((merged) => this.settle(merged));
+  }
+
+  /** apply's merge of `incoming` into `stored`, handed to the engine; under the key's lock or with nothing able to interleave. */
+  private merge(id: string | undefined, skey: Uint8Array, stored: StoredObject | undefined, incoming: StoredObject, incomingBytes: Uint8Array | undefined): MergeResult {
+    for (const v of incoming.versions) this.hlc.observe(v.timestampMs);
+    const normalized = normalizeObject(incoming);
+    if (stored === undefined) {
+      if (normalized.versions.length === 0) {
         this.counters.noopMerges++;
-        return { object: stored, durable: this.settledFor(id) };
+        return { object: normalized, durable: this.settledFor(id) };
       }
       this.counters.appliedMerges++;
-      return { object: merged, durable: this.handOff(id, skey, merged, asEncoded(merged, incoming, incomingBytes)) };
-    });
-    await durable;
-    return object;
+      return { object: normalized, durable: this.handOff(id, skey, normalized, asEncoded(normalized, incoming, incomingBytes)) };
+    }
+    const merged = mergeObjects(stored, normalized);
+    if (sameObject(merged, stored)) {
+      this.counters.noopMerges++;
+      return { object: stored, durable: this.settledFor(id) };
+    }
+    this.counters.appliedMerges++;
+    return { object: merged, durable: this.handOff(id, skey, merged, asEncoded(merged, incoming, incomingBytes)) };
+  }
+
+  /** The merged object once its write is durable: at once when that write settled as it was handed over. */
+  private settle(result: MergeResult): Promise<StoredObject> {
+    const { object, durable } = result;
+    return durable === resolved || durable === this.sharedFulfilled ? Promise.resolve(object) : durable.then(() => object);
   }
 
   // ------------------------------------------------------------ coordinated writes
@@ -1273,7 +1310,9 @@ export class ReplicaStore {
   }
 
   /** For a write that changed nothing: durable once whatever it read is. */
-  private settledFor(id: string): Promise<void> {
+  private settledFor(id: string | undefined): Promise<void> {
+    // No id: nothing was pending or locked when the caller looked (and nothing has run since).
+    if (id === undefined || this.pending.size === 0) return resolved;
     return this.pending.get(id)?.durable ?? resolved;
   }
 

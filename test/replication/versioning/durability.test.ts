@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { IoError, RealClock, VirtualClock, fromUtf8, silentLogger, utf8 } from '../../../src/core/index.ts';
 import { MemoryEngine, openLsm } from '../../../src/storage/index.ts';
 import type { Engine } from '../../../src/storage/index.ts';
-import { LocalKv, ReplicaStore } from '../../../src/replication/index.ts';
+import { LocalKv, ReplicaStore, maxKeyBytes } from '../../../src/replication/index.ts';
 import type { StoredObject } from '../../../src/replication/index.ts';
 import { GatedSyncFileSystem, settle } from './gated-fs.ts';
 
@@ -92,6 +92,35 @@ describe('ReplicaStore durability contract', () => {
       fs.release();
       await done;
       assert.deepEqual(valuesOf(await store.readRaw(key)), ['x']);
+    } finally {
+      fs.release();
+      await engine.close();
+    }
+  });
+
+  it('apply merges into a pending write of the key, resolves after both are durable, and rejects (not throws) a bad key', async () => {
+    const fs = new GatedSyncFileSystem();
+    const engine = await openLsm('/db', { sync: 'always' }, { fs, clock: new RealClock(), log: silentLogger });
+    const store = new ReplicaStore({ engine, clock: new VirtualClock(), nodeId: 'n1' });
+    const other = new ReplicaStore({ engine: new MemoryEngine(), clock: new VirtualClock(), nodeId: 'n2' });
+    const key = utf8('k');
+    try {
+      fs.gated = true;
+      const local = await within(store.coordinatePut(key, utf8('mine'), null), 2000, 'the local write');
+      // A concurrent write elsewhere: the replica keeps both as siblings, built on the pending one.
+      const incoming = (await other.coordinatePut(key, utf8('theirs'), null)).object;
+      let applied: StoredObject | undefined;
+      const done = store.apply(key, incoming).then((o) => (applied = o));
+      await settle();
+      assert.equal(applied, undefined, 'not durable yet');
+      fs.release();
+      await Promise.all([done, local.durable]);
+      assert.deepEqual(valuesOf(applied), ['mine', 'theirs']);
+      assert.deepEqual(valuesOf(await store.readRaw(key)), ['mine', 'theirs']);
+      // Applying it again changes nothing and resolves with what is stored.
+      assert.deepEqual(valuesOf(await store.apply(key, incoming)), ['mine', 'theirs']);
+      const bad = store.apply(new Uint8Array(maxKeyBytes + 1), incoming);
+      await assert.rejects(bad);
     } finally {
       fs.release();
       await engine.close();
