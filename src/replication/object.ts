@@ -18,7 +18,7 @@ import { CorruptionError, compareBytes } from '../core/index.ts';
 import type { NodeId } from '../core/index.ts';
 import { counterValue, emptyCounter, mergeCounters } from './counter.ts';
 import type { CounterLane, CounterState } from './counter.ts';
-import { contextCovers, coversDot, emptyClock, mergeClocks, withDots } from './vclock.ts';
+import { contextCovers, coversDot, dominates, emptyClock, mergeClocks, withDots } from './vclock.ts';
 import type { ClockEntry, Dot, VClock, WriteContext } from './vclock.ts';
 import type { Winner } from './api.ts';
 
@@ -77,6 +77,9 @@ function pickSameDot(a: Version, b: Version): Version {
 
 /** The merge above; returns `a` itself when `b` adds nothing (cheap idempotence check). */
 export function mergeObjects(a: StoredObject, b: StoredObject): StoredObject {
+  // A replica mostly merges a newer object into an older one, or one it has: one side is the result.
+  if (mergeKeeps(a, b)) return a;
+  if (mergeKeeps(b, a)) return b;
   const out: Version[] = [];
   let i = 0;
   let j = 0;
@@ -101,6 +104,34 @@ export function mergeObjects(a: StoredObject, b: StoredObject): StoredObject {
     }
   }
   return { context: mergeClocks(a.context, b.context), versions: out };
+}
+
+/** True when merging `other` into `keep` gives `keep`'s context and versions (field for field), checked without building anything. */
+function mergeKeeps(keep: StoredObject, other: StoredObject): boolean {
+  if (!dominates(keep.context, other.context)) return false;
+  const kv = keep.versions;
+  const ov = other.versions;
+  let i = 0;
+  let j = 0;
+  while (i < kv.length || j < ov.length) {
+    const x = kv[i];
+    const y = ov[j];
+    const c = x === undefined ? 1 : y === undefined ? -1 : cmpDot(x.dot, y.dot);
+    if (c === 0) {
+      if (!sameVersion(x as Version, y as Version)) return false;
+      i++;
+      j++;
+    } else if (c < 0) {
+      // Kept only if `other` has not superseded it.
+      if (coversDot(other.context, (x as Version).dot)) return false;
+      i++;
+    } else {
+      // Would be added unless `keep` has superseded it.
+      if (!coversDot(keep.context, (y as Version).dot)) return false;
+      j++;
+    }
+  }
+  return true;
 }
 
 /** Versions the write context `seen` has not superseded. */

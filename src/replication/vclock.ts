@@ -79,6 +79,9 @@ export function counterOf(clock: VClock, node: NodeId): number {
 export function mergeClocks(a: VClock, b: VClock): VClock {
   if (a.length === 0) return b;
   if (b.length === 0) return a;
+  // A replica merging a newer object (or an older one) gets one side back unchanged: no new array or entries.
+  if (dominates(b, a)) return b;
+  if (dominates(a, b)) return a;
   const out: ClockEntry[] = [];
   let i = 0;
   let j = 0;
@@ -105,6 +108,19 @@ export function mergeClocks(a: VClock, b: VClock): VClock {
     }
   }
   return out;
+}
+
+/** True when every entry of `b` has one in `a` with a counter and a wall time at least as large: merging `b` into `a` gives `a`'s values. */
+export function dominates(a: VClock, b: VClock): boolean {
+  if (b.length > a.length) return false;
+  let i = 0;
+  for (const y of b) {
+    while (i < a.length && (a[i] as ClockEntry).node < y.node) i++;
+    const x = a[i];
+    if (x === undefined || x.node !== y.node || x.counter < y.counter || x.lastWallMs < y.lastWallMs) return false;
+    i++;
+  }
+  return true;
 }
 
 /** True when `a` has seen everything `b` has (a ≥ b entry-wise). Reflexive, antisymmetric, transitive. */
