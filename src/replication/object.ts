@@ -644,14 +644,16 @@ function readNode(r: ByteReader, nodes: readonly NodeId[]): NodeId {
 function readClock(r: ByteReader, nodes: readonly NodeId[]): VClock {
   const n = r.varint();
   if (n > nodes.length) r.fail(`clock of ${n} entries with ${nodes.length} nodes`);
-  const out: ClockEntry[] = [];
+  // Exact size: a pushed-to empty array grows to 17 slots at its first push.
+  const out = new Array<ClockEntry>(n);
+  let prev: NodeId | undefined;
   for (let i = 0; i < n; i++) {
     const node = readNode(r, nodes);
-    const prev = out[out.length - 1];
-    if (prev !== undefined && prev.node >= node) r.fail('clock entries out of order');
+    if (prev !== undefined && prev >= node) r.fail('clock entries out of order');
     const counter = r.varint();
     if (counter < 1) r.fail('clock counter 0');
-    out.push({ node, counter, lastWallMs: r.varint() });
+    out[i] = { node, counter, lastWallMs: r.varint() };
+    prev = node;
   }
   return out;
 }
@@ -725,13 +727,15 @@ function readHead(bytes: Uint8Array): Head {
  */
 export function decodeObject(bytes: Uint8Array, viewValues = false): StoredObject {
   const { r, nodes, context, versionCount } = readHead(bytes);
-  const versions: Version[] = [];
+  // Exact size (versionCount is at most the byte count, checked): no 17-slot backing store for one version.
+  const versions = new Array<Version>(versionCount);
+  let prev: Version | undefined;
   for (let i = 0; i < versionCount; i++) {
     const v = readVersion(r, nodes, viewValues);
-    const prev = versions[versions.length - 1];
     if (prev !== undefined && cmpDot(prev.dot, v.dot) >= 0) r.fail('versions out of order');
     if (!coversDot(context, v.dot)) r.fail('a version outside the object context');
-    versions.push(v);
+    versions[i] = v;
+    prev = v;
   }
   if (!r.done) r.fail('trailing bytes');
   return { context, versions };

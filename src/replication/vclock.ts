@@ -82,32 +82,47 @@ export function mergeClocks(a: VClock, b: VClock): VClock {
   // A replica merging a newer object (or an older one) gets one side back unchanged: no new array or entries.
   if (dominates(b, a)) return b;
   if (dominates(a, b)) return a;
-  const out: ClockEntry[] = [];
+  // Exact size: a pushed-to empty array grows to 17 slots at its first push.
+  const out = new Array<ClockEntry>(mergedLength(a, b));
   let i = 0;
   let j = 0;
+  let k = 0;
   while (i < a.length || j < b.length) {
     const x = a[i];
     const y = b[j];
     const c = x === undefined ? 1 : y === undefined ? -1 : cmpNode(x.node, y.node);
     if (c < 0) {
-      out.push(x as ClockEntry);
+      out[k++] = x as ClockEntry;
       i++;
     } else if (c > 0) {
-      out.push(y as ClockEntry);
+      out[k++] = y as ClockEntry;
       j++;
     } else {
       const ex = x as ClockEntry;
       const ey = y as ClockEntry;
-      out.push(
+      out[k++] =
         ex.counter === ey.counter && ex.lastWallMs === ey.lastWallMs
           ? ex
-          : { node: ex.node, counter: Math.max(ex.counter, ey.counter), lastWallMs: Math.max(ex.lastWallMs, ey.lastWallMs) },
-      );
+          : { node: ex.node, counter: Math.max(ex.counter, ey.counter), lastWallMs: Math.max(ex.lastWallMs, ey.lastWallMs) };
       i++;
       j++;
     }
   }
   return out;
+}
+
+/** How many distinct nodes two sorted clocks name together. */
+function mergedLength(a: VClock, b: VClock): number {
+  let i = 0;
+  let j = 0;
+  let n = 0;
+  while (i < a.length && j < b.length) {
+    const c = cmpNode((a[i] as ClockEntry).node, (b[j] as ClockEntry).node);
+    if (c <= 0) i++;
+    if (c >= 0) j++;
+    n++;
+  }
+  return n + (a.length - i) + (b.length - j);
 }
 
 /** True when every entry of `b` has one in `a` with a counter and a wall time at least as large: merging `b` into `a` gives `a`'s values. */
