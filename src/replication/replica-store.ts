@@ -717,7 +717,8 @@ export class ReplicaStore {
         else {
           stored = this.cache.get(skey);
           if (stored === undefined) {
-            const entry = this.lookupNow(skey);
+            // Views: decoded into copies before the engine is called again.
+            const entry = this.lookupViewNow(skey);
             if (entry !== wouldWait) {
               stored = entry === undefined ? undefined : this.decodeAndAdmit(key, skey, entry, false);
               return this.settle(this.merge(id, skey, stored, incoming, incomingBytes));
@@ -800,7 +801,8 @@ export class ReplicaStore {
     let known = pending !== undefined ? (pending.object ?? emptyObject) : this.cache.get(skey);
     const seen = options.overwrite === true ? null : (context ?? emptyClock);
     if (known === undefined) {
-      const entry = this.lookupNow(skey);
+      // Views: decoded into copies (or only read, supersededBase) before the engine is called again.
+      const entry = this.lookupViewNow(skey);
       if (entry === wouldWait) return wouldWait;
       known = entry === undefined ? emptyObject : seen === null ? this.supersededBase(key, entry) : this.decodeEntry(key, entry);
     }
