@@ -355,7 +355,8 @@ class ByteWriter {
   }
 
   finish(): Uint8Array {
-    return this.buf.subarray(0, this.pos);
+    // Sized exactly (encodeObject): the buffer itself, no second view.
+    return this.pos === this.buf.length ? this.buf : this.buf.subarray(0, this.pos);
   }
 }
 
@@ -600,7 +601,8 @@ function soleNode(object: StoredObject): NodeId | undefined {
   return node;
 }
 
-export function encodeObject(object: StoredObject): Uint8Array {
+/** The node table of `object` in scratchNames and its index in scratchIndex. */
+function indexNodes(object: StoredObject): NodeId[] {
   const sole = soleNode(object);
   let nodes: NodeId[];
   if (sole === undefined) nodes = nodeTable(object);
@@ -612,9 +614,18 @@ export function encodeObject(object: StoredObject): Uint8Array {
   const index = scratchIndex;
   index.clear();
   for (let i = 0; i < nodes.length; i++) index.set(nodes[i] as NodeId, i);
-  let valueBytes = 0;
-  for (const v of object.versions) valueBytes += v.value.length;
-  const w = new ByteWriter(64 + valueBytes + 16 * nodes.length + 48 * object.versions.length);
+  return nodes;
+}
+
+/** The length of `encodeObject(object)`, computed without encoding. */
+export function encodedObjectBytes(object: StoredObject): number {
+  return encodedBytes(object, indexNodes(object), scratchIndex);
+}
+
+export function encodeObject(object: StoredObject): Uint8Array {
+  const nodes = indexNodes(object);
+  const index = scratchIndex;
+  const w = new ByteWriter(encodedBytes(object, nodes, index));
   w.u8(objectFormatVersion);
   w.varint(nodes.length);
   for (const n of nodes) w.text(n);
@@ -622,6 +633,53 @@ export function encodeObject(object: StoredObject): Uint8Array {
   w.varint(object.versions.length);
   for (const v of object.versions) writeVersion(w, v, index);
   return w.finish();
+}
+
+/** The exact length encodeObject writes (a larger or smaller guess would only cost a copy or a second view). */
+function encodedBytes(object: StoredObject, nodes: readonly NodeId[], index: ReadonlyMap<NodeId, number>): number {
+  let n = 1 + varintBytes(nodes.length);
+  for (const name of nodes) n += textBytes(name);
+  const context = object.context;
+  n += varintBytes(context.length);
+  for (const e of context) n += varintBytes(index.get(e.node) as number) + varintBytes(e.counter) + varintBytes(Math.max(0, Math.floor(e.lastWallMs)));
+  n += varintBytes(object.versions.length);
+  for (const v of object.versions) {
+    n += 2 + varintBytes(index.get(v.dot.node) as number) + varintBytes(v.dot.counter) + 8;
+    if (v.expiresAtMs !== null) n += 8;
+    if (v.deletedAtMs !== null) n += 8;
+    if (v.kind === 'value') n += varintBytes(v.value.length) + v.value.length;
+    if (v.kind === 'counter') {
+      n += varintBytes(v.counter.length);
+      for (const lane of v.counter) n += varintBytes(index.get(lane.node) as number) + varintBytes(lane.epoch) + bigVarintBytes(lane.p) + bigVarintBytes(lane.n);
+    }
+  }
+  return n;
+}
+
+/** ByteWriter.text's length for `s`. */
+function textBytes(s: string): number {
+  const length = s.length;
+  if (length < 0x80) {
+    let ascii = true;
+    for (let i = 0; i < length; i++) {
+      if (s.charCodeAt(i) >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return 1 + length;
+  }
+  const bytes = Buffer.byteLength(s, 'utf8');
+  return varintBytes(bytes) + bytes;
+}
+
+function bigVarintBytes(v: bigint): number {
+  let n = 1;
+  while (v >= 0x80n) {
+    v >>= 7n;
+    n++;
+  }
+  return n;
 }
 
 function encodeVersionForTie(v: Version): Uint8Array {

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { compareBytes } from '../../../src/core/index.ts';
-import { clockFrom, decodeObject, encodeObject, makeObject, mergeClocks, mergeObjects, coversDot } from '../../../src/replication/index.ts';
+import { clockFrom, decodeObject, encodeObject, encodedObjectBytes, makeObject, mergeClocks, mergeObjects, coversDot } from '../../../src/replication/index.ts';
 import type { ClockEntry, CounterLane, StoredObject, VClock, Version } from '../../../src/replication/index.ts';
 import { counterArb, objectArb, versionFor } from './gen.ts';
 
@@ -153,6 +153,22 @@ const laneMixArb: fc.Arbitrary<StoredObject> = fc.tuple(objectArb, fc.array(coun
   versions: o.versions.map((v, i) => (v.kind === 'counter' ? { ...v, counter: states[i % states.length] as readonly CounterLane[] } : v)),
 }));
 
+/** Large counters, wall times, values and non-ASCII node names: every varint and text length class. */
+const bigArb: fc.Arbitrary<StoredObject> = fc
+  .record({
+    node: fc.constantFrom('a', 'nœud-é', 'x'.repeat(130), 'b'),
+    counter: fc.oneof(fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })),
+    wall: fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
+    valueBytes: fc.oneof(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 16000, max: 20000 })),
+    p: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+  })
+  .map(({ node, counter, wall, valueBytes, p }) => {
+    const base = versionFor(node, counter);
+    const value: Version = { ...base, kind: 'value', value: new Uint8Array(valueBytes).fill(7), counter: [], deletedAtMs: null };
+    const lanes: Version = { ...versionFor('b', 1), kind: 'counter', value: new Uint8Array(0), counter: [{ node: 'c', epoch: counter, p, n: p / 3n }], deletedAtMs: null };
+    return makeObject(clockFrom([{ node, counter, lastWallMs: wall }]), [value, lanes]);
+  });
+
 /** Clocks past the linear-scan limit (up to 30 nodes), with versions of some of them. */
 const wideArb: fc.Arbitrary<StoredObject> = fc
   .tuple(fc.uniqueArray(fc.integer({ min: 0, max: 29 }), { minLength: 1, maxLength: 30 }), fc.array(fc.boolean(), { minLength: 30, maxLength: 30 }))
@@ -165,13 +181,16 @@ const wideArb: fc.Arbitrary<StoredObject> = fc
 /** The same versions decoded separately (other objects, equal fields), as a replica merging what it stores with what arrives. */
 const copyOf = (o: StoredObject): StoredObject => decodeObject(encodeObject(o));
 
-const anyObjectArb = fc.oneof(objectArb, laneMixArb, wideArb);
+const anyObjectArb = fc.oneof(objectArb, laneMixArb, wideArb, bigArb);
 
 describe('codec and merge fast paths match the plain algorithms', () => {
   it('encodeObject gives the reference encoder bytes', () => {
     fc.assert(
       fc.property(anyObjectArb, (o) => {
-        assert.deepEqual(Buffer.from(encodeObject(o)), Buffer.from(refEncode(o)));
+        const bytes = encodeObject(o);
+        assert.deepEqual(Buffer.from(bytes), Buffer.from(refEncode(o)));
+        // The buffer is sized exactly up front (no copy on growth, no second view).
+        assert.equal(encodedObjectBytes(o), bytes.length);
       }),
       runs,
     );
