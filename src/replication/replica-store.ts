@@ -201,13 +201,13 @@ interface PendingWrite {
   readonly durable: Promise<void>;
 }
 
-/** A new write's identity and time. */
 /** What apply decided: the object now stored and when its write is durable. */
 interface MergeResult {
   object: StoredObject;
   durable: Promise<void>;
 }
 
+/** A new write's identity and time. */
 interface Stamp {
   dot: Dot;
   timestampMs: number;
