@@ -284,23 +284,7 @@ class ByteWriter {
 
   varint(v: number): void {
     this.ensure(8);
-    const buf = this.buf;
-    let pos = this.pos;
-    if (v >= 0x10000000) {
-      // Above 28 bits: emit the low 28 with bit operations, the rest (≤ 25 bits) below.
-      const lo = v % 0x10000000;
-      buf[pos++] = (lo & 0x7f) | 0x80;
-      buf[pos++] = ((lo >>> 7) & 0x7f) | 0x80;
-      buf[pos++] = ((lo >>> 14) & 0x7f) | 0x80;
-      buf[pos++] = ((lo >>> 21) & 0x7f) | 0x80;
-      v = Math.floor(v / 0x10000000);
-    }
-    while (v >= 0x80) {
-      buf[pos++] = (v & 0x7f) | 0x80;
-      v >>>= 7;
-    }
-    buf[pos++] = v;
-    this.pos = pos;
+    this.pos = putVarint(this.buf, this.pos, v);
   }
 
   bigVarint(v: bigint): void {
