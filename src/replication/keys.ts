@@ -10,7 +10,7 @@
  * `{hash tag}` when it has one, mod 16384. The keyspace byte leaves room for
  * other namespaces in the same engine.
  */
-import { InvalidArgumentError, crc16, describeKey } from '../core/index.ts';
+import { InvalidArgumentError, describeKey } from '../core/index.ts';
 import { keySlot } from '../ring/index.ts';
 import type { KeyRange } from '../storage/index.ts';
 
@@ -28,24 +28,8 @@ export const maxKeyBytes = 65_536 - storageKeyPrefixBytes;
 /** Largest value accepted in one version. */
 export const maxValueBytes = 4 * 1024 * 1024;
 
-/** Keys up to this length are scanned for a hash tag by a loop (Buffer.indexOf's native call costs more for them). */
-const shortKeyBytes = 64;
-const openBrace = 0x7b;
-const closeBrace = 0x7d;
-
-/** The Redis Cluster slot of a key, identical to CLUSTER KEYSLOT (hash tags honoured): the ring's keySlot, computed in place for short keys. */
-export function slotOf(key: Uint8Array): number {
-  const n = key.length;
-  if (n > shortKeyBytes) return keySlot(key);
-  let open = 0;
-  while (open < n && key[open] !== openBrace) open++;
-  if (open < n) {
-    let close = open + 1;
-    while (close < n && key[close] !== closeBrace) close++;
-    if (close < n && close > open + 1) return crc16(key, open + 1, close) & (slotCount - 1);
-  }
-  return crc16(key) & (slotCount - 1);
-}
+/** The Redis Cluster slot of a key, identical to CLUSTER KEYSLOT (hash tags honoured). */
+export const slotOf: (key: Uint8Array) => number = keySlot;
 
 export function storageKey(userKey: Uint8Array, partition: number = slotOf(userKey)): Uint8Array {
   const out = Buffer.allocUnsafe(storageKeyPrefixBytes + userKey.length);

@@ -6,23 +6,16 @@
  * shown on the local node, which coordinates any key anyway.
  */
 import { createHash } from 'node:crypto';
-import { crc16 } from '../../../core/index.ts';
 import type { NodeId } from '../../../core/index.ts';
+import { slotCount, slotOf } from '../../../replication/index.ts';
 import type { NodeInfo } from '../../../replication/index.ts';
 import { command, sub } from './spec.ts';
 import type { CommandContext, CommandSpec, Handler } from './types.ts';
 
-export const slotCount = 16384;
+export { slotCount };
 
-/** Redis Cluster's key slot: CRC16 of the key, or of the first non-empty {hash tag}. */
-export function keySlot(key: Uint8Array): number {
-  const open = key.indexOf(123);
-  if (open >= 0) {
-    const close = key.indexOf(125, open + 1);
-    if (close > open + 1) return crc16(key, open + 1, close) % slotCount;
-  }
-  return crc16(key) % slotCount;
-}
+/** Redis Cluster's key slot: CRC16 of the key, or of the first non-empty {hash tag} (the store's own slotOf). */
+export const keySlot: (key: Uint8Array) => number = slotOf;
 
 /** Redis clients expect 40-hex-digit node ids; other ids are shown as their SHA-1. */
 export function redisNodeId(id: NodeId): string {
