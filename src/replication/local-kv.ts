@@ -91,7 +91,6 @@ export function validateExpiry(expiresAtMs: number | null | undefined): void {
 }
 
 /** The store options of writes without an expiry, shared rather than built per write. */
-const overwriteForever = Object.freeze({ expiresAtMs: null, overwrite: true });
 const blindForever = Object.freeze({ expiresAtMs: null, overwrite: false });
 
 export interface LocalKvOptions {
@@ -136,14 +135,13 @@ export class LocalKv implements KvApi {
     this.requireOne(options.w, 'write');
     validateExpiry(options.expiresAtMs);
     const expiresAtMs = options.expiresAtMs ?? null;
-    const overwrite = options.overwrite === true;
-    if (overwrite) {
+    if (options.overwrite === true) {
       // An overwrite ignores a context, but a malformed one is still the caller's mistake.
       if (options.context !== undefined && options.context !== null) contextFromClient(options.context);
       // A plain SET: only its durability matters here, so no outcome is built.
       return this.store.overwriteNow(key, value, expiresAtMs);
     }
-    const storeOptions = expiresAtMs === null ? (overwrite ? overwriteForever : blindForever) : { expiresAtMs, overwrite };
+    const storeOptions = expiresAtMs === null ? blindForever : { expiresAtMs, overwrite: false };
     const outcome = this.store.coordinatePutNow(key, value, contextFromClient(options.context), storeOptions);
     if (outcome === wouldWait) return wouldWait;
     return outcome.settled === true ? durableNow : outcome.durable;
