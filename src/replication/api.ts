@@ -20,6 +20,13 @@ export interface ReadOptions {
   /** Strict quorum: only the key's home replicas count (no fallback nodes). */
   strict?: boolean;
   timeoutMs?: number;
+  /**
+   * The wall time (epoch ms) to judge expiry by, for a caller that read the
+   * clock moments ago (a front end reading it once per batch of pipelined
+   * commands, as Redis caches its time per event-loop turn). Honoured by a
+   * store that answers at once (`winnerNow`); omitted: the store reads its clock.
+   */
+  nowWallMs?: number;
 }
 
 export interface WriteOptions {

@@ -128,7 +128,7 @@ export class LocalKv implements KvApi {
   winnerNow(key: Uint8Array, options: ReadOptions = {}): Winner | undefined | WouldWait {
     this.requireOne(options.r, 'read');
     // The winner is replied at once, so its value may stay a view of the engine's copy.
-    return this.store.winnerNow(key, this.clock.wallMs());
+    return this.store.winnerNow(key, options.nowWallMs ?? this.clock.wallMs());
   }
 
   putNow(key: Uint8Array, value: Uint8Array, options: WriteOptions = {}): Promise<void> | DurableNow | WouldWait {

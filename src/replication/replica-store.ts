@@ -357,10 +357,16 @@ class OverwriteMemo {
   /** Per slot, side by side so a lookup touches one cache line: check hash (0: empty), counter, last wall time, newest timestamp. */
   private readonly slots = new Float64Array(overwriteMemoSlots * 4);
 
+  /** The slot and check hash of the key `find` looked up last, for `rememberFound` (no second hash of the key). */
+  private foundAt = 0;
+  private foundCheck = 0;
+
   /** Fills `into` and answers true when the key's last write was a remembered overwrite. */
   find(skey: Uint8Array, into: SoleNodeBase): boolean {
     memoHash(skey);
     const at = (memoSlotHash & (overwriteMemoSlots - 1)) * 4;
+    this.foundAt = at;
+    this.foundCheck = memoCheckHash;
     const slots = this.slots;
     if (slots[at] !== memoCheckHash) return false;
     into.counter = slots[at + 1] as number;
@@ -369,12 +375,11 @@ class OverwriteMemo {
     return true;
   }
 
-  /** Remembers the object just written for the key. */
-  remember(skey: Uint8Array, counter: number, lastWallMs: number, timestampMs: number): void {
-    memoHash(skey);
-    const at = (memoSlotHash & (overwriteMemoSlots - 1)) * 4;
+  /** Remembers the object just written for the key `find` looked up last. */
+  rememberFound(counter: number, lastWallMs: number, timestampMs: number): void {
+    const at = this.foundAt;
     const slots = this.slots;
-    slots[at] = memoCheckHash;
+    slots[at] = this.foundCheck;
     slots[at + 1] = counter;
     slots[at + 2] = lastWallMs;
     slots[at + 3] = timestampMs;
@@ -848,10 +853,11 @@ export class ReplicaStore {
       }
     }
     this.hlc.observe(base.newestTimestampMs);
-    const timestampMs = this.hlc.now();
+    // One clock read for the timestamp and the clock entry's wall time.
+    const wall = Math.floor(this.clock.wallMs());
+    const timestampMs = this.hlc.nowAt(wall);
     // As decideOverwrite: dot counters grow with time, so a dot is never reused.
     const counter = Math.max(base.counter + 1, hlcTicks(timestampMs));
-    const wall = Math.floor(this.clock.wallMs());
     const lastWallMs = Math.max(base.lastWallMs, wall);
     const bytes = encodeSoleValue(node, counter, lastWallMs, timestampMs, value, expiresAtMs);
     if (bytes.length > maxObjectBytes) return this.outcomeNow(key, value, expiresAtMs);
@@ -869,7 +875,7 @@ export class ReplicaStore {
       };
       this.track(id ?? storageId(skey), skey, object, durable);
     }
-    memo.remember(skey, counter, lastWallMs, timestampMs);
+    memo.rememberFound(counter, lastWallMs, timestampMs);
     this.counters.coordinatedWrites++;
     return this.handedOffSettled ? durableNow : durable;
   }

@@ -27,13 +27,17 @@
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { durableNow, wouldWait } from '../../replication/index.ts';
+import type { ReadOptions } from '../../replication/index.ts';
 import { errorReply, noAuthError } from './errors.ts';
-import { RespParser } from './parser.ts';
+import { RespParser, copyArg, plainGet, plainNone } from './parser.ts';
 import type { ParserLimits } from './parser.ts';
 import { ReplyWriter } from './reply.ts';
+import { replyWinner } from './commands/strings.ts';
 import { arityOk, arityReply, unknownCommandReply, unknownSubcommandReply } from './commands/table.ts';
 import type { CommandTable } from './commands/table.ts';
 import type { ClientState, CommandContext, CommandSpec, ServerState } from './commands/types.ts';
+import { plainSetOptions, readOptions } from './commands/types.ts';
 
 export interface ConnectionLimits extends ParserLimits {
   /** Unsent reply bytes past which the client is disconnected. */
@@ -81,6 +85,35 @@ const recentCommandNames = 4;
 /** Slab size of the per-command writers used for concurrent pipelined commands. */
 const inflightSlabBytes = 4096;
 
+/** Keys up to this long are read by a plain GET into a reused buffer (ArgScratch). */
+const scratchKeyBytes = 512;
+
+/**
+ * A plain GET's key, copied out of the socket chunk into one reused buffer
+ * through a view per key length (made once): no allocation per GET. Valid
+ * until the next call, so only for a callee that keeps nothing of the key
+ * (KvApi.winnerNow).
+ */
+class ArgScratch {
+  private readonly buf = Buffer.allocUnsafeSlow(scratchKeyBytes);
+  private readonly views: Array<Buffer | undefined> = [];
+
+  of(source: Buffer, at: number, length: number): Buffer {
+    if (length > scratchKeyBytes) return copyArg(source, at, length);
+    let view = this.views[length];
+    if (view === undefined) {
+      view = this.buf.subarray(0, length);
+      this.views[length] = view;
+    }
+    for (let i = 0; i < length; i++) view[i] = source[at + i] as number;
+    return view;
+  }
+}
+
+/** What a plain GET or SET taken from the parser's bytes did: answered, or left to the general path (having done nothing). */
+const plainAnswered = 1;
+const plainDeclined = 0;
+
 /** What a connection needs from its server beyond the handlers' ServerState. */
 export interface ConnectionHost {
   readonly state: ServerState;
@@ -112,6 +145,17 @@ export class Connection {
   /** Command names as this client last sent them, and their specs (Connection.command). */
   private readonly recentNames: Uint8Array[] = [];
   private readonly recentSpecs: CommandSpec[] = [];
+  /** The table's GET and SET, answered straight from the parser's bytes when plain (Connection.plainGet/plainSet). */
+  private readonly getSpec: CommandSpec | undefined;
+  private readonly setSpec: CommandSpec | undefined;
+  private readonly keyScratch = new ArgScratch();
+  /** readOptions with this batch's wall time (ReadOptions.nowWallMs), for plain GETs; rebuilt when readOptions changes. */
+  private plainReadOptions: ReadOptions & { nowWallMs: number } = { nowWallMs: 0 };
+  private plainReadBase: ReadOptions | undefined;
+  /** Wall time read once per batch of commands (Redis caches its time per event-loop turn): a plain GET's expiry check. */
+  private batchWallMs = 0;
+  /** performance.now() when the last command finished (or the batch began): a plain command's start, so it reads the timer once. */
+  private tick = 0;
   private busy = false;
   private ended = false;
   private pausedForOutput = false;
@@ -143,6 +187,8 @@ export class Connection {
     };
     this.parser = new RespParser(host.limits);
     this.parser.restricted = !this.client.authenticated;
+    this.getSpec = host.table.command('get');
+    this.setSpec = host.table.command('set');
     this.ctx = { client: this.client, server: host.state, out: this.out, name: '', ackWhenDurable: this.ack };
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -193,6 +239,7 @@ export class Connection {
     this.busy = true;
     // Once per socket read, not per command: CLIENT LIST shows idle time in whole seconds.
     this.client.lastCommandMs = this.host.state.clock.nowMs();
+    this.batchStarts();
     let wait: Promise<void> | undefined;
     try {
       wait = this.advance();
@@ -208,9 +255,16 @@ export class Connection {
     let wait: Promise<void> | undefined = first;
     while (wait !== undefined) {
       await wait;
+      this.batchStarts();
       wait = this.advance();
     }
     this.batchDone();
+  }
+
+  /** Reads the clocks a batch of synchronously answered commands shares. */
+  private batchStarts(): void {
+    this.batchWallMs = this.host.state.clock.wallMs();
+    this.tick = performance.now();
   }
 
   /** A bug must cost this connection, never the node. */
@@ -240,6 +294,7 @@ export class Connection {
       if (this.out.pendingBytes >= this.host.limits.outputHighWaterBytes) {
         if (this.acks.length > 0) return this.drainInflight();
         this.flush();
+        this.tick = performance.now();
         // A client that does not read its replies stops being served until it does.
         if (this.socket.writableLength > this.host.limits.outputHighWaterBytes && !this.ended) return this.writable();
       }
@@ -248,6 +303,14 @@ export class Connection {
         if (this.waiting()) return this.drainInflight();
         this.protocolError(this.parseFailure);
         return undefined;
+      }
+      if (this.inflight.length === 0) {
+        const plain = this.parser.peekPlain();
+        if (plain !== plainNone) {
+          const answered = plain === plainGet ? this.plainGet() : this.plainSet();
+          if (answered === plainAnswered) continue;
+          if (answered !== plainDeclined) return answered;
+        }
       }
       let args: Buffer[] | undefined;
       try {
@@ -259,6 +322,126 @@ export class Connection {
       if (args === undefined) return this.waiting() ? this.drainInflight() : undefined;
       const wait = this.dispatch(this.command(args[0] as Buffer), args);
       if (wait !== undefined) return wait;
+    }
+  }
+
+  /**
+   * A plain GET answered from the parser's bytes: what `execute` of the
+   * table's GET does (counts, hits and misses, lastCommand, the onCommand
+   * hook, the slowlog) without argument buffers, a name lookup or arity
+   * checks, reading the key through a reused buffer and judging expiry by
+   * the batch's wall time. Declined, having done nothing, when the store
+   * would have to wait, the key has a write awaiting durability, or anything
+   * would throw: the general path then answers it as always.
+   */
+  private plainGet(): typeof plainAnswered | typeof plainDeclined {
+    const spec = this.getSpec;
+    const kv = this.host.state.kv;
+    if (spec === undefined || kv.winnerNow === undefined || !this.client.authenticated) return plainDeclined;
+    const parser = this.parser;
+    const input = parser.input;
+    if (this.acks.length > 0 && this.mustWaitForAcks(input, parser.plainKeyAt, parser.plainKeyBytes)) return plainDeclined;
+    const key = this.keyScratch.of(input, parser.plainKeyAt, parser.plainKeyBytes);
+    let winner;
+    try {
+      winner = kv.winnerNow(key, this.readOptionsNow());
+    } catch {
+      return plainDeclined;
+    }
+    if (winner === wouldWait) return plainDeclined;
+    this.host.state.stats.totalCommands++;
+    this.client.lastCommand = spec.name;
+    const ctx = this.ctx;
+    ctx.name = spec.name;
+    replyWinner(ctx as CommandContext, winner);
+    this.plainDone(spec, false);
+    parser.consumePlain();
+    return plainAnswered;
+  }
+
+  /**
+   * A plain SET answered from the parser's bytes: the table's SET handler
+   * (KvApi.putNow with the plain-SET options) and `execute`'s bookkeeping,
+   * without the name argument, lookup or arity checks. Declined, having
+   * written nothing, when putNow would wait or throw, the value is over the
+   * limit (the general path words the error), or it must wait for writes
+   * awaiting durability.
+   */
+  private plainSet(): Promise<void> | typeof plainAnswered | typeof plainDeclined {
+    const spec = this.setSpec;
+    const state = this.host.state;
+    const kv = state.kv;
+    if (spec === undefined || kv.putNow === undefined || !this.client.authenticated) return plainDeclined;
+    const parser = this.parser;
+    const input = parser.input;
+    if (parser.plainValueBytes > state.defaults.maxValueBytes) return plainDeclined;
+    if (this.acks.length > 0 && this.mustWaitForAcks(input, parser.plainKeyAt, parser.plainKeyBytes)) return plainDeclined;
+    // Owned copies: a write that stays pending keeps them.
+    const key = copyArg(input, parser.plainKeyAt, parser.plainKeyBytes);
+    const value = copyArg(input, parser.plainValueAt, parser.plainValueBytes);
+    let durable;
+    try {
+      durable = kv.putNow(key, value, plainSetOptions(this.ctx as CommandContext));
+    } catch {
+      return plainDeclined;
+    }
+    if (durable === wouldWait) return plainDeclined;
+    state.stats.totalCommands++;
+    this.client.lastCommand = spec.name;
+    this.ctx.name = spec.name;
+    const concurrent = this.host.limits.maxInflightCommands > 1;
+    if (durable === durableNow) {
+      this.out.ok();
+    } else {
+      // As dispatch does for a handler that acknowledged in place: later commands on the key wait for it.
+      this.ackWhenDurable(durable, spec.name);
+      if (concurrent) this.inflightKeys.add(key.toString('latin1'));
+    }
+    this.plainDone(spec, true);
+    parser.consumePlain();
+    return durable !== durableNow && !concurrent ? this.drainInflight() : plainAnswered;
+  }
+
+  /** dispatch's rule for a command while writes await durability: it waits when it must run alone or touches their keys. */
+  private mustWaitForAcks(input: Buffer, keyAt: number, keyBytes: number): boolean {
+    if (this.host.limits.maxInflightCommands <= 1) return true;
+    return this.inflightKeys.size > 0 && this.inflightKeys.has(input.toString('latin1', keyAt, keyAt + keyBytes));
+  }
+
+  /** readOptions with the batch's wall time. */
+  private readOptionsNow(): ReadOptions {
+    const base = readOptions(this.ctx as CommandContext);
+    let options = this.plainReadOptions;
+    if (base !== this.plainReadBase) {
+      this.plainReadBase = base;
+      options = { ...base, nowWallMs: 0 };
+      this.plainReadOptions = options;
+    }
+    options.nowWallMs = this.batchWallMs;
+    return options;
+  }
+
+  /** `done` for a plain GET or SET still in the parser's bytes (the slowlog reads its arguments there). */
+  private plainDone(spec: CommandSpec, withValue: boolean): void {
+    const now = performance.now();
+    const durationMs = now - this.tick;
+    this.tick = now;
+    const host = this.host;
+    if (host.onCommand !== undefined) {
+      try {
+        host.onCommand(spec.name, durationMs, true);
+      } catch (error) {
+        host.state.log.warn('the onCommand hook threw', { command: spec.name, error });
+      }
+    }
+    const threshold = host.slowlogThresholdUs();
+    if (threshold >= 0 && durationMs * 1000 >= threshold) {
+      const parser = this.parser;
+      const input = parser.input;
+      const at = parser.plainKeyAt;
+      const args = [input.subarray(parser.plainNameAt, parser.plainNameAt + 3), input.subarray(at, at + parser.plainKeyBytes)];
+      if (withValue) args.push(input.subarray(parser.plainValueAt, parser.plainValueAt + parser.plainValueBytes));
+      this.recordSlow(durationMs, args);
     }
   }
 
@@ -555,7 +738,10 @@ export class Connection {
   }
 
   private done(spec: CommandSpec, started: number, ok: boolean, args: Buffer[]): void {
-    const durationMs = performance.now() - started;
+    const now = performance.now();
+    // A plain command after this one starts its timing here.
+    this.tick = now;
+    const durationMs = now - started;
     this.parser.restricted = !this.client.authenticated;
     if (this.host.onCommand !== undefined) {
       try {

@@ -65,7 +65,7 @@ function parseHeaderInt(buf: Buffer, start: number, end: number): number {
 const loopCopyMaxBytes = 128;
 
 /** A copy of `length` bytes at `at`, so that a stored value does not pin the whole socket chunk. */
-function copyArg(source: Buffer, at: number, length: number): Buffer {
+export function copyArg(source: Buffer, at: number, length: number): Buffer {
   const arg = Buffer.allocUnsafe(length);
   if (length <= loopCopyMaxBytes) {
     for (let i = 0; i < length; i++) arg[i] = source[at + i] as number;
@@ -82,6 +82,26 @@ const shortHeaderBytes = 24;
 const presizedArgs = 16;
 /** Between commands: never written to (a multibulk header replaces it first). */
 const noArgs: Buffer[] = [];
+
+/** What `peekPlain` found at the parser's position: nothing it handles, */
+export const plainNone = 0;
+/** `*2 $3 GET $n key` (the name in any case), */
+export const plainGet = 1;
+/** or `*3 $3 SET $n key $m value` (the name in any case). */
+export const plainSet = 2;
+export type PlainCommand = typeof plainNone | typeof plainGet | typeof plainSet;
+
+/** Lower-case ASCII of the bytes `PlainCommand` matches (a byte ORed with 0x20). */
+const lowerG = 0x67;
+const lowerS = 0x73;
+const lowerE = 0x65;
+const lowerT = 0x74;
+const digit2 = 50;
+const digit3 = 51;
+/** Bytes of `*N\r\n$3\r\nXXX\r\n`, the frame up to the key's header. */
+const plainNameFrameBytes = 13;
+/** Digits of a bulk length `peekPlain` reads; anything longer takes `next`. */
+const plainMaxLengthDigits = 9;
 
 export class RespParser {
   private buf: Buffer = empty;
@@ -101,6 +121,14 @@ export class RespParser {
 
   /** Unauthenticated clients get Redis's small limits until they authenticate. */
   restricted = false;
+
+  /** Where `peekPlain`'s command has its name, key and value in `input` (valid until the next feed or next). */
+  plainNameAt = 0;
+  plainKeyAt = 0;
+  plainKeyBytes = 0;
+  plainValueAt = 0;
+  plainValueBytes = 0;
+  private plainEnd = 0;
 
   constructor(private readonly limits: ParserLimits = defaultParserLimits) {}
 
@@ -183,6 +211,80 @@ export class RespParser {
       this.commandBytes = 0;
       return command;
     }
+  }
+
+  /** The bytes `peekPlain`'s positions refer to. */
+  get input(): Buffer {
+    return this.buf;
+  }
+
+  /**
+   * Recognises a complete plain GET or SET at the current position, in one
+   * chunk, within every limit, without consuming it or allocating: the
+   * caller reads the key and value at `plainKeyAt`/`plainValueAt` of
+   * `input` and calls `consumePlain` once it has answered, or leaves it to
+   * `next`. Anything else (another command, options, a frame split across
+   * chunks, an unauthenticated client, a malformed header) is `None`, and
+   * `next` parses it exactly as it would have.
+   */
+  peekPlain(): PlainCommand {
+    if (this.argsLeft >= 0 || this.pendingBytes > 0 || this.restricted) return plainNone;
+    const buf = this.buf;
+    const at = this.pos;
+    if (buf.length - at < plainNameFrameBytes + 4) return plainNone;
+    // `*2` or `*3`, then `$3`; CR checked where `next` would look for it, LF skipped as `next` skips it.
+    if (buf[at] !== STAR || buf[at + 2] !== CR || buf[at + 4] !== DOLLAR || buf[at + 5] !== digit3 || buf[at + 6] !== CR) return plainNone;
+    if (((buf[at + 9] as number) | 0x20) !== lowerE || ((buf[at + 10] as number) | 0x20) !== lowerT) return plainNone;
+    const argc = buf[at + 1];
+    const first = (buf[at + 8] as number) | 0x20;
+    let kind: PlainCommand;
+    if (first === lowerG && argc === digit2) kind = plainGet;
+    else if (first === lowerS && argc === digit3) kind = plainSet;
+    else return plainNone;
+    let p = this.readPlainBulk(at + plainNameFrameBytes);
+    if (p < 0) return plainNone;
+    this.plainKeyAt = this.plainBulkAt;
+    this.plainKeyBytes = this.plainBulkBytes;
+    if (kind === plainSet) {
+      p = this.readPlainBulk(p);
+      if (p < 0 || this.plainKeyBytes + this.plainBulkBytes > this.limits.maxCommandBytes) return plainNone;
+      this.plainValueAt = this.plainBulkAt;
+      this.plainValueBytes = this.plainBulkBytes;
+    }
+    this.plainNameAt = at + 8;
+    this.plainEnd = p;
+    return kind;
+  }
+
+  /** Moves past the command `peekPlain` recognised. */
+  consumePlain(): void {
+    this.pos = this.plainEnd;
+  }
+
+  private plainBulkAt = 0;
+  private plainBulkBytes = 0;
+
+  /** Reads a complete `$N\r\n<N bytes>\r\n` at `at` into plainBulkAt/Bytes; returns the position after it, or -1. */
+  private readPlainBulk(at: number): number {
+    const buf = this.buf;
+    const end = buf.length;
+    if (at >= end || buf[at] !== DOLLAR) return -1;
+    let p = at + 1;
+    const digitsEnd = Math.min(end, p + plainMaxLengthDigits + 1);
+    let n = 0;
+    while (p < digitsEnd) {
+      const c = (buf[p] as number) - 48;
+      if (c < 0 || c > 9) break;
+      n = n * 10 + c;
+      p++;
+    }
+    // No digits, too many, or the line (or its LF) not here yet: `next` decides.
+    if (p === at + 1 || p + 1 >= end || buf[p] !== CR || n > this.limits.maxBulkBytes) return -1;
+    p += 2;
+    if (end - p < n + 2) return -1;
+    this.plainBulkAt = p;
+    this.plainBulkBytes = n;
+    return p + n + 2;
   }
 
   /** Reads `*N\r\n` or `$N\r\n` at pos; undefined when the line is incomplete. */

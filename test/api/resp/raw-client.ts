@@ -115,6 +115,20 @@ export class RawClient {
     return Promise.all(replies);
   }
 
+  /** Sends frames already encoded (`expected` replies) in one write and resolves with the replies in order. */
+  sendFrames(frames: readonly Buffer[], expected: number = frames.length): Promise<Reply[]> {
+    const replies = Array.from(
+      { length: expected },
+      () =>
+        new Promise<Reply>((resolve) => {
+          if (this.closed) resolve({ t: 'other', v: 'connection closed' });
+          else this.waiting.push(resolve);
+        }),
+    );
+    this.socket.write(Buffer.concat(frames));
+    return Promise.all(replies);
+  }
+
   sendRaw(bytes: Buffer): Promise<Reply> {
     return new Promise((resolve) => {
       if (this.closed) {

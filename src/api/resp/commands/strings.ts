@@ -85,7 +85,8 @@ async function getLater(ctx: CommandContext, key: Buffer): Promise<void> {
   replyWinner(ctx, resolveWinner(await ctx.server.kv.get(key, readOptions(ctx))));
 }
 
-function replyWinner(ctx: CommandContext, winner: Winner | undefined): void {
+/** GET's reply for what the store shows (also the connection's plain-GET path). */
+export function replyWinner(ctx: CommandContext, winner: Winner | undefined): void {
   if (winner === undefined) {
     ctx.server.stats.keyspaceMisses++;
     ctx.out.nullBulk();
