@@ -43,6 +43,13 @@ export interface WriteOptions {
    * SET). Versions that replica has not seen yet still become siblings.
    */
   overwrite?: boolean;
+  /**
+   * For `putNow` only: the key and value are lent for the duration of the
+   * call (views of a buffer the caller reuses at once, e.g. a socket read),
+   * so an implementation copies whatever of them it keeps. A front end
+   * answering from its input buffer saves a copy of each per write.
+   */
+  lent?: boolean;
 }
 
 interface SiblingBase {

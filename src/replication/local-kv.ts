@@ -139,7 +139,12 @@ export class LocalKv implements KvApi {
       // An overwrite ignores a context, but a malformed one is still the caller's mistake.
       if (options.context !== undefined && options.context !== null) contextFromClient(options.context);
       // A plain SET: only its durability matters here, so no outcome is built.
-      return this.store.overwriteNow(key, value, expiresAtMs);
+      return this.store.overwriteNow(key, value, expiresAtMs, options.lent === true);
+    }
+    if (options.lent === true) {
+      // The general path keeps both in the objects it builds.
+      key = Uint8Array.prototype.slice.call(key);
+      value = Uint8Array.prototype.slice.call(value);
     }
     const storeOptions = expiresAtMs === null ? blindForever : { expiresAtMs, overwrite: false };
     const outcome = this.store.coordinatePutNow(key, value, contextFromClient(options.context), storeOptions);

@@ -457,6 +457,11 @@ function advanceClock(clock: VClock, node: NodeId, counter: number, lastWallMs: 
 const noVersions: readonly Version[] = Object.freeze([]) as readonly Version[];
 const overwriteForever: StoreWriteOptions = Object.freeze({ expiresAtMs: null, overwrite: true });
 
+/** A copy of bytes lent for one call (WriteOptions.lent) that a write keeps. */
+function ownedCopy(bytes: Uint8Array): Uint8Array {
+  return Uint8Array.prototype.slice.call(bytes);
+}
+
 /** True when the object's context covers each of its versions (always, for an object this layer built or decoded). */
 function coversAll(object: StoredObject): boolean {
   for (const v of object.versions) if (!coversDot(object.context, v.dot)) return false;
@@ -825,17 +830,20 @@ export class ReplicaStore {
    * node), its clock entry and newest timestamp are read in place and the new
    * object is encoded straight into one buffer: the bytes, object and clock
    * decideOverwrite builds, without its outcome, temporary clock or decode.
+   * `lent`: key and value are valid during the call only (KvApi
+   * WriteOptions.lent); what is kept of them is copied (the object a pending
+   * write keeps holds its value as a view of the encoded bytes).
    */
-  overwriteNow(key: Uint8Array, value: Uint8Array, expiresAtMs: number | null): Promise<void> | DurableNow | WouldWait {
+  overwriteNow(key: Uint8Array, value: Uint8Array, expiresAtMs: number | null, lent = false): Promise<void> | DurableNow | WouldWait {
     const node = this.nodeIdBytes;
-    if (node === undefined) return this.outcomeNow(key, value, expiresAtMs);
+    if (node === undefined) return this.outcomeNow(key, value, expiresAtMs, lent);
     validateKey(key);
     validateValue(key, value);
     const skey = storageKey(key);
     // A key locked, pending or cached takes coordinatePutNow, which builds on what is in memory.
     const id = this.locks.size === 0 && this.pending.size === 0 ? undefined : storageId(skey);
     if ((id !== undefined && (this.locks.has(id) || this.pending.has(id))) || (this.cache.size !== 0 && this.cache.get(skey) !== undefined)) {
-      return this.outcomeNow(key, value, expiresAtMs);
+      return this.outcomeNow(key, value, expiresAtMs, lent);
     }
     const memo = (this.memo ??= new OverwriteMemo());
     const base = this.base;
@@ -848,7 +856,7 @@ export class ReplicaStore {
         base.lastWallMs = 0;
         base.newestTimestampMs = -Infinity;
       } else if (!peekSoleNodeBase(entry.value, node, base)) {
-        const outcome = this.decideOverwrite(key, skey, id, this.supersededBase(key, entry), value, expiresAtMs);
+        const outcome = this.decideOverwrite(key, skey, id, this.supersededBase(key, entry), lent ? ownedCopy(value) : value, expiresAtMs);
         return outcome.settled === true ? durableNow : outcome.durable;
       }
     }
@@ -860,7 +868,7 @@ export class ReplicaStore {
     const counter = Math.max(base.counter + 1, hlcTicks(timestampMs));
     const lastWallMs = Math.max(base.lastWallMs, wall);
     const bytes = encodeSoleValue(node, counter, lastWallMs, timestampMs, value, expiresAtMs);
-    if (bytes.length > maxObjectBytes) return this.outcomeNow(key, value, expiresAtMs);
+    if (bytes.length > maxObjectBytes) return this.outcomeNow(key, value, expiresAtMs, lent);
     // handOff without the object unless it is needed: the key is neither
     // pending nor cached (checked above), so a write settled at once
     // leaves nothing to update but the memo.
@@ -871,7 +879,8 @@ export class ReplicaStore {
       const nodeId = this.nodeId;
       const object: StoredObject = {
         context: [{ node: nodeId, counter, lastWallMs }],
-        versions: [{ dot: { node: nodeId, counter }, timestampMs, kind: 'value', value, counter: emptyCounter, expiresAtMs, deletedAtMs: null }],
+        // encodeSoleValue writes the value last: a lent value is kept as that view.
+        versions: [{ dot: { node: nodeId, counter }, timestampMs, kind: 'value', value: lent ? bytes.subarray(bytes.length - value.length) : value, counter: emptyCounter, expiresAtMs, deletedAtMs: null }],
       };
       this.track(id ?? storageId(skey), skey, object, durable);
     }
@@ -880,8 +889,8 @@ export class ReplicaStore {
     return this.handedOffSettled ? durableNow : durable;
   }
 
-  private outcomeNow(key: Uint8Array, value: Uint8Array, expiresAtMs: number | null): Promise<void> | DurableNow | WouldWait {
-    const outcome = this.coordinatePutNow(key, value, null, expiresAtMs === null ? overwriteForever : { expiresAtMs, overwrite: true });
+  private outcomeNow(key: Uint8Array, value: Uint8Array, expiresAtMs: number | null, lent: boolean): Promise<void> | DurableNow | WouldWait {
+    const outcome = this.coordinatePutNow(lent ? ownedCopy(key) : key, lent ? ownedCopy(value) : value, null, expiresAtMs === null ? overwriteForever : { expiresAtMs, overwrite: true });
     if (outcome === wouldWait) return wouldWait;
     return outcome.settled === true ? durableNow : outcome.durable;
   }

@@ -37,7 +37,7 @@ import { replyWinner } from './commands/strings.ts';
 import { arityOk, arityReply, unknownCommandReply, unknownSubcommandReply } from './commands/table.ts';
 import type { CommandTable } from './commands/table.ts';
 import type { ClientState, CommandContext, CommandSpec, ServerState } from './commands/types.ts';
-import { plainSetOptions, readOptions } from './commands/types.ts';
+import { plainLentSetOptions, readOptions } from './commands/types.ts';
 
 export interface ConnectionLimits extends ParserLimits {
   /** Unsent reply bytes past which the client is disconnected. */
@@ -376,12 +376,12 @@ export class Connection {
     const input = parser.input;
     if (parser.plainValueBytes > state.defaults.maxValueBytes) return plainDeclined;
     if (this.acks.length > 0 && this.mustWaitForAcks(input, parser.plainKeyAt, parser.plainKeyBytes)) return plainDeclined;
-    // Owned copies: a write that stays pending keeps them.
-    const key = copyArg(input, parser.plainKeyAt, parser.plainKeyBytes);
-    const value = copyArg(input, parser.plainValueAt, parser.plainValueBytes);
+    // Lent to the store for the call (WriteOptions.lent): it copies what it keeps.
+    const key = this.keyScratch.of(input, parser.plainKeyAt, parser.plainKeyBytes);
+    const value = input.subarray(parser.plainValueAt, parser.plainValueAt + parser.plainValueBytes);
     let durable;
     try {
-      durable = kv.putNow(key, value, plainSetOptions(this.ctx as CommandContext));
+      durable = kv.putNow(key, value, plainLentSetOptions(this.ctx as CommandContext));
     } catch {
       return plainDeclined;
     }

@@ -150,6 +150,17 @@ export function plainSetOptions(ctx: CommandContext): WriteOptions {
   return lastPlainSetOptions;
 }
 
+let lastLentSetOptions: Readonly<WriteOptions> = Object.freeze({});
+
+/** plainSetOptions with `lent` (WriteOptions.lent): for a SET whose key and value are views of the connection's input. */
+export function plainLentSetOptions(ctx: CommandContext): WriteOptions {
+  const plain = plainSetOptions(ctx);
+  const last = lastLentSetOptions;
+  if (last.w === plain.w && last.strict === plain.strict && last.timeoutMs === plain.timeoutMs) return last;
+  lastLentSetOptions = Object.freeze({ ...plain, lent: true });
+  return lastLentSetOptions;
+}
+
 export function writeOptions(ctx: CommandContext, extra: WriteOptions = {}): WriteOptions {
   const d = ctx.server.defaults;
   return { w: ctx.client.writeConsistency ?? d.w, strict: ctx.client.strictQuorum ?? d.strict, timeoutMs: d.timeoutMs, ...extra };
