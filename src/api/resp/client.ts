@@ -17,7 +17,9 @@
  * decide them synchronously: KvApi winnerNow/putNow) cost no promise: a
  * socket read is run synchronously up to the first command that has to
  * wait, and a read whose commands all answered is replied to in one write
- * before the data callback returns.
+ * before the data callback returns. A plain GET or SET (no options) is
+ * read straight from the socket's bytes (RespParser.peekPlain), without
+ * argument buffers or a table lookup.
  *
  * Back-pressure both ways: reading pauses while the socket has more than
  * `outputHighWaterBytes` unsent or the parser holds more than
@@ -85,14 +87,14 @@ const recentCommandNames = 4;
 /** Slab size of the per-command writers used for concurrent pipelined commands. */
 const inflightSlabBytes = 4096;
 
-/** Keys up to this long are read by a plain GET into a reused buffer (ArgScratch). */
+/** Keys up to this long are read by a plain GET or SET into a reused buffer (ArgScratch). */
 const scratchKeyBytes = 512;
 
 /**
- * A plain GET's key, copied out of the socket chunk into one reused buffer
- * through a view per key length (made once): no allocation per GET. Valid
- * until the next call, so only for a callee that keeps nothing of the key
- * (KvApi.winnerNow).
+ * A plain GET's or SET's key, copied out of the socket chunk into one
+ * reused buffer through a view per key length (made once): no allocation
+ * per command. Valid until the next call, so only for a callee that keeps
+ * nothing of the key (KvApi.winnerNow, putNow with WriteOptions.lent).
  */
 class ArgScratch {
   private readonly buf = Buffer.allocUnsafeSlow(scratchKeyBytes);
