@@ -3,7 +3,9 @@
  * node, in segment files (docs/formats/hints.md, format version 1).
  *
  * A hint is durable when `append` resolves (its bytes are fdatasync'ed;
- * concurrent appends to one destination share a sync — group commit). An
+ * concurrent appends to one destination share a sync — group commit — and
+ * one write: records wait in memory until the sync, a read or an
+ * acknowledgement of their segment needs them in the file). An
  * acknowledgement is cumulative ("every hint up to seq was delivered") and
  * is appended without a sync of its own: losing one in a crash only means
  * those hints are replayed again, and replay is an idempotent merge. A
@@ -80,8 +82,20 @@ interface Segment {
   file: AppendFile | undefined;
   size: number;
   appendedMarks: number;
+  /** Marks whose records were handed to the file (appendSync); a sync covers these only. */
+  writtenMarks: number;
   syncedMarks: number;
   syncing: Promise<void> | undefined;
+  /**
+   * Records appended since the last write, in order: written together by
+   * the next sync (or read, ack, close) with one appendSync, so the hints of
+   * one linger window cost one write instead of one each.
+   */
+  unwritten: Uint8Array[];
+  /** Seq of the first hint in `unwritten` (undefined: none). */
+  unwrittenFromSeq: number | undefined;
+  /** A write of unwritten records failed: they are lost, and so is every later mark of this segment. */
+  broken: Error | undefined;
 }
 
 interface Queue {
@@ -193,7 +207,7 @@ export class HintStore {
         await this.fs.remove(path);
         continue;
       }
-      const segment: Segment = { path, number, hints: [], file: undefined, size: bytes.length, appendedMarks: 0, syncedMarks: 0, syncing: undefined };
+      const segment: Segment = { path, number, hints: [], file: undefined, size: bytes.length, appendedMarks: 0, writtenMarks: 0, syncedMarks: 0, syncing: undefined, unwritten: [], unwrittenFromSeq: undefined, broken: undefined };
       let pos = header.length;
       while (pos < bytes.length) {
         const record = this.readRecord(bytes, pos);
@@ -287,7 +301,8 @@ export class HintStore {
       const seq = this.nextSeq++;
       const position: HintPosition = { seq, offset: seg.size, keyBytes: key.length, objectBytes: object.length };
       const record = encodeRecord(hintBody(seq, key, object));
-      (seg.file as AppendFile).appendSync(record);
+      seg.unwritten.push(record);
+      seg.unwrittenFromSeq ??= seq;
       seg.size += record.length;
       seg.hints.push(position);
       this.count(queue, position, +1);
@@ -308,8 +323,13 @@ export class HintStore {
     while (segment.syncedMarks < mark) {
       if (segment.syncing === undefined) {
         const file = segment.file;
-        if (file === undefined) return; // closed by rotation, which synced it first
-        const target = segment.appendedMarks;
+        // Closed by rotation, which wrote and synced it first (unless a write failed).
+        if (file === undefined) {
+          if (segment.broken !== undefined && mark > segment.writtenMarks) throw segment.broken;
+          return;
+        }
+        if (mark > segment.writtenMarks) this.writeOut(segment);
+        const target = segment.writtenMarks;
         segment.syncing = file.sync().then(
           () => {
             segment.syncedMarks = Math.max(segment.syncedMarks, target);
@@ -327,7 +347,7 @@ export class HintStore {
 
   private async activeSegment(queue: Queue, incomingBytes: number): Promise<Segment> {
     const last = queue.segments[queue.segments.length - 1];
-    if (last !== undefined && last.file !== undefined && (last.size + incomingBytes <= this.segmentBytes || last.hints.length === 0)) return last;
+    if (last !== undefined && last.file !== undefined && last.broken === undefined && (last.size + incomingBytes <= this.segmentBytes || last.hints.length === 0)) return last;
     if (last !== undefined && last.file !== undefined) await this.closeSegment(last);
     const number = (last?.number ?? 0) + 1;
     const path = `${queue.dir}/${segmentName(number)}`;
@@ -340,17 +360,56 @@ export class HintStore {
     file.appendSync(header);
     await file.sync();
     await this.fs.syncDir(queue.dir);
-    const segment: Segment = { path, number, hints: [], file, size: header.length, appendedMarks: 0, syncedMarks: 0, syncing: undefined };
+    const segment: Segment = { path, number, hints: [], file, size: header.length, appendedMarks: 0, writtenMarks: 0, syncedMarks: 0, syncing: undefined, unwritten: [], unwrittenFromSeq: undefined, broken: undefined };
     queue.segments.push(segment);
     return segment;
+  }
+
+  /**
+   * Hands the segment's unwritten records to the file in one write. A failed
+   * write breaks the segment: the appends whose records it held (and any
+   * later ones) reject, nothing else in the queue is affected, and the next
+   * append starts a new segment.
+   */
+  private writeOut(segment: Segment): void {
+    if (segment.broken !== undefined) throw segment.broken;
+    const records = segment.unwritten;
+    if (records.length === 0 || segment.file === undefined) return;
+    const lostFromSeq = segment.unwrittenFromSeq;
+    segment.unwritten = [];
+    segment.unwrittenFromSeq = undefined;
+    try {
+      segment.file.appendSync(records.length === 1 ? (records[0] as Uint8Array) : Buffer.concat(records));
+    } catch (error) {
+      segment.broken = error as Error;
+      if (lostFromSeq !== undefined) this.dropUnwritten(segment, lostFromSeq);
+      throw error;
+    }
+    segment.writtenMarks = segment.appendedMarks;
+  }
+
+  /** Forgets the hints of a broken segment whose records never reached the file. */
+  private dropUnwritten(segment: Segment, lostFromSeq: number): void {
+    const queue = [...this.queues.values()].find((q) => q.segments.includes(segment));
+    const kept: HintPosition[] = [];
+    for (const h of segment.hints) {
+      if (h.seq < lostFromSeq) kept.push(h);
+      else if (queue !== undefined) this.count(queue, h, -1);
+    }
+    segment.hints = kept;
   }
 
   private async closeSegment(segment: Segment): Promise<void> {
     const file = segment.file;
     if (file === undefined) return;
     while (segment.syncing !== undefined) await segment.syncing.catch(() => undefined);
+    try {
+      this.writeOut(segment);
+    } catch {
+      // The failed appends were told; the records before them are synced below.
+    }
     await file.sync();
-    segment.syncedMarks = segment.appendedMarks;
+    segment.syncedMarks = segment.writtenMarks;
     segment.file = undefined;
     await file.close();
   }
@@ -365,6 +424,8 @@ export class HintStore {
       for (const segment of queue.segments) {
         if (out.length >= max) break;
         if (segment.hints.length === 0) continue;
+        // Hints still in memory are read from the file like the others.
+        if (segment.broken === undefined) this.writeOut(segment);
         const reader = await this.fs.openRead(segment.path);
         try {
           for (const h of segment.hints) {
@@ -406,11 +467,13 @@ export class HintStore {
       if (dropped === 0) return;
       this.counters.acknowledged += dropped;
       const active = queue.segments[queue.segments.length - 1];
-      if (active?.file !== undefined && queue.hints > 0) {
+      if (active?.file !== undefined && active.broken === undefined && queue.hints > 0) {
         // Not synced on its own: if it is lost, the hints are replayed again, harmlessly.
+        // Written after the hints still in memory, so every record sits at the offset it was given.
         const record = encodeRecord(ackBody(seq));
-        active.file.appendSync(record);
+        active.unwritten.push(record);
         active.size += record.length;
+        this.writeOut(active);
       }
       await this.dropReplayed(queue);
     });
