@@ -1,6 +1,6 @@
 /** Clock implementations: the real one, and a virtual one driven by tests and sim/. */
 import { performance } from 'node:perf_hooks';
-import type { Clock, Timer } from './env.ts';
+import type { Clock, Timer, TimerOptions } from './env.ts';
 import { assert } from './assert.ts';
 
 export class RealClock implements Clock {
@@ -12,10 +12,10 @@ export class RealClock implements Clock {
     return Date.now();
   }
 
-  setTimer(delayMs: number, fn: () => void): Timer {
+  setTimer(delayMs: number, fn: () => void, options?: TimerOptions): Timer {
     const handle = setTimeout(fn, Math.max(0, delayMs));
     // A pending protocol timer must not keep a finished process alive.
-    handle.unref?.();
+    if (options?.keepAlive !== true) handle.unref?.();
     return { cancel: () => clearTimeout(handle) };
   }
 

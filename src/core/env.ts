@@ -13,13 +13,21 @@ export interface Timer {
   cancel(): void;
 }
 
+export interface TimerOptions {
+  keepAlive?: boolean;
+}
+
 export interface Clock {
   /** Milliseconds on a monotonic clock; only differences are meaningful. */
   nowMs(): number;
   /** Milliseconds since the Unix epoch (for TTLs and hybrid logical clocks). */
   wallMs(): number;
-  /** Runs `fn` once after `delayMs`. Timers never fire re-entrantly. */
-  setTimer(delayMs: number, fn: () => void): Timer;
+  /**
+   * Runs `fn` once after `delayMs`. Timers never fire re-entrantly. A real
+   * clock's timer does not keep the process alive unless `keepAlive` is set
+   * (for a timer something awaits, e.g. a write waiting for its group commit).
+   */
+  setTimer(delayMs: number, fn: () => void, options?: TimerOptions): Timer;
   /** Resolves after `delayMs`. */
   sleep(delayMs: number): Promise<void>;
 }

@@ -40,6 +40,18 @@ export interface LsmOptions {
   /** `always`: a write is acknowledged after fdatasync; `interval`: fdatasync every `syncIntervalMs`; `none`: left to the OS. */
   sync: SyncMode;
   syncIntervalMs: number;
+  /**
+   * Group commit linger (sync `always`): after an fdatasync, wait up to this
+   * long for as many writers as the last group held before taking the next
+   * group, so closed-loop writers woken by one fdatasync share the next one
+   * instead of splitting into a few small groups. No wait when the queue
+   * already holds that many, when the last group had fewer than
+   * `groupCommitLingerMinWrites` writes, or when this is 0. A put still
+   * resolves only after the fdatasync that covers its record.
+   */
+  groupCommitLingerMs: number;
+  /** Groups smaller than this never make the next one wait (a lone writer pays no linger). */
+  groupCommitLingerMinWrites: number;
   /** WAL bytes buffered in memory (sync `none`/`interval`) before they are appended. */
   walBufferBytes: number;
   /** Compaction output files are cut at this size. */
@@ -82,6 +94,8 @@ export const defaultLsmOptions: Readonly<LsmOptions> = Object.freeze({
   sync: 'none',
   syncIntervalMs: 100,
   walBufferBytes: 256 * 1024,
+  groupCommitLingerMs: 1,
+  groupCommitLingerMinWrites: 4,
   targetFileBytes: 8 * 1024 * 1024,
   // Compaction shares the event loop with requests (LevelDB's runs on its own
   // thread), so L0 batches more files per L0→L1 compaction than LevelDB's 4:
@@ -115,6 +129,8 @@ export function resolveOptions(partial: Partial<LsmOptions> = {}): LsmOptions {
   positiveInteger('rowCacheBytes', options.rowCacheBytes, 0);
   positiveInteger('syncIntervalMs', options.syncIntervalMs, 1);
   positiveInteger('walBufferBytes', options.walBufferBytes, 0);
+  positiveInteger('groupCommitLingerMs', options.groupCommitLingerMs, 0);
+  positiveInteger('groupCommitLingerMinWrites', options.groupCommitLingerMinWrites, 1);
   positiveInteger('targetFileBytes', options.targetFileBytes, 1024);
   positiveInteger('level0CompactionFiles', options.level0CompactionFiles, 1);
   positiveInteger('level0StopWritesFiles', options.level0StopWritesFiles, options.level0CompactionFiles);
