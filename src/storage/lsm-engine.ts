@@ -877,7 +877,7 @@ export class LsmEngine implements Engine {
         let n = 0;
         // Sorted in steps: in one step, sorting a full memtable blocked the event loop for tens of ms.
         this.stepStartMs = this.clock.nowMs();
-        const ids = await imm.sortedIdsInSteps(() => (this.clock.nowMs() - this.stepStartMs >= stepBudgetMs ? this.yieldStep() : undefined));
+        const ids = await imm.sortedIdsInSteps(this.stepPause);
         for (let i = 0; i < ids.length; i++) {
           // Ranges of the arena, not views: a view per key, value and metadata was
           // ~250 bytes of garbage per entry flushed (bench/engine-hot.ts put runs).
@@ -898,7 +898,7 @@ export class LsmEngine implements Engine {
             await this.yieldStep();
           }
         }
-        meta = await builder.finish();
+        meta = await builder.finish(this.stepPause);
       } catch (error) {
         await builder.abandon();
         await this.fs.remove(path).catch(() => undefined);
@@ -1017,6 +1017,9 @@ export class LsmEngine implements Engine {
     return n % entriesPerClockCheck === 0 && this.clock.nowMs() - this.stepStartMs >= stepBudgetMs;
   }
 
+  /** Pause callback for background work done in steps: yields once the step has run `stepBudgetMs`. */
+  private readonly stepPause = (): Promise<void> | undefined => (this.clock.nowMs() - this.stepStartMs >= stepBudgetMs ? this.yieldStep() : undefined);
+
   private async yieldStep(): Promise<void> {
     await yieldToLoop();
     this.stepStartMs = this.clock.nowMs();
@@ -1112,7 +1115,8 @@ export class LsmEngine implements Engine {
   }
 
   private async finishTable(builder: TableBuilder): Promise<Table> {
-    const meta = await builder.finish();
+    this.stepStartMs = this.clock.nowMs();
+    const meta = await builder.finish(this.stepPause);
     return Table.open(this.fs, builder.path, meta, this.blockCache);
   }
 

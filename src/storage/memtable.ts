@@ -552,11 +552,16 @@ export class Memtable {
     const n = count - from;
     let ids = new Int32Array(n);
     let pre = new Float64Array(n);
+    let moves = 0;
+    // Each prefix is a likely cache miss into the arena: a full memtable's took tens of ms in one step.
     for (let i = 0; i < n; i++) {
       ids[i] = from + i;
       pre[i] = this.prefixOf(from + i);
+      if (++moves >= sortStepMoves) {
+        moves = 0;
+        yield undefined;
+      }
     }
-    let moves = 0;
     for (let lo = 0; lo < n; lo += sortRunLength) {
       const hi = Math.min(n, lo + sortRunLength);
       for (let i = lo + 1; i < hi; i++) {
@@ -598,19 +603,24 @@ export class Memtable {
             outPre[o++] = pj;
             j++;
           }
+          // Inside the merge, not per merge: the last passes merge halves of the whole memtable
+          // (one step of tens of ms when counted per merge).
+          if (++moves >= sortStepMoves) {
+            moves = 0;
+            yield undefined;
+          }
         }
-        for (; i < mid; i++, o++) {
-          outIds[o] = ids[i] as number;
-          outPre[o] = pre[i] as number;
-        }
-        for (; j < hi; j++, o++) {
-          outIds[o] = ids[j] as number;
-          outPre[o] = pre[j] as number;
-        }
-        moves += hi - lo;
-        if (moves >= sortStepMoves) {
-          moves = 0;
-          yield undefined;
+        // The rest of one side: a native copy when long (a merge of two halves can leave tens of thousands).
+        const restFrom = i < mid ? i : j;
+        const restTo = i < mid ? mid : hi;
+        if (restTo - restFrom > 256) {
+          outIds.set(ids.subarray(restFrom, restTo), o);
+          outPre.set(pre.subarray(restFrom, restTo), o);
+        } else {
+          for (let r = restFrom; r < restTo; r++, o++) {
+            outIds[o] = ids[r] as number;
+            outPre[o] = pre[r] as number;
+          }
         }
       }
       const ti = ids;

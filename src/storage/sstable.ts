@@ -11,7 +11,7 @@ import { compressSync, uncompressSync } from 'lz4-napi';
 import { CorruptionError, crc32 } from '../core/index.ts';
 import type { AppendFile, FileSystem, ReadFile } from '../core/index.ts';
 import { Block, BlockBuilder, keyPrefix32, kindDelete } from './block.ts';
-import { BloomFilter, bloomHash, bloomHashRange, buildBloom, buildBlockedBloom } from './bloom.ts';
+import { BloomFilter, addToBlockedBloom, bloomHash, bloomHashRange, buildBloom, newBlockedBloom } from './bloom.ts';
 import { BlockCache, newBlockSlots } from './block-cache.ts';
 import type { BlockSlots } from './block-cache.ts';
 import { ByteWriter, compareBytes, readU32, writeU32, writeU64 } from './codec.ts';
@@ -31,6 +31,8 @@ export const sstableFooterBytes = 48;
 const blockTrailerBytes = 5;
 export const codecNone = 0;
 export const codecLz4 = 1;
+/** Keys added to a table's filter between two pause checks of finish() (~0.2 ms of CPU). */
+const filterKeysPerStep = 8192;
 /** A compressed block is kept only when it saves at least 1/8 (as LevelDB does). */
 const minCompressionSavingRatio = 1 / 8;
 /**
@@ -228,12 +230,26 @@ export class TableBuilder {
     this.index.add(lastKey, 1, handle, undefined);
   }
 
-  /** Completes the file (filter, index, footer), makes it durable and closes it. */
-  async finish(): Promise<TableMeta> {
+  /**
+   * Completes the file (filter, index, footer), makes it durable and closes
+   * it. `pause` is called between steps of the filter build (it returns a
+   * promise to yield to the event loop, or undefined to go on).
+   */
+  async finish(pause?: () => Promise<void> | undefined): Promise<TableMeta> {
     this.finishBlock();
     if (this.index.count > 0) this.last = this.index.lastKey();
     const version = this.options.formatVersion ?? sstableFormatVersion;
-    const filter = (version >= blockedFilterFormatVersion ? buildBlockedBloom : buildBloom)(this.h1s, this.h2s, this.entries, this.options.bloomBitsPerKey);
+    let filter: Uint8Array;
+    if (version >= blockedFilterFormatVersion) {
+      filter = newBlockedBloom(this.entries, this.options.bloomBitsPerKey);
+      for (let from = 0; from < this.entries; from += filterKeysPerStep) {
+        addToBlockedBloom(filter, this.h1s, this.h2s, from, Math.min(this.entries, from + filterKeysPerStep));
+        const paused = pause?.();
+        if (paused !== undefined) await paused;
+      }
+    } else {
+      filter = buildBloom(this.h1s, this.h2s, this.entries, this.options.bloomBitsPerKey);
+    }
     this.releaseHashes();
     const [filterOffset, filterLength] = this.writeBlock(filter, false);
     const [indexOffset, indexLength] = this.writeBlock(this.index.finish(), false);

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryFileSystem, RealClock, silentLogger, utf8 } from '../../src/core/index.ts';
-import { BloomFilter, bloomHash, buildBlockedBloom, buildBloom, theoreticalFalsePositiveRate } from '../../src/storage/bloom.ts';
+import { BloomFilter, addToBlockedBloom, bloomHash, buildBlockedBloom, buildBloom, newBlockedBloom, theoreticalFalsePositiveRate } from '../../src/storage/bloom.ts';
 import { openLsm } from '../../src/storage/index.ts';
 
 function measure(bitsPerKey: number, members: number, probes: number, blocked = false): { rate: number; theory: number } {
@@ -64,4 +64,22 @@ test('the engine skips tables by their bloom filter: misses read no blocks', asy
   // 10 bits/key: about 0.8 % of misses pass the filter.
   assert.ok(blockReads < 5000 * 0.02, `${blockReads} block reads for 5000 misses`);
   await db.close();
+});
+
+test('a blocked filter built in steps (addToBlockedBloom) has the bytes of one built at once', () => {
+  const count = 20000;
+  const h1s = new Uint32Array(count);
+  const h2s = new Uint32Array(count);
+  const out = new Uint32Array(2);
+  for (let i = 0; i < count; i++) {
+    bloomHash(Buffer.from(`key-${i}`), out);
+    h1s[i] = out[0] as number;
+    h2s[i] = out[1] as number;
+  }
+  const whole = buildBlockedBloom(h1s, h2s, count, 10);
+  const stepped = newBlockedBloom(count, 10);
+  for (let from = 0; from < count; from += 777) addToBlockedBloom(stepped, h1s, h2s, from, Math.min(count, from + 777));
+  assert.deepEqual(stepped, whole);
+  const filter = new BloomFilter(stepped, true);
+  for (let i = 0; i < count; i++) assert.ok(filter.mayContain(h1s[i] as number, h2s[i] as number));
 });
