@@ -25,6 +25,14 @@
  * child instead of the real node (no metrics, no HTTP front end): the
  * difference between the two is what the node's own plumbing costs.
  *
+ * --server inprocess runs that RespServer in this process with 50 fake
+ * sockets instead of TCP and redis-benchmark, each sending `-P` commands
+ * of redis-benchmark's shape and the next batch once every reply arrived,
+ * and prints the CPU per command this process spent (`cpuUsPerOp`, which
+ * includes the driver's reply count): what the server's own code costs
+ * without the kernel's socket work or the other processes on the machine
+ * taking the core in between, so two builds compare with less noise.
+ *
  * Each server runs in its own child process; this process only drives
  * redis-benchmark (`--csv`) and parses ops/s and p50/p99. With --json it
  * prints one line per case:
@@ -297,7 +305,11 @@ async function main(): Promise<void> {
   const syncs = flags.syncs.split(',');
   const pipelines = flags.pipelines.split(',').map(Number);
   const distArgs = flags.dist === undefined ? [] : ['--dist', flags.dist];
-  if (flags.server !== 'node' && flags.server !== 'embedded') throw new Error(`--server is node or embedded, not ${flags.server}`);
+  if (flags.server === 'inprocess') {
+    await mainInProcess(requests, warmup, syncs as Sync[], pipelines);
+    return;
+  }
+  if (flags.server !== 'node' && flags.server !== 'embedded') throw new Error(`--server is node, embedded or inprocess, not ${flags.server}`);
   const startRingkv = (sync: Sync, dir: string): Promise<Running> =>
     flags.server === 'embedded' ? startNodeServer(['--serve', 'ringkv', '--sync', sync, '--dir', dir, ...distArgs]) : startRingkvNode(sync, dir);
   const cases: Case[] = [
@@ -335,6 +347,164 @@ async function main(): Promise<void> {
     }
   }
   if (!flags.json) printTable(results);
+}
+
+// ---------------------------------------------------------------- in-process driver
+
+/** Clients of the in-process run, as redis-benchmark's -c. */
+const inProcessClients = 50;
+/** Key range and value size of the in-process run, as redis-benchmark's -r and -d. */
+const inProcessKeys = 100_000;
+const inProcessValueBytes = 100;
+
+/** Counts complete RESP replies (simple, error, integer, bulk) across writes, without allocating. */
+class ReplyCounter {
+  count = 0;
+  /** Bytes of a bulk body and its CRLF still to pass. */
+  private skip = 0;
+  private inLine = false;
+  private bulk = false;
+  private negative = false;
+  private length = 0;
+
+  add(data: Uint8Array): void {
+    const n = data.length;
+    let i = 0;
+    while (i < n) {
+      if (this.skip > 0) {
+        const take = Math.min(this.skip, n - i);
+        this.skip -= take;
+        i += take;
+        if (this.skip === 0) this.count++;
+        continue;
+      }
+      const c = data[i++] as number;
+      if (!this.inLine) {
+        this.inLine = true;
+        this.bulk = c === 36;
+        this.negative = false;
+        this.length = 0;
+      } else if (c === 10) {
+        this.inLine = false;
+        if (this.bulk && !this.negative) this.skip = this.length + 2;
+        else this.count++;
+      } else if (this.bulk) {
+        if (c === 45) this.negative = true;
+        else if (c >= 48 && c <= 57) this.length = this.length * 10 + c - 48;
+      }
+    }
+  }
+}
+
+async function mainInProcess(requests: number, warmup: number, syncs: Sync[], pipelines: number[]): Promise<void> {
+  const { EventEmitter } = await import('node:events');
+  const { RealClock, RealFileSystem, createLogger } = await fromDist<typeof import('../src/core/index.ts')>('core/index.js');
+  const { openLsm } = await fromDist<typeof import('../src/storage/index.ts')>('storage/index.js');
+  const { LocalKv, ReplicaStore } = await fromDist<typeof import('../src/replication/index.ts')>('replication/index.js');
+  const { Settings } = await fromDist<typeof import('../src/api/settings.ts')>('api/settings.js');
+  const { RespServer } = await fromDist<typeof import('../src/api/resp/index.ts')>('api/resp/index.js');
+  const value = 'x'.repeat(inProcessValueBytes);
+  let seed = 12345;
+  const nextKey = (): string => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return `key:${String(seed % inProcessKeys).padStart(12, '0')}`;
+  };
+  const frame = (test: string, key: string): string =>
+    test === 'set' ? `*3\r\n$3\r\nSET\r\n$${key.length}\r\n${key}\r\n$${value.length}\r\n${value}\r\n` : `*2\r\n$3\r\nGET\r\n$${key.length}\r\n${key}\r\n`;
+  for (const sync of syncs) {
+    for (const pipeline of pipelines) {
+      const dir = mkdtempSync(join(tmpdir(), 'ringkv-bench-resp-inprocess-'));
+      const clock = new RealClock();
+      const log = createLogger({ level: 'warn' });
+      const engine = await openLsm(dir, { sync }, { fs: new RealFileSystem(), clock, log });
+      const nodeId = 'bench-node';
+      const kv = new LocalKv({ store: new ReplicaStore({ engine, clock, nodeId }), clock });
+      const cluster: ClusterView = {
+        localId: nodeId,
+        nodes: () => [],
+        ring: () => ({ strategy: 'balanced', version: '1', partitionCount: 16384, replicationFactor: 1, ranges: [] }),
+        replicasOf: () => ({ partition: 0, replicas: [nodeId], sloppy: [nodeId] }),
+      };
+      const settings = new Settings({ 'default-read-consistency': 'one', 'default-write-consistency': 'one' });
+      const server = new RespServer({ kv, cluster, settings, clock, log, onCommand: () => {} });
+      let onWrite: ((client: FakeSocket, data: Uint8Array) => void) | undefined;
+      class FakeSocket extends EventEmitter {
+        readonly remoteAddress = '127.0.0.1';
+        readonly remotePort = 1;
+        readonly localAddress = '127.0.0.1';
+        readonly localPort = 2;
+        readonly writableLength = 0;
+        destroyed = false;
+        readonly counter = new ReplyCounter();
+        setNoDelay(): void {}
+        cork(): void {}
+        uncork(): void {}
+        pause(): void {}
+        resume(): void {}
+        destroySoon(): void {}
+        destroy(): void {
+          this.destroyed = true;
+        }
+        write(data: Uint8Array): boolean {
+          onWrite?.(this, data);
+          return true;
+        }
+      }
+      const sockets: FakeSocket[] = [];
+      // A bench reaching into the server's accept: the same path a TCP connection takes after the kernel.
+      const accept = (server as unknown as { accept(socket: FakeSocket): void }).accept.bind(server);
+      for (let c = 0; c < inProcessClients; c++) {
+        const socket = new FakeSocket();
+        accept(socket);
+        sockets.push(socket);
+      }
+      const run = async (test: string, count: number): Promise<number> => {
+        const batches: Buffer[] = [];
+        for (let i = 0; i < count; i += pipeline) {
+          let text = '';
+          for (let j = 0; j < pipeline; j++) text += frame(test, nextKey());
+          batches.push(Buffer.from(text, 'latin1'));
+        }
+        let next = 0;
+        let answered = 0;
+        const before = process.cpuUsage();
+        await new Promise<void>((resolve) => {
+          const send = (socket: FakeSocket): void => {
+            if (next >= batches.length) return;
+            socket.counter.count = 0;
+            socket.emit('data', batches[next++]);
+          };
+          onWrite = (socket, data) => {
+            socket.counter.add(data);
+            if (socket.counter.count < pipeline) return;
+            if (++answered >= batches.length) resolve();
+            // The next batch as a new event, as the next socket read would be.
+            else setImmediate(() => send(socket));
+          };
+          for (const socket of sockets) send(socket);
+        });
+        onWrite = undefined;
+        const spent = process.cpuUsage(before);
+        return (spent.user + spent.system) / (batches.length * pipeline);
+      };
+      try {
+        if (warmup > 0) {
+          await run('set', warmup);
+          await run('get', warmup);
+        }
+        for (const test of ['set', 'get']) {
+          const cpuUsPerOp = Math.round((await run(test, requests)) * 100) / 100;
+          const row = { target: 'ringkv', server: 'inprocess', sync, pipeline, test: test.toUpperCase(), cpuUsPerOp };
+          process.stdout.write(`${flags.json ? JSON.stringify(row) : `ringkv in-process sync=${sync} -P ${pipeline} ${row.test}: ${cpuUsPerOp.toFixed(2)} µs cpu/op`}\n`);
+        }
+      } finally {
+        for (const socket of sockets) socket.emit('close');
+        await server.close();
+        await engine.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  }
 }
 
 function printTable(results: Result[]): void {
