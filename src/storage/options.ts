@@ -94,7 +94,13 @@ export const defaultLsmOptions: Readonly<LsmOptions> = Object.freeze({
   sync: 'none',
   syncIntervalMs: 100,
   walBufferBytes: 256 * 1024,
-  groupCommitLingerMs: 1,
+  // Off by default: against redis-benchmark -c 50 -P 1 a 1 ms linger raised
+  // writes per fdatasync 25 -> 35-43 and SET ops/s in 9 of 12 pairs, but in
+  // the one quiet bench:cluster pair it cost 0.5-1.3 ms of update p50 and
+  // 10-20 % of ops/s (a cluster's independent writers keep arriving, so the
+  // wait rarely times out and becomes latency; bench/RESULTS.md, session 6).
+  // Worth 1 on a node whose clients are few, closed-loop and near.
+  groupCommitLingerMs: 0,
   groupCommitLingerMinWrites: 4,
   targetFileBytes: 8 * 1024 * 1024,
   // Compaction shares the event loop with requests (LevelDB's runs on its own
