@@ -7,7 +7,7 @@
  *   npm run bench:resp -- [--json] [--requests 200000] [--warmup 200000]
  *                         [--only redis,ringkv,node-ceiling]
  *                         [--pipelines 1,16] [--syncs none,always] [--dist DIR]
- *                         [--server node|embedded] [--cpu]
+ *                         [--server node|embedded|inprocess] [--cpu]
  *
  * Every server, redis-server included, first gets an unmeasured warm-up: the
  * same redis-benchmark invocation with --warmup requests (0 skips it). A
