@@ -428,16 +428,7 @@ export class Connection {
     const now = performance.now();
     const durationMs = now - this.tick;
     this.tick = now;
-    const host = this.host;
-    if (host.onCommand !== undefined) {
-      try {
-        host.onCommand(spec.name, durationMs, true);
-      } catch (error) {
-        host.state.log.warn('the onCommand hook threw', { command: spec.name, error });
-      }
-    }
-    const threshold = host.slowlogThresholdUs();
-    if (threshold >= 0 && durationMs * 1000 >= threshold) {
+    if (this.report(spec, durationMs, true)) {
       const parser = this.parser;
       const input = parser.input;
       const at = parser.plainKeyAt;
@@ -745,15 +736,21 @@ export class Connection {
     this.tick = now;
     const durationMs = now - started;
     this.parser.restricted = !this.client.authenticated;
-    if (this.host.onCommand !== undefined) {
+    if (this.report(spec, durationMs, ok)) this.recordSlow(durationMs, args);
+  }
+
+  /** Tells the onCommand hook about a finished command; true when it belongs in the slowlog. */
+  private report(spec: CommandSpec, durationMs: number, ok: boolean): boolean {
+    const host = this.host;
+    if (host.onCommand !== undefined) {
       try {
-        this.host.onCommand(spec.name, durationMs, ok);
+        host.onCommand(spec.name, durationMs, ok);
       } catch (error) {
-        this.host.state.log.warn('the onCommand hook threw', { command: spec.name, error });
+        host.state.log.warn('the onCommand hook threw', { command: spec.name, error });
       }
     }
-    const threshold = this.host.slowlogThresholdUs();
-    if (threshold >= 0 && durationMs * 1000 >= threshold) this.recordSlow(durationMs, args);
+    const threshold = host.slowlogThresholdUs();
+    return threshold >= 0 && durationMs * 1000 >= threshold;
   }
 
   private recordSlow(durationMs: number, args: Buffer[]): void {
