@@ -145,6 +145,11 @@ export class BlockCache extends LruOrder<Slot> {
     if (!block.lent && this.spare.length < maxSpareBuffers) this.spare.push(block);
   }
 
+  /** Drops the blocks of one table's slots (a table that will never be read). */
+  removeAll(owner: BlockSlots): void {
+    for (const slot of owner) if (slot !== undefined) this.remove(slot);
+  }
+
   /** Drops every block (tables keep their slot arrays, now empty). */
   clear(): void {
     for (let slot = this.newest; slot !== undefined; slot = slot.older) slot.owner[slot.index] = undefined;

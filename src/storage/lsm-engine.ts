@@ -871,7 +871,8 @@ export class LsmEngine implements Engine {
     if (imm.entries > 0) {
       const number = this.nextFileNumber++;
       const path = `${this.dir}/${tableFileName(number)}`;
-      const builder = await TableBuilder.create(this.fs, path, number, this.options, this.hashArrays);
+      const warm = this.options.prepopulateBlockCacheOnFlush && this.options.blockCacheBytes > 0 ? this.blockCache : undefined;
+      const builder = await TableBuilder.create(this.fs, path, number, this.options, this.hashArrays, warm);
       let meta: TableMeta;
       try {
         let n = 0;
@@ -904,7 +905,7 @@ export class LsmEngine implements Engine {
         await this.fs.remove(path).catch(() => undefined);
         throw error;
       }
-      const table = await Table.open(this.fs, path, meta, this.blockCache);
+      const table = await Table.open(this.fs, path, meta, this.blockCache, warm === undefined ? undefined : builder.cacheSlots);
       add.push({ level: 0, table });
       this.counters.flushBytesWritten += meta.size;
       this.counters.flushes++;

@@ -63,6 +63,15 @@ export interface LsmOptions {
   /** Size target of level 1; each deeper level is `levelSizeMultiplier` times bigger. */
   level1Bytes: number;
   levelSizeMultiplier: number;
+  /**
+   * A flush puts the data blocks it writes into the block cache, decoded, as
+   * it builds them (RocksDB's prepopulate_block_cache = kFlushOnly): the
+   * keys that just left the memtable are the likeliest to be read next, and
+   * without this their first reads pread, checksum and decompress a cold
+   * table on the event loop. Compaction outputs are not prepopulated (they
+   * would push out blocks that reads chose).
+   */
+  prepopulateBlockCacheOnFlush: boolean;
   /** Data block codec; chosen by measurement (src/storage/README.md). */
   compression: 'lz4' | 'none';
   /** Lets the owner purge entries during compaction (e.g. expired replication tombstones); none by default. */
@@ -112,6 +121,8 @@ export const defaultLsmOptions: Readonly<LsmOptions> = Object.freeze({
   level1Bytes: 256 * 1024 * 1024,
   levelSizeMultiplier: 10,
   compression: 'lz4',
+  // On: measured with bench:cluster (bench/RESULTS.md, storage session 7).
+  prepopulateBlockCacheOnFlush: true,
 });
 
 /** Deepest level; 7 levels of ×10 hold far more than one node will. */
@@ -147,6 +158,9 @@ export function resolveOptions(partial: Partial<LsmOptions> = {}): LsmOptions {
   }
   if (!['lz4', 'none'].includes(options.compression)) {
     throw new InvalidArgumentError(`Option compression must be "lz4" or "none", got ${JSON.stringify(options.compression)}`);
+  }
+  if (typeof options.prepopulateBlockCacheOnFlush !== 'boolean') {
+    throw new InvalidArgumentError(`Option prepopulateBlockCacheOnFlush must be true or false, got ${JSON.stringify(options.prepopulateBlockCacheOnFlush)}`);
   }
   if (options.compactionFilter !== undefined && typeof options.compactionFilter !== 'function') {
     throw new InvalidArgumentError(`Option compactionFilter must be a function, got ${typeof options.compactionFilter}`);

@@ -107,20 +107,40 @@ export class TableBuilder {
   tombstones = 0;
   private incompressibleStreak = 0;
   private skippedCompressions = 0;
+  /**
+   * The table's block-cache slots, filled as its data blocks are built when
+   * the builder prepopulates `warmCache` (Table.open adopts them); see
+   * LsmOptions.prepopulateBlockCacheOnFlush.
+   */
+  readonly cacheSlots: BlockSlots = [];
 
   private constructor(
     private readonly file: AppendFile,
     readonly number: number,
     private readonly options: TableBuildOptions,
     private readonly hashArrays: HashArrayPool,
+    private readonly warmCache: BlockCache | undefined,
   ) {
     this.block = new BlockBuilder(options.blockBytes + 1024, true);
     this.h1s = hashArrays.take();
     this.h2s = hashArrays.take();
   }
 
-  static async create(fs: FileSystem, path: string, number: number, options: TableBuildOptions, hashArrays = new HashArrayPool()): Promise<TableBuilder> {
-    return new TableBuilder(await fs.openAppend(path, { truncate: true }), number, options, hashArrays);
+  /** `warmCache`: put each data block, decoded, into this cache as it is written (a flush's output). */
+  static async create(
+    fs: FileSystem,
+    path: string,
+    number: number,
+    options: TableBuildOptions,
+    hashArrays = new HashArrayPool(),
+    warmCache?: BlockCache,
+  ): Promise<TableBuilder> {
+    return new TableBuilder(await fs.openAppend(path, { truncate: true }), number, options, hashArrays, warmCache);
+  }
+
+  /** The blocks this builder put into the cache (an abandoned table's blocks would only wait for eviction). */
+  private dropCachedBlocks(): void {
+    this.warmCache?.removeAll(this.cacheSlots);
   }
 
   /** The builder is done (finished or abandoned): its hash arrays go back to the pool. */
@@ -223,11 +243,39 @@ export class TableBuilder {
     if (this.block.count === 0) return;
     // The index copies the key and handle bytes, so views and a reused handle suffice.
     const lastKey = this.block.lastKeyView();
-    const [offset, length] = this.writeBlock(this.block.finishView(), true);
+    const raw = this.block.finishView();
+    const [offset, length] = this.writeBlock(raw, true);
+    if (this.warmCache !== undefined) this.cacheBlock(raw, offset);
     const handle = this.handle;
     writeU64(handle, 0, offset);
     writeU32(handle, 8, length);
     this.index.add(lastKey, 1, handle, undefined);
+  }
+
+  /**
+   * The block just written, decoded (what a read of it would cache), into
+   * the cache as block number `cacheSlots.length`: the reads that follow a
+   * flush (keys that left the memtable) then skip the pread, checksum and
+   * lz4 decode of a cold table (RocksDB's prepopulate_block_cache =
+   * kFlushOnly). Bounded by the cache's budget like any other block.
+   */
+  private cacheBlock(raw: Uint8Array, offset: number): void {
+    const cache = this.warmCache as BlockCache;
+    const slots = this.cacheSlots;
+    const index = slots.length;
+    slots.push(undefined);
+    const length = raw.length;
+    const spare = cache.takeSpare(length);
+    const buf = spare?.buf ?? BlockCache.newBuffer(length);
+    buf.set(raw);
+    let block: Block;
+    if (spare !== undefined) {
+      spare.reuse(buf, this.file.path, offset, length);
+      block = spare;
+    } else {
+      block = new Block(buf, this.file.path, offset, length);
+    }
+    cache.set(slots, index, block, BlockCache.charge(block));
   }
 
   /**
@@ -279,6 +327,7 @@ export class TableBuilder {
 
   async abandon(): Promise<void> {
     this.releaseHashes();
+    this.dropCachedBlocks();
     await this.file.close().catch(() => undefined);
   }
 }
@@ -348,10 +397,16 @@ export class Table {
     filter: BloomFilter,
     index: Block,
     private readonly cache: BlockCache,
+    warmSlots: BlockSlots | undefined,
   ) {
     this.filter = filter;
     this.index = index;
-    this.cacheSlots = newBlockSlots(index.count);
+    if (warmSlots !== undefined && warmSlots.length === index.count) {
+      this.cacheSlots = warmSlots;
+    } else {
+      if (warmSlots !== undefined) cache.removeAll(warmSlots);
+      this.cacheSlots = newBlockSlots(index.count);
+    }
     this.smallestPrefix = keyPrefix32(meta.smallest, 0, meta.smallest.length);
     this.largestPrefix = keyPrefix32(meta.largest, 0, meta.largest.length);
   }
@@ -366,7 +421,8 @@ export class Table {
     return this.file.path;
   }
 
-  static async open(fs: FileSystem, path: string, meta: TableMeta, cache: BlockCache): Promise<Table> {
+  /** `warmSlots`: the block-cache slots its builder filled (TableBuilder.cacheSlots), adopted as this table's. */
+  static async open(fs: FileSystem, path: string, meta: TableMeta, cache: BlockCache, warmSlots?: BlockSlots): Promise<Table> {
     const file = await fs.openRead(path);
     try {
       if (file.size < sstableFooterBytes) throw corrupt(path, 0, `file of ${file.size} bytes is shorter than the footer`);
@@ -385,8 +441,9 @@ export class Table {
       const filterLength = readU32(footer, 20);
       const filter = new BloomFilter(ownBytes(readBlockBytes(file, filterOffset, filterLength)), version >= blockedFilterFormatVersion);
       const index = new Block(ownBytes(readBlockBytes(file, indexOffset, indexLength)), path, indexOffset);
-      return new Table(meta, file, filter, index, cache);
+      return new Table(meta, file, filter, index, cache, warmSlots);
     } catch (error) {
+      if (warmSlots !== undefined) cache.removeAll(warmSlots);
       await file.close().catch(() => undefined);
       throw error;
     }
