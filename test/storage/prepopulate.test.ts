@@ -25,7 +25,7 @@ const small: Partial<LsmOptions> = { memtableBytes: 64 * 1024, blockBytes: 1024,
 /** Puts keys [from, to) one by one and returns once `flushes` flushes have finished. */
 async function putUntilFlushed(db: LsmEngine, from: number, to: number, flushes: number, round = 0): Promise<void> {
   for (let i = from; i < to; i++) await db.put(key(i), value(i, round));
-  for (let spins = 0; db.stats().flushes < flushes; spins++) {
+  for (let spins = 0; (db.stats().flushes as number) < flushes; spins++) {
     assert.ok(spins < 100_000, `flush ${flushes} did not finish`);
     await turn();
   }
@@ -116,7 +116,10 @@ class FailFirstTableSync implements FileSystem {
   async openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
     const file = await this.inner.openAppend(path, options);
     if (!path.endsWith('.sst') || this.failed) return file;
-    const self = this;
+    const fail = (): Promise<void> => {
+      this.failed = true;
+      return Promise.reject(new IoError(`Cannot sync ${path}: injected failure`));
+    };
     return {
       path: file.path,
       get size() {
@@ -124,10 +127,7 @@ class FailFirstTableSync implements FileSystem {
       },
       append: (data) => file.append(data),
       appendSync: (data) => file.appendSync(data),
-      sync: () => {
-        self.failed = true;
-        return Promise.reject(new IoError(`Cannot sync ${path}: injected failure`));
-      },
+      sync: fail,
       close: () => file.close(),
     };
   }
