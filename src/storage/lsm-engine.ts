@@ -92,6 +92,19 @@ function fileNumber(name: string, suffix: string): number | undefined {
   return Number.isInteger(n) && n >= 0 ? n : undefined;
 }
 
+/** A WAL created ahead of the rotation that will use it. */
+interface NextWal {
+  number: number;
+  file: AppendFile;
+}
+
+/**
+ * The next memtable's WAL is created once the memtable holds this fraction
+ * of memtableBytes: early enough that its syncs are long done at the
+ * rotation, late enough that a burst of writes does not leave an unused file.
+ */
+const walPrepareFraction = 0.5;
+
 interface PendingWrite {
   batch: readonly BatchOp[];
   resolve: () => void;
@@ -141,6 +154,8 @@ export class LsmEngine implements Engine {
   /** Groups left that do not linger, after a linger that timed out (see linger). */
   private lingerSkips = 0;
   private room: Promise<void> | undefined = undefined;
+  /** The WAL the next rotation will use (maybePrepareWal); undefined when its creation failed. */
+  private nextWal: Promise<NextWal | undefined> | undefined = undefined;
   private rotation: Promise<void> | undefined = undefined;
   private flushing: Promise<void> | undefined = undefined;
   private flushError: unknown = undefined;
@@ -739,6 +754,7 @@ export class LsmEngine implements Engine {
     const h1 = hash[0] as number;
     this.mem.set(key, h1, hash[1] as number, seq, value, meta);
     this.rowCache.invalidate(key, h1);
+    if (this.nextWal === undefined) this.maybePrepareWal();
     this.counters.writes++;
     this.counters.userBytesWritten += key.length + value.length + (meta?.length ?? 0);
   }
@@ -762,6 +778,7 @@ export class LsmEngine implements Engine {
     }
     this.counters.writes += batch.length;
     this.counters.userBytesWritten += bytes;
+    if (this.nextWal === undefined) this.maybePrepareWal();
   }
 
   // ------------------------------------------------------------------ memtable rotation and flush
@@ -819,25 +836,59 @@ export class LsmEngine implements Engine {
     return this.rotation;
   }
 
-  private async rotateNow(): Promise<void> {
-    if (this.imm !== undefined) return;
+  /**
+   * Creates a WAL: header written and, unless sync is `none`, the file and
+   * the directory synced, since acknowledged writes will go to it.
+   */
+  private async createWal(): Promise<NextWal> {
     const number = this.nextFileNumber++;
     const path = `${this.dir}/${walFileName(number)}`;
-    const wal = await this.fs.openAppend(path, { truncate: true });
+    const file = await this.fs.openAppend(path, { truncate: true });
     try {
-      wal.appendSync(walHeader());
-      this.appendWalBuffer();
+      file.appendSync(walHeader());
       if (this.options.sync !== 'none') {
-        // Acknowledged writes will go to the new file: it must exist durably first.
-        await wal.sync();
+        await file.sync();
         await this.fs.syncDir(this.dir);
-        await this.wal.sync();
       }
     } catch (error) {
-      await wal.close().catch(() => undefined);
+      await file.close().catch(() => undefined);
       throw asIoError(error, `Cannot start the WAL ${path}`);
     }
-    await this.wal.close().catch((error: unknown) => this.log.warn('Cannot close a finished WAL', { error: String(error) }));
+    return { number, file };
+  }
+
+  /**
+   * Once the memtable is half full, creates the WAL of the next one (see
+   * walPrepareFraction), so that the rotation does not run the new file's
+   * two syncs while every writer waits. A failure is only logged: the
+   * rotation then creates the file itself.
+   */
+  private maybePrepareWal(): void {
+    if (this.nextWal !== undefined || this.mem.bytes < this.options.memtableBytes * walPrepareFraction || this.closing || this.closed) return;
+    this.nextWal = this.createWal().catch((error: unknown) => {
+      this.log.warn('Cannot create the next WAL ahead of time; the rotation retries', { error: String(error) });
+      return undefined;
+    });
+  }
+
+  private async rotateNow(): Promise<void> {
+    if (this.imm !== undefined) return;
+    const prepared = this.nextWal === undefined ? undefined : await this.nextWal;
+    this.nextWal = undefined;
+    const { number, file: wal } = prepared ?? (await this.createWal());
+    try {
+      this.appendWalBuffer();
+      // With sync always every record in the old WAL was synced before it was
+      // acknowledged (a failed append is cut off by repairWal); interval must sync here.
+      if (this.options.sync === 'interval' || (this.options.sync === 'always' && this.walDirty)) await this.wal.sync();
+    } catch (error) {
+      // The new WAL is fine: keep it for the next attempt.
+      this.nextWal = Promise.resolve({ number, file: wal });
+      throw asIoError(error, `Cannot sync the WAL ${this.wal.path} before starting ${wal.path}`);
+    }
+    // Not awaited: the writers wait for this rotation, and a close queues behind the thread pool's fdatasyncs.
+    const old = this.wal;
+    void old.close().catch((error: unknown) => this.log.warn('Cannot close a finished WAL', { file: old.path, error: String(error) }));
     this.wal = wal;
     this.walGoodBytes = wal.size;
     this.walDirty = false;
@@ -1273,6 +1324,10 @@ export class LsmEngine implements Engine {
     await this.flushing;
     await this.compacting?.catch(() => undefined);
     await this.manifestLock;
+    // An unused next WAL stays on disk (empty: the next open replays nothing from it and removes it).
+    const next = await this.nextWal;
+    this.nextWal = undefined;
+    await next?.file.close().catch(() => undefined);
     let failure: unknown;
     try {
       if (this.walDirty) await this.repairWal();

@@ -66,3 +66,47 @@ export class FencedFileSystem implements FileSystem {
     return this.inner.syncDir(dir);
   }
 }
+
+/** A FileSystem that counts the calls the storage tests watch (files opened for append, directory syncs). */
+export class CountingFileSystem implements FileSystem {
+  readonly appendOpens: string[] = [];
+  dirSyncs = 0;
+
+  constructor(private readonly inner: FileSystem) {}
+
+  mkdirp(dir: string): Promise<void> {
+    return this.inner.mkdirp(dir);
+  }
+  list(dir: string): Promise<string[]> {
+    return this.inner.list(dir);
+  }
+  exists(path: string): Promise<boolean> {
+    return this.inner.exists(path);
+  }
+  size(path: string): Promise<number | undefined> {
+    return this.inner.size(path);
+  }
+  openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
+    this.appendOpens.push(path);
+    return this.inner.openAppend(path, options);
+  }
+  openRead(path: string): Promise<ReadFile> {
+    return this.inner.openRead(path);
+  }
+  readFile(path: string): Promise<Uint8Array> {
+    return this.inner.readFile(path);
+  }
+  rename(from: string, to: string): Promise<void> {
+    return this.inner.rename(from, to);
+  }
+  remove(path: string): Promise<void> {
+    return this.inner.remove(path);
+  }
+  truncate(path: string, length: number): Promise<void> {
+    return this.inner.truncate(path, length);
+  }
+  syncDir(dir: string): Promise<void> {
+    this.dirSyncs++;
+    return this.inner.syncDir(dir);
+  }
+}
