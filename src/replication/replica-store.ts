@@ -195,10 +195,55 @@ export interface ReplicaStoreStats {
   siblingLimitRejections: number;
 }
 
-/** A write handed to the engine and not yet settled. */
+/** A write handed to the engine and not yet settled, under its storage key (`id` in the pending map). */
 interface PendingWrite {
   readonly object: StoredObject | undefined;
   readonly durable: Promise<void>;
+  readonly id: string;
+  readonly skey: Uint8Array;
+}
+
+/**
+ * overwriteNow's pending write: the fields of the one-version object it
+ * wrote, which is built only if something reads it (a write or merge of the
+ * key before this one settles, or a cache refresh), so a plain SET waiting
+ * for its fsync keeps one object alive instead of six.
+ */
+class PendingOverwrite implements PendingWrite {
+  private built: StoredObject | undefined;
+
+  constructor(
+    readonly durable: Promise<void>,
+    readonly id: string,
+    readonly skey: Uint8Array,
+    private readonly node: NodeId,
+    private readonly counter: number,
+    private readonly lastWallMs: number,
+    private readonly timestampMs: number,
+    /** The value, or (valueStart > 0) the encoded bytes it ends (encodeSoleValue writes it last). */
+    private readonly source: Uint8Array,
+    private readonly valueStart: number,
+    private readonly expiresAtMs: number | null,
+  ) {}
+
+  get object(): StoredObject {
+    const node = this.node;
+    const counter = this.counter;
+    return (this.built ??= {
+      context: [{ node, counter, lastWallMs: this.lastWallMs }],
+      versions: [
+        {
+          dot: { node, counter },
+          timestampMs: this.timestampMs,
+          kind: 'value',
+          value: this.valueStart === 0 ? this.source : this.source.subarray(this.valueStart),
+          counter: emptyCounter,
+          expiresAtMs: this.expiresAtMs,
+          deletedAtMs: null,
+        },
+      ],
+    });
+  }
 }
 
 /** What apply decided: the object now stored and when its write is durable. */
@@ -257,6 +302,13 @@ class ObjectCache {
 
   get size(): number {
     return this.map.size;
+  }
+
+  /** True when the key is cached (refresh and delete would act on it). */
+  holds(skey: Uint8Array): boolean {
+    if (this.map.size === 0) return false;
+    const entry = this.map.get(fnv1a32(skey));
+    return entry !== undefined && bytesEqual(entry.skey, skey);
   }
 
   get(skey: Uint8Array): StoredObject | undefined {
@@ -876,13 +928,10 @@ export class ReplicaStore {
     if (this.settledAtOnce(durable)) {
       this.writeSeq++;
     } else {
-      const nodeId = this.nodeId;
-      const object: StoredObject = {
-        context: [{ node: nodeId, counter, lastWallMs }],
-        // encodeSoleValue writes the value last: a lent value is kept as that view.
-        versions: [{ dot: { node: nodeId, counter }, timestampMs, kind: 'value', value: lent ? bytes.subarray(bytes.length - value.length) : value, counter: emptyCounter, expiresAtMs, deletedAtMs: null }],
-      };
-      this.track(id ?? storageId(skey), skey, object, durable);
+      // encodeSoleValue writes the value last: a lent value is kept as that part of the bytes.
+      const source = lent ? bytes : value;
+      const valueStart = lent ? bytes.length - value.length : 0;
+      this.track(new PendingOverwrite(durable, id ?? storageId(skey), skey, this.nodeId, counter, lastWallMs, timestampMs, source, valueStart, expiresAtMs));
     }
     memo.rememberFound(counter, lastWallMs, timestampMs);
     this.counters.coordinatedWrites++;
@@ -1286,7 +1335,7 @@ export class ReplicaStore {
       else this.cache.refresh(skey, object);
       return durable;
     }
-    this.track(id ?? storageId(skey), skey, object, durable);
+    this.track({ object, durable, id: id ?? storageId(skey), skey });
     return durable;
   }
 
@@ -1303,27 +1352,36 @@ export class ReplicaStore {
   }
 
   /** A write handed over and not settled: pending until its engine write settles, then the cache and memo follow what happened. */
-  private track(pendingId: string, skey: Uint8Array, object: StoredObject | undefined, durable: Promise<void>): void {
-    const entry: PendingWrite = { object, durable };
-    this.pending.set(pendingId, entry);
+  private track(entry: PendingWrite): void {
+    this.pending.set(entry.id, entry);
     this.writeSeq++;
-    durable.then(
-      () => {
-        if (durable === this.sharedPromise) this.sharedFulfilled = durable;
-        this.writeSeq++;
-        if (object === undefined) this.cache.delete(skey);
-        // A cached key is kept current (a key not cached stays out).
-        else this.cache.refresh(skey, object);
-        if (this.pending.get(pendingId) === entry) this.pending.delete(pendingId);
-      },
-      () => {
-        // What the engine holds for the key is now uncertain: the next read asks it.
-        this.writeSeq++;
-        this.cache.delete(skey);
-        this.memo?.forget(skey);
-        if (this.pending.get(pendingId) === entry) this.pending.delete(pendingId);
-      },
+    // The closures hold the entry only (it carries the rest).
+    entry.durable.then(
+      () => this.pendingDurable(entry),
+      () => this.pendingFailed(entry),
     );
+  }
+
+  private pendingDurable(entry: PendingWrite): void {
+    const durable = entry.durable;
+    if (durable === this.sharedPromise) this.sharedFulfilled = durable;
+    this.writeSeq++;
+    const skey = entry.skey;
+    // A cached key is kept current (a key not cached stays out); asked first, so an overwrite's object is built only then.
+    if (this.cache.holds(skey)) {
+      const object = entry.object;
+      if (object === undefined) this.cache.delete(skey);
+      else this.cache.refresh(skey, object);
+    }
+    if (this.pending.get(entry.id) === entry) this.pending.delete(entry.id);
+  }
+
+  private pendingFailed(entry: PendingWrite): void {
+    // What the engine holds for the key is now uncertain: the next read asks it.
+    this.writeSeq++;
+    this.cache.delete(entry.skey);
+    this.memo?.forget(entry.skey);
+    if (this.pending.get(entry.id) === entry) this.pending.delete(entry.id);
   }
 
   /** For a write that changed nothing: durable once whatever it read is. */

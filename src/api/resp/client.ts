@@ -71,12 +71,13 @@ interface MutableContext {
   ackWhenDurable?: (durable: Promise<void>, name: string) => void;
 }
 
-/** A write whose +OK is already in the connection's `out`, at `offset`, waiting for durability. */
-interface PendingAck {
-  durable: Promise<void>;
-  offset: number;
-  name: string;
-}
+/**
+ * What `advance` answers while the only thing to wait for is writes
+ * acknowledged in place: no promise; the last of them to settle continues
+ * the connection (Connection.ackSettled).
+ */
+const acksPending: unique symbol = Symbol('acksPending');
+type AcksPending = typeof acksPending;
 
 /** Length of `+OK\r\n`, the reply an acknowledgement holds in place. */
 const okReplyBytes = 5;
@@ -116,6 +117,20 @@ class ArgScratch {
 const plainAnswered = 1;
 const plainDeclined = 0;
 
+/** FNV-1a of a key's bytes, in small-integer range (a Set of them holds no heap numbers). */
+function keyHash(source: Uint8Array, at: number, length: number): number {
+  let h = 0x811c9dc5;
+  for (let i = at; i < at + length; i++) h = Math.imul(h ^ (source[i] as number), 0x01000193);
+  return h & 0x3fffffff;
+}
+
+/** keyHash of a key held as a latin1 string (one char per byte). */
+function latin1KeyHash(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h & 0x3fffffff;
+}
+
 /** What a connection needs from its server beyond the handlers' ServerState. */
 export interface ConnectionHost {
   readonly state: ServerState;
@@ -139,10 +154,35 @@ export class Connection {
   /** The parser's error, answered once the commands before the bad frame have answered. */
   private parseFailure: unknown;
   private inflight: Inflight[] = [];
-  /** Writes answered +OK in `out` that must be durable before `out` is sent, in request order. */
-  private acks: PendingAck[] = [];
+  /**
+   * Writes answered +OK in `out` that must be durable before `out` is sent,
+   * in request order, as parallel arrays (no object per write): each one's
+   * durability, its +OK's offset in `out`, its command name.
+   */
+  private readonly ackDurables: Array<Promise<void>> = [];
+  private readonly ackOffsets: number[] = [];
+  private readonly ackNames: string[] = [];
+  /** Acknowledged writes whose durability has not settled yet; one failed among them (which one is found when all have settled). */
+  private ackUnsettled = 0;
+  private ackFailed = false;
+  /** The connection stopped at `acksPending`: the last write to settle continues it. */
+  private ackWaiting = false;
+  /** drainInflight's wait for the acknowledged writes to settle (only with commands in flight too). */
+  private ackWake: (() => void) | undefined;
+  /** Shared reactions to every acknowledged write's durability: no closure per write. */
+  private readonly ackOk = (): void => this.ackSettled();
+  private readonly ackError = (): void => {
+    this.ackFailed = true;
+    this.ackSettled();
+  };
   private readonly ack = (durable: Promise<void>, name: string): void => this.ackWhenDurable(durable, name);
   private readonly inflightKeys = new Set<string>();
+  /**
+   * Keys of the writes acknowledged in place, as hashes (no string per
+   * SET): a command on one of them waits for them. A collision only makes a
+   * command wait that need not.
+   */
+  private readonly ackKeyHashes = new Set<number>();
   private readonly writerPool: ReplyWriter[] = [];
   /** Command names as this client last sent them, and their specs (Connection.command). */
   private readonly recentNames: Uint8Array[] = [];
@@ -242,25 +282,61 @@ export class Connection {
     // Once per socket read, not per command: CLIENT LIST shows idle time in whole seconds.
     this.client.lastCommandMs = this.host.state.clock.nowMs();
     this.batchStarts();
-    let wait: Promise<void> | undefined;
+    let wait: Promise<void> | AcksPending | undefined;
     try {
       wait = this.advance();
     } catch (error) {
       this.crashed(error);
       return;
     }
+    this.proceed(wait);
+  }
+
+  /** Goes on after `advance` answered: done, stopped until the acknowledged writes settle, or awaiting a promise. */
+  private proceed(wait: Promise<void> | AcksPending | undefined): void {
     if (wait === undefined) this.batchDone();
+    else if (wait === acksPending) this.ackWaiting = true;
     else this.resume(wait).catch((error: unknown) => this.crashed(error));
   }
 
   private async resume(first: Promise<void>): Promise<void> {
-    let wait: Promise<void> | undefined = first;
-    while (wait !== undefined) {
+    let wait: Promise<void> | AcksPending | undefined = first;
+    while (wait !== undefined && wait !== acksPending) {
       await wait;
       this.batchStarts();
       wait = this.advance();
     }
-    this.batchDone();
+    if (wait === acksPending) this.ackWaiting = true;
+    else this.batchDone();
+  }
+
+  /**
+   * An acknowledged write settled. The last one continues a connection
+   * stopped for them here, synchronously, inside the reaction: its replies
+   * leave right after the covering fsync, with no further promise or
+   * microtask hop.
+   */
+  private ackSettled(): void {
+    if (--this.ackUnsettled > 0) return;
+    const wake = this.ackWake;
+    if (wake !== undefined) {
+      this.ackWake = undefined;
+      wake();
+    }
+    if (!this.ackWaiting) return;
+    this.ackWaiting = false;
+    let wait: Promise<void> | AcksPending | undefined;
+    try {
+      wait = this.acksDone();
+      if (wait === undefined) {
+        this.batchStarts();
+        wait = this.advance();
+      }
+    } catch (error) {
+      this.crashed(error);
+      return;
+    }
+    this.proceed(wait);
   }
 
   /** Reads the clocks a batch of synchronously answered commands shares. */
@@ -281,7 +357,7 @@ export class Connection {
    * that wait (call again once it settles), or undefined when every parsed
    * command has answered into `out` (or the connection is closing).
    */
-  private advance(): Promise<void> | undefined {
+  private advance(): Promise<void> | AcksPending | undefined {
     const held = this.held;
     if (held !== undefined) {
       // It waited for the commands in flight, which have now all answered.
@@ -290,11 +366,19 @@ export class Connection {
       if (wait !== undefined) return wait;
     }
     for (;;) {
-      if (this.client.closeAfterReply || this.ended) return this.waiting() ? this.drainInflight() : undefined;
+      if (this.client.closeAfterReply || this.ended) {
+        if (!this.waiting()) return undefined;
+        const wait = this.drain();
+        if (wait !== undefined) return wait;
+        continue;
+      }
       // Replies already in `out` precede everything in flight, so they can go now
       // (once the writes they acknowledge are durable).
       if (this.out.pendingBytes >= this.host.limits.outputHighWaterBytes) {
-        if (this.acks.length > 0) return this.drainInflight();
+        if (this.ackOffsets.length > 0) {
+          const wait = this.drain();
+          if (wait !== undefined) return wait;
+        }
         this.flush();
         this.tick = performance.now();
         // A client that does not read its replies stops being served until it does.
@@ -302,7 +386,11 @@ export class Connection {
       }
       if (this.parseFailure !== undefined) {
         // Commands before the bad frame still get their replies, in order.
-        if (this.waiting()) return this.drainInflight();
+        if (this.waiting()) {
+          const wait = this.drain();
+          if (wait !== undefined) return wait;
+          continue;
+        }
         this.protocolError(this.parseFailure);
         return undefined;
       }
@@ -321,7 +409,12 @@ export class Connection {
         this.parseFailure = error;
         continue;
       }
-      if (args === undefined) return this.waiting() ? this.drainInflight() : undefined;
+      if (args === undefined) {
+        if (!this.waiting()) return undefined;
+        const wait = this.drain();
+        if (wait !== undefined) return wait;
+        continue;
+      }
       const wait = this.dispatch(this.command(args[0] as Buffer), args);
       if (wait !== undefined) return wait;
     }
@@ -342,7 +435,7 @@ export class Connection {
     if (spec === undefined || kv.winnerNow === undefined || !this.client.authenticated) return plainDeclined;
     const parser = this.parser;
     const input = parser.input;
-    if (this.acks.length > 0 && this.mustWaitForAcks(input, parser.plainKeyAt, parser.plainKeyBytes)) return plainDeclined;
+    if (this.ackOffsets.length > 0 && this.mustWaitForAcks(input, parser.plainKeyAt, parser.plainKeyBytes)) return plainDeclined;
     const key = this.keyScratch.of(input, parser.plainKeyAt, parser.plainKeyBytes);
     let winner;
     try {
@@ -369,7 +462,7 @@ export class Connection {
    * limit (the general path words the error), or it must wait for writes
    * awaiting durability.
    */
-  private plainSet(): Promise<void> | typeof plainAnswered | typeof plainDeclined {
+  private plainSet(): Promise<void> | AcksPending | typeof plainAnswered | typeof plainDeclined {
     const spec = this.setSpec;
     const state = this.host.state;
     const kv = state.kv;
@@ -377,7 +470,7 @@ export class Connection {
     const parser = this.parser;
     const input = parser.input;
     if (parser.plainValueBytes > state.defaults.maxValueBytes) return plainDeclined;
-    if (this.acks.length > 0 && this.mustWaitForAcks(input, parser.plainKeyAt, parser.plainKeyBytes)) return plainDeclined;
+    if (this.ackOffsets.length > 0 && this.mustWaitForAcks(input, parser.plainKeyAt, parser.plainKeyBytes)) return plainDeclined;
     // Lent to the store for the call (WriteOptions.lent): it copies what it keeps.
     const key = this.keyScratch.of(input, parser.plainKeyAt, parser.plainKeyBytes);
     const value = input.subarray(parser.plainValueAt, parser.plainValueAt + parser.plainValueBytes);
@@ -397,17 +490,17 @@ export class Connection {
     } else {
       // As dispatch does for a handler that acknowledged in place: later commands on the key wait for it.
       this.ackWhenDurable(durable, spec.name);
-      if (concurrent) this.inflightKeys.add(key.toString('latin1'));
+      if (concurrent) this.ackKeyHashes.add(keyHash(input, parser.plainKeyAt, parser.plainKeyBytes));
     }
     this.plainDone(spec, true);
     parser.consumePlain();
-    return durable !== durableNow && !concurrent ? this.drainInflight() : plainAnswered;
+    return durable !== durableNow && !concurrent ? (this.drain() ?? plainAnswered) : plainAnswered;
   }
 
   /** dispatch's rule for a command while writes await durability: it waits when it must run alone or touches their keys. */
   private mustWaitForAcks(input: Buffer, keyAt: number, keyBytes: number): boolean {
     if (this.host.limits.maxInflightCommands <= 1) return true;
-    return this.inflightKeys.size > 0 && this.inflightKeys.has(input.toString('latin1', keyAt, keyAt + keyBytes));
+    return this.ackKeyHashes.size > 0 && this.ackKeyHashes.has(keyHash(input, keyAt, keyBytes));
   }
 
   /** readOptions with the batch's wall time. */
@@ -471,20 +564,20 @@ export class Connection {
    * should it wait, it becomes the first command in flight, and nothing else
    * writes to `out` until it has answered (draining starts with it).
    */
-  private dispatch(spec: CommandSpec | undefined, args: Buffer[]): Promise<void> | undefined {
+  private dispatch(spec: CommandSpec | undefined, args: Buffer[]): Promise<void> | AcksPending | undefined {
     if (this.inflight.length === 0) {
-      if (this.acks.length > 0) {
+      if (this.ackOffsets.length > 0) {
         // Writes awaiting durability: a command on their keys, or one that must run alone, waits for them.
         const keys = this.concurrentKeys(spec, args);
         if (keys === undefined || this.conflicts(keys)) {
           this.held = { spec, args };
-          return this.drainInflight();
+          return this.drain() ?? this.dispatchHeld();
         }
       }
-      const acks = this.acks.length;
+      const acks = this.ackOffsets.length;
       const pending = this.execute(spec, args, this.ctx);
-      if (this.acks.length > acks) this.ackKeys(spec, args);
-      if (pending === undefined) return this.acks.length > acks && this.host.limits.maxInflightCommands <= 1 ? this.drainInflight() : undefined;
+      if (this.ackOffsets.length > acks) this.ackKeys(spec, args);
+      if (pending === undefined) return this.ackOffsets.length > acks && this.host.limits.maxInflightCommands <= 1 ? this.drain() : undefined;
       const keys = this.concurrentKeys(spec, args);
       if (keys === undefined) return pending;
       for (const k of keys) this.inflightKeys.add(k);
@@ -496,10 +589,18 @@ export class Connection {
     const keys = this.concurrentKeys(spec, args);
     if (keys === undefined || this.inflight.length >= this.host.limits.maxInflightCommands || this.conflicts(keys)) {
       this.held = { spec, args };
-      return this.drainInflight();
+      return this.drain() ?? this.dispatchHeld();
     }
     this.startConcurrent(spec as CommandSpec, args, keys);
     return undefined;
+  }
+
+  /** The held command, once what it waited for settled without a wait. */
+  private dispatchHeld(): Promise<void> | AcksPending | undefined {
+    const held = this.held;
+    if (held === undefined) return undefined;
+    this.held = undefined;
+    return this.dispatch(held.spec, held.args);
   }
 
   /** The batch is answered: send it, and close or resume reading as due. */
@@ -559,8 +660,8 @@ export class Connection {
   }
 
   private conflicts(keys: string[]): boolean {
-    if (this.inflightKeys.size === 0) return false;
-    for (const k of keys) if (this.inflightKeys.has(k)) return true;
+    if (this.inflightKeys.size !== 0) for (const k of keys) if (this.inflightKeys.has(k)) return true;
+    if (this.ackKeyHashes.size !== 0) for (const k of keys) if (this.ackKeyHashes.has(latin1KeyHash(k))) return true;
     return false;
   }
 
@@ -574,7 +675,19 @@ export class Connection {
 
   /** True while a command is in flight or a reply waits for its write to be durable. */
   private waiting(): boolean {
-    return this.inflight.length > 0 || this.acks.length > 0;
+    return this.inflight.length > 0 || this.ackOffsets.length > 0;
+  }
+
+  /**
+   * What to wait for before the next command: the commands in flight (a
+   * promise), or only writes acknowledged in place (`acksPending`, no
+   * promise), or nothing when those have all settled already (their replies
+   * are then final in `out`).
+   */
+  private drain(): Promise<void> | AcksPending | undefined {
+    if (this.inflight.length > 0) return this.drainInflight();
+    if (this.ackUnsettled > 0) return acksPending;
+    return this.acksDone();
   }
 
   /**
@@ -591,25 +704,46 @@ export class Connection {
       this.out.appendFrom(c.out);
       this.writerPool.push(c.out);
     }
-    if (this.acks.length > 0) await this.settleAcks();
+    if (this.ackOffsets.length > 0) {
+      if (this.ackUnsettled > 0) await new Promise<void>((resolve) => (this.ackWake = resolve));
+      const failed = this.acksDone();
+      if (failed !== undefined) await failed;
+    }
     this.inflightKeys.clear();
   }
 
   /**
-   * Writes SET acknowledged in place (their +OK already in `out`, which is
-   * not sent before this) once durable; a write that failed gets its error
-   * in place of its +OK, as if it had been answered after waiting.
+   * Every acknowledged write has settled: their +OKs in `out` are final,
+   * and undefined is answered, unless one failed. Finding which one awaits
+   * each (all settled, so in one pass); a failed write gets its error in
+   * place of its +OK, as if it had been answered after waiting.
    */
-  private async settleAcks(): Promise<void> {
-    const acks = this.acks;
-    this.acks = [];
+  private acksDone(): Promise<void> | undefined {
+    if (!this.ackFailed) {
+      this.clearAcks();
+      return undefined;
+    }
+    this.ackFailed = false;
+    return this.replaceFailedAcks(this.ackDurables.splice(0), this.ackOffsets.splice(0), this.ackNames.splice(0));
+  }
+
+  private clearAcks(): void {
+    this.ackDurables.length = 0;
+    this.ackOffsets.length = 0;
+    this.ackNames.length = 0;
+    this.ackKeyHashes.clear();
+  }
+
+  private async replaceFailedAcks(durables: Array<Promise<void>>, offsets: number[], names: string[]): Promise<void> {
+    this.ackKeyHashes.clear();
     let shift = 0;
-    for (const ack of acks) {
+    for (let i = 0; i < durables.length; i++) {
       try {
-        await ack.durable;
+        await durables[i];
       } catch (error) {
         this.host.state.stats.failedCommands++;
-        shift += this.out.replaceWithError(ack.offset + shift, okReplyBytes, errorReply(error, this.host.state.log, ack.name));
+        const name = names[i] as string;
+        shift += this.out.replaceWithError((offsets[i] as number) + shift, okReplyBytes, errorReply(error, this.host.state.log, name));
       }
     }
   }
@@ -617,17 +751,21 @@ export class Connection {
   /**
    * CommandContext.ackWhenDurable for commands replying into `out`: the +OK
    * goes in now (no promise, no writer of its own), and `out` is not sent
-   * until `durable` settles.
+   * until `durable` settles. One reaction per write, shared by all.
    */
   private ackWhenDurable(durable: Promise<void>, name: string): void {
-    this.acks.push({ durable, offset: this.out.pendingBytes, name });
+    this.ackDurables.push(durable);
+    this.ackOffsets.push(this.out.pendingBytes);
+    this.ackNames.push(name);
+    this.ackUnsettled++;
     this.out.ok();
+    durable.then(this.ackOk, this.ackError);
   }
 
   /** The keys of the acknowledgement just added: later commands on them wait for it. */
   private ackKeys(spec: CommandSpec | undefined, args: Buffer[]): void {
     const keys = this.concurrentKeys(spec, args);
-    if (keys !== undefined) for (const k of keys) this.inflightKeys.add(k);
+    if (keys !== undefined) for (const k of keys) this.ackKeyHashes.add(latin1KeyHash(k));
   }
 
   private flush(): void {
