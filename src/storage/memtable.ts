@@ -110,19 +110,25 @@ function copyBytesTo(target: Uint8Array, at: number, src: Uint8Array): void {
   }
 }
 
+/** Bytes in a sort key: exact in a double (48 bits). */
+const sortKeyBytes = 6;
+
 /**
- * Big-endian bytes [from, from + 6) of buf[off, off + len), zero-padded
- * (order-preserving among keys that share their first `from` bytes; exact in
- * a double, 48 bits).
+ * The bytes of buf[off, off + len) at positions `at` (ascending), big-endian
+ * and zero-padded past the key's end: order-preserving among keys whose
+ * bytes at every skipped position below the last one are equal.
  */
-function keyPrefix48(buf: Uint8Array, off: number, len: number, from: number): number {
+function keyBytesAt(buf: Uint8Array, off: number, len: number, at: Int32Array): number {
   let p = 0;
-  for (let i = from; i < from + 6; i++) p = p * 256 + (i < len ? (buf[off + i] as number) : 0);
+  for (let k = 0; k < sortKeyBytes; k++) {
+    const i = at[k] as number;
+    p = p * 256 + (i < len ? (buf[off + i] as number) : 0);
+  }
   return p;
 }
 
-/** The sort looks for a prefix shared by every key up to this long (and compares the 6 bytes after it). */
-const maxSharedPrefixBytes = 64;
+/** The sort looks for positions where keys differ within this many leading bytes (see sortSteps). */
+const maxScannedKeyBytes = 64;
 
 function grownInt32(a: Int32Array, length: number): Int32Array<ArrayBuffer> {
   const b = new Int32Array(length);
@@ -551,38 +557,42 @@ export class Memtable {
     let ids = new Int32Array(n);
     let pre = new Float64Array(n);
     let moves = 0;
-    // The sort key of each entry: the 6 bytes after the prefix every key shares. A
-    // node's keys share long prefixes ("key:0000000…" under redis-benchmark): with the
-    // first 4 bytes as the sort key almost every comparison fell through to
-    // compareIds (two arena reads; ~1 s of CPU to sort 150k such keys).
+    // The sort key of each entry: its bytes at the first 6 positions where keys
+    // differ, skipping positions every key shares. A node's keys share bytes in
+    // the middle (keyspace byte, 2-byte slot, then "user" or "key:0000…"): the 6
+    // bytes after the shared prefix (slot and "user") tied for the ~6 keys of a
+    // slot, and every tie is a compareIds (two arena reads). Lexicographic order
+    // is kept: two keys first differ at a varying position, or beyond all six.
     const f = this.fields;
     const chunks = this.chunks;
     const e0 = from * entryStride;
     const firstKey = chunks[f[e0 + fKeyChunk] as number] as Buffer;
     const firstOff = f[e0 + fKeyOff] as number;
-    let shared = Math.min(maxSharedPrefixBytes, f[e0 + fKeyLen] as number);
+    // Positions below `scanned` exist in every key; each is marked when some key differs there from the first.
+    let scanned = Math.min(maxScannedKeyBytes, f[e0 + fKeyLen] as number);
+    const varies = new Uint8Array(maxScannedKeyBytes);
     // Each key is a likely cache miss into the arena: a full memtable's took tens of ms in one step.
-    for (let id = from + 1; id < count && shared > 0; id++) {
+    for (let id = from + 1; id < count; id++) {
       const e = id * entryStride;
       const key = chunks[f[e + fKeyChunk] as number] as Buffer;
       const off = f[e + fKeyOff] as number;
       const len = f[e + fKeyLen] as number;
-      if (len < shared) shared = len;
-      for (let i = 0; i < shared; i++) {
-        if (key[off + i] !== firstKey[firstOff + i]) {
-          shared = i;
-          break;
-        }
-      }
+      if (len < scanned) scanned = len;
+      for (let i = 0; i < scanned; i++) if (key[off + i] !== firstKey[firstOff + i]) varies[i] = 1;
       if (++moves >= sortStepMoves) {
         moves = 0;
         yield undefined;
       }
     }
+    const at = new Int32Array(sortKeyBytes);
+    let picked = 0;
+    for (let i = 0; i < scanned && picked < sortKeyBytes; i++) if (varies[i] === 1) at[picked++] = i;
+    // Fewer varying positions than sort key bytes: the positions past the scanned ones, in order.
+    for (let i = scanned; picked < sortKeyBytes; i++) at[picked++] = i;
     for (let i = 0; i < n; i++) {
       const e = (from + i) * entryStride;
       ids[i] = from + i;
-      pre[i] = keyPrefix48(chunks[f[e + fKeyChunk] as number] as Buffer, f[e + fKeyOff] as number, f[e + fKeyLen] as number, shared);
+      pre[i] = keyBytesAt(chunks[f[e + fKeyChunk] as number] as Buffer, f[e + fKeyOff] as number, f[e + fKeyLen] as number, at);
       if (++moves >= sortStepMoves) {
         moves = 0;
         yield undefined;

@@ -159,3 +159,22 @@ test('the sort in steps orders keys that all share a long prefix (the prefix its
     { numRuns: 80 },
   );
 });
+
+test('the sort in steps orders keys that share bytes in the middle (a node: keyspace byte, slot, "user" then digits) and of mixed lengths', async () => {
+  // Few values per position, so keys often tie on the varying positions the sort key picks and differ later.
+  const slot = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 }));
+  const tail = fc.oneof(fc.uint8Array({ maxLength: 12 }), fc.stringMatching(/^[0-9]{0,8}$/).map((d) => Buffer.from(d)));
+  const middle = fc.constantFrom(Buffer.from('user'), Buffer.from('use'), Buffer.from(''), Buffer.from('user\u0000'));
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.tuple(slot, middle, tail), { minLength: 1, maxLength: 300 }), fc.boolean(), async (parts, variedFirstByte) => {
+      const keys = parts.map(([[hi, lo], mid, t], i) => Buffer.concat([Buffer.from([variedFirstByte ? i % 2 : 0, hi, lo]), mid, t]));
+      const mem = new Memtable(1, 1 << 20);
+      let seq = 0;
+      for (const k of keys) set(mem, k, ++seq, Buffer.from('v'));
+      const ids = await mem.sortedIdsInSteps(() => undefined);
+      const expected = [...new Map(keys.map((k) => [k.toString('hex'), k])).values()].sort(Buffer.compare);
+      assert.deepEqual([...ids].map((id) => mem.key(id)), expected);
+    }),
+    { numRuns: 150 },
+  );
+});
