@@ -82,6 +82,9 @@ type AcksPending = typeof acksPending;
 /** Length of `+OK\r\n`, the reply an acknowledgement holds in place. */
 const okReplyBytes = 5;
 
+/** Keys of writes awaiting durability that a lookup scans; past this many a Set holds them too. */
+const ackKeyHashScanMax = 32;
+
 /** Distinct command names a connection matches without a table lookup. */
 const recentCommandNames = 4;
 
@@ -162,6 +165,8 @@ export class Connection {
   private readonly ackDurables: Array<Promise<void>> = [];
   private readonly ackOffsets: number[] = [];
   private readonly ackNames: string[] = [];
+  /** Entries in use in the arrays above (they are overwritten, not truncated: truncating frees their storage, and a -P 1 client would regrow it per command). */
+  private ackCount = 0;
   /** Acknowledged writes whose durability has not settled yet; one failed among them (which one is found when all have settled). */
   private ackUnsettled = 0;
   private ackFailed = false;
@@ -182,7 +187,10 @@ export class Connection {
    * SET): a command on one of them waits for them. A collision only makes a
    * command wait that need not.
    */
-  private readonly ackKeyHashes = new Set<number>();
+  private readonly ackKeyHashes: number[] = [];
+  private ackKeyHashCount = 0;
+  /** The hashes as a set too, once there are more than a scan is worth (a Set's clear allocates, so small pipelines scan). */
+  private ackKeyHashSet: Set<number> | undefined;
   private readonly writerPool: ReplyWriter[] = [];
   /** Command names as this client last sent them, and their specs (Connection.command). */
   private readonly recentNames: Uint8Array[] = [];
@@ -375,7 +383,7 @@ export class Connection {
       // Replies already in `out` precede everything in flight, so they can go now
       // (once the writes they acknowledge are durable).
       if (this.out.pendingBytes >= this.host.limits.outputHighWaterBytes) {
-        if (this.ackOffsets.length > 0) {
+        if (this.ackCount > 0) {
           const wait = this.drain();
           if (wait !== undefined) return wait;
         }
@@ -435,7 +443,7 @@ export class Connection {
     if (spec === undefined || kv.winnerNow === undefined || !this.client.authenticated) return plainDeclined;
     const parser = this.parser;
     const input = parser.input;
-    if (this.ackOffsets.length > 0 && this.mustWaitForAcks(input, parser.plainKeyAt, parser.plainKeyBytes)) return plainDeclined;
+    if (this.ackCount > 0 && this.mustWaitForAcks(input, parser.plainKeyAt, parser.plainKeyBytes)) return plainDeclined;
     const key = this.keyScratch.of(input, parser.plainKeyAt, parser.plainKeyBytes);
     let winner;
     try {
@@ -470,7 +478,7 @@ export class Connection {
     const parser = this.parser;
     const input = parser.input;
     if (parser.plainValueBytes > state.defaults.maxValueBytes) return plainDeclined;
-    if (this.ackOffsets.length > 0 && this.mustWaitForAcks(input, parser.plainKeyAt, parser.plainKeyBytes)) return plainDeclined;
+    if (this.ackCount > 0 && this.mustWaitForAcks(input, parser.plainKeyAt, parser.plainKeyBytes)) return plainDeclined;
     // Lent to the store for the call (WriteOptions.lent): it copies what it keeps.
     const key = this.keyScratch.of(input, parser.plainKeyAt, parser.plainKeyBytes);
     const value = input.subarray(parser.plainValueAt, parser.plainValueAt + parser.plainValueBytes);
@@ -490,7 +498,7 @@ export class Connection {
     } else {
       // As dispatch does for a handler that acknowledged in place: later commands on the key wait for it.
       this.ackWhenDurable(durable, spec.name);
-      if (concurrent) this.ackKeyHashes.add(keyHash(input, parser.plainKeyAt, parser.plainKeyBytes));
+      if (concurrent) this.addAckKeyHash(keyHash(input, parser.plainKeyAt, parser.plainKeyBytes));
     }
     this.plainDone(spec, true);
     parser.consumePlain();
@@ -500,7 +508,7 @@ export class Connection {
   /** dispatch's rule for a command while writes await durability: it waits when it must run alone or touches their keys. */
   private mustWaitForAcks(input: Buffer, keyAt: number, keyBytes: number): boolean {
     if (this.host.limits.maxInflightCommands <= 1) return true;
-    return this.ackKeyHashes.size > 0 && this.ackKeyHashes.has(keyHash(input, keyAt, keyBytes));
+    return this.ackKeyHashCount > 0 && this.hasAckKeyHash(keyHash(input, keyAt, keyBytes));
   }
 
   /** readOptions with the batch's wall time. */
@@ -566,7 +574,7 @@ export class Connection {
    */
   private dispatch(spec: CommandSpec | undefined, args: Buffer[]): Promise<void> | AcksPending | undefined {
     if (this.inflight.length === 0) {
-      if (this.ackOffsets.length > 0) {
+      if (this.ackCount > 0) {
         // Writes awaiting durability: a command on their keys, or one that must run alone, waits for them.
         const keys = this.concurrentKeys(spec, args);
         if (keys === undefined || this.conflicts(keys)) {
@@ -574,10 +582,10 @@ export class Connection {
           return this.drain() ?? this.dispatchHeld();
         }
       }
-      const acks = this.ackOffsets.length;
+      const acks = this.ackCount;
       const pending = this.execute(spec, args, this.ctx);
-      if (this.ackOffsets.length > acks) this.ackKeys(spec, args);
-      if (pending === undefined) return this.ackOffsets.length > acks && this.host.limits.maxInflightCommands <= 1 ? this.drain() : undefined;
+      if (this.ackCount > acks) this.ackKeys(spec, args);
+      if (pending === undefined) return this.ackCount > acks && this.host.limits.maxInflightCommands <= 1 ? this.drain() : undefined;
       const keys = this.concurrentKeys(spec, args);
       if (keys === undefined) return pending;
       for (const k of keys) this.inflightKeys.add(k);
@@ -661,7 +669,7 @@ export class Connection {
 
   private conflicts(keys: string[]): boolean {
     if (this.inflightKeys.size !== 0) for (const k of keys) if (this.inflightKeys.has(k)) return true;
-    if (this.ackKeyHashes.size !== 0) for (const k of keys) if (this.ackKeyHashes.has(latin1KeyHash(k))) return true;
+    if (this.ackKeyHashCount !== 0) for (const k of keys) if (this.hasAckKeyHash(latin1KeyHash(k))) return true;
     return false;
   }
 
@@ -675,7 +683,7 @@ export class Connection {
 
   /** True while a command is in flight or a reply waits for its write to be durable. */
   private waiting(): boolean {
-    return this.inflight.length > 0 || this.ackOffsets.length > 0;
+    return this.inflight.length > 0 || this.ackCount > 0;
   }
 
   /**
@@ -704,7 +712,7 @@ export class Connection {
       this.out.appendFrom(c.out);
       this.writerPool.push(c.out);
     }
-    if (this.ackOffsets.length > 0) {
+    if (this.ackCount > 0) {
       if (this.ackUnsettled > 0) await new Promise<void>((resolve) => (this.ackWake = resolve));
       const failed = this.acksDone();
       if (failed !== undefined) await failed;
@@ -724,18 +732,37 @@ export class Connection {
       return undefined;
     }
     this.ackFailed = false;
-    return this.replaceFailedAcks(this.ackDurables.splice(0), this.ackOffsets.splice(0), this.ackNames.splice(0));
+    const n = this.ackCount;
+    const failed = this.replaceFailedAcks(this.ackDurables.slice(0, n), this.ackOffsets.slice(0, n), this.ackNames.slice(0, n));
+    this.clearAcks();
+    return failed;
   }
 
   private clearAcks(): void {
-    this.ackDurables.length = 0;
-    this.ackOffsets.length = 0;
-    this.ackNames.length = 0;
-    this.ackKeyHashes.clear();
+    this.ackCount = 0;
+    if (this.ackKeyHashCount > ackKeyHashScanMax) this.ackKeyHashSet?.clear();
+    this.ackKeyHashCount = 0;
+  }
+
+  private addAckKeyHash(hash: number): void {
+    const n = this.ackKeyHashCount++;
+    this.ackKeyHashes[n] = hash;
+    if (n < ackKeyHashScanMax) return;
+    let set = this.ackKeyHashSet;
+    if (set === undefined) set = this.ackKeyHashSet = new Set();
+    if (n === ackKeyHashScanMax) for (let i = 0; i < n; i++) set.add(this.ackKeyHashes[i] as number);
+    set.add(hash);
+  }
+
+  private hasAckKeyHash(hash: number): boolean {
+    const n = this.ackKeyHashCount;
+    if (n > ackKeyHashScanMax) return (this.ackKeyHashSet as Set<number>).has(hash);
+    const hashes = this.ackKeyHashes;
+    for (let i = 0; i < n; i++) if (hashes[i] === hash) return true;
+    return false;
   }
 
   private async replaceFailedAcks(durables: Array<Promise<void>>, offsets: number[], names: string[]): Promise<void> {
-    this.ackKeyHashes.clear();
     let shift = 0;
     for (let i = 0; i < durables.length; i++) {
       try {
@@ -754,9 +781,10 @@ export class Connection {
    * until `durable` settles. One reaction per write, shared by all.
    */
   private ackWhenDurable(durable: Promise<void>, name: string): void {
-    this.ackDurables.push(durable);
-    this.ackOffsets.push(this.out.pendingBytes);
-    this.ackNames.push(name);
+    const n = this.ackCount++;
+    this.ackDurables[n] = durable;
+    this.ackOffsets[n] = this.out.pendingBytes;
+    this.ackNames[n] = name;
     this.ackUnsettled++;
     this.out.ok();
     durable.then(this.ackOk, this.ackError);
@@ -765,7 +793,7 @@ export class Connection {
   /** The keys of the acknowledgement just added: later commands on them wait for it. */
   private ackKeys(spec: CommandSpec | undefined, args: Buffer[]): void {
     const keys = this.concurrentKeys(spec, args);
-    if (keys !== undefined) for (const k of keys) this.ackKeyHashes.add(latin1KeyHash(k));
+    if (keys !== undefined) for (const k of keys) this.addAckKeyHash(latin1KeyHash(k));
   }
 
   private flush(): void {

@@ -126,3 +126,20 @@ test('a failed fdatasync turns exactly the SETs of its group into errors, in the
     assert.deepEqual(await b.sendMany([['SET', 'b', '2'], ['GET', 'b']]), [{ t: 'simple', v: 'OK' }, { t: 'bulk', v: '2' }]);
   }, 2);
 });
+
+test('a pipeline of more acknowledged SETs than a scan covers still holds back the commands on their keys', async () => {
+  await withServer(async (fs, clients) => {
+    const [a] = clients as [RawClient];
+    assert.deepEqual(await a.sendMany([['SET', 'k3', 'old']]), [{ t: 'simple', v: 'OK' }]);
+    fs.gated = true;
+    const commands: Array<[string, string, string] | [string, string]> = [];
+    for (let i = 0; i < 40; i++) commands.push(['SET', `k${i}`, `v${i}`]);
+    commands.push(['GET', 'k3'], ['GET', 'k38'], ['SET', 'k38', 'again'], ['GET', 'k38'], ['GET', 'absent']);
+    const replies = a.sendMany(commands);
+    await until('a gated sync', () => fs.syncsStarted > 1);
+    fs.release();
+    const got = await replies;
+    for (let i = 0; i < 40; i++) assert.deepEqual(got[i], { t: 'simple', v: 'OK' });
+    assert.deepEqual(got.slice(40), [{ t: 'bulk', v: 'v3' }, { t: 'bulk', v: 'v38' }, { t: 'simple', v: 'OK' }, { t: 'bulk', v: 'again' }, { t: 'null' }]);
+  }, 1);
+});
