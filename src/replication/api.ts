@@ -105,6 +105,20 @@ export type WouldWait = typeof wouldWait;
 export const durableNow: unique symbol = Symbol('ringkv.durableNow');
 export type DurableNow = typeof durableNow;
 
+/** What `putNowThen` answers when the write was handed over and its listener will be told when it settles. */
+export const durableLater: unique symbol = Symbol('ringkv.durableLater');
+export type DurableLater = typeof durableLater;
+
+/**
+ * Told once when a write `putNowThen` answered `durableLater` for settles:
+ * `failed` false once it is as durable as `put` waits for, true with the
+ * error `put` would have rejected with. Called from a promise reaction,
+ * never inside the `putNowThen` call.
+ */
+export interface DurabilityListener {
+  writeSettled(token: number, failed: boolean, error: unknown): void;
+}
+
 /** The sibling a protocol without siblings shows (resolveWinner). */
 export type Winner = ValueSibling | CounterSibling;
 
@@ -127,6 +141,15 @@ export interface KvApi {
    * otherwise. Throws what `put` would reject with before writing.
    */
   putNow?(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<void> | DurableNow | WouldWait;
+  /**
+   * Optional: `putNow` for a caller that would only react to the promise
+   * (a front end holding a reply until the write is durable): instead of a
+   * promise it answers `durableLater` and tells `listener` once, with
+   * `token`, when the write settles. The store already reacts to its
+   * engine's promise, so this costs no promise, reaction or microtask of
+   * the caller's per write. Same `durableNow`, `wouldWait` and throws as `putNow`.
+   */
+  putNowThen?(key: Uint8Array, value: Uint8Array, options: WriteOptions | undefined, listener: DurabilityListener, token: number): DurableNow | WouldWait | DurableLater;
   put(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<PutResult>;
   /** Writes a tombstone superseding `options.context` (or everything seen, when omitted). */
   delete(key: Uint8Array, options?: WriteOptions): Promise<void>;

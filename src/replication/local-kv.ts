@@ -6,8 +6,8 @@
  */
 import { CorruptionError, InvalidArgumentError, UnavailableError } from '../core/index.ts';
 import type { Clock } from '../core/index.ts';
-import { durableNow, wouldWait } from './api.ts';
-import type { Consistency, DurableNow, GetResult, KvApi, PutResult, ReadOptions, ScanResult, Sibling, Winner, WouldWait, WriteOptions } from './api.ts';
+import { durableLater, durableNow, wouldWait } from './api.ts';
+import type { Consistency, DurabilityListener, DurableLater, DurableNow, GetResult, KvApi, PutResult, ReadOptions, ScanResult, Sibling, Winner, WouldWait, WriteOptions } from './api.ts';
 import { counterValue } from './counter.ts';
 import { slotCount, validateKey } from './keys.ts';
 import { decodeContext, encodeContext, isLive, mergedCounter } from './object.ts';
@@ -150,6 +150,23 @@ export class LocalKv implements KvApi {
     const outcome = this.store.coordinatePutNow(key, value, contextFromClient(options.context), storeOptions);
     if (outcome === wouldWait) return wouldWait;
     return outcome.settled === true ? durableNow : outcome.durable;
+  }
+
+  putNowThen(key: Uint8Array, value: Uint8Array, options: WriteOptions | undefined, listener: DurabilityListener, token: number): DurableNow | WouldWait | DurableLater {
+    const o = options ?? {};
+    if (o.overwrite !== true || (o.context !== undefined && o.context !== null)) {
+      const durable = this.putNow(key, value, o);
+      if (durable === durableNow || durable === wouldWait) return durable;
+      durable.then(
+        () => listener.writeSettled(token, false, undefined),
+        (error: unknown) => listener.writeSettled(token, true, error),
+      );
+      return durableLater;
+    }
+    this.requireOne(o.w, 'write');
+    validateExpiry(o.expiresAtMs);
+    // A plain SET: the store tells the listener from the reaction it has anyway.
+    return this.store.overwriteNowThen(key, value, o.expiresAtMs ?? null, o.lent === true, listener, token);
   }
 
   async put(key: Uint8Array, value: Uint8Array, options: WriteOptions = {}): Promise<PutResult> {

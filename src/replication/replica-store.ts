@@ -51,8 +51,8 @@
 import { ConflictError, InvalidArgumentError, IoError, asBuffer, assert, bytesEqual, describeKey, fnv1a32, isRingkvError, CorruptionError } from '../core/index.ts';
 import type { Clock, NodeId, Timer } from '../core/index.ts';
 import type { Engine, EngineEntry } from '../storage/index.ts';
-import { durableNow, wouldWait } from './api.ts';
-import type { DurableNow, Winner, WouldWait } from './api.ts';
+import { durableLater, durableNow, wouldWait } from './api.ts';
+import type { DurabilityListener, DurableLater, DurableNow, Winner, WouldWait } from './api.ts';
 import { incrementCounter, notAnIntegerMessage, parseInteger, counterValue } from './counter.ts';
 import type { CounterState } from './counter.ts';
 import { HybridClock, hlcTicks } from './hlc.ts';
@@ -201,13 +201,17 @@ interface PendingWrite {
   readonly durable: Promise<void>;
   readonly id: string;
   readonly skey: Uint8Array;
+  /** Told when the write settles (overwriteNowThen), with its token. */
+  readonly listener: DurabilityListener | undefined;
+  readonly token: number;
 }
 
 /**
- * overwriteNow's pending write: the fields of the one-version object it
- * wrote, which is built only if something reads it (a write or merge of the
- * key before this one settles, or a cache refresh), so a plain SET waiting
- * for its fsync keeps one object alive instead of six.
+ * overwriteNow's pending write: the encoded object it handed to the engine
+ * (which holds those bytes until the write settles anyway), decoded only if
+ * something reads the object (a write or merge of the key before this one
+ * settles, or a cache refresh). A plain SET waiting for its fsync keeps one
+ * small object alive instead of six, and no boxed numbers.
  */
 class PendingOverwrite implements PendingWrite {
   private built: StoredObject | undefined;
@@ -216,33 +220,14 @@ class PendingOverwrite implements PendingWrite {
     readonly durable: Promise<void>,
     readonly id: string,
     readonly skey: Uint8Array,
-    private readonly node: NodeId,
-    private readonly counter: number,
-    private readonly lastWallMs: number,
-    private readonly timestampMs: number,
-    /** The value, or (valueStart > 0) the encoded bytes it ends (encodeSoleValue writes it last). */
-    private readonly source: Uint8Array,
-    private readonly valueStart: number,
-    private readonly expiresAtMs: number | null,
+    /** encodeSoleValue's bytes: the same object decideOverwrite builds, encoded. */
+    private readonly bytes: Uint8Array,
+    readonly listener: DurabilityListener | undefined,
+    readonly token: number,
   ) {}
 
   get object(): StoredObject {
-    const node = this.node;
-    const counter = this.counter;
-    return (this.built ??= {
-      context: [{ node, counter, lastWallMs: this.lastWallMs }],
-      versions: [
-        {
-          dot: { node, counter },
-          timestampMs: this.timestampMs,
-          kind: 'value',
-          value: this.valueStart === 0 ? this.source : this.source.subarray(this.valueStart),
-          counter: emptyCounter,
-          expiresAtMs: this.expiresAtMs,
-          deletedAtMs: null,
-        },
-      ],
-    });
+    return (this.built ??= decodeObject(this.bytes));
   }
 }
 
@@ -887,15 +872,35 @@ export class ReplicaStore {
    * write keeps holds its value as a view of the encoded bytes).
    */
   overwriteNow(key: Uint8Array, value: Uint8Array, expiresAtMs: number | null, lent = false): Promise<void> | DurableNow | WouldWait {
+    return this.overwrite(key, value, expiresAtMs, lent, undefined, 0) as Promise<void> | DurableNow | WouldWait;
+  }
+
+  /**
+   * `overwriteNow` telling `listener` when a write left pending settles
+   * (`durableLater`) instead of answering its promise (KvApi.putNowThen):
+   * the pending write's own reaction tells it, so the caller reacts to nothing.
+   */
+  overwriteNowThen(key: Uint8Array, value: Uint8Array, expiresAtMs: number | null, lent: boolean, listener: DurabilityListener, token: number): DurableNow | WouldWait | DurableLater {
+    return this.overwrite(key, value, expiresAtMs, lent, listener, token) as DurableNow | WouldWait | DurableLater;
+  }
+
+  private overwrite(
+    key: Uint8Array,
+    value: Uint8Array,
+    expiresAtMs: number | null,
+    lent: boolean,
+    listener: DurabilityListener | undefined,
+    token: number,
+  ): Promise<void> | DurableNow | WouldWait | DurableLater {
     const node = this.nodeIdBytes;
-    if (node === undefined) return this.outcomeNow(key, value, expiresAtMs, lent);
+    if (node === undefined) return later(this.outcomeNow(key, value, expiresAtMs, lent), listener, token);
     validateKey(key);
     validateValue(key, value);
     const skey = storageKey(key);
     // A key locked, pending or cached takes coordinatePutNow, which builds on what is in memory.
     const id = this.locks.size === 0 && this.pending.size === 0 ? undefined : storageId(skey);
     if ((id !== undefined && (this.locks.has(id) || this.pending.has(id))) || (this.cache.size !== 0 && this.cache.get(skey) !== undefined)) {
-      return this.outcomeNow(key, value, expiresAtMs, lent);
+      return later(this.outcomeNow(key, value, expiresAtMs, lent), listener, token);
     }
     const memo = (this.memo ??= new OverwriteMemo());
     const base = this.base;
@@ -909,7 +914,7 @@ export class ReplicaStore {
         base.newestTimestampMs = -Infinity;
       } else if (!peekSoleNodeBase(entry.value, node, base)) {
         const outcome = this.decideOverwrite(key, skey, id, this.supersededBase(key, entry), lent ? ownedCopy(value) : value, expiresAtMs);
-        return outcome.settled === true ? durableNow : outcome.durable;
+        return later(outcome.settled === true ? durableNow : outcome.durable, listener, token);
       }
     }
     this.hlc.observe(base.newestTimestampMs);
@@ -920,7 +925,7 @@ export class ReplicaStore {
     const counter = Math.max(base.counter + 1, hlcTicks(timestampMs));
     const lastWallMs = Math.max(base.lastWallMs, wall);
     const bytes = encodeSoleValue(node, counter, lastWallMs, timestampMs, value, expiresAtMs);
-    if (bytes.length > maxObjectBytes) return this.outcomeNow(key, value, expiresAtMs, lent);
+    if (bytes.length > maxObjectBytes) return later(this.outcomeNow(key, value, expiresAtMs, lent), listener, token);
     // handOff without the object unless it is needed: the key is neither
     // pending nor cached (checked above), so a write settled at once
     // leaves nothing to update but the memo.
@@ -928,14 +933,13 @@ export class ReplicaStore {
     if (this.settledAtOnce(durable)) {
       this.writeSeq++;
     } else {
-      // encodeSoleValue writes the value last: a lent value is kept as that part of the bytes.
-      const source = lent ? bytes : value;
-      const valueStart = lent ? bytes.length - value.length : 0;
-      this.track(new PendingOverwrite(durable, id ?? storageId(skey), skey, this.nodeId, counter, lastWallMs, timestampMs, source, valueStart, expiresAtMs));
+      // The bytes hold all of the object (a lent value too: it was copied into them).
+      this.track(new PendingOverwrite(durable, id ?? storageId(skey), skey, bytes, listener, token));
     }
     memo.rememberFound(counter, lastWallMs, timestampMs);
     this.counters.coordinatedWrites++;
-    return this.handedOffSettled ? durableNow : durable;
+    if (this.handedOffSettled) return durableNow;
+    return listener === undefined ? durable : durableLater;
   }
 
   private outcomeNow(key: Uint8Array, value: Uint8Array, expiresAtMs: number | null, lent: boolean): Promise<void> | DurableNow | WouldWait {
@@ -1335,7 +1339,7 @@ export class ReplicaStore {
       else this.cache.refresh(skey, object);
       return durable;
     }
-    this.track({ object, durable, id: id ?? storageId(skey), skey });
+    this.track({ object, durable, id: id ?? storageId(skey), skey, listener: undefined, token: 0 });
     return durable;
   }
 
@@ -1358,7 +1362,7 @@ export class ReplicaStore {
     // The closures hold the entry only (it carries the rest).
     entry.durable.then(
       () => this.pendingDurable(entry),
-      () => this.pendingFailed(entry),
+      (error: unknown) => this.pendingFailed(entry, error),
     );
   }
 
@@ -1374,14 +1378,17 @@ export class ReplicaStore {
       else this.cache.refresh(skey, object);
     }
     if (this.pending.get(entry.id) === entry) this.pending.delete(entry.id);
+    // Last: the store is consistent when the listener acts on it.
+    entry.listener?.writeSettled(entry.token, false, undefined);
   }
 
-  private pendingFailed(entry: PendingWrite): void {
+  private pendingFailed(entry: PendingWrite, error: unknown): void {
     // What the engine holds for the key is now uncertain: the next read asks it.
     this.writeSeq++;
     this.cache.delete(entry.skey);
     this.memo?.forget(entry.skey);
     if (this.pending.get(entry.id) === entry) this.pending.delete(entry.id);
+    entry.listener?.writeSettled(entry.token, true, error);
   }
 
   /** For a write that changed nothing: durable once whatever it read is. */
@@ -1425,6 +1432,16 @@ export class ReplicaStore {
 }
 
 const resolved: Promise<void> = Promise.resolve();
+
+/** A write's durability for overwriteNowThen's caller: its listener told from a reaction (paths other than the pending overwrite's own). */
+function later(durable: Promise<void> | DurableNow | WouldWait, listener: DurabilityListener | undefined, token: number): Promise<void> | DurableNow | WouldWait | DurableLater {
+  if (listener === undefined || durable === durableNow || durable === wouldWait) return durable;
+  durable.then(
+    () => listener.writeSettled(token, false, undefined),
+    (error: unknown) => listener.writeSettled(token, true, error),
+  );
+  return durableLater;
+}
 
 function purgeable(v: Version, cutoffMs: number): boolean {
   if (v.kind === 'tombstone') return (v.deletedAtMs ?? v.timestampMs) <= cutoffMs;

@@ -29,8 +29,8 @@
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { durableNow, wouldWait } from '../../replication/index.ts';
-import type { ReadOptions } from '../../replication/index.ts';
+import { durableLater, durableNow, wouldWait } from '../../replication/index.ts';
+import type { DurabilityListener, ReadOptions } from '../../replication/index.ts';
 import { errorReply, noAuthError } from './errors.ts';
 import { RespParser, copyArg, plainGet, plainNone } from './parser.ts';
 import type { ParserLimits } from './parser.ts';
@@ -146,7 +146,7 @@ export interface ConnectionHost {
   closed(connection: Connection): void;
 }
 
-export class Connection {
+export class Connection implements DurabilityListener {
   readonly client: ClientState;
   private readonly parser: RespParser;
   private readonly out = new ReplyWriter();
@@ -162,7 +162,9 @@ export class Connection {
    * in request order, as parallel arrays (no object per write): each one's
    * durability, its +OK's offset in `out`, its command name.
    */
-  private readonly ackDurables: Array<Promise<void>> = [];
+  private readonly ackDurables: Array<Promise<void> | undefined> = [];
+  /** The errors of writes a store reported failed through writeSettled (a failure known by index; undefined: none). */
+  private readonly ackErrors: Array<{ error: unknown } | undefined> = [];
   private readonly ackOffsets: number[] = [];
   private readonly ackNames: string[] = [];
   /** Entries in use in the arrays above (they are overwritten, not truncated: truncating frees their storage, and a -P 1 client would regrow it per command). */
@@ -333,18 +335,17 @@ export class Connection {
     }
     if (!this.ackWaiting) return;
     this.ackWaiting = false;
-    let wait: Promise<void> | AcksPending | undefined;
+    // Inside the store's or our own reaction: nothing may escape (a rejection there would be unhandled).
     try {
-      wait = this.acksDone();
+      let wait: Promise<void> | AcksPending | undefined = this.acksDone();
       if (wait === undefined) {
         this.batchStarts();
         wait = this.advance();
       }
+      this.proceed(wait);
     } catch (error) {
       this.crashed(error);
-      return;
     }
-    this.proceed(wait);
   }
 
   /** Reads the clocks a batch of synchronously answered commands shares. */
@@ -484,7 +485,11 @@ export class Connection {
     const value = input.subarray(parser.plainValueAt, parser.plainValueAt + parser.plainValueBytes);
     let durable;
     try {
-      durable = kv.putNow(key, value, plainLentSetOptions(this.ctx as CommandContext));
+      // Told through writeSettled when the store offers it (no promise or reaction of ours per write).
+      durable =
+        kv.putNowThen !== undefined
+          ? kv.putNowThen(key, value, plainLentSetOptions(this.ctx as CommandContext), this, this.ackCount)
+          : kv.putNow(key, value, plainLentSetOptions(this.ctx as CommandContext));
     } catch {
       return plainDeclined;
     }
@@ -497,7 +502,7 @@ export class Connection {
       this.out.ok();
     } else {
       // As dispatch does for a handler that acknowledged in place: later commands on the key wait for it.
-      this.ackWhenDurable(durable, spec.name);
+      this.ackWhenDurable(durable === durableLater ? undefined : durable, spec.name);
       if (concurrent) this.addAckKeyHash(keyHash(input, parser.plainKeyAt, parser.plainKeyBytes));
     }
     this.plainDone(spec, true);
@@ -733,7 +738,7 @@ export class Connection {
     }
     this.ackFailed = false;
     const n = this.ackCount;
-    const failed = this.replaceFailedAcks(this.ackDurables.slice(0, n), this.ackOffsets.slice(0, n), this.ackNames.slice(0, n));
+    const failed = this.replaceFailedAcks(this.ackDurables.slice(0, n), this.ackErrors.slice(0, n), this.ackOffsets.slice(0, n), this.ackNames.slice(0, n));
     this.clearAcks();
     return failed;
   }
@@ -762,16 +767,22 @@ export class Connection {
     return false;
   }
 
-  private async replaceFailedAcks(durables: Array<Promise<void>>, offsets: number[], names: string[]): Promise<void> {
+  private async replaceFailedAcks(durables: Array<Promise<void> | undefined>, errors: Array<{ error: unknown } | undefined>, offsets: number[], names: string[]): Promise<void> {
     let shift = 0;
-    for (let i = 0; i < durables.length; i++) {
-      try {
-        await durables[i];
-      } catch (error) {
-        this.host.state.stats.failedCommands++;
-        const name = names[i] as string;
-        shift += this.out.replaceWithError((offsets[i] as number) + shift, okReplyBytes, errorReply(error, this.host.state.log, name));
+    for (let i = 0; i < offsets.length; i++) {
+      let failure = errors[i];
+      const durable = durables[i];
+      if (failure === undefined && durable !== undefined) {
+        try {
+          await durable;
+        } catch (error) {
+          failure = { error };
+        }
       }
+      if (failure === undefined) continue;
+      this.host.state.stats.failedCommands++;
+      const name = names[i] as string;
+      shift += this.out.replaceWithError((offsets[i] as number) + shift, okReplyBytes, errorReply(failure.error, this.host.state.log, name));
     }
   }
 
@@ -780,14 +791,25 @@ export class Connection {
    * goes in now (no promise, no writer of its own), and `out` is not sent
    * until `durable` settles. One reaction per write, shared by all.
    */
-  private ackWhenDurable(durable: Promise<void>, name: string): void {
+  private ackWhenDurable(durable: Promise<void> | undefined, name: string): void {
     const n = this.ackCount++;
     this.ackDurables[n] = durable;
+    this.ackErrors[n] = undefined;
     this.ackOffsets[n] = this.out.pendingBytes;
     this.ackNames[n] = name;
     this.ackUnsettled++;
     this.out.ok();
-    durable.then(this.ackOk, this.ackError);
+    // Undefined: the store tells writeSettled.
+    if (durable !== undefined) durable.then(this.ackOk, this.ackError);
+  }
+
+  /** DurabilityListener: the write acknowledged at index `token` settled (KvApi.putNowThen). */
+  writeSettled(token: number, failed: boolean, error: unknown): void {
+    if (failed) {
+      this.ackErrors[token] = { error };
+      this.ackFailed = true;
+    }
+    this.ackSettled();
   }
 
   /** The keys of the acknowledgement just added: later commands on them wait for it. */

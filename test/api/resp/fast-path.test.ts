@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { IoError, RealClock, RealFileSystem, silentLogger } from '../../../src/core/index.ts';
 import { openLsm } from '../../../src/storage/index.ts';
 import type { SyncMode } from '../../../src/storage/index.ts';
-import { LocalKv, ReplicaStore, durableNow, wouldWait } from '../../../src/replication/index.ts';
-import type { KvApi, WriteOptions } from '../../../src/replication/index.ts';
+import { LocalKv, ReplicaStore, durableLater, durableNow, wouldWait } from '../../../src/replication/index.ts';
+import type { DurabilityListener, KvApi, WriteOptions } from '../../../src/replication/index.ts';
 import { RawClient } from './raw-client.ts';
 import type { Reply } from './raw-client.ts';
 import { nodeId, startServer } from './helpers.ts';
@@ -111,44 +111,55 @@ test('a direct command that has to wait replies in turn, and its error goes in i
   });
 });
 
-test('a SET answered in place whose write then fails gets its error in its place, and nothing after it is sent early', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ringkv-resp-fast-fail-'));
-  const clock = new RealClock();
-  const engine = await openLsm(dir, { sync: 'none' }, { fs: new RealFileSystem(), clock, log: silentLogger });
-  const local = new LocalKv({ store: new ReplicaStore({ engine, clock, nodeId }), clock });
-  let release: () => void = () => {};
-  const gate = new Promise<void>((resolve) => (release = resolve));
-  // Decided at once; durability fails later for 'bad', arrives late for 'slow'.
-  const kv: KvApi = Object.assign(Object.create(local) as LocalKv, {
-    putNow(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<void> | typeof durableNow | typeof wouldWait {
+for (const through of ['putNow', 'putNowThen'] as const) {
+  test(`a SET answered in place whose write then fails gets its error in its place, and nothing after it is sent early (${through})`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ringkv-resp-fast-fail-'));
+    const clock = new RealClock();
+    const engine = await openLsm(dir, { sync: 'none' }, { fs: new RealFileSystem(), clock, log: silentLogger });
+    const local = new LocalKv({ store: new ReplicaStore({ engine, clock, nodeId }), clock });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    // Decided at once; durability fails later for 'bad', arrives late for 'slow'.
+    const putNow = (key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<void> | typeof durableNow | typeof wouldWait => {
       const name = Buffer.from(key).toString();
       if (name === 'bad') return Promise.reject(new IoError('Cannot append to the WAL: disk full'));
       const durable = local.putNow(key, value, options);
       if (name === 'slow' && durable !== wouldWait) return (durable === durableNow ? Promise.resolve() : durable).then(() => gate);
       return durable;
-    },
+    };
+    // The same writes told through a listener (the connection then reacts to no promise of its own).
+    const putNowThen = (key: Uint8Array, value: Uint8Array, options: WriteOptions | undefined, listener: DurabilityListener, token: number): typeof durableNow | typeof wouldWait | typeof durableLater => {
+      const durable = putNow(key, value, options);
+      if (durable === durableNow || durable === wouldWait) return durable;
+      durable.then(
+        () => listener.writeSettled(token, false, undefined),
+        (error: unknown) => listener.writeSettled(token, true, error),
+      );
+      return durableLater;
+    };
+    const kv: KvApi = Object.assign(Object.create(local) as LocalKv, through === 'putNow' ? { putNow, putNowThen: undefined } : { putNow, putNowThen });
+    const started = await startServer({ kv, clock });
+    const client = await RawClient.open(started.port);
+    try {
+      const replies = client.sendMany([['SET', 'a', '1'], ['SET', 'bad', 'x'], ['SET', 'slow', '2'], ['SET', 'b', '3'], ['GET', 'a'], ['GET', 'bad']]);
+      let answered = false;
+      void replies.then(() => (answered = true));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(answered, false, 'replies were sent before a write they acknowledge was durable');
+      release();
+      const got = await replies;
+      assert.deepEqual(got[0], { t: 'simple', v: 'OK' });
+      assert.equal(got[1]?.t, 'error');
+      assert.match(String(got[1]?.v), /disk full/);
+      assert.deepEqual(got.slice(2), [{ t: 'simple', v: 'OK' }, { t: 'simple', v: 'OK' }, { t: 'bulk', v: '1' }, { t: 'null' }]);
+      // The connection goes on normally.
+      assert.deepEqual(await client.sendMany([['SET', 'c', '4'], ['GET', 'c']]), [{ t: 'simple', v: 'OK' }, { t: 'bulk', v: '4' }]);
+    } finally {
+      release();
+      client.close();
+      await started.close();
+      await engine.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
-  const started = await startServer({ kv, clock });
-  const client = await RawClient.open(started.port);
-  try {
-    const replies = client.sendMany([['SET', 'a', '1'], ['SET', 'bad', 'x'], ['SET', 'slow', '2'], ['SET', 'b', '3'], ['GET', 'a'], ['GET', 'bad']]);
-    let answered = false;
-    void replies.then(() => (answered = true));
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.equal(answered, false, 'replies were sent before a write they acknowledge was durable');
-    release();
-    const got = await replies;
-    assert.deepEqual(got[0], { t: 'simple', v: 'OK' });
-    assert.equal(got[1]?.t, 'error');
-    assert.match(String(got[1]?.v), /disk full/);
-    assert.deepEqual(got.slice(2), [{ t: 'simple', v: 'OK' }, { t: 'simple', v: 'OK' }, { t: 'bulk', v: '1' }, { t: 'null' }]);
-    // The connection goes on normally.
-    assert.deepEqual(await client.sendMany([['SET', 'c', '4'], ['GET', 'c']]), [{ t: 'simple', v: 'OK' }, { t: 'bulk', v: '4' }]);
-  } finally {
-    release();
-    client.close();
-    await started.close();
-    await engine.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+}
