@@ -72,6 +72,14 @@ export interface LsmOptions {
    * would push out blocks that reads chose).
    */
   prepopulateBlockCacheOnFlush: boolean;
+  /**
+   * An SSTable being written (flush or compaction) is synced every this many
+   * bytes (RocksDB's bytes_per_sync), so the kernel never holds a whole
+   * table's dirty pages for its final fdatasync, which a WAL fdatasync then
+   * queues behind; 0: only the final sync. Not measured to help on the
+   * bench machine (ext4, tables of 16 MiB), so off by default.
+   */
+  tableBytesPerSync: number;
   /** Data block codec; chosen by measurement (src/storage/README.md). */
   compression: 'lz4' | 'none';
   /** Lets the owner purge entries during compaction (e.g. expired replication tombstones); none by default. */
@@ -123,6 +131,11 @@ export const defaultLsmOptions: Readonly<LsmOptions> = Object.freeze({
   compression: 'lz4',
   // On: measured with bench:cluster (bench/RESULTS.md, storage session 7).
   prepopulateBlockCacheOnFlush: true,
+  // Off: with 1 MiB, two alternated pairs of bench:cluster runs (loaded
+  // machine) showed no change in the WAL fdatasync times during flushes
+  // (p90 10-16 ms against 10-32, p99 21-79 against 27-153, the loop delay
+  // included) nor in the cluster p99 (bench/RESULTS.md, storage session 7).
+  tableBytesPerSync: 0,
 });
 
 /** Deepest level; 7 levels of ×10 hold far more than one node will. */
@@ -148,6 +161,7 @@ export function resolveOptions(partial: Partial<LsmOptions> = {}): LsmOptions {
   positiveInteger('walBufferBytes', options.walBufferBytes, 0);
   positiveInteger('groupCommitLingerMs', options.groupCommitLingerMs, 0);
   positiveInteger('groupCommitLingerMinWrites', options.groupCommitLingerMinWrites, 1);
+  positiveInteger('tableBytesPerSync', options.tableBytesPerSync, 0);
   positiveInteger('targetFileBytes', options.targetFileBytes, 1024);
   positiveInteger('level0CompactionFiles', options.level0CompactionFiles, 1);
   positiveInteger('level0StopWritesFiles', options.level0StopWritesFiles, options.level0CompactionFiles);

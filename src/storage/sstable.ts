@@ -63,6 +63,11 @@ export interface TableBuildOptions {
   blockBytes: number;
   bloomBitsPerKey: number;
   compression: 'lz4' | 'none';
+  /**
+   * fdatasync the file every this many bytes while it is written (RocksDB's
+   * bytes_per_sync); 0 or absent: only once, when finished.
+   */
+  tableBytesPerSync?: number;
   /** The format to write: the current one unless given (2: a table as the previous build wrote it, for compatibility tests). */
   formatVersion?: 2 | 3;
 }
@@ -98,6 +103,8 @@ export class TableBuilder {
   private readonly out = new ByteWriter(outputChunkBytes + 8192);
   private readonly handle = Buffer.alloc(12);
   private offset = 0;
+  /** Bytes covered by the last periodic sync (tableBytesPerSync). */
+  private syncedBytes = 0;
   private h1s: Uint32Array;
   private h2s: Uint32Array;
   private readonly hash = new Uint32Array(2);
@@ -198,9 +205,15 @@ export class TableBuilder {
     if (this.block.estimatedBytes >= this.options.blockBytes) this.finishBlock();
   }
 
-  /** Appends buffered output once enough has piled up; call between adds. */
+  /** Appends buffered output once enough has piled up (and syncs every tableBytesPerSync); call between adds. */
   async drain(): Promise<void> {
-    if (this.out.length >= outputChunkBytes) await this.writePending();
+    if (this.out.length < outputChunkBytes) return;
+    await this.writePending();
+    const every = this.options.tableBytesPerSync ?? 0;
+    if (every > 0 && this.offset - this.syncedBytes >= every) {
+      this.syncedBytes = this.offset;
+      await this.file.sync();
+    }
   }
 
   private async writePending(): Promise<void> {
