@@ -195,12 +195,13 @@ export interface ReplicaStoreStats {
   siblingLimitRejections: number;
 }
 
-/** A write handed to the engine and not yet settled, under its storage key (`id` in the pending map). */
+/** A write handed to the engine and not yet settled, under its storage key in the pending map. */
 interface PendingWrite {
   readonly object: StoredObject | undefined;
   readonly durable: Promise<void>;
-  readonly id: string;
   readonly skey: Uint8Array;
+  /** The next pending write whose key has the same hash (PendingMap's chain). */
+  next: PendingWrite | undefined;
   /** Told when the write settles (overwriteNowThen), with its token. */
   readonly listener: DurabilityListener | undefined;
   readonly token: number;
@@ -215,10 +216,10 @@ interface PendingWrite {
  */
 class PendingOverwrite implements PendingWrite {
   private built: StoredObject | undefined;
+  next: PendingWrite | undefined = undefined;
 
   constructor(
     readonly durable: Promise<void>,
-    readonly id: string,
     readonly skey: Uint8Array,
     /** encodeSoleValue's bytes: the same object decideOverwrite builds, encoded. */
     private readonly bytes: Uint8Array,
@@ -228,6 +229,80 @@ class PendingOverwrite implements PendingWrite {
 
   get object(): StoredObject {
     return (this.built ??= decodeObject(this.bytes));
+  }
+}
+
+/**
+ * Pending writes by storage key, found by a 32-bit hash of the key (as the
+ * object cache finds its slots) instead of a string of it: under sync
+ * `always` every write is pending for a group commit, and a string per
+ * write cost an allocation and a hash of its own. Keys sharing a hash
+ * chain through `next`; the key is compared before an entry is used.
+ */
+class PendingMap {
+  private readonly heads = new Map<number, PendingWrite>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  get(skey: Uint8Array): PendingWrite | undefined {
+    if (this.count === 0) return undefined;
+    for (let e = this.heads.get(fnv1a32(skey)); e !== undefined; e = e.next) if (bytesEqual(e.skey, skey)) return e;
+    return undefined;
+  }
+
+  has(skey: Uint8Array): boolean {
+    return this.get(skey) !== undefined;
+  }
+
+  /** `entry` becomes its key's pending write, replacing the one before it (which then settles unseen). */
+  set(entry: PendingWrite): void {
+    const hash = fnv1a32(entry.skey);
+    let head = this.heads.get(hash);
+    if (head !== undefined && bytesEqual(head.skey, entry.skey)) {
+      head = head.next;
+      this.count--;
+    } else {
+      for (let e = head; e !== undefined; e = e.next) {
+        const after = e.next;
+        if (after !== undefined && bytesEqual(after.skey, entry.skey)) {
+          e.next = after.next;
+          this.count--;
+          break;
+        }
+      }
+    }
+    entry.next = head;
+    this.heads.set(hash, entry);
+    this.count++;
+  }
+
+  /** Removes `entry` if it is still its key's pending write. */
+  deleteIf(entry: PendingWrite): void {
+    if (this.count === 0) return;
+    const hash = fnv1a32(entry.skey);
+    const head = this.heads.get(hash);
+    if (head === entry) {
+      if (entry.next === undefined) this.heads.delete(hash);
+      else this.heads.set(hash, entry.next);
+      this.count--;
+      return;
+    }
+    for (let e = head; e !== undefined; e = e.next) {
+      if (e.next === entry) {
+        e.next = entry.next;
+        this.count--;
+        return;
+      }
+    }
+  }
+
+  values(): PendingWrite[] {
+    const all: PendingWrite[] = [];
+    for (const head of this.heads.values()) for (let e: PendingWrite | undefined = head; e !== undefined; e = e.next) all.push(e);
+    return all;
   }
 }
 
@@ -523,11 +598,11 @@ export class ReplicaStore {
   private readonly locks = new Map<string, Promise<void>>();
   /**
    * Objects handed to the engine whose put has not resolved yet, by storage
-   * key (latin1), so a later locked read-modify-write of the key builds on
-   * them; `undefined` when the key was removed. An entry leaves when its
+   * key, so a later locked read-modify-write of the key builds on them (an
+   * entry's object is undefined when the key was removed). An entry leaves when its
    * engine write settles (it is then readable from the engine, or failed).
    */
-  private readonly pending = new Map<string, PendingWrite>();
+  private readonly pending = new PendingMap();
   private readonly cache: ObjectCache;
   /**
    * An engine that applies a write at once may answer every such write with
@@ -645,7 +720,7 @@ export class ReplicaStore {
     const object = this.decodeEntry(key, entry, transient);
     // Same admission as loadAndCache; nothing can interleave here, but a key
     // with a write in flight may hold what that write has yet to settle.
-    if ((++this.cacheMisses & cacheAdmitMask) === 0 && (this.pending.size === 0 || !this.pending.has(storageId(skey)))) {
+    if ((++this.cacheMisses & cacheAdmitMask) === 0 && !this.pending.has(skey)) {
       this.cache.set(skey, transient ? ownedObject(object, pinnableBytes) : object);
     }
     return object;
@@ -753,12 +828,12 @@ export class ReplicaStore {
     try {
       validateKey(key);
       skey = storageKey(key);
-      // The id string only when a lock or a pending write could be found under it.
-      id = this.locks.size === 0 && this.pending.size === 0 ? undefined : storageId(skey);
+      // The id string only when a lock could be found under it.
+      id = this.locks.size === 0 ? undefined : storageId(skey);
       // Unlocked with the stored object in memory or readable synchronously: decided
       // now, without the lock's promises (nothing can interleave, as under the lock).
       if (id === undefined || !this.locks.has(id)) {
-        const pending = id === undefined ? undefined : this.pending.get(id);
+        const pending = this.pending.get(skey);
         let stored: StoredObject | undefined;
         if (pending !== undefined) stored = pending.object;
         else {
@@ -768,11 +843,11 @@ export class ReplicaStore {
             const entry = this.lookupViewNow(skey);
             if (entry !== wouldWait) {
               stored = entry === undefined ? undefined : this.decodeAndAdmit(key, skey, entry, false);
-              return this.settle(this.merge(id, skey, stored, incoming, incomingBytes));
+              return this.settle(this.merge(skey, stored, incoming, incomingBytes));
             }
           }
         }
-        if (pending !== undefined || stored !== undefined) return this.settle(this.merge(id, skey, stored, incoming, incomingBytes));
+        if (pending !== undefined || stored !== undefined) return this.settle(this.merge(skey, stored, incoming, incomingBytes));
       }
     } catch (error) {
       return Promise.reject(error as Error);
@@ -781,28 +856,28 @@ export class ReplicaStore {
     // The lock covers deciding and handing over; durability is awaited after it
     // is released, and before resolving, so callers acknowledging a replica
     // write only on this promise still acknowledge durable data.
-    return this.withKey(lockId, () => this.loadLocked(key, skey, lockId).then((stored) => this.merge(lockId, skey, stored, incoming, incomingBytes))).then((merged) => this.settle(merged));
+    return this.withKey(lockId, () => this.loadLocked(key, skey).then((stored) => this.merge(skey, stored, incoming, incomingBytes))).then((merged) => this.settle(merged));
   }
 
   /** apply's merge of `incoming` into `stored`, handed to the engine; under the key's lock or with nothing able to interleave. */
-  private merge(id: string | undefined, skey: Uint8Array, stored: StoredObject | undefined, incoming: StoredObject, incomingBytes: Uint8Array | undefined): MergeResult {
+  private merge(skey: Uint8Array, stored: StoredObject | undefined, incoming: StoredObject, incomingBytes: Uint8Array | undefined): MergeResult {
     for (const v of incoming.versions) this.hlc.observe(v.timestampMs);
     const normalized = normalizeObject(incoming);
     if (stored === undefined) {
       if (normalized.versions.length === 0) {
         this.counters.noopMerges++;
-        return { object: normalized, durable: this.settledFor(id) };
+        return { object: normalized, durable: this.settledFor(skey) };
       }
       this.counters.appliedMerges++;
-      return { object: normalized, durable: this.handOff(id, skey, normalized, asEncoded(normalized, incoming, incomingBytes)) };
+      return { object: normalized, durable: this.handOff(skey, normalized, asEncoded(normalized, incoming, incomingBytes)) };
     }
     const merged = mergeObjects(stored, normalized);
     if (sameObject(merged, stored)) {
       this.counters.noopMerges++;
-      return { object: stored, durable: this.settledFor(id) };
+      return { object: stored, durable: this.settledFor(skey) };
     }
     this.counters.appliedMerges++;
-    return { object: merged, durable: this.handOff(id, skey, merged, asEncoded(merged, incoming, incomingBytes)) };
+    return { object: merged, durable: this.handOff(skey, merged, asEncoded(merged, incoming, incomingBytes)) };
   }
 
   /** The merged object once its write is durable: at once when that write settled as it was handed over. */
@@ -840,11 +915,11 @@ export class ReplicaStore {
     validateKey(key);
     validateValue(key, value);
     const skey = storageKey(key);
-    // The id string only when a lock or a pending write could be found under it.
-    const id = this.locks.size === 0 && this.pending.size === 0 ? undefined : storageId(skey);
+    // The id string only when a lock could be found under it.
+    const id = this.locks.size === 0 ? undefined : storageId(skey);
     // A held lock means an operation on the key is deciding now: this write goes after it.
     if (id !== undefined && this.locks.has(id)) return wouldWait;
-    const pending = id === undefined ? undefined : this.pending.get(id);
+    const pending = this.pending.get(skey);
     let known = pending !== undefined ? (pending.object ?? emptyObject) : this.cache.get(skey);
     const seen = options.overwrite === true ? null : (context ?? emptyClock);
     if (known === undefined) {
@@ -854,8 +929,8 @@ export class ReplicaStore {
       known = entry === undefined ? emptyObject : seen === null ? this.supersededBase(key, entry) : this.decodeEntry(key, entry);
     }
     // Synchronous from here on: nothing can interleave, as under the lock.
-    if (seen === null && coversAll(known)) return this.decideOverwrite(key, skey, id, known, value, options.expiresAtMs ?? null);
-    return this.decide(key, skey, id ?? storageId(skey), known, seen, false, this.valueMaker(value, options.expiresAtMs ?? null));
+    if (seen === null && coversAll(known)) return this.decideOverwrite(key, skey, known, value, options.expiresAtMs ?? null);
+    return this.decide(key, skey, known, seen, false, this.valueMaker(value, options.expiresAtMs ?? null));
   }
 
   /**
@@ -898,8 +973,7 @@ export class ReplicaStore {
     validateValue(key, value);
     const skey = storageKey(key);
     // A key locked, pending or cached takes coordinatePutNow, which builds on what is in memory.
-    const id = this.locks.size === 0 && this.pending.size === 0 ? undefined : storageId(skey);
-    if ((id !== undefined && (this.locks.has(id) || this.pending.has(id))) || (this.cache.size !== 0 && this.cache.get(skey) !== undefined)) {
+    if ((this.locks.size !== 0 && this.locks.has(storageId(skey))) || this.pending.has(skey) || (this.cache.size !== 0 && this.cache.get(skey) !== undefined)) {
       return later(this.outcomeNow(key, value, expiresAtMs, lent), listener, token);
     }
     const memo = (this.memo ??= new OverwriteMemo());
@@ -913,7 +987,7 @@ export class ReplicaStore {
         base.lastWallMs = 0;
         base.newestTimestampMs = -Infinity;
       } else if (!peekSoleNodeBase(entry.value, node, base)) {
-        const outcome = this.decideOverwrite(key, skey, id, this.supersededBase(key, entry), lent ? ownedCopy(value) : value, expiresAtMs);
+        const outcome = this.decideOverwrite(key, skey, this.supersededBase(key, entry), lent ? ownedCopy(value) : value, expiresAtMs);
         return later(outcome.settled === true ? durableNow : outcome.durable, listener, token);
       }
     }
@@ -934,7 +1008,7 @@ export class ReplicaStore {
       this.writeSeq++;
     } else {
       // The bytes hold all of the object (a lent value too: it was copied into them).
-      this.track(new PendingOverwrite(durable, id ?? storageId(skey), skey, bytes, listener, token));
+      this.track(new PendingOverwrite(durable, skey, bytes, listener, token));
     }
     memo.rememberFound(counter, lastWallMs, timestampMs);
     this.counters.coordinatedWrites++;
@@ -954,7 +1028,7 @@ export class ReplicaStore {
    * without the stamp and maker closures, the merge's temporary clock, or a
    * closure for the outcome's context.
    */
-  private decideOverwrite(key: Uint8Array, skey: Uint8Array, id: string | undefined, stored: StoredObject, value: Uint8Array, expiresAtMs: number | null): StoreWriteOutcome {
+  private decideOverwrite(key: Uint8Array, skey: Uint8Array, stored: StoredObject, value: Uint8Array, expiresAtMs: number | null): StoreWriteOutcome {
     for (const v of stored.versions) this.hlc.observe(v.timestampMs);
     const seen = stored.context;
     const timestampMs = this.hlc.now();
@@ -970,7 +1044,7 @@ export class ReplicaStore {
     if (bytes.length > maxObjectBytes) {
       throw new ConflictError(`Cannot write key ${describeKey(key)}: its 1 versions would take ${bytes.length} bytes, the limit is ${maxObjectBytes}; read it and write with its context to resolve the siblings`);
     }
-    const durable = this.handOff(id, skey, object, bytes);
+    const durable = this.handOff(skey, object, bytes);
     this.counters.coordinatedWrites++;
     return new OverwriteOutcome(this, object, written, durable, this.handedOffSettled, seen, merged, wall, bytes);
   }
@@ -1099,10 +1173,10 @@ export class ReplicaStore {
     const id = storageId(skey);
     return this.withKey(id, () => {
       // Decided without a promise when the object is in memory (pending or cached): the common case.
-      const pending = this.pending.get(id);
+      const pending = this.pending.get(skey);
       const known = pending !== undefined ? (pending.object ?? emptyObject) : this.cache.get(skey);
-      if (known !== undefined) return this.decide(key, skey, id, known, context, dropWhenDead, make);
-      return this.loadAndCache(key, skey).then((stored) => this.decide(key, skey, id, stored ?? emptyObject, context, dropWhenDead, make));
+      if (known !== undefined) return this.decide(key, skey, known, context, dropWhenDead, make);
+      return this.loadAndCache(key, skey).then((stored) => this.decide(key, skey, stored ?? emptyObject, context, dropWhenDead, make));
     });
   }
 
@@ -1110,7 +1184,6 @@ export class ReplicaStore {
   private decide(
     key: Uint8Array,
     skey: Uint8Array,
-    id: string,
     stored: StoredObject,
     context: WriteContext | null,
     dropWhenDead: boolean,
@@ -1129,7 +1202,7 @@ export class ReplicaStore {
       return { dot: { node: this.nodeId, counter: next }, timestampMs };
     };
     const written = make(stored, stamp);
-    if (written === undefined) return { object: stored, written: [], context: seenClock, durable: this.settledFor(id) };
+    if (written === undefined) return { object: stored, written: [], context: seenClock, durable: this.settledFor(skey) };
     const wall = Math.floor(this.clock.wallMs());
     let survivors: Version[];
     let merged: VClock;
@@ -1158,7 +1231,7 @@ export class ReplicaStore {
         `Cannot write key ${describeKey(key)}: its ${object.versions.length} versions would take ${bytes.length} bytes, the limit is ${maxObjectBytes}; read it and write with its context to resolve the siblings`,
       );
     }
-    const durable = dropWhenDead && object.versions.every((v) => v.kind === 'tombstone') ? this.handOff(id, skey, undefined) : this.handOff(id, skey, object, bytes);
+    const durable = dropWhenDead && object.versions.every((v) => v.kind === 'tombstone') ? this.handOff(skey, undefined) : this.handOff(skey, object, bytes);
     this.counters.coordinatedWrites++;
     return new CoordinatedWrite(object, written, durable, this.handedOffSettled, () => this.writeContext(seen, seenClock, written, merged, survivors, wall), bytes);
   }
@@ -1244,15 +1317,15 @@ export class ReplicaStore {
         const skey = storageKey(item.key, item.partition);
         const id = storageId(skey);
         const durable = await this.withKey(id, async () => {
-          const current = await this.loadLocked(item.key, skey, id);
+          const current = await this.loadLocked(item.key, skey);
           if (current === undefined) return undefined;
           const kept = current.versions.filter((v) => !purgeable(v, cutoff));
           result.versionsDropped += current.versions.length - kept.length;
           if (kept.length === 0) {
             result.keysRemoved++;
-            return this.handOff(id, skey, undefined);
+            return this.handOff(skey, undefined);
           }
-          return this.handOff(id, skey, { context: current.context, versions: kept });
+          return this.handOff(skey, { context: current.context, versions: kept });
         });
         await durable;
       }
@@ -1290,7 +1363,7 @@ export class ReplicaStore {
   /** Removes every key on this replica (FLUSHALL on a single node). */
   async clear(): Promise<number> {
     // Writes already handed over land first, so none resurrects a key after the deletes.
-    await Promise.allSettled([...this.pending.values()].map((p) => p.durable));
+    await Promise.allSettled(this.pending.values().map((p) => p.durable));
     let removed = 0;
     for (;;) {
       this.writeSeq++;
@@ -1305,8 +1378,8 @@ export class ReplicaStore {
   }
 
   /** The object a locked read-modify-write builds on: a pending hand-over first, else the engine's. */
-  private async loadLocked(key: Uint8Array, skey: Uint8Array, id: string): Promise<StoredObject | undefined> {
-    const pending = this.pending.get(id);
+  private async loadLocked(key: Uint8Array, skey: Uint8Array): Promise<StoredObject | undefined> {
+    const pending = this.pending.get(skey);
     if (pending !== undefined) return pending.object;
     return this.cache.get(skey) ?? this.loadAndCache(key, skey);
   }
@@ -1319,13 +1392,11 @@ export class ReplicaStore {
    * which the engine never stored). The pending entry leaves once the write
    * settles, so a failed write is not seen by anyone afterwards.
    */
-  private handOff(knownId: string | undefined, skey: Uint8Array, object: StoredObject | undefined, bytes?: Uint8Array): Promise<void> {
+  private handOff(skey: Uint8Array, object: StoredObject | undefined, bytes?: Uint8Array): Promise<void> {
     // Any write but overwriteNow's own (which does not come here) makes its memory of the key stale.
     this.memo?.forget(skey);
     const write = (): Promise<void> => (object === undefined ? this.engine.delete(skey) : this.engine.put(skey, bytes ?? encodeObject(object), encodeMeta(object)));
-    // Without a pending write no id is needed unless this one becomes pending.
-    let id = knownId;
-    const before = this.pending.size === 0 ? undefined : this.pending.get((id ??= storageId(skey)));
+    const before = this.pending.get(skey);
     const durable =
       before === undefined
         ? write()
@@ -1339,7 +1410,7 @@ export class ReplicaStore {
       else this.cache.refresh(skey, object);
       return durable;
     }
-    this.track({ object, durable, id: id ?? storageId(skey), skey, listener: undefined, token: 0 });
+    this.track({ object, durable, skey, next: undefined, listener: undefined, token: 0 });
     return durable;
   }
 
@@ -1357,7 +1428,7 @@ export class ReplicaStore {
 
   /** A write handed over and not settled: pending until its engine write settles, then the cache and memo follow what happened. */
   private track(entry: PendingWrite): void {
-    this.pending.set(entry.id, entry);
+    this.pending.set(entry);
     this.writeSeq++;
     // The closures hold the entry only (it carries the rest).
     entry.durable.then(
@@ -1377,7 +1448,7 @@ export class ReplicaStore {
       if (object === undefined) this.cache.delete(skey);
       else this.cache.refresh(skey, object);
     }
-    if (this.pending.get(entry.id) === entry) this.pending.delete(entry.id);
+    this.pending.deleteIf(entry);
     // Last: the store is consistent when the listener acts on it.
     entry.listener?.writeSettled(entry.token, false, undefined);
   }
@@ -1387,15 +1458,13 @@ export class ReplicaStore {
     this.writeSeq++;
     this.cache.delete(entry.skey);
     this.memo?.forget(entry.skey);
-    if (this.pending.get(entry.id) === entry) this.pending.delete(entry.id);
+    this.pending.deleteIf(entry);
     entry.listener?.writeSettled(entry.token, true, error);
   }
 
   /** For a write that changed nothing: durable once whatever it read is. */
-  private settledFor(id: string | undefined): Promise<void> {
-    // No id: nothing was pending or locked when the caller looked (and nothing has run since).
-    if (id === undefined || this.pending.size === 0) return resolved;
-    return this.pending.get(id)?.durable ?? resolved;
+  private settledFor(skey: Uint8Array): Promise<void> {
+    return this.pending.get(skey)?.durable ?? resolved;
   }
 
   /**

@@ -7,10 +7,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { IoError, RealClock, VirtualClock, fromUtf8, silentLogger, utf8 } from '../../../src/core/index.ts';
+import { IoError, RealClock, VirtualClock, fnv1a32, fromUtf8, silentLogger, utf8 } from '../../../src/core/index.ts';
 import { MemoryEngine, openLsm } from '../../../src/storage/index.ts';
 import type { Engine } from '../../../src/storage/index.ts';
-import { LocalKv, ReplicaStore, maxKeyBytes } from '../../../src/replication/index.ts';
+import { LocalKv, ReplicaStore, maxKeyBytes, storageKey, wouldWait } from '../../../src/replication/index.ts';
 import type { StoredObject } from '../../../src/replication/index.ts';
 import { GatedSyncFileSystem, settle } from './gated-fs.ts';
 
@@ -48,6 +48,43 @@ describe('ReplicaStore durability contract', () => {
       await Promise.all([first.durable, second.durable, overwrite.durable]);
       assert.equal(firstDurable, true);
       assert.deepEqual(valuesOf(await store.readRaw(key)), ['c']);
+    } finally {
+      fs.release();
+      await engine.close();
+    }
+  });
+
+  it('pending writes of keys whose storage keys share a hash stay apart (the pending map chains them)', async () => {
+    // Found by search: fnv1a32 of their storage keys is equal (the pending map's hash).
+    const [a, b] = [utf8('k67907'), utf8('k87695')];
+    assert.equal(fnv1a32(storageKey(a)), fnv1a32(storageKey(b)), 'the keys no longer collide: search for a new pair');
+    const fs = new GatedSyncFileSystem();
+    const engine = await openLsm('/db', { sync: 'always' }, { fs, clock: new RealClock(), log: silentLogger });
+    const store = new ReplicaStore({ engine, clock: new VirtualClock(), nodeId: 'n1' });
+    try {
+      fs.gated = true;
+      const durable = [store.overwriteNow(a, utf8('a1'), null), store.overwriteNow(b, utf8('b1'), null)];
+      for (const d of durable) assert.ok(d instanceof Promise, 'both writes wait for the fsync');
+      // Each key's next write builds on its own pending write, whichever is first in the chain.
+      const onA = store.coordinatePutNow(a, utf8('a2'), null);
+      const onB = store.coordinatePutNow(b, utf8('b2'), null);
+      assert.ok(onA !== wouldWait && onB !== wouldWait);
+      assert.deepEqual(valuesOf(onA.object), ['a1', 'a2']);
+      assert.deepEqual(valuesOf(onB.object), ['b1', 'b2']);
+      const overA = await store.coordinatePut(a, utf8('a3'), null, { overwrite: true });
+      assert.deepEqual(valuesOf(overA.object), ['a3']);
+      const onB2 = store.coordinatePutNow(b, utf8('b3'), null);
+      assert.ok(onB2 !== wouldWait);
+      assert.deepEqual(valuesOf(onB2.object), ['b1', 'b2', 'b3'], 'replacing a pending write of one key leaves the other in the chain');
+      fs.release();
+      await Promise.all([...durable, onA.durable, onB.durable, overA.durable, onB2.durable]);
+      assert.deepEqual(valuesOf(await store.readRaw(a)), ['a3']);
+      assert.deepEqual(valuesOf(await store.readRaw(b)), ['b1', 'b2', 'b3']);
+      // Settled writes left the map: writes now read the engine.
+      const fresh = store.coordinatePutNow(a, utf8('a4'), null, { overwrite: true });
+      assert.ok(fresh !== wouldWait);
+      await fresh.durable;
+      assert.deepEqual(valuesOf(await store.readRaw(a)), ['a4']);
     } finally {
       fs.release();
       await engine.close();
