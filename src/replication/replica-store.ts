@@ -21,7 +21,12 @@
  *   engine writes are issued in decision order: one decided while an earlier
  *   write of the key is pending is issued after it, and fails with it (it
  *   carries the failed write's versions). A settled write leaves the map,
- *   so a failed version is never seen afterwards.
+ *   so a failed version is never seen afterwards. The map finds writes by a
+ *   hash of the storage key (no string per write); a plain SET's entry keeps
+ *   only its encoded bytes and decodes them if its object is asked for.
+ * - `overwriteNowThen` (KvApi.putNowThen) tells a listener when a pending
+ *   SET settles, from the reaction the pending entry has anyway, after the
+ *   map, cache and memo were updated: its caller reacts to no promise.
  * - An engine that applies a write at once may answer with a promise that
  *   is already resolved (the LSM engine shares one under sync none). A write
  *   answered with a promise this store has seen resolved is settled as it is
