@@ -58,6 +58,15 @@ export interface Engine {
    * skip per-write bookkeeping, so returning it costs callers nothing.
    */
   put(key: Uint8Array, value: Uint8Array, meta?: Uint8Array): Promise<void>;
+  /**
+   * Optional: put without a promise, for callers that write per request and
+   * count allocations. Returns true when the write is already as durable as
+   * the sync mode promises (`done` is then never called); otherwise returns
+   * false and calls `done` exactly once, later (never before returning),
+   * with undefined or the error `put` would have rejected with. Invalid
+   * arguments, a closed engine and a failed buffered WAL append throw.
+   */
+  putCallback?(key: Uint8Array, value: Uint8Array, meta: Uint8Array | undefined, done: (error: Error | undefined) => void): boolean;
   delete(key: Uint8Array): Promise<void>;
   /** Applies every operation or none, also across a crash. */
   write(batch: readonly BatchOp[]): Promise<void>;

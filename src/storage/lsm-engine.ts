@@ -105,11 +105,23 @@ interface NextWal {
  */
 const walPrepareFraction = 0.5;
 
+/**
+ * A write waiting for group commit: a batch, or one put (`batch` undefined:
+ * `key`, `value`, `meta`), so a put builds no batch array or op object.
+ * Settled by `resolve`/`reject` (put, write) or by `done` (putCallback).
+ */
 interface PendingWrite {
-  batch: readonly BatchOp[];
-  resolve: () => void;
-  reject: (error: unknown) => void;
+  batch: readonly BatchOp[] | undefined;
+  key: Uint8Array;
+  value: Uint8Array;
+  meta: Uint8Array | undefined;
+  resolve: (() => void) | undefined;
+  reject: ((error: unknown) => void) | undefined;
+  done: ((error: Error | undefined) => void) | undefined;
 }
+
+/** The key and value of a queued batch (unused: the batch holds them). */
+const noBytes = new Uint8Array(0);
 
 interface VersionEdit {
   add: { level: number; table: Table }[];
@@ -507,8 +519,7 @@ export class LsmEngine implements Engine {
       } catch (error) {
         return Promise.reject(error as Error);
       }
-      const batch: BatchOp[] = [meta === undefined ? { type: 'put', key, value } : { type: 'put', key, value, meta }];
-      return new Promise<void>((resolve, reject) => this.enqueue({ batch, resolve, reject }));
+      return new Promise<void>((resolve, reject) => this.enqueue({ batch: undefined, key, value, meta, resolve, reject, done: undefined }));
     }
     if (this.options.sync === 'always' || this.closed || this.closing || this.needsRoom() || this.walDirty) {
       return this.write([meta === undefined ? { type: 'put', key, value } : { type: 'put', key, value, meta }]);
@@ -525,6 +536,40 @@ export class LsmEngine implements Engine {
     this.applyPut(key, value, meta);
     if ((++this.opsSinceYield & writesPerYield) === 0 && this.backgroundBusy()) return yieldToLoop();
     return resolvedVoid;
+  }
+
+  /**
+   * put without a promise (Engine.putCallback): true when the write is
+   * already as durable as the sync mode promises (sync `none`/`interval`
+   * with room in the memtable; `done` is then never called), else false and
+   * `done` is called once, later. Under sync `always` a write costs no
+   * promise, no resolving functions and no closure.
+   */
+  putCallback(key: Uint8Array, value: Uint8Array, meta: Uint8Array | undefined, done: (error: Error | undefined) => void): boolean {
+    this.checkOpen();
+    this.validatePut(key, value, meta);
+    if (this.options.sync === 'always') {
+      this.enqueue({ batch: undefined, key, value, meta, resolve: undefined, reject: undefined, done });
+      return false;
+    }
+    if (this.needsRoom() || this.walDirty) {
+      this.write([meta === undefined ? { type: 'put', key, value } : { type: 'put', key, value, meta }]).then(
+        () => done(undefined),
+        (error: unknown) => done(error as Error),
+      );
+      return false;
+    }
+    const w = this.walBuffer;
+    const mark = w.length;
+    encodePutRecord(w, key, value, meta);
+    this.walRecordBuffered(mark);
+    this.applyPut(key, value, meta);
+    if ((++this.opsSinceYield & writesPerYield) === 0 && this.backgroundBusy()) {
+      // As put yields here: callers that write back to back must not starve the flush.
+      setImmediate(done, undefined);
+      return false;
+    }
+    return true;
   }
 
   delete(key: Uint8Array): Promise<void> {
@@ -565,7 +610,7 @@ export class LsmEngine implements Engine {
     this.validate(batch);
     if (batch.length === 0) return;
     if (this.options.sync === 'always') {
-      return new Promise<void>((resolve, reject) => this.enqueue({ batch, resolve, reject }));
+      return new Promise<void>((resolve, reject) => this.enqueue({ batch, key: noBytes, value: noBytes, meta: undefined, resolve, reject, done: undefined }));
     }
     if (this.needsRoom()) await this.ensureRoom();
     if (this.walDirty) await this.repairWal();
@@ -623,6 +668,21 @@ export class LsmEngine implements Engine {
     this.walDirty = false;
   }
 
+  /** Resolves or rejects a queued write; a putCallback callback that throws is logged, not let into the commit loop. */
+  private settle(p: PendingWrite, error: unknown): void {
+    const done = p.done;
+    if (done === undefined) {
+      if (error === undefined) (p.resolve as () => void)();
+      else (p.reject as (error: unknown) => void)(error);
+      return;
+    }
+    try {
+      done(error === undefined ? undefined : (error as Error));
+    } catch (thrown) {
+      this.log.error('A putCallback callback threw; the write itself is done', { error: String(thrown) });
+    }
+  }
+
   private enqueue(write: PendingWrite): void {
     this.queue.push(write);
     if (this.lingerWake !== undefined && this.queue.length >= this.lingerTarget) this.endLinger();
@@ -651,14 +711,16 @@ export class LsmEngine implements Engine {
           if (this.needsRoom()) await this.ensureRoom();
           if (this.walDirty) await this.repairWal();
         } catch (error) {
-          for (const p of this.queue.splice(0)) p.reject(error);
+          for (const p of this.queue.splice(0)) this.settle(p, error);
           continue;
         }
         const w = this.walBuffer;
         w.reset();
         let count = 0;
         while (count < this.queue.length && w.length < maxGroupCommitBytes) {
-          encodeBatchRecord(w, (this.queue[count] as PendingWrite).batch);
+          const p = this.queue[count] as PendingWrite;
+          if (p.batch === undefined) encodePutRecord(w, p.key, p.value, p.meta);
+          else encodeBatchRecord(w, p.batch);
           count++;
         }
         const group = this.queue.splice(0, count);
@@ -676,15 +738,16 @@ export class LsmEngine implements Engine {
           this.walDirty = true;
           w.reset();
           const failure = asIoError(error, `Cannot append to the WAL ${this.wal.path}`);
-          for (const p of group) p.reject(failure);
+          for (const p of group) this.settle(p, failure);
           continue;
         }
         w.reset();
         // Writes queued during the fdatasync, before this group's writers are woken (see linger).
         const queuedBefore = this.queue.length;
         for (const p of group) {
-          this.apply(p.batch);
-          p.resolve();
+          if (p.batch === undefined) this.applyPut(p.key, p.value, p.meta);
+          else this.apply(p.batch);
+          this.settle(p, undefined);
         }
         this.lastGroupWrites = group.length;
         await yieldToLoop();
