@@ -571,6 +571,10 @@ export class Memtable {
     // Positions below `scanned` exist in every key; each is marked when some key differs there from the first.
     let scanned = Math.min(maxScannedKeyBytes, f[e0 + fKeyLen] as number);
     const varies = new Uint8Array(maxScannedKeyBytes);
+    // Positions from `limit` on no longer matter: 6 varying ones lie below it. Every
+    // position below the final limit was compared for every key (limit only falls).
+    let limit = scanned;
+    let varying = 0;
     // Each key is a likely cache miss into the arena: a full memtable's took tens of ms in one step.
     for (let id = from + 1; id < count; id++) {
       const e = id * entryStride;
@@ -578,7 +582,25 @@ export class Memtable {
       const off = f[e + fKeyOff] as number;
       const len = f[e + fKeyLen] as number;
       if (len < scanned) scanned = len;
-      for (let i = 0; i < scanned; i++) if (key[off + i] !== firstKey[firstOff + i]) varies[i] = 1;
+      const end = scanned < limit ? scanned : limit;
+      const before = varying;
+      for (let i = 0; i < end; i++) {
+        if (varies[i] === 0 && key[off + i] !== firstKey[firstOff + i]) {
+          varies[i] = 1;
+          varying++;
+        }
+      }
+      if (varying >= sortKeyBytes && varying !== before) {
+        // Recount below `end`: the new limit is just past the 6th varying position.
+        let seen = 0;
+        for (let i = 0; i < end; i++) {
+          if (varies[i] === 1 && ++seen === sortKeyBytes) {
+            limit = i + 1;
+            break;
+          }
+        }
+        varying = seen;
+      }
       if (++moves >= sortStepMoves) {
         moves = 0;
         yield undefined;

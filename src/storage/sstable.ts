@@ -564,7 +564,14 @@ export class Table {
     return block;
   }
 
+  /**
+   * Closes the file and drops the table's cached blocks: a closed table is
+   * never read again (obsolete after a compaction, or the engine closing),
+   * and its blocks, a flush's prepopulated ones above all, would otherwise
+   * hold cache room until evicted.
+   */
   async close(): Promise<void> {
+    this.cache.removeAll(this.cacheSlots);
     await this.file.close();
   }
 }

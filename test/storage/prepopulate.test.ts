@@ -194,3 +194,17 @@ test('a crash during or after prepopulating flushes loses no acknowledged write 
     await reopened.close();
   }
 });
+
+test('the blocks of tables a compaction made obsolete leave the cache with them', async () => {
+  const db = await openLsm('/db', small, env(new MemoryFileSystem()));
+  await putUntilFlushed(db, 0, 3000, 3);
+  assert.ok((db.stats().blockCacheBytes as number) > 0);
+  // Every L0 table is merged into L1: compaction outputs are not prepopulated, and the inputs are closed.
+  await db.compact();
+  for (let spins = 0; (db.stats().blockCacheBytes as number) > 0; spins++) {
+    assert.ok(spins < 1000, `${db.stats().blockCacheBytes} bytes of obsolete tables' blocks stayed cached`);
+    await turn();
+  }
+  for (let i = 0; i < 3000; i += 11) assert.deepEqual((await db.get(key(i)))?.value, Buffer.from(value(i)), `key ${i}`);
+  await db.close();
+});
