@@ -222,9 +222,13 @@ interface PendingWrite {
 class PendingOverwrite implements PendingWrite {
   private built: StoredObject | undefined;
   next: PendingWrite | undefined = undefined;
+  /** For a write reported through Engine.putCallback: how it settled (undefined: not yet), and the promise made if someone asked for one. */
+  private outcome: { error: Error | undefined } | undefined;
+  private settleMade: ((error: Error | undefined) => void) | undefined;
 
   constructor(
-    readonly durable: Promise<void>,
+    /** The engine's promise (Engine.put); undefined for putCallback, made only when asked for. */
+    private promise: Promise<void> | undefined,
     readonly skey: Uint8Array,
     /** encodeSoleValue's bytes: the same object decideOverwrite builds, encoded. */
     private readonly bytes: Uint8Array,
@@ -232,8 +236,23 @@ class PendingOverwrite implements PendingWrite {
     readonly token: number,
   ) {}
 
+  get durable(): Promise<void> {
+    if (this.promise !== undefined) return this.promise;
+    const outcome = this.outcome;
+    if (outcome !== undefined) return (this.promise = outcome.error === undefined ? resolved : Promise.reject(outcome.error));
+    return (this.promise = new Promise<void>((resolve, reject) => {
+      this.settleMade = (error) => (error === undefined ? resolve() : reject(error));
+    }));
+  }
+
   get object(): StoredObject {
     return (this.built ??= decodeObject(this.bytes));
+  }
+
+  /** The putCallback write settled (called once). */
+  settledWith(error: Error | undefined): void {
+    this.outcome = { error };
+    this.settleMade?.(error);
   }
 }
 
@@ -621,6 +640,8 @@ export class ReplicaStore {
   private lastHandedBack: Promise<void> | undefined;
   private sharedPromise: Promise<void> | undefined;
   private sharedFulfilled: Promise<void> | undefined;
+  /** Whether the last plain overwrite settled as it was handed over: the next one then uses Engine.put, else putCallback. */
+  private lastOverwriteSettled = false;
   /** Whether the last handOff settled at once (read right after it, synchronously). */
   private handedOffSettled = false;
   /**
@@ -1008,8 +1029,30 @@ export class ReplicaStore {
     // handOff without the object unless it is needed: the key is neither
     // pending nor cached (checked above), so a write settled at once
     // leaves nothing to update but the memo.
-    const durable = this.engine.put(skey, bytes, expiresAtMs === null ? undefined : encodeDeadAfter(expiresAtMs));
-    if (this.settledAtOnce(durable)) {
+    const meta = expiresAtMs === null ? undefined : encodeDeadAfter(expiresAtMs);
+    const engine = this.engine;
+    if (engine.putCallback !== undefined && !this.lastOverwriteSettled) {
+      // No promise, resolving functions or reaction per write: the pending entry and one callback.
+      const entry = new PendingOverwrite(undefined, skey, bytes, listener, token);
+      let settled: boolean;
+      try {
+        settled = engine.putCallback(skey, bytes, meta, (error) => this.overwriteSettled(entry, error));
+      } catch (error) {
+        // What put would reject with; nothing was written.
+        return later(Promise.reject(error as Error), listener, token);
+      }
+      this.writeSeq++;
+      // Writes settled at once (sync none) go through put, whose shared resolved promise costs nothing.
+      this.lastOverwriteSettled = settled;
+      if (!settled) this.pending.set(entry);
+      memo.rememberFound(counter, lastWallMs, timestampMs);
+      this.counters.coordinatedWrites++;
+      if (settled) return durableNow;
+      return listener === undefined ? entry.durable : durableLater;
+    }
+    const durable = engine.put(skey, bytes, meta);
+    this.lastOverwriteSettled = this.settledAtOnce(durable);
+    if (this.lastOverwriteSettled) {
       this.writeSeq++;
     } else {
       // The bytes hold all of the object (a lent value too: it was copied into them).
@@ -1435,16 +1478,24 @@ export class ReplicaStore {
   private track(entry: PendingWrite): void {
     this.pending.set(entry);
     this.writeSeq++;
-    // The closures hold the entry only (it carries the rest).
-    entry.durable.then(
-      () => this.pendingDurable(entry),
+    const durable = entry.durable;
+    durable.then(
+      () => {
+        if (durable === this.sharedPromise) this.sharedFulfilled = durable;
+        this.pendingDurable(entry);
+      },
       (error: unknown) => this.pendingFailed(entry, error),
     );
   }
 
+  /** A pending overwrite handed over with Engine.putCallback settled: the engine's callback, in place of track's reactions. */
+  private overwriteSettled(entry: PendingOverwrite, error: Error | undefined): void {
+    entry.settledWith(error);
+    if (error === undefined) this.pendingDurable(entry);
+    else this.pendingFailed(entry, error);
+  }
+
   private pendingDurable(entry: PendingWrite): void {
-    const durable = entry.durable;
-    if (durable === this.sharedPromise) this.sharedFulfilled = durable;
     this.writeSeq++;
     const skey = entry.skey;
     // A cached key is kept current (a key not cached stays out); asked first, so an overwrite's object is built only then.

@@ -8,9 +8,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IoError, RealClock, VirtualClock, fnv1a32, fromUtf8, silentLogger, utf8 } from '../../../src/core/index.ts';
+import type { AppendFile } from '../../../src/core/index.ts';
 import { MemoryEngine, openLsm } from '../../../src/storage/index.ts';
 import type { Engine } from '../../../src/storage/index.ts';
-import { LocalKv, ReplicaStore, maxKeyBytes, storageKey, wouldWait } from '../../../src/replication/index.ts';
+import { LocalKv, ReplicaStore, durableLater, maxKeyBytes, storageKey, wouldWait } from '../../../src/replication/index.ts';
 import type { StoredObject } from '../../../src/replication/index.ts';
 import { GatedSyncFileSystem, settle } from './gated-fs.ts';
 
@@ -85,6 +86,60 @@ describe('ReplicaStore durability contract', () => {
       assert.ok(fresh !== wouldWait);
       await fresh.durable;
       assert.deepEqual(valuesOf(await store.readRaw(a)), ['a4']);
+    } finally {
+      fs.release();
+      await engine.close();
+    }
+  });
+
+  it('a plain SET handed over with Engine.putCallback: its promise, a listener and a write built on it all see a failed fsync, and nothing of it remains', async () => {
+    class FailingSyncFileSystem extends GatedSyncFileSystem {
+      failing = false;
+      override async openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
+        const file = await super.openAppend(path, options);
+        const sync = file.sync.bind(file);
+        file.sync = async (): Promise<void> => {
+          await sync();
+          if (this.failing) throw new Error('EIO: fdatasync failed (test)');
+        };
+        return file;
+      }
+    }
+    const fs = new FailingSyncFileSystem();
+    const engine = await openLsm('/db', { sync: 'always' }, { fs, clock: new RealClock(), log: silentLogger });
+    assert.ok(engine.putCallback !== undefined, 'the LSM engine offers putCallback');
+    const store = new ReplicaStore({ engine, clock: new VirtualClock(), nodeId: 'n1' });
+    const key = utf8('k');
+    try {
+      const first = store.overwriteNow(key, utf8('stored'), null);
+      assert.ok(first instanceof Promise);
+      await first;
+      fs.gated = true;
+      const told: Array<[number, boolean, unknown]> = [];
+      const viaPromise = store.overwriteNow(key, utf8('lost'), null);
+      assert.ok(viaPromise instanceof Promise);
+      const other = utf8('other');
+      assert.equal(store.overwriteNowThen(other, utf8('o'), null, false, { writeSettled: (token, failed, error) => told.push([token, failed, error]) }, 7), durableLater);
+      const builtOn = store.coordinatePutNow(key, utf8('after'), null);
+      assert.ok(builtOn !== wouldWait);
+      assert.deepEqual(valuesOf(builtOn.object), ['after', 'lost'], 'built on the pending SET (decoded from its bytes)');
+      await settle();
+      assert.deepEqual(told, [], 'the listener is told only after the fsync');
+      fs.failing = true;
+      fs.release();
+      await assert.rejects(viaPromise, /EIO/);
+      await assert.rejects(builtOn.durable, (e: unknown) => e instanceof IoError && /an earlier write of it on n1 failed/.test(e.message));
+      assert.equal(told.length, 1);
+      assert.equal(told[0]?.[0], 7);
+      assert.equal(told[0]?.[1], true);
+      assert.match(String(told[0]?.[2]), /EIO/);
+      fs.failing = false;
+      // Nothing of the failed writes remains: the next SET reads what the engine stored.
+      const next = store.coordinatePutNow(key, utf8('next'), null);
+      assert.ok(next !== wouldWait);
+      await next.durable;
+      assert.deepEqual(valuesOf(await store.readRaw(key)), ['next', 'stored']);
+      assert.equal(await store.readRaw(other), undefined);
     } finally {
       fs.release();
       await engine.close();
