@@ -23,7 +23,11 @@
  *   carries the failed write's versions). A settled write leaves the map,
  *   so a failed version is never seen afterwards. The map finds writes by a
  *   hash of the storage key (no string per write); a plain SET's entry keeps
- *   only its encoded bytes and decodes them if its object is asked for.
+ *   only its encoded bytes and decodes them if its object is asked for. A
+ *   plain SET left pending goes to the engine through `putCallback` when it
+ *   offers it (no promise per write; the entry makes one only if asked), and
+ *   its callback runs inside the engine's commit loop, after the write is
+ *   applied and before the rest of its group is.
  * - `overwriteNowThen` (KvApi.putNowThen) tells a listener when a pending
  *   SET settles, from the reaction the pending entry has anyway, after the
  *   map, cache and memo were updated: its caller reacts to no promise.
