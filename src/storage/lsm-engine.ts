@@ -181,6 +181,8 @@ export class LsmEngine implements Engine {
   private readonly rowCache: RowCache;
   private readonly hash = new Uint32Array(2);
   private opsSinceYield = 0;
+  /** counters.gets when the last flush started: a flush prepopulates the block cache only if reads came since. */
+  private getsAtLastFlush = 0;
   /** When the running background step (flush or compaction) last resumed. */
   private stepStartMs = 0;
   private readonly counters = {
@@ -985,7 +987,13 @@ export class LsmEngine implements Engine {
     if (imm.entries > 0) {
       const number = this.nextFileNumber++;
       const path = `${this.dir}/${tableFileName(number)}`;
-      const warm = this.options.prepopulateBlockCacheOnFlush && this.options.blockCacheBytes > 0 ? this.blockCache : undefined;
+      // Into a cache with room for the table, or for an engine that serves reads: after a
+      // write-only stretch (a bulk load) the blocks would only push out others (and be
+      // recycled) until compaction rewrites them.
+      const reading = this.counters.gets !== this.getsAtLastFlush;
+      this.getsAtLastFlush = this.counters.gets;
+      const room = this.blockCache.usedBytes + imm.bytes <= this.options.blockCacheBytes;
+      const warm = (reading || room) && this.options.prepopulateBlockCacheOnFlush && this.options.blockCacheBytes > 0 ? this.blockCache : undefined;
       const builder = await TableBuilder.create(this.fs, path, number, this.options, this.hashArrays, warm);
       let meta: TableMeta;
       try {

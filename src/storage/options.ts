@@ -69,7 +69,9 @@ export interface LsmOptions {
    * keys that just left the memtable are the likeliest to be read next, and
    * without this their first reads pread, checksum and decompress a cold
    * table on the event loop. Compaction outputs are not prepopulated (they
-   * would push out blocks that reads chose).
+   * would push out blocks that reads chose), nor is a flush into a full
+   * cache when no read came since the last flush (a bulk load: its blocks
+   * would push out others until compaction rewrote them unread).
    */
   prepopulateBlockCacheOnFlush: boolean;
   /**

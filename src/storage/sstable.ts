@@ -565,13 +565,12 @@ export class Table {
   }
 
   /**
-   * Closes the file and drops the table's cached blocks: a closed table is
-   * never read again (obsolete after a compaction, or the engine closing),
-   * and its blocks, a flush's prepopulated ones above all, would otherwise
-   * hold cache room until evicted.
+   * Its cached blocks stay until evicted, unreferenced, so first: dropping
+   * them at once made garbage of all but 16 of their buffers, which the
+   * next flush or read then allocated again (bench:engine fill-batch1 at
+   * 1M keys −10 % and peak RSS +10 MiB; bench/RESULTS.md, session 7).
    */
   async close(): Promise<void> {
-    this.cache.removeAll(this.cacheSlots);
     await this.file.close();
   }
 }

@@ -24,7 +24,11 @@ const small: Partial<LsmOptions> = { memtableBytes: 64 * 1024, blockBytes: 1024,
 
 /** Puts keys [from, to) one by one and returns once `flushes` flushes have finished. */
 async function putUntilFlushed(db: LsmEngine, from: number, to: number, flushes: number, round = 0): Promise<void> {
-  for (let i = from; i < to; i++) await db.put(key(i), value(i, round));
+  // A read between the puts: flushes prepopulate the cache only for an engine that serves reads.
+  for (let i = from; i < to; i++) {
+    await db.put(key(i), value(i, round));
+    if (i % 100 === 0) await db.get(key(i));
+  }
   for (let spins = 0; (db.stats().flushes as number) < flushes; spins++) {
     assert.ok(spins < 100_000, `flush ${flushes} did not finish`);
     await turn();
@@ -36,6 +40,7 @@ test('a read right after a flush is served from the block cache, with the right 
     const db = await openLsm('/db', { ...small, prepopulateBlockCacheOnFlush: prepopulate }, env(new MemoryFileSystem()));
     // Puts until the first memtable rotates: every key written before is in the flushed table only.
     let written = 0;
+    await db.get(key(0));
     while (db.stats().immutableMemtableBytes === 0 && db.stats().flushes === 0) await db.put(key(written), value(written++));
     await putUntilFlushed(db, written, written, 1);
     const before = db.stats();
@@ -155,6 +160,7 @@ test('a flush that fails takes its cached blocks out again; the retried flush ca
   const fs = new FailFirstTableSync(new MemoryFileSystem());
   const db = await openLsm('/db', small, env(fs));
   const n = 3000;
+  await db.get(key(0));
   for (let i = 0; i < 700; i++) await db.put(key(i), value(i));
   for (let spins = 0; !fs.failed || db.stats().immutableMemtableBytes === 0; spins++) {
     assert.ok(spins < 100_000, 'the first flush did not fail');
@@ -170,7 +176,7 @@ test('a flush that fails takes its cached blocks out again; the retried flush ca
   await db.close();
 });
 
-test('a crash during or after prepopulating flushes loses no acknowledged write (the recovery flush prepopulates too)', async () => {
+test('a crash during or after prepopulating flushes loses no acknowledged write', async () => {
   const random = new SeededRandom(7);
   for (let round = 0; round < 6; round++) {
     const mem = new MemoryFileSystem();
@@ -179,7 +185,11 @@ test('a crash during or after prepopulating flushes loses no acknowledged write 
     const n = 1500 + round * 300;
     const writes: Promise<void>[] = [];
     const acked = new Set<number>();
-    for (let i = 0; i < n; i++) writes.push(db.put(key(i), value(i, round)).then(() => void acked.add(i)));
+    for (let i = 0; i < n; i++) {
+      writes.push(db.put(key(i), value(i, round)).then(() => void acked.add(i)));
+      // Reads among the writes, so that the flushes prepopulate the cache.
+      if (i % 50 === 0) writes.push(db.get(key(i)).then(() => undefined));
+    }
     // Crash at a point that moves across rounds: before, during and after the flushes.
     const crashAfter = 200 + round * 250;
     for (let spins = 0; acked.size < Math.min(n, crashAfter); spins++) {
@@ -195,16 +205,31 @@ test('a crash during or after prepopulating flushes loses no acknowledged write 
   }
 });
 
-test('the blocks of tables a compaction made obsolete leave the cache with them', async () => {
-  const db = await openLsm('/db', small, env(new MemoryFileSystem()));
-  await putUntilFlushed(db, 0, 3000, 3);
-  assert.ok((db.stats().blockCacheBytes as number) > 0);
-  // Every L0 table is merged into L1: compaction outputs are not prepopulated, and the inputs are closed.
-  await db.compact();
-  for (let spins = 0; (db.stats().blockCacheBytes as number) > 0; spins++) {
-    assert.ok(spins < 1000, `${db.stats().blockCacheBytes} bytes of obsolete tables' blocks stayed cached`);
+test('a flush into a full block cache after a write-only stretch (a bulk load) leaves it alone; reads turn prepopulation back on', async () => {
+  // A cache smaller than one flushed table: it never has room for a whole one.
+  const db = await openLsm('/db', { ...small, blockCacheBytes: 16 * 1024 }, env(new MemoryFileSystem()));
+  for (let i = 0; i < 1500; i++) await db.put(key(i), value(i));
+  for (let spins = 0; (db.stats().flushes as number) < 1; spins++) {
+    assert.ok(spins < 100_000);
     await turn();
   }
-  for (let i = 0; i < 3000; i += 11) assert.deepEqual((await db.get(key(i)))?.value, Buffer.from(value(i)), `key ${i}`);
+  assert.equal(db.stats().blockCacheBytes, 0, 'no read came and no room: nothing prepopulated');
+  const flushes = db.stats().flushes as number;
+  await putUntilFlushed(db, 1500, 3000, flushes + 2);
+  assert.ok((db.stats().blockCacheBytes as number) > 0, 'reads came: the next flushes prepopulate');
+  await db.close();
+});
+
+test('a flush into a block cache with room for the table prepopulates it even without reads (a node after its bulk load)', async () => {
+  const db = await openLsm('/db', small, env(new MemoryFileSystem()));
+  for (let i = 0; i < 1500; i++) await db.put(key(i), value(i));
+  for (let spins = 0; (db.stats().flushes as number) < 1; spins++) {
+    assert.ok(spins < 100_000);
+    await turn();
+  }
+  assert.ok((db.stats().blockCacheBytes as number) > 0);
+  const misses = db.stats().blockCacheMisses as number;
+  for (let i = 0; i < 100; i++) assert.deepEqual((await db.get(key(i)))?.value, Buffer.from(value(i)));
+  assert.equal(db.stats().blockCacheMisses, misses, 'the first reads after the load hit the cache');
   await db.close();
 });
