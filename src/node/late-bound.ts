@@ -9,6 +9,8 @@ import { UnavailableError } from '../core/index.ts';
 import { wouldWait } from '../replication/index.ts';
 import type {
   ClusterView,
+  DurabilityListener,
+  DurableLater,
   DurableNow,
   GetResult,
   KvApi,
@@ -44,6 +46,10 @@ export class LateKv implements KvApi {
   putNow(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<void> | DurableNow | WouldWait {
     const target = this.target;
     return target?.putNow === undefined ? wouldWait : target.putNow(key, value, options);
+  }
+  putNowThen(key: Uint8Array, value: Uint8Array, options: WriteOptions | undefined, listener: DurabilityListener, token: number): DurableNow | WouldWait | DurableLater {
+    const target = this.target;
+    return target?.putNowThen === undefined ? wouldWait : target.putNowThen(key, value, options, listener, token);
   }
   async put(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<PutResult> { return this.kv().put(key, value, options); }
   async delete(key: Uint8Array, options?: WriteOptions): Promise<void> { return this.kv().delete(key, options); }
