@@ -63,8 +63,11 @@ export interface Engine {
    * count allocations. Returns true when the write is already as durable as
    * the sync mode promises (`done` is then never called); otherwise returns
    * false and calls `done` exactly once, later (never before returning),
-   * with undefined or the error `put` would have rejected with. Invalid
-   * arguments, a closed engine and a failed buffered WAL append throw.
+   * with undefined or the error `put` would have rejected with. When `done`
+   * reports success the write is already visible to reads, so the callback
+   * may read it back or put again (the store's durable SET path relies on
+   * both). Invalid arguments, a closed engine and a failed buffered WAL
+   * append throw.
    */
   putCallback?(key: Uint8Array, value: Uint8Array, meta: Uint8Array | undefined, done: (error: Error | undefined) => void): boolean;
   delete(key: Uint8Array): Promise<void>;

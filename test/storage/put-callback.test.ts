@@ -124,3 +124,27 @@ test('putCallback throws on bad arguments and a closed engine; a throwing callba
   await db.close();
   assert.throws(() => db.putCallback(key(1), value(1), undefined, () => undefined), ClosedError);
 });
+
+test('sync always: when done reports success the write reads back, and a put from inside done is taken and finishes', async () => {
+  const db = await openLsm('/db', { ...small, sync: 'always' }, { fs: new MemoryFileSystem(), clock: new RealClock(), log: silentLogger });
+  const seen: string[] = [];
+  let chainedDone = false;
+  const finished = db.putCallback(key(1), value(1), undefined, (error) => {
+    assert.equal(error, undefined);
+    const entry = db.getNow(key(1));
+    seen.push(entry === undefined ? 'absent' : Buffer.from(entry.value).toString());
+    const again = db.putCallback(key(2), value(2), undefined, (second) => {
+      assert.equal(second, undefined);
+      chainedDone = true;
+    });
+    assert.equal(again, false);
+  });
+  assert.equal(finished, false);
+  for (let spins = 0; !chainedDone; spins++) {
+    assert.ok(spins < 10_000, 'the put made inside done never finished');
+    await turn();
+  }
+  assert.deepEqual(seen, [Buffer.from(value(1)).toString()]);
+  assert.deepEqual(db.getNow(key(2))?.value, Buffer.from(value(2)));
+  await db.close();
+});
