@@ -67,12 +67,9 @@ export class FencedFileSystem implements FileSystem {
   }
 }
 
-/** A FileSystem that counts the calls the storage tests watch (files opened for append, directory syncs). */
-export class CountingFileSystem implements FileSystem {
-  readonly appendOpens: string[] = [];
-  dirSyncs = 0;
-
-  constructor(private readonly inner: FileSystem) {}
+/** A FileSystem that passes every call to `inner`: tests override the calls they watch or break. */
+export class ForwardingFileSystem implements FileSystem {
+  constructor(protected readonly inner: FileSystem) {}
 
   mkdirp(dir: string): Promise<void> {
     return this.inner.mkdirp(dir);
@@ -87,7 +84,6 @@ export class CountingFileSystem implements FileSystem {
     return this.inner.size(path);
   }
   openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
-    this.appendOpens.push(path);
     return this.inner.openAppend(path, options);
   }
   openRead(path: string): Promise<ReadFile> {
@@ -106,6 +102,20 @@ export class CountingFileSystem implements FileSystem {
     return this.inner.truncate(path, length);
   }
   syncDir(dir: string): Promise<void> {
+    return this.inner.syncDir(dir);
+  }
+}
+
+/** A FileSystem that counts the calls the storage tests watch (files opened for append, directory syncs). */
+export class CountingFileSystem extends ForwardingFileSystem {
+  readonly appendOpens: string[] = [];
+  dirSyncs = 0;
+
+  override openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
+    this.appendOpens.push(path);
+    return this.inner.openAppend(path, options);
+  }
+  override syncDir(dir: string): Promise<void> {
     this.dirSyncs++;
     return this.inner.syncDir(dir);
   }

@@ -8,12 +8,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { IoError, MemoryFileSystem, RealClock, SeededRandom, silentLogger, utf8 } from '../../src/core/index.ts';
-import type { AppendFile, FileSystem, ReadFile } from '../../src/core/index.ts';
+import type { AppendFile, FileSystem } from '../../src/core/index.ts';
 import { openLsm } from '../../src/storage/index.ts';
 import type { LsmEngine, LsmOptions } from '../../src/storage/index.ts';
 import { BlockCache } from '../../src/storage/block-cache.ts';
 import { Table, TableBuilder } from '../../src/storage/sstable.ts';
-import { FencedFileSystem } from './helpers.ts';
+import { FencedFileSystem, ForwardingFileSystem } from './helpers.ts';
 
 const key = (i: number): Uint8Array => utf8(`key:${String(i).padStart(6, '0')}`);
 const value = (i: number, round = 0): Uint8Array => utf8(`value:${i}:${round}:${'x'.repeat(40 + (i % 50))}`);
@@ -103,22 +103,9 @@ test('a flush bigger than the block cache stays within its budget and every key 
 });
 
 /** Fails the sync of the first SSTable it sees, so that flush is abandoned after all its blocks were built. */
-class FailFirstTableSync implements FileSystem {
+class FailFirstTableSync extends ForwardingFileSystem {
   failed = false;
-  constructor(private readonly inner: FileSystem) {}
-  mkdirp(dir: string): Promise<void> {
-    return this.inner.mkdirp(dir);
-  }
-  list(dir: string): Promise<string[]> {
-    return this.inner.list(dir);
-  }
-  exists(path: string): Promise<boolean> {
-    return this.inner.exists(path);
-  }
-  size(path: string): Promise<number | undefined> {
-    return this.inner.size(path);
-  }
-  async openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
+  override async openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
     const file = await this.inner.openAppend(path, options);
     if (!path.endsWith('.sst') || this.failed) return file;
     const fail = (): Promise<void> => {
@@ -135,24 +122,6 @@ class FailFirstTableSync implements FileSystem {
       sync: fail,
       close: () => file.close(),
     };
-  }
-  openRead(path: string): Promise<ReadFile> {
-    return this.inner.openRead(path);
-  }
-  readFile(path: string): Promise<Uint8Array> {
-    return this.inner.readFile(path);
-  }
-  rename(from: string, to: string): Promise<void> {
-    return this.inner.rename(from, to);
-  }
-  remove(path: string): Promise<void> {
-    return this.inner.remove(path);
-  }
-  truncate(path: string, length: number): Promise<void> {
-    return this.inner.truncate(path, length);
-  }
-  syncDir(dir: string): Promise<void> {
-    return this.inner.syncDir(dir);
   }
 }
 

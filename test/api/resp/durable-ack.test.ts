@@ -8,47 +8,20 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryFileSystem, RealClock, silentLogger } from '../../../src/core/index.ts';
-import type { AppendFile } from '../../../src/core/index.ts';
+import { RealClock, silentLogger } from '../../../src/core/index.ts';
 import { openLsm } from '../../../src/storage/index.ts';
 import { LocalKv, ReplicaStore } from '../../../src/replication/index.ts';
 import { RawClient } from './raw-client.ts';
 import { nodeId, startServer } from './helpers.ts';
-
-/** A memory file system whose WAL fsyncs wait for `release()` while gated, and fail while `failing`. */
-class ControlledSyncFileSystem extends MemoryFileSystem {
-  gated = false;
-  failing = false;
-  syncsStarted = 0;
-  syncsFinished = 0;
-  private waiting: Array<() => void> = [];
-
-  release(): void {
-    this.gated = false;
-    for (const go of this.waiting.splice(0)) go();
-  }
-
-  override async openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
-    const file = await super.openAppend(path, options);
-    const sync = file.sync.bind(file);
-    file.sync = async (): Promise<void> => {
-      this.syncsStarted++;
-      if (this.gated) await new Promise<void>((resolve) => this.waiting.push(resolve));
-      if (this.failing) throw new Error('EIO: fdatasync failed');
-      await sync();
-      this.syncsFinished++;
-    };
-    return file;
-  }
-}
+import { GatedSyncFileSystem } from '../../replication/versioning/gated-fs.ts';
 
 async function until(what: string, done: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 2));
   assert.ok(done(), `timed out waiting for ${what}`);
 }
 
-async function withServer(body: (fs: ControlledSyncFileSystem, clients: RawClient[]) => Promise<void>, connections: number): Promise<void> {
-  const fs = new ControlledSyncFileSystem();
+async function withServer(body: (fs: GatedSyncFileSystem, clients: RawClient[]) => Promise<void>, connections: number): Promise<void> {
+  const fs = new GatedSyncFileSystem();
   const clock = new RealClock();
   const engine = await openLsm('/db', { sync: 'always' }, { fs, clock, log: silentLogger });
   const kv = new LocalKv({ store: new ReplicaStore({ engine, clock, nodeId }), clock });
@@ -66,7 +39,7 @@ async function withServer(body: (fs: ControlledSyncFileSystem, clients: RawClien
 }
 
 /** Counts reply bytes as they arrive, with the syncs finished at the first one. */
-function watch(client: RawClient, fs: ControlledSyncFileSystem): { bytes: number; syncsAtFirstByte: number | undefined } {
+function watch(client: RawClient, fs: GatedSyncFileSystem): { bytes: number; syncsAtFirstByte: number | undefined } {
   const seen = { bytes: 0, syncsAtFirstByte: undefined as number | undefined };
   client.socket.on('data', (chunk: Buffer) => {
     if (seen.bytes === 0) seen.syncsAtFirstByte = fs.syncsFinished;

@@ -8,7 +8,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IoError, RealClock, VirtualClock, fnv1a32, fromUtf8, silentLogger, utf8 } from '../../../src/core/index.ts';
-import type { AppendFile } from '../../../src/core/index.ts';
 import { MemoryEngine, openLsm } from '../../../src/storage/index.ts';
 import type { Engine } from '../../../src/storage/index.ts';
 import { LocalKv, ReplicaStore, durableLater, maxKeyBytes, storageKey, wouldWait } from '../../../src/replication/index.ts';
@@ -93,19 +92,7 @@ describe('ReplicaStore durability contract', () => {
   });
 
   it('a plain SET handed over with Engine.putCallback: its promise, a listener and a write built on it all see a failed fsync, and nothing of it remains', async () => {
-    class FailingSyncFileSystem extends GatedSyncFileSystem {
-      failing = false;
-      override async openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
-        const file = await super.openAppend(path, options);
-        const sync = file.sync.bind(file);
-        file.sync = async (): Promise<void> => {
-          await sync();
-          if (this.failing) throw new Error('EIO: fdatasync failed (test)');
-        };
-        return file;
-      }
-    }
-    const fs = new FailingSyncFileSystem();
+    const fs = new GatedSyncFileSystem();
     const engine = await openLsm('/db', { sync: 'always' }, { fs, clock: new RealClock(), log: silentLogger });
     assert.ok(engine.putCallback !== undefined, 'the LSM engine offers putCallback');
     const store = new ReplicaStore({ engine, clock: new VirtualClock(), nodeId: 'n1' });

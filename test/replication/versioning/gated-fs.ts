@@ -2,10 +2,12 @@
 import { MemoryFileSystem } from '../../../src/core/index.ts';
 import type { AppendFile } from '../../../src/core/index.ts';
 
-/** A memory file system whose WAL fsyncs wait until the test opens the gate. */
+/** A memory file system whose WAL fsyncs wait until the test opens the gate, and fail while `failing`. */
 export class GatedSyncFileSystem extends MemoryFileSystem {
   gated = false;
+  failing = false;
   syncsStarted = 0;
+  syncsFinished = 0;
   private waiting: Array<() => void> = [];
 
   release(): void {
@@ -19,7 +21,9 @@ export class GatedSyncFileSystem extends MemoryFileSystem {
     file.sync = async (): Promise<void> => {
       this.syncsStarted++;
       if (this.gated) await new Promise<void>((resolve) => this.waiting.push(resolve));
+      if (this.failing) throw new Error('EIO: fdatasync failed');
       await sync();
+      this.syncsFinished++;
     };
     return file;
   }
