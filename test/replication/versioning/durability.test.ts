@@ -23,13 +23,23 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 const valuesOf = (o: StoredObject | undefined): string[] => (o?.versions ?? []).filter((v) => v.kind === 'value').map((v) => fromUtf8(v.value)).sort();
 
+/** A store over an LSM engine whose WAL fsyncs the test gates; after `body`, pass or fail, the gate opens and the engine closes. */
+async function withGatedStore(body: (t: { fs: GatedSyncFileSystem; engine: Engine; store: ReplicaStore; clock: VirtualClock }) => Promise<void>): Promise<void> {
+  const fs = new GatedSyncFileSystem();
+  const engine = await openLsm('/db', { sync: 'always' }, { fs, clock: new RealClock(), log: silentLogger });
+  const clock = new VirtualClock();
+  try {
+    await body({ fs, engine, store: new ReplicaStore({ engine, clock, nodeId: 'n1' }), clock });
+  } finally {
+    fs.release();
+    await engine.close();
+  }
+}
+
 describe('ReplicaStore durability contract', () => {
-  it('releases the key lock before the fsync, resolves durable after it, and a later write sees the earlier one', async () => {
-    const fs = new GatedSyncFileSystem();
-    const engine = await openLsm('/db', { sync: 'always' }, { fs, clock: new RealClock(), log: silentLogger });
-    const store = new ReplicaStore({ engine, clock: new VirtualClock(), nodeId: 'n1' });
-    const key = utf8('k');
-    try {
+  it('releases the key lock before the fsync, resolves durable after it, and a later write sees the earlier one', () =>
+    withGatedStore(async ({ fs, store }) => {
+      const key = utf8('k');
       fs.gated = true;
       const first = await within(store.coordinatePut(key, utf8('a'), null), 2000, 'the first write');
       let firstDurable = false;
@@ -48,20 +58,13 @@ describe('ReplicaStore durability contract', () => {
       await Promise.all([first.durable, second.durable, overwrite.durable]);
       assert.equal(firstDurable, true);
       assert.deepEqual(valuesOf(await store.readRaw(key)), ['c']);
-    } finally {
-      fs.release();
-      await engine.close();
-    }
-  });
+    }));
 
-  it('pending writes of keys whose storage keys share a hash stay apart (the pending map chains them)', async () => {
-    // Found by search: fnv1a32 of their storage keys is equal (the pending map's hash).
-    const [a, b] = [utf8('k67907'), utf8('k87695')];
-    assert.equal(fnv1a32(storageKey(a)), fnv1a32(storageKey(b)), 'the keys no longer collide: search for a new pair');
-    const fs = new GatedSyncFileSystem();
-    const engine = await openLsm('/db', { sync: 'always' }, { fs, clock: new RealClock(), log: silentLogger });
-    const store = new ReplicaStore({ engine, clock: new VirtualClock(), nodeId: 'n1' });
-    try {
+  it('pending writes of keys whose storage keys share a hash stay apart (the pending map chains them)', () =>
+    withGatedStore(async ({ fs, store }) => {
+      // Found by search: fnv1a32 of their storage keys is equal (the pending map's hash).
+      const [a, b] = [utf8('k67907'), utf8('k87695')];
+      assert.equal(fnv1a32(storageKey(a)), fnv1a32(storageKey(b)), 'the keys no longer collide: search for a new pair');
       fs.gated = true;
       const durable = [store.overwriteNow(a, utf8('a1'), null), store.overwriteNow(b, utf8('b1'), null)];
       for (const d of durable) assert.ok(d instanceof Promise, 'both writes wait for the fsync');
@@ -85,19 +88,12 @@ describe('ReplicaStore durability contract', () => {
       assert.ok(fresh !== wouldWait);
       await fresh.durable;
       assert.deepEqual(valuesOf(await store.readRaw(a)), ['a4']);
-    } finally {
-      fs.release();
-      await engine.close();
-    }
-  });
+    }));
 
-  it('a plain SET handed over with Engine.putCallback: its promise, a listener and a write built on it all see a failed fsync, and nothing of it remains', async () => {
-    const fs = new GatedSyncFileSystem();
-    const engine = await openLsm('/db', { sync: 'always' }, { fs, clock: new RealClock(), log: silentLogger });
-    assert.ok(engine.putCallback !== undefined, 'the LSM engine offers putCallback');
-    const store = new ReplicaStore({ engine, clock: new VirtualClock(), nodeId: 'n1' });
-    const key = utf8('k');
-    try {
+  it('a plain SET handed over with Engine.putCallback: its promise, a listener and a write built on it all see a failed fsync, and nothing of it remains', () =>
+    withGatedStore(async ({ fs, engine, store }) => {
+      assert.ok(engine.putCallback !== undefined, 'the LSM engine offers putCallback');
+      const key = utf8('k');
       const first = store.overwriteNow(key, utf8('stored'), null);
       assert.ok(first instanceof Promise);
       await first;
@@ -127,18 +123,11 @@ describe('ReplicaStore durability contract', () => {
       await next.durable;
       assert.deepEqual(valuesOf(await store.readRaw(key)), ['next', 'stored']);
       assert.equal(await store.readRaw(other), undefined);
-    } finally {
-      fs.release();
-      await engine.close();
-    }
-  });
+    }));
 
-  it('LocalKv answers only once the write is durable', async () => {
-    const fs = new GatedSyncFileSystem();
-    const clock = new VirtualClock();
-    const engine = await openLsm('/db', { sync: 'always' }, { fs, clock: new RealClock(), log: silentLogger });
-    const kv = new LocalKv({ store: new ReplicaStore({ engine, clock, nodeId: 'n1' }), clock });
-    try {
+  it('LocalKv answers only once the write is durable', () =>
+    withGatedStore(async ({ fs, store, clock }) => {
+      const kv = new LocalKv({ store, clock });
       fs.gated = true;
       let answered = false;
       const put = kv.put(utf8('k'), utf8('v'), { overwrite: true }).then(() => (answered = true));
@@ -149,19 +138,12 @@ describe('ReplicaStore durability contract', () => {
       assert.equal(answered, true);
       const got = await kv.get(utf8('k'));
       assert.deepEqual(got.siblings.map((s) => (s.kind === 'value' ? fromUtf8(s.value) : s.kind)), ['v']);
-    } finally {
-      fs.release();
-      await engine.close();
-    }
-  });
+    }));
 
-  it('apply resolves only after its merge is durable', async () => {
-    const fs = new GatedSyncFileSystem();
-    const engine = await openLsm('/db', { sync: 'always' }, { fs, clock: new RealClock(), log: silentLogger });
-    const store = new ReplicaStore({ engine, clock: new VirtualClock(), nodeId: 'n1' });
-    const other = new ReplicaStore({ engine: new MemoryEngine(), clock: new VirtualClock(), nodeId: 'n2' });
-    const key = utf8('k');
-    try {
+  it('apply resolves only after its merge is durable', () =>
+    withGatedStore(async ({ fs, store }) => {
+      const other = new ReplicaStore({ engine: new MemoryEngine(), clock: new VirtualClock(), nodeId: 'n2' });
+      const key = utf8('k');
       const incoming = (await other.coordinatePut(key, utf8('x'), null)).object;
       fs.gated = true;
       let applied = false;
@@ -171,19 +153,12 @@ describe('ReplicaStore durability contract', () => {
       fs.release();
       await done;
       assert.deepEqual(valuesOf(await store.readRaw(key)), ['x']);
-    } finally {
-      fs.release();
-      await engine.close();
-    }
-  });
+    }));
 
-  it('apply merges into a pending write of the key, resolves after both are durable, and rejects (not throws) a bad key', async () => {
-    const fs = new GatedSyncFileSystem();
-    const engine = await openLsm('/db', { sync: 'always' }, { fs, clock: new RealClock(), log: silentLogger });
-    const store = new ReplicaStore({ engine, clock: new VirtualClock(), nodeId: 'n1' });
-    const other = new ReplicaStore({ engine: new MemoryEngine(), clock: new VirtualClock(), nodeId: 'n2' });
-    const key = utf8('k');
-    try {
+  it('apply merges into a pending write of the key, resolves after both are durable, and rejects (not throws) a bad key', () =>
+    withGatedStore(async ({ fs, store }) => {
+      const other = new ReplicaStore({ engine: new MemoryEngine(), clock: new VirtualClock(), nodeId: 'n2' });
+      const key = utf8('k');
       fs.gated = true;
       const local = await within(store.coordinatePut(key, utf8('mine'), null), 2000, 'the local write');
       // A concurrent write elsewhere: the replica keeps both as siblings, built on the pending one.
@@ -200,11 +175,7 @@ describe('ReplicaStore durability contract', () => {
       assert.deepEqual(valuesOf(await store.apply(key, incoming)), ['mine', 'theirs']);
       const bad = store.apply(new Uint8Array(maxKeyBytes + 1), incoming);
       await assert.rejects(bad);
-    } finally {
-      fs.release();
-      await engine.close();
-    }
-  });
+    }));
 
   it('a failed engine write is dropped from the pending map and fails the writes built on it, not later ones', async () => {
     class FailingEngine extends MemoryEngine {
