@@ -71,11 +71,21 @@ export function crc16(data: Uint8Array, start = 0, end = data.length): number {
   return crc;
 }
 
-/** FNV-1a 32-bit: cheap, well mixed enough for token placement and test data. */
-export function fnv1a32(data: Uint8Array): number {
+/** FNV-1a 32-bit of `data[start, end)`: cheap, well mixed enough for token placement, hash maps and test data. */
+export function fnv1a32(data: Uint8Array, start = 0, end = data.length): number {
   let hash = 0x811c9dc5;
-  for (let i = 0; i < data.length; i++) {
+  for (let i = start; i < end; i++) {
     hash ^= data[i] as number;
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+/** fnv1a32 of the bytes a latin1 string holds (one char per byte), without encoding it. */
+export function fnv1a32Latin1(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i) & 0xff;
     hash = Math.imul(hash, 0x01000193);
   }
   return hash >>> 0;

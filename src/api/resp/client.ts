@@ -29,6 +29,7 @@
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { fnv1a32, fnv1a32Latin1 } from '../../core/index.ts';
 import { durableLater, durableNow, wouldWait } from '../../replication/index.ts';
 import type { DurabilityListener, ReadOptions } from '../../replication/index.ts';
 import { errorReply, noAuthError } from './errors.ts';
@@ -122,16 +123,12 @@ const plainDeclined = 0;
 
 /** FNV-1a of a key's bytes, in small-integer range (a Set of them holds no heap numbers). */
 function keyHash(source: Uint8Array, at: number, length: number): number {
-  let h = 0x811c9dc5;
-  for (let i = at; i < at + length; i++) h = Math.imul(h ^ (source[i] as number), 0x01000193);
-  return h & 0x3fffffff;
+  return fnv1a32(source, at, at + length) & 0x3fffffff;
 }
 
 /** keyHash of a key held as a latin1 string (one char per byte). */
 function latin1KeyHash(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return h & 0x3fffffff;
+  return fnv1a32Latin1(key) & 0x3fffffff;
 }
 
 /** What a connection needs from its server beyond the handlers' ServerState. */
