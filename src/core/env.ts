@@ -80,6 +80,22 @@ export interface ReadFile {
   close(): Promise<void>;
 }
 
+export interface OpenAppendOptions {
+  /** Start empty. */
+  truncate?: boolean;
+  /**
+   * With `truncate`: the file is first written with this many zero bytes and
+   * made durable, data and size, before the call resolves; appends then
+   * overwrite it from byte 0 (`size` counts appended bytes only). An
+   * fdatasync after appends inside that extent flushes data only, with no
+   * file-size change for the file system to journal: on ext4 about half the
+   * latency and system CPU of one that grows the file (bench/RESULTS.md).
+   * A hint: a file system may ignore it (the in-memory one does), so readers
+   * of such a file must take a tail of zero bytes as its end.
+   */
+  preallocateBytes?: number;
+}
+
 export interface FileSystem {
   mkdirp(dir: string): Promise<void>;
   /** Names (not paths) of the entries in `dir`, sorted. */
@@ -88,7 +104,7 @@ export interface FileSystem {
   /** Size in bytes, or undefined when the file does not exist. */
   size(path: string): Promise<number | undefined>;
   /** Creates the file if missing (truncate: start empty). */
-  openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile>;
+  openAppend(path: string, options?: OpenAppendOptions): Promise<AppendFile>;
   openRead(path: string): Promise<ReadFile>;
   readFile(path: string): Promise<Uint8Array>;
   /** Atomic replace; durable once the parent directory is synced. */

@@ -9,7 +9,7 @@
  * - a capacity limit makes appends fail like ENOSPC.
  */
 import * as nodePath from 'node:path';
-import type { AppendFile, FileSystem, Random, ReadFile } from './env.ts';
+import type { AppendFile, FileSystem, OpenAppendOptions, Random, ReadFile } from './env.ts';
 import { IoError } from './errors.ts';
 
 interface Inode {
@@ -121,7 +121,8 @@ export class MemoryFileSystem implements FileSystem {
     return this.live.get(this.norm(path))?.length;
   }
 
-  async openAppend(path: string, options: { truncate?: boolean } = {}): Promise<AppendFile> {
+  /** Ignores `preallocateBytes` (a hint): appends and their durability are the same without it. */
+  async openAppend(path: string, options: OpenAppendOptions = {}): Promise<AppendFile> {
     const p = this.norm(path);
     if (!this.dirs.has(nodePath.dirname(p))) throw new IoError(`Cannot open ${path}: ENOENT (no such directory)`);
     let inode = this.live.get(p);

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as nodePath from 'node:path';
-import type { AppendFile, FileSystem, ReadFile } from './env.ts';
+import type { AppendFile, FileSystem, OpenAppendOptions, ReadFile } from './env.ts';
 import { IoError } from './errors.ts';
 
 function ioError(operation: string, path: string, cause: unknown): IoError {
@@ -30,10 +30,13 @@ class RealAppendFile implements AppendFile {
     this.size = size;
   }
 
+  // Appends are positional (at `size`), so a preallocated file is overwritten
+  // from its start; with O_APPEND Linux appends whatever the position.
   append(data: Uint8Array): Promise<void> {
     return new Promise((resolve, reject) => {
+      const position = this.size;
       this.size += data.length;
-      fs.write(this.fd, data, 0, data.length, null, (error, written) => {
+      fs.write(this.fd, data, 0, data.length, position, (error, written) => {
         if (error) reject(ioError('append to', this.path, error));
         else if (written !== data.length) reject(new IoError(`Short write to ${this.path}: ${written} of ${data.length} bytes`));
         else resolve();
@@ -44,7 +47,7 @@ class RealAppendFile implements AppendFile {
   appendSync(data: Uint8Array): void {
     let offset = 0;
     try {
-      while (offset < data.length) offset += fs.writeSync(this.fd, data, offset, data.length - offset);
+      while (offset < data.length) offset += fs.writeSync(this.fd, data, offset, data.length - offset, this.size + offset);
     } catch (cause) {
       throw ioError('append to', this.path, cause);
     } finally {
@@ -126,6 +129,34 @@ class RealReadFile implements ReadFile {
   }
 }
 
+/** Zeros written per call while preallocating (one buffer for every file). */
+const preallocateChunkBytes = 1024 * 1024;
+let zeroChunk: Buffer | undefined;
+
+function writeAt(fd: number, data: Uint8Array, length: number, position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fs.write(fd, data, 0, length, position, (error, written) => {
+      if (error) reject(error);
+      else if (written !== length) reject(new Error(`short write: ${written} of ${length} bytes`));
+      else resolve();
+    });
+  });
+}
+
+/** OpenAppendOptions.preallocateBytes: zeros written on the thread pool, then one fsync for the data and the size. */
+async function openPreallocated(path: string, bytes: number): Promise<RealAppendFile> {
+  const fd = fs.openSync(path, 'w');
+  try {
+    zeroChunk ??= Buffer.alloc(preallocateChunkBytes);
+    for (let at = 0; at < bytes; at += preallocateChunkBytes) await writeAt(fd, zeroChunk, Math.min(preallocateChunkBytes, bytes - at), at);
+    await new Promise<void>((resolve, reject) => fs.fsync(fd, (error) => (error ? reject(error) : resolve())));
+  } catch (error) {
+    fs.closeSync(fd);
+    throw error;
+  }
+  return new RealAppendFile(path, fd, 0);
+}
+
 export class RealFileSystem implements FileSystem {
   mkdirp(dir: string): Promise<void> {
     return wrap('create directory', dir, async () => {
@@ -150,7 +181,9 @@ export class RealFileSystem implements FileSystem {
     }
   }
 
-  openAppend(path: string, options: { truncate?: boolean } = {}): Promise<AppendFile> {
+  openAppend(path: string, options: OpenAppendOptions = {}): Promise<AppendFile> {
+    const preallocate = options.preallocateBytes ?? 0;
+    if (options.truncate === true && preallocate > 0) return wrap('preallocate', path, () => openPreallocated(path, preallocate));
     return wrap('open for append', path, async () => {
       const fd = fs.openSync(path, options.truncate ? 'w' : 'a');
       const { size } = fs.fstatSync(fd);

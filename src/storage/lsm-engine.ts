@@ -11,7 +11,7 @@ import {
   describeKey,
   isRingkvError,
 } from '../core/index.ts';
-import type { AppendFile, Clock, FileSystem, Logger, Timer } from '../core/index.ts';
+import type { AppendFile, Clock, FileSystem, Logger, OpenAppendOptions, Timer } from '../core/index.ts';
 import type { Block } from './block.ts';
 import { keyPrefix32, kindDelete, kindPut, kindPutMeta } from './block.ts';
 import { bloomHash } from './bloom.ts';
@@ -26,11 +26,11 @@ import type { BatchOp, Engine, EngineEntry, EngineStats, KeyRange } from './engi
 import { manifestTempName, readManifest, writeManifest } from './manifest.ts';
 import type { ManifestTable } from './manifest.ts';
 import { Memtable } from './memtable.ts';
-import { maxLevels, resolveOptions } from './options.ts';
+import { maxLevels, maxWalPreallocateBytes, resolveOptions } from './options.ts';
 import type { LsmOptions } from './options.ts';
 import { HashArrayPool, Table, TableBuilder, tableFileName } from './sstable.ts';
 import type { TableMeta } from './sstable.ts';
-import { encodeBatchRecord, encodePutRecord, replayWal, walFileName, walHeader } from './wal.ts';
+import { encodeBatchRecord, encodePutRecord, replayWal, walFileName, walHeader, walHeaderBytes } from './wal.ts';
 
 export interface LsmEnv {
   fs: FileSystem;
@@ -132,6 +132,17 @@ interface VersionEdit {
 function asIoError(error: unknown, what: string): Error {
   if (isRingkvError(error)) return error;
   return new IoError(`${what}: ${String(error)}`, { cause: error });
+}
+
+/**
+ * How a new WAL is opened: preallocated under a syncing mode
+ * (LsmOptions.walPreallocate), a quarter longer than the memtable budget
+ * because an overwrite adds its key and record header to the log but not to
+ * the memtable's count.
+ */
+function walOpenOptions(options: LsmOptions): OpenAppendOptions {
+  if (!options.walPreallocate || options.sync === 'none') return { truncate: true };
+  return { truncate: true, preallocateBytes: Math.min(Math.ceil(options.memtableBytes * 1.25), maxWalPreallocateBytes) + walHeaderBytes };
 }
 
 export class LsmEngine implements Engine {
@@ -296,7 +307,7 @@ export class LsmEngine implements Engine {
     let nextFileNumber = Math.max(state.nextFileNumber, maxSeen + 1);
     const walNumber = nextFileNumber++;
     const walPath = `${dir}/${walFileName(walNumber)}`;
-    const wal = await fs.openAppend(walPath, { truncate: true });
+    const wal = await fs.openAppend(walPath, walOpenOptions(options));
     wal.appendSync(walHeader());
     await wal.sync();
     await fs.syncDir(dir);
@@ -908,7 +919,7 @@ export class LsmEngine implements Engine {
   private async createWal(): Promise<NextWal> {
     const number = this.nextFileNumber++;
     const path = `${this.dir}/${walFileName(number)}`;
-    const file = await this.fs.openAppend(path, { truncate: true });
+    const file = await this.fs.openAppend(path, walOpenOptions(this.options));
     try {
       file.appendSync(walHeader());
       if (this.options.sync !== 'none') {

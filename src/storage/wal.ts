@@ -86,9 +86,21 @@ function finishRecord(w: ByteWriter, start: number): void {
 
 export interface WalReplayResult {
   batches: BatchOp[][];
-  /** Length of the valid prefix; bytes after it are a torn tail to truncate. */
+  /** Length of the valid prefix; bytes after it are a torn tail to truncate, or a preallocated tail of zeros. */
   validBytes: number;
   tornTail: boolean;
+}
+
+/** Compared against a tail at a time to find whether it is all zeros (a preallocated file's unused part). */
+const zeroRun = new Uint8Array(64 * 1024);
+
+/** True when every byte of data from `from` on is zero. */
+function zerosFrom(data: Uint8Array, from: number): boolean {
+  for (let at = from; at < data.length; at += zeroRun.length) {
+    const n = Math.min(zeroRun.length, data.length - at);
+    if (Buffer.compare(Buffer.from(data.buffer, data.byteOffset + at, n), n === zeroRun.length ? zeroRun : zeroRun.subarray(0, n)) !== 0) return false;
+  }
+  return true;
 }
 
 function recordValidAt(data: Uint8Array, at: number): boolean {
@@ -130,14 +142,19 @@ function decodeBatch(data: Uint8Array, start: number, end: number, file: string)
 }
 
 /**
- * Decodes a whole log. A record that fails its checksum or runs past the end
- * is a torn tail when no valid record follows it (the write was cut by a
- * crash); when a valid record does follow, the damage is in the middle of
- * the log and recovery stops with a CorruptionError naming file and offset.
+ * Decodes a whole log. The log ends where only zero bytes follow (a
+ * preallocated file) or at the end of the file. A record that fails its
+ * checksum or runs past the end is a torn tail when no valid record follows
+ * it (the write was cut by a crash); when a valid record does follow, the
+ * damage is in the middle of the log and recovery stops with a
+ * CorruptionError naming file and offset.
  */
 export function replayWal(data: Uint8Array, file: string): WalReplayResult {
   if (data.length < walHeaderBytes) return { batches: [], validBytes: 0, tornTail: data.length > 0 };
   const magic = readU32(data, 0);
+  // A crash during the log's creation: its header never reached the disk, so no record was
+  // acknowledged in it (the header is synced first). Preallocated, the file is zeros.
+  if (magic !== walMagic && zerosFrom(data, walHeaderBytes)) return { batches: [], validBytes: 0, tornTail: !zerosFrom(data, 0) };
   if (magic !== walMagic) {
     throw new CorruptionError(`Corrupt WAL ${file} at offset 0: bad magic (not a ringkv log)`, { file, offset: 0 });
   }
@@ -149,6 +166,8 @@ export function replayWal(data: Uint8Array, file: string): WalReplayResult {
   let at = walHeaderBytes;
   while (at < data.length) {
     if (!recordValidAt(data, at)) {
+      // A preallocated log (LsmOptions.walPreallocate) ends in zeros: its end, not damage.
+      if (zerosFrom(data, at)) return { batches, validBytes: at, tornTail: false };
       if (validRecordAfter(data, at)) {
         const reason = at + walRecordHeaderBytes > data.length ? 'truncated record header' : 'record checksum mismatch or bad length';
         throw new CorruptionError(`Corrupt WAL ${file} at offset ${at}: ${reason}, and valid records follow (not a torn tail)`, { file, offset: at });

@@ -31,3 +31,33 @@ test('RealFileSystem appends, syncs, reads positionally, renames and lists', asy
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('RealFileSystem preallocates: zeros on disk first, appends overwrite them from byte 0', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ringkv-fs-'));
+  try {
+    const fs = new RealFileSystem();
+    const path = join(dir, 'p');
+    // Not a multiple of the zero chunk, and over one chunk: the last write is partial.
+    const bytes = 1024 * 1024 + 123;
+    const file = await fs.openAppend(path, { truncate: true, preallocateBytes: bytes });
+    assert.equal(file.size, 0);
+    assert.equal(await fs.size(path), bytes);
+    file.appendSync(utf8('head '));
+    await file.append(utf8('tail'));
+    await file.sync();
+    assert.equal(file.size, 9);
+    await file.close();
+    const data = await fs.readFile(path);
+    assert.equal(data.length, bytes);
+    assert.equal(fromUtf8(data.subarray(0, 9)), 'head tail');
+    assert.ok(data.subarray(9).every((b) => b === 0));
+    // Without truncate the hint does not apply: an existing file is appended to at its end.
+    const again = await fs.openAppend(path, { preallocateBytes: 10 });
+    assert.equal(again.size, bytes);
+    await again.append(utf8('!'));
+    await again.close();
+    assert.equal(await fs.size(path), bytes + 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -104,3 +104,67 @@ test('replayWal decodes batches and reports a torn tail', () => {
   const op = torn.batches[0]?.[0];
   assert.ok(op?.type === 'put' && fromUtf8(op.meta ?? new Uint8Array()) === 'm');
 });
+
+test('replayWal takes a tail of zeros (a preallocated log) as the end, not as damage', () => {
+  const w = new ByteWriter();
+  w.bytes(walHeader());
+  encodeBatchRecord(w, [{ type: 'put', key: utf8('a'), value: utf8('1') }]);
+  const end = w.length;
+  encodeBatchRecord(w, [{ type: 'put', key: utf8('b'), value: utf8('2') }]);
+  const records = Buffer.from(w.view());
+  // Longer than the 64 KiB run the zero check compares at a time.
+  const padded = Buffer.concat([records, Buffer.alloc(200_000)]);
+  const clean = replayWal(padded, 'x.log');
+  assert.equal(clean.batches.length, 2);
+  assert.equal(clean.tornTail, false);
+  assert.equal(clean.validBytes, records.length);
+  // A record cut by a crash, zeros after it: a torn tail at that record.
+  const cut = Buffer.concat([records.subarray(0, records.length - 2), Buffer.alloc(100_000)]);
+  const torn = replayWal(cut, 'x.log');
+  assert.equal(torn.batches.length, 1);
+  assert.equal(torn.tornTail, true);
+  assert.equal(torn.validBytes, end);
+  // One nonzero byte far past the last record is not a zero tail (and not a valid record either).
+  const stray = Buffer.concat([records, Buffer.alloc(150_000)]);
+  stray[records.length + 140_000] = 7;
+  assert.equal(replayWal(stray, 'x.log').tornTail, true);
+  // Preallocated but the header never written (a crash while the log was created): empty, not corrupt.
+  const unborn = replayWal(Buffer.alloc(100_000), 'x.log');
+  assert.deepEqual([unborn.batches.length, unborn.validBytes, unborn.tornTail], [0, 0, false]);
+  // A bad magic with records after it is still corruption.
+  const wrongMagic = Buffer.from(records);
+  wrongMagic[0] = 0;
+  assert.throws(() => replayWal(wrongMagic, 'x.log'), /bad magic/);
+});
+
+test('sync always on the real file system: the WAL is preallocated, and a reopen replays it without a torn-tail repair', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ringkv-wal-'));
+  const warnings: string[] = [];
+  const log = { ...silentLogger, warn: (message: string) => void warnings.push(message), child: () => log };
+  try {
+    const fs = new RealFileSystem();
+    const memtableBytes = 256 * 1024;
+    const db = await openLsm(dir, { sync: 'always', memtableBytes }, { fs, clock: new RealClock(), log });
+    const logs = async (): Promise<string[]> => (await fs.list(dir)).filter((n) => n.endsWith('.log'));
+    const [first] = await logs();
+    assert.ok(first !== undefined);
+    assert.ok(((await fs.size(join(dir, first))) as number) >= memtableBytes, 'the WAL is written full of zeros before use');
+    for (let i = 0; i < 200; i++) await db.put(utf8(`k${i}`), utf8(`v${i}`));
+    // Not closed: the next open finds the log as a crash leaves it (records, then zeros).
+    const again = await openLsm(dir, { sync: 'always', memtableBytes }, { fs, clock: new RealClock(), log });
+    for (let i = 0; i < 200; i += 19) assert.equal(fromUtf8((await again.get(utf8(`k${i}`)))?.value ?? new Uint8Array()), `v${i}`);
+    assert.deepEqual(warnings.filter((m) => /torn/i.test(m)), []);
+    await again.close();
+    await db.close().catch(() => undefined);
+    // Off, or under sync none, a WAL starts empty.
+    for (const options of [{ sync: 'always' as const, walPreallocate: false }, { sync: 'none' as const }]) {
+      const sub = join(dir, options.sync + String(options.sync === 'always'));
+      const plain = await openLsm(sub, { ...options, memtableBytes }, { fs, clock: new RealClock(), log });
+      const names = (await fs.list(sub)).filter((n) => n.endsWith('.log'));
+      assert.ok(((await fs.size(join(sub, names[0] as string))) as number) < 1024);
+      await plain.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
