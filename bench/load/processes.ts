@@ -5,7 +5,8 @@
  * and from an exit hook if the benchmark itself is interrupted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 
 /** Output kept per process: enough for the error that explains a failed start. */
@@ -59,7 +60,11 @@ export function spawnChild(name: string, command: string, args: string[], env: R
   let out = '';
   let exitState: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const waiters = new Set<() => void>();
+  // Diagnostics: BENCH_CHILD_LOG_DIR keeps every child's whole output (e.g. a node's --trace-gc-nvp lines).
+  const logDir = process.env.BENCH_CHILD_LOG_DIR;
+  const logFile = logDir === undefined || logDir === '' ? undefined : join(logDir, `${name.replace(/[^\w.-]+/g, '_')}-${pid}.log`);
   const onData = (chunk: Buffer): void => {
+    if (logFile !== undefined) appendFileSync(logFile, chunk);
     out += chunk.toString('utf8');
     if (out.length > outputTailBytes * 2) out = out.slice(-outputTailBytes);
     for (const w of [...waiters]) w();

@@ -37,10 +37,14 @@ import type { CoordinatorProbe } from '../replication/index.ts';
 export const tailDiagEnv = 'RINGKV_DIAG_TAIL';
 /**
  * Set as well (to anything): the node also samples every allocation, those
- * collected since included, and writes `<dir>/<node id>-<pid>.heapprofile`
- * (Chrome DevTools format) when it stops: bytes allocated by function.
+ * collected since included (set to `survivors`: only those that outlived
+ * a young-generation collection, i.e. what scavenges copy and promote),
+ * and writes `<dir>/<node id>-<pid>.heapprofile` (Chrome DevTools format)
+ * when it stops: bytes allocated by function.
  */
 export const heapDiagEnv = 'RINGKV_DIAG_HEAP';
+/** RINGKV_DIAG_HEAP's value that samples only allocations still alive at the young-generation collection after them. */
+export const heapDiagSurvivors = 'survivors';
 /** Mean bytes between allocation samples. */
 const heapSamplingIntervalBytes = 32 * 1024;
 /** One line per this many ms. */
@@ -127,10 +131,11 @@ export class TailDiagnostics {
     if (process.env[heapDiagEnv] !== undefined) {
       this.heapSession = new Session();
       this.heapSession.connect();
+      // `survivors`: only allocations that outlived a young-generation collection (what scavenges copy and promote).
       this.heapSession.post('HeapProfiler.startSampling', {
         samplingInterval: heapSamplingIntervalBytes,
         includeObjectsCollectedByMajorGC: true,
-        includeObjectsCollectedByMinorGC: true,
+        includeObjectsCollectedByMinorGC: process.env[heapDiagEnv] !== heapDiagSurvivors,
       });
     }
   }

@@ -7,7 +7,7 @@
 import type { Clock, Logger, MessageRouter, NodeId, Random, Transport } from '../core/index.ts';
 import { InvalidArgumentError, describeKey } from '../core/index.ts';
 import type { GetResult, KvApi, PutResult, ReadOptions, ScanResult, WriteOptions } from './api.ts';
-import { wouldWait, type WouldWait } from './api.ts';
+import { wouldWait, type DurabilityListener, type DurableLater, type DurableNow, type WouldWait } from './api.ts';
 import { Coordinator, type ClientWrite, type CoordinatorOptions, type LocalWrite, type ObjectModel, type ReplicaBackend } from './coordinator.ts';
 import type { ScanPosition } from './keyspace.ts';
 import { HintedHandoff, type HandoffOptions, type HintQueue } from './handoff.ts';
@@ -33,9 +33,40 @@ function contextOrNull(bytes: Uint8Array | null): ReturnType<typeof contextFromC
   return contextFromClient(bytes);
 }
 
-/** The store's outcome as a LocalWrite: the coordinator counts the local ack once `durable` resolves. */
+/**
+ * The store's outcome as a LocalWrite: the coordinator counts the local ack
+ * once it is durable, told through `whenDurable` when the store offers it
+ * (then the outcome's promise is never made), else by awaiting `durable`.
+ */
 function localWrite(out: StoreWriteOutcome): LocalWrite<StoredObject> {
-  return { object: out.object, context: encodeContext(out.context), durable: out.durable, encoded: out.encoded };
+  const context = encodeContext(out.context);
+  if (out.settled === true) return out.encoded === undefined ? { object: out.object, context } : { object: out.object, context, encoded: out.encoded };
+  if (out.whenDurable !== undefined) return new StoreLocalWrite(out, context);
+  return { object: out.object, context, durable: out.durable, encoded: out.encoded };
+}
+
+/** A pending store outcome as a LocalWrite whose `durable` promise is made only if read. */
+class StoreLocalWrite implements LocalWrite<StoredObject> {
+  constructor(
+    private readonly out: StoreWriteOutcome,
+    readonly context: Uint8Array,
+  ) {}
+
+  get object(): StoredObject {
+    return this.out.object;
+  }
+
+  get encoded(): Uint8Array | undefined {
+    return this.out.encoded;
+  }
+
+  get durable(): Promise<void> {
+    return this.out.durable;
+  }
+
+  whenDurable(listener: DurabilityListener, token: number): void {
+    this.out.whenDurable?.(listener, token);
+  }
 }
 
 /** ReplicaStore behind the coordinator's ReplicaBackend interface. */
@@ -79,6 +110,11 @@ export class ReplicaStoreBackend implements ReplicaBackend<StoredObject> {
     return this.store.apply(key, incoming, encoded);
   }
 
+  /** ReplicaStore.applyThen: a peer's copy merged with nothing decoded kept across the fsync. */
+  applyThen(key: Uint8Array, encoded: Uint8Array, listener: DurabilityListener, token: number): DurableNow | DurableLater | Promise<unknown> {
+    return this.store.applyThen(key, encoded, listener, token);
+  }
+
   async coordinatePut(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null, overwrite: boolean): Promise<LocalWrite<StoredObject>> {
     const now = this.coordinatePutNow(key, value, context, expiresAtMs, overwrite);
     if (now !== wouldWait) return now;
@@ -102,7 +138,8 @@ export class ReplicaStoreBackend implements ReplicaBackend<StoredObject> {
 
   async coordinateIncr(key: Uint8Array, delta: bigint, expiresAtMs: number | null | undefined): Promise<LocalWrite<StoredObject> & { value: bigint }> {
     const out = await this.store.coordinateIncr(key, delta, expiresAtMs === undefined ? {} : { expiresAtMs });
-    return { ...localWrite(out), value: out.value };
+    // Not a spread: a pending outcome's durability lives in its prototype's methods.
+    return Object.assign(localWrite(out), { value: out.value });
   }
 
   async coordinateTouch(key: Uint8Array, expiresAtMs: number | null, context: Uint8Array | null): Promise<LocalWrite<StoredObject> | undefined> {

@@ -12,8 +12,8 @@
  */
 import type { Clock, Logger, MessageHandler, NodeId, Random, Transport, WireMessage } from '../core/index.ts';
 import { ClosedError, InvalidArgumentError, OverloadedError, ProtocolError, TimeoutError, UnavailableError, describeKey, isRingkvError } from '../core/index.ts';
-import type { Consistency, WouldWait } from './api.ts';
-import { wouldWait } from './api.ts';
+import type { Consistency, DurabilityListener, DurableLater, DurableNow, WouldWait } from './api.ts';
+import { durableNow, wouldWait } from './api.ts';
 import type { HintedHandoff } from './handoff.ts';
 import {
   kvAck,
@@ -31,7 +31,7 @@ import {
 } from './messages.ts';
 import type { NodeLiveness, Placement, PreferenceList } from './placement.ts';
 import { replicasForN, type NamespaceReplication } from './placement.ts';
-import { DeadlineSet, LatencyPercentile, QuorumWait, gather, quorumRule, settle, type Attempt, type Expiring, type GatherResult, type Outcome, type QuorumRule } from './quorum.ts';
+import { DeadlineSet, LatencyPercentile, gather, quorumRule, settle, type Attempt, type Expiring, type GatherResult, type Outcome, type QuorumRule } from './quorum.ts';
 import { ReadRepairer } from './read-repair.ts';
 import { slotOf } from './keys.ts';
 import { KeyspaceOps, maxScanCount, type ScanPosition } from './keyspace.ts';
@@ -81,6 +81,12 @@ export interface LocalWrite<O> {
   durable?: Promise<void>;
   /** `model.encode(object)` when the backend already has it (the bytes it stored): not encoded again for the peers. */
   encoded?: Uint8Array;
+  /**
+   * Present when `durable` is: tells `listener` once, with `token`, when the
+   * write is durable here or failed (never inside the call). The coordinator
+   * uses it instead of `durable`, whose promise is then never made.
+   */
+  whenDurable?(listener: DurabilityListener, token: number): void;
 }
 
 /**
@@ -103,6 +109,13 @@ export interface ReplicaBackend<O> {
   readEncoded?(key: Uint8Array): Promise<Uint8Array | undefined>;
   /** Merges `incoming` into the local copy, persists, returns the merged object. Idempotent. `encoded`: `incoming` as it came on the wire. */
   apply(key: Uint8Array, incoming: O, encoded?: Uint8Array): Promise<O>;
+  /**
+   * `apply(key, model.decode(encoded), encoded)` for a caller that waits only
+   * for durability: `durableNow`, `durableLater` with `listener` told once
+   * later, or a promise that settles as `apply`'s would. Throws what `apply`
+   * would reject with before writing. Absent: kv.apply goes through `apply`.
+   */
+  applyThen?(key: Uint8Array, encoded: Uint8Array, listener: DurabilityListener, token: number): DurableNow | DurableLater | Promise<unknown>;
   coordinatePut(key: Uint8Array, value: Uint8Array, context: Uint8Array | null, expiresAtMs: number | null, overwrite: boolean): Promise<LocalWrite<O>>;
   /**
    * `coordinatePut` decided now, without a promise, or `wouldWait` having
@@ -206,6 +219,7 @@ export interface ClientWrite {
 }
 
 export interface CoordinatedWrite<O> {
+  /** Undefined for a write coordinated here as well as a forwarded one: the object is not kept alive across the write's wait. */
   object: O | undefined;
   context: Uint8Array | null;
   count: bigint | null;
@@ -239,19 +253,124 @@ interface SlotTrie {
   slots: readonly Slot[] | undefined;
 }
 
-/** What every replica copy of one write shares. */
-interface Fanout {
-  key: Uint8Array;
-  encoded: Uint8Array;
-  strict: boolean;
-  slots: readonly Slot[];
+/**
+ * One write in flight: what every replica copy shares, and the count of
+ * their acknowledgements until W (QuorumWait's rules, for a write). One
+ * object per write, completed by the local store's durability callback
+ * (DurabilityListener) and the peers' replies, with no async frame or
+ * promise chain held across the group commit: what a young-generation
+ * collection finds alive is this record, the encoded object and the
+ * promise the caller awaits.
+ */
+class WriteInFlight<O> implements Expiring, DurabilityListener {
+  readonly promise: Promise<CoordinatedWrite<O>>;
+  private resolveWrite!: (result: CoordinatedWrite<O>) => void;
+  private rejectWrite!: (error: Error) => void;
+  private counted = 0;
+  private errors: string[] | undefined;
+  private sawTimeout = false;
+  private done = false;
+  readonly deadlineMs: number;
   /** Nodes holding or asked for a copy, built when a first copy fails: a stand-in is taken only once. */
   used: Set<NodeId> | undefined;
-  /** Stand-in candidates past the preference list, in ring order. */
-  fallbacks: readonly NodeId[];
-  timeoutMs: number;
-  /** Where every copy reports. */
-  wait: QuorumWait<true>;
+  /** Told of every answer before it is counted (diagnostics). */
+  observer: ((owner: NodeId) => void) | undefined;
+
+  constructor(
+    readonly kind: CoordinateKind,
+    readonly key: Uint8Array,
+    readonly encoded: Uint8Array,
+    readonly strict: boolean,
+    readonly slots: readonly Slot[],
+    /** Stand-in candidates past the preference list, in ring order. */
+    readonly fallbacks: readonly NodeId[],
+    readonly timeoutMs: number,
+    private readonly rule: QuorumRule,
+    /** How many counting replicas can still answer. */
+    private possible: number,
+    private readonly localId: NodeId,
+    private readonly result: CoordinatedWrite<O>,
+    private readonly deadlines: DeadlineSet,
+    nowMs: number,
+  ) {
+    this.promise = new Promise<CoordinatedWrite<O>>((resolve, reject) => {
+      this.resolveWrite = resolve;
+      this.rejectWrite = reject;
+    });
+    this.deadlineMs = nowMs + timeoutMs;
+    deadlines.add(this);
+    this.check();
+  }
+
+  /** DurabilityListener: this node's copy settled. */
+  writeSettled(_token: number, failed: boolean, error: unknown): void {
+    if (failed) this.fail(this.localId, error);
+    else this.ack(this.localId);
+  }
+
+  ack(owner: NodeId): void {
+    this.observer?.(owner);
+    if (this.rule.counts(owner)) this.counted++;
+    this.check();
+  }
+
+  fail(owner: NodeId, error: unknown): void {
+    this.observer?.(owner);
+    if (this.rule.counts(owner)) this.possible--;
+    if (error instanceof TimeoutError) this.sawTimeout = true;
+    (this.errors ??= []).push(`${owner}: ${error instanceof Error ? error.message : String(error)}`);
+    this.check();
+  }
+
+  /** The deadline passed (DeadlineSet). */
+  expire(): void {
+    if (this.done) return;
+    this.done = true;
+    this.rejectWrite(new TimeoutError(`Cannot ${this.what()} at consistency ${this.rule.label}: ${this.counted} of ${this.rule.required} required replicas answered within ${this.timeoutMs} ms`));
+  }
+
+  private what(): string {
+    return `${this.kind} ${describeKey(this.key)}`;
+  }
+
+  private check(): void {
+    if (this.done) return;
+    const { rule } = this;
+    if (this.counted >= rule.required) {
+      this.done = true;
+      this.deadlines.delete(this);
+      this.resolveWrite(this.result);
+    } else if (this.possible < rule.required) {
+      this.done = true;
+      this.deadlines.delete(this);
+      const why = this.errors !== undefined ? ` (${this.errors.slice(0, 3).join('; ')})` : '';
+      // Replicas that timed out may still apply the write: say it timed out, not that it was refused.
+      if (this.sawTimeout) {
+        this.rejectWrite(new TimeoutError(`Cannot ${this.what()} at consistency ${rule.label}: ${this.counted} of ${rule.required} required replicas answered within ${this.timeoutMs} ms${why}`));
+        return;
+      }
+      this.rejectWrite(new UnavailableError(`Cannot ${this.what()} at consistency ${rule.label}: ${this.counted} of ${rule.required} required replicas answered${why}`, { answered: this.counted, required: rule.required }));
+    }
+  }
+}
+
+/** A replica's kv.apply answered once its merge is durable (ReplicaBackend.applyThen's listener). */
+class ApplyReply implements DurabilityListener {
+  readonly promise: Promise<WireMessage>;
+  private resolveReply!: (reply: WireMessage) => void;
+  private rejectReply!: (error: unknown) => void;
+
+  constructor() {
+    this.promise = new Promise<WireMessage>((resolve, reject) => {
+      this.resolveReply = resolve;
+      this.rejectReply = reject;
+    });
+  }
+
+  writeSettled(_token: number, failed: boolean, error: unknown): void {
+    if (failed) this.rejectReply(error);
+    else this.resolveReply(kvAck);
+  }
 }
 
 export class Coordinator<O> implements MessageHandler {
@@ -445,22 +564,40 @@ export class Coordinator<O> implements MessageHandler {
     );
   }
 
-  /** Runs the write here, as one of the key's home replicas. */
-  private async coordinate(request: ClientWrite, list: PreferenceList = this.replicas(request.key)): Promise<CoordinatedWrite<O>> {
+  /**
+   * Runs the write here, as one of the key's home replicas. A put the
+   * backend decides now goes straight to the fan-out: no async frame is
+   * held across the write's wait.
+   */
+  private coordinate(request: ClientWrite, list: PreferenceList = this.replicas(request.key)): Promise<CoordinatedWrite<O>> {
+    const backend = this.deps.backend;
+    if (request.kind !== 'put' || request.value === undefined || backend.coordinatePutNow === undefined) return this.coordinateLater(request, list);
+    const startedMs = this.probe === undefined ? 0 : this.deps.clock.nowMs();
+    let rule: QuorumRule;
+    let now: LocalWrite<O> | WouldWait;
+    try {
+      // local_quorum means the data center of the node the client asked, which may have forwarded here.
+      rule = this.rule(request.w ?? this.defaultW, list.home, request.dc ?? this.localDc);
+      now = backend.coordinatePutNow(request.key, request.value, request.context ?? null, request.expiresAtMs ?? null, request.overwrite === true);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    if (now === wouldWait) return this.coordinateLater(request, list);
+    return this.fanOut(request, list, rule, now, null, startedMs);
+  }
+
+  /** `coordinate` for writes that wait for the backend (its lock, a read) and for every other kind. */
+  private async coordinateLater(request: ClientWrite, list: PreferenceList): Promise<CoordinatedWrite<O>> {
     const startedMs = this.probe === undefined ? 0 : this.deps.clock.nowMs();
     const { key } = request;
-    const { home, fallbacks } = list;
-    // local_quorum means the data center of the node the client asked, which may have forwarded here.
-    const rule = this.rule(request.w ?? this.defaultW, home, request.dc ?? this.localDc);
-    const timeoutMs = request.timeoutMs ?? this.timeoutMs;
+    const rule = this.rule(request.w ?? this.defaultW, list.home, request.dc ?? this.localDc);
     const backend = this.deps.backend;
     let written: LocalWrite<O> | undefined;
     let count: bigint | null = null;
     switch (request.kind) {
       case 'put': {
         if (request.value === undefined) throw new InvalidArgumentError('A put needs a value');
-        const now = backend.coordinatePutNow?.(key, request.value, request.context ?? null, request.expiresAtMs ?? null, request.overwrite === true) ?? wouldWait;
-        written = now !== wouldWait ? now : await backend.coordinatePut(key, request.value, request.context ?? null, request.expiresAtMs ?? null, request.overwrite === true);
+        written = await backend.coordinatePut(key, request.value, request.context ?? null, request.expiresAtMs ?? null, request.overwrite === true);
         break;
       }
       case 'delete':
@@ -478,37 +615,62 @@ export class Coordinator<O> implements MessageHandler {
         if (written === undefined) return { object: undefined, context: null, count: null, touched: false };
         break;
     }
-    const { object } = written;
+    return this.fanOut(request, list, rule, written, count, startedMs);
+  }
+
+  /** Sends a write decided here to the other replicas; resolves once W copies (this one included) are durable. */
+  private fanOut(request: ClientWrite, list: PreferenceList, rule: QuorumRule, written: LocalWrite<O>, count: bigint | null, startedMs: number): Promise<CoordinatedWrite<O>> {
+    const { key } = request;
+    const { home, fallbacks } = list;
     this.counters.writesCoordinated++;
-    const encoded = written.encoded ?? this.deps.model.encode(object);
+    const encoded = written.encoded ?? this.deps.model.encode(written.object);
     const strict = request.strict === true;
     const slots = this.slots(home, fallbacks, strict);
     const localId = this.deps.localId;
     let possible = rule.counts(localId) ? 1 : 0;
     for (const slot of slots) if (slot.owner !== localId && rule.counts(slot.owner)) possible++;
-    // Every replica reports straight into the wait: no promise per replica on the way.
-    const wait = new QuorumWait<true>(rule, possible, this.deps.clock, timeoutMs, () => `${request.kind} ${describeKey(key)}`, this.deadlines);
-    const timing = this.probe === undefined ? undefined : timeAnswers(wait, this.deps.clock, startedMs);
-    const fanout: Fanout = { key, encoded, strict, slots, used: undefined, fallbacks, timeoutMs, wait };
+    const result: CoordinatedWrite<O> = { object: undefined, context: written.context, count, touched: true };
+    // Every replica reports straight into the write's record: no promise per replica on the way.
+    const write = new WriteInFlight<O>(
+      request.kind,
+      key,
+      encoded,
+      strict,
+      slots,
+      fallbacks,
+      request.timeoutMs ?? this.timeoutMs,
+      rule,
+      possible,
+      localId,
+      result,
+      this.deadlines,
+      this.deps.clock.nowMs(),
+    );
+    const timing = this.probe === undefined ? undefined : timeAnswers(write, this.deps.clock, startedMs);
     // The peers get the object before the local fsync finishes; the local
     // acknowledgement counts only once it is durable (a failed sync is no ack).
-    if (written.durable === undefined) wait.ack(localId);
+    if (written.whenDurable !== undefined) written.whenDurable(write, 0);
+    else if (written.durable === undefined) write.ack(localId);
     else
       written.durable.then(
-        () => wait.ack(localId),
-        (error: unknown) => wait.fail(localId, error),
+        () => write.ack(localId),
+        (error: unknown) => write.fail(localId, error),
       );
+    // One message for every owner that takes its own copy (the transport encodes it at once).
+    let message: ApplyRequest | undefined;
     for (const slot of slots) {
       if (slot.owner === localId) continue;
-      this.replicate(slot, fanout);
+      if (slot.hintOnly || slot.node !== slot.owner) this.replicate(slot, write);
+      else this.sendCopy(slot, write, (message ??= { type: 'kv.apply', key, object: encoded, hintFor: null }));
     }
-    await wait.promise;
-    if (timing !== undefined) {
+    if (timing === undefined) return write.promise;
+    const probe = this.probe;
+    return write.promise.then((done) => {
       const peerMs: Array<number | undefined> = [];
       for (const slot of slots) if (slot.owner !== localId) peerMs.push(timing.get(slot.owner));
-      this.probe?.write(this.deps.clock.nowMs() - startedMs, timing.get(localId), peerMs);
-    }
-    return { object, context: written.context, count, touched: true };
+      probe?.write(this.deps.clock.nowMs() - startedMs, timing.get(localId), peerMs);
+      return done;
+    });
   }
 
   /**
@@ -546,44 +708,74 @@ export class Coordinator<O> implements MessageHandler {
   }
 
   /**
-   * Sends one replica's copy and reports it to the write's wait; on failure
+   * Sends one replica's copy and reports it to the write's record; on failure
    * tries a spare stand-in (sloppy mode) and, when nothing acknowledged, keeps
    * a hint here so the owner converges.
    */
-  private replicate(slot: Slot, fanout: Fanout): void {
-    const { key, encoded, wait } = fanout;
+  private replicate(slot: Slot, write: WriteInFlight<O>): void {
+    const { key, encoded } = write;
     const { owner } = slot;
     if (slot.hintOnly) {
-      void this.hintLocally(owner, key, encoded).then(() => wait.fail(owner, this.downError(owner)));
+      void this.hintLocally(owner, key, encoded).then(() => write.fail(owner, this.downError(owner)));
       return;
     }
-    // The usual case, one request that succeeds, as one promise reaction (no async frames).
-    this.applyAt(slot.node, key, encoded, slot.node === owner ? null : owner, fanout.timeoutMs).then(
-      () => wait.ack(owner),
-      (error: unknown) => void this.replicateElsewhere(slot, fanout, error),
+    this.applyAt(slot.node, key, encoded, slot.node === owner ? null : owner, write.timeoutMs).then(
+      () => write.ack(owner),
+      (error: unknown) => void this.replicateElsewhere(slot, write, error),
+    );
+  }
+
+  /**
+   * The usual copy: the owner itself, up. requestPeer and its reaction in
+   * one: a single reaction per copy, no intermediate promise.
+   */
+  private sendCopy(slot: Slot, write: WriteInFlight<O>, message: ApplyRequest): void {
+    const node = slot.node;
+    const current = this.inFlight.get(node) ?? 0;
+    if (current >= this.maxInFlightPerPeer) {
+      this.counters.overloaded++;
+      void this.replicateElsewhere(slot, write, new OverloadedError(`Too many requests in flight to ${node} (${current}, the limit is ${this.maxInFlightPerPeer})`));
+      return;
+    }
+    this.inFlight.set(node, current + 1);
+    let request: Promise<WireMessage>;
+    try {
+      request = this.deps.transport.request(node, message, Math.max(1, Math.round(write.timeoutMs)));
+    } catch (error) {
+      request = Promise.reject(error as Error);
+    }
+    request.then(
+      () => {
+        this.peerAnswered(node);
+        write.ack(slot.owner);
+      },
+      (error: unknown) => {
+        this.peerFailed(node, error);
+        void this.replicateElsewhere(slot, write, error);
+      },
     );
   }
 
   /** The first copy of a replica failed: a spare stand-in (sloppy mode), else a hint kept here. */
-  private async replicateElsewhere(slot: Slot, fanout: Fanout, firstError: unknown): Promise<void> {
-    const { key, encoded, wait } = fanout;
+  private async replicateElsewhere(slot: Slot, write: WriteInFlight<O>, firstError: unknown): Promise<void> {
+    const { key, encoded } = write;
     let lastError = firstError;
-    if (!fanout.strict && this.deps.handoff !== undefined) {
+    if (!write.strict && this.deps.handoff !== undefined) {
       // Nodes holding or asked for a copy: a stand-in is taken only once per write.
-      const used = (fanout.used ??= new Set(fanout.slots.map((s) => s.node)));
-      const standIn = fanout.fallbacks.find((n) => !used.has(n) && n !== this.deps.localId && this.looksUp(n));
+      const used = (write.used ??= new Set(write.slots.map((s) => s.node)));
+      const standIn = write.fallbacks.find((n) => !used.has(n) && n !== this.deps.localId && this.looksUp(n));
       if (standIn !== undefined) {
         used.add(standIn);
-        const second = await settle(this.applyAt(standIn, key, encoded, slot.owner, fanout.timeoutMs));
+        const second = await settle(this.applyAt(standIn, key, encoded, slot.owner, write.timeoutMs));
         if (second.ok) {
-          wait.ack(slot.owner);
+          write.ack(slot.owner);
           return;
         }
         lastError = second.error;
       }
     }
     await this.hintLocally(slot.owner, key, encoded);
-    wait.fail(slot.owner, lastError);
+    write.fail(slot.owner, lastError);
   }
 
   private downError(owner: NodeId): UnavailableError {
@@ -893,16 +1085,24 @@ export class Coordinator<O> implements MessageHandler {
     // Plain reactions rather than an async frame: this runs for every peer request.
     return request.then(
       (reply) => {
-        this.requestDone(node);
-        if (this.suspectUntil.size > 0) this.suspectUntil.delete(node);
+        this.peerAnswered(node);
         return reply;
       },
       (error: unknown) => {
-        this.requestDone(node);
-        if (error instanceof UnavailableError) this.suspectUntil.set(node, this.deps.clock.nowMs() + unreachableSuspectMs);
+        this.peerFailed(node, error);
         throw error;
       },
     );
+  }
+
+  private peerAnswered(node: NodeId): void {
+    this.requestDone(node);
+    if (this.suspectUntil.size > 0) this.suspectUntil.delete(node);
+  }
+
+  private peerFailed(node: NodeId, error: unknown): void {
+    this.requestDone(node);
+    if (error instanceof UnavailableError) this.suspectUntil.set(node, this.deps.clock.nowMs() + unreachableSuspectMs);
   }
 
   private requestDone(node: NodeId): void {
@@ -925,12 +1125,12 @@ export class Coordinator<O> implements MessageHandler {
       // kv.apply and kv.read come with every client operation: promise chains, not async frames.
       switch (request.type) {
         case 'kv.apply': {
-          if (this.probe === undefined) return this.onApply(request).then(() => kvAck);
+          if (this.probe === undefined) return this.applyReply(request);
           const { probe } = this;
           const startedMs = this.deps.clock.nowMs();
-          return this.onApply(request).then(() => {
+          return this.applyReply(request).then((reply) => {
             probe.apply(this.deps.clock.nowMs() - startedMs);
-            return kvAck;
+            return reply;
           });
         }
         case 'kv.read': {
@@ -960,6 +1160,26 @@ export class Coordinator<O> implements MessageHandler {
       case 'kv.flush':
         await this.onFlush();
         return kvAck;
+    }
+  }
+
+  /**
+   * A peer's kv.apply, acknowledged once durable here. The usual copy (no
+   * hint) goes through the backend's applyThen when it has one: one reply
+   * promise, resolved by the store's durability callback, and nothing
+   * decoded alive across the fsync. Never throws.
+   */
+  private applyReply(request: ApplyRequest): Promise<WireMessage> {
+    const { backend, localId } = this.deps;
+    if (backend.applyThen === undefined || (request.hintFor !== null && request.hintFor !== localId)) return this.onApply(request).then(() => kvAck);
+    try {
+      const reply = new ApplyReply();
+      const settled = backend.applyThen(request.key, request.object, reply, 0);
+      if (settled === durableNow) return ackedNow;
+      if (settled instanceof Promise) return settled.then(() => kvAck);
+      return reply.promise;
+    } catch (error) {
+      return Promise.reject(error as Error);
     }
   }
 
@@ -1030,8 +1250,11 @@ export class Coordinator<O> implements MessageHandler {
   }
 }
 
+/** A kv.apply durable as it was handed over: one resolved reply shared by all. */
+const ackedNow: Promise<WireMessage> = Promise.resolve(kvAck);
+
 /** Diagnostics: when each replica of a write answered, in ms after `startedMs`. */
-function timeAnswers(wait: QuorumWait<true>, clock: Clock, startedMs: number): Map<NodeId, number> {
+function timeAnswers(wait: { observer: ((owner: NodeId) => void) | undefined }, clock: Clock, startedMs: number): Map<NodeId, number> {
   const times = new Map<NodeId, number>();
   wait.observer = (owner) => {
     times.set(owner, clock.nowMs() - startedMs);

@@ -157,6 +157,13 @@ export interface StoreWriteOutcome {
   readonly settled?: boolean;
   /** `encodeObject(object)`, the bytes the write handed to the engine, when the store has them (the coordinator sends them to the peers as they are). */
   readonly encoded?: Uint8Array;
+  /**
+   * Present on outcomes not `settled`: instead of awaiting `durable`, tells
+   * `listener` once, with `token`, when the write settles (never inside this
+   * call). A waiter that uses it does not read `durable`, which is then never
+   * made: no promise or reaction per write.
+   */
+  whenDurable?(listener: DurabilityListener, token: number): void;
 }
 
 export interface StoreIncrOutcome extends StoreWriteOutcome {
@@ -211,21 +218,33 @@ interface PendingWrite {
   readonly skey: Uint8Array;
   /** The next pending write whose key has the same hash (PendingMap's chain). */
   next: PendingWrite | undefined;
-  /** Told when the write settles (overwriteNowThen), with its token. */
-  readonly listener: DurabilityListener | undefined;
-  readonly token: number;
+  /** Told when the write settles (overwriteNowThen, a coordinated write's or apply's waiter), with its token; set before the call that handed the write over returns. */
+  listener: DurabilityListener | undefined;
+  token: number;
+  /** How it settled, once it has (a listener attached later is told from a reaction). */
+  done: WriteSettlement | undefined;
 }
 
+interface WriteSettlement {
+  readonly failed: boolean;
+  readonly error: unknown;
+}
+
+const settledOk: WriteSettlement = Object.freeze({ failed: false, error: undefined });
+
 /**
- * overwriteNow's pending write: the encoded object it handed to the engine
+ * A pending write that keeps the encoded object it handed to the engine
  * (which holds those bytes until the write settles anyway), decoded only if
  * something reads the object (a write or merge of the key before this one
- * settles, or a cache refresh). A plain SET waiting for its fsync keeps one
- * small object alive instead of six, and no boxed numbers.
+ * settles, or a cache refresh of a key the cache holds, for which the
+ * object is kept as it was built). A write waiting for its fsync keeps one
+ * small object alive instead of the decided object's tree (versions, dots,
+ * clock entries, boxed numbers), which a young-generation collection in the
+ * middle of the group commit would otherwise promote.
  */
-class PendingOverwrite implements PendingWrite {
-  private built: StoredObject | undefined;
+class PendingBytes implements PendingWrite {
   next: PendingWrite | undefined = undefined;
+  done: WriteSettlement | undefined = undefined;
   /** For a write reported through Engine.putCallback: how it settled (undefined: not yet), and the promise made if someone asked for one. */
   private outcome: { error: Error | undefined } | undefined;
   private settleMade: ((error: Error | undefined) => void) | undefined;
@@ -234,10 +253,12 @@ class PendingOverwrite implements PendingWrite {
     /** The engine's promise (Engine.put); undefined for putCallback, made only when asked for. */
     private promise: Promise<void> | undefined,
     readonly skey: Uint8Array,
-    /** encodeSoleValue's bytes: the same object decideOverwrite builds, encoded. */
-    private readonly bytes: Uint8Array,
-    readonly listener: DurabilityListener | undefined,
-    readonly token: number,
+    /** The encoded object handed to the engine; undefined: the key was removed. */
+    private readonly bytes: Uint8Array | undefined,
+    public listener: DurabilityListener | undefined,
+    public token: number,
+    /** The object as built, kept only when something will read it (the key is cached). */
+    private built?: StoredObject,
   ) {}
 
   get durable(): Promise<void> {
@@ -249,7 +270,8 @@ class PendingOverwrite implements PendingWrite {
     }));
   }
 
-  get object(): StoredObject {
+  get object(): StoredObject | undefined {
+    if (this.bytes === undefined) return undefined;
     return (this.built ??= decodeObject(this.bytes));
   }
 
@@ -543,8 +565,7 @@ class CoordinatedWrite implements StoreWriteOutcome {
   constructor(
     readonly object: StoredObject,
     readonly written: Version[],
-    readonly durable: Promise<void>,
-    readonly settled: boolean,
+    private readonly entry: PendingWrite | DurableNow,
     private readonly compute: () => WriteContext,
     readonly encoded: Uint8Array,
   ) {}
@@ -552,6 +573,30 @@ class CoordinatedWrite implements StoreWriteOutcome {
   get context(): WriteContext {
     return (this.computed ??= this.compute());
   }
+
+  get settled(): boolean {
+    return this.entry === durableNow;
+  }
+
+  get durable(): Promise<void> {
+    return this.entry === durableNow ? resolved : this.entry.durable;
+  }
+
+  whenDurable(listener: DurabilityListener, token: number): void {
+    whenSettled(this.entry, listener, token);
+  }
+}
+
+/** Tells `listener` when a handed-over write settles: through its pending entry (set before anything can settle it). */
+function whenSettled(entry: PendingWrite | DurableNow, listener: DurabilityListener, token: number): void {
+  const done = entry === durableNow ? settledOk : entry.done;
+  if (done !== undefined || entry === durableNow) {
+    // Settled already (as it was handed over, or before an asynchronous outcome reached its waiter): told from a reaction, never inside the call.
+    void resolved.then(() => listener.writeSettled(token, done?.failed ?? false, done?.error));
+    return;
+  }
+  entry.listener = listener;
+  entry.token = token;
 }
 
 /**
@@ -571,8 +616,7 @@ class OverwriteOutcome implements StoreWriteOutcome {
     private readonly store: ReplicaStore,
     readonly object: StoredObject,
     readonly written: Version[],
-    readonly durable: Promise<void>,
-    readonly settled: boolean,
+    private readonly entry: PendingWrite | DurableNow,
     private readonly seen: VClock,
     private readonly merged: VClock,
     private readonly wall: number,
@@ -581,6 +625,18 @@ class OverwriteOutcome implements StoreWriteOutcome {
 
   get context(): WriteContext {
     return (this.computed ??= this.store.overwriteContext(this.seen, this.written, this.merged, this.wall));
+  }
+
+  get settled(): boolean {
+    return this.entry === durableNow;
+  }
+
+  get durable(): Promise<void> {
+    return this.entry === durableNow ? resolved : this.entry.durable;
+  }
+
+  whenDurable(listener: DurabilityListener, token: number): void {
+    whenSettled(this.entry, listener, token);
   }
 }
 
@@ -644,8 +700,8 @@ export class ReplicaStore {
   private lastHandedBack: Promise<void> | undefined;
   private sharedPromise: Promise<void> | undefined;
   private sharedFulfilled: Promise<void> | undefined;
-  /** Whether the last plain overwrite settled as it was handed over: the next one then uses Engine.put, else putCallback. */
-  private lastOverwriteSettled = false;
+  /** Whether the last write handed over settled at once (sync none): the next one then uses Engine.put, whose shared resolved promise costs nothing; else putCallback. */
+  private lastSettledAtOnce = false;
   /** Whether the last handOff settled at once (read right after it, synchronously). */
   private handedOffSettled = false;
   /**
@@ -889,6 +945,82 @@ export class ReplicaStore {
     return this.withKey(lockId, () => this.loadLocked(key, skey).then((stored) => this.merge(skey, stored, incoming, incomingBytes))).then((merged) => this.settle(merged));
   }
 
+  /**
+   * `apply(key, decodeObject(encoded), encoded)` for a caller that only
+   * waits for durability (a replica serving a peer's kv.apply): answers
+   * `durableNow` when the merge is durable already, `durableLater` having
+   * set `listener` to be told once, with `token`, when its write settles
+   * (never inside this call), or, when the key is locked or its stored
+   * object must be read asynchronously, `apply`'s promise. The incoming
+   * object is decoded only to merge: what waits for the fsync is the
+   * pending entry with the bytes, so nothing decoded outlives the call
+   * (unless the key is cached). Throws what `apply` would reject with,
+   * before anything is written.
+   */
+  applyThen(key: Uint8Array, encoded: Uint8Array, listener: DurabilityListener, token: number): DurableNow | DurableLater | Promise<unknown> {
+    validateKey(key);
+    const skey = storageKey(key);
+    if (this.locks.size === 0 || !this.locks.has(storageId(skey))) {
+      const pending = this.pending.get(skey);
+      let stored: StoredObject | undefined;
+      let known = true;
+      if (pending !== undefined) stored = pending.object;
+      else {
+        stored = this.cache.get(skey);
+        if (stored === undefined) {
+          // Views: decoded into copies before the engine is called again.
+          const entry = this.lookupViewNow(skey);
+          if (entry === wouldWait) known = false;
+          else if (entry !== undefined) stored = this.decodeAndAdmit(key, skey, entry, false);
+        }
+      }
+      if (known) {
+        const settled = this.mergeNow(skey, stored, this.decodeEntryBytes(key, encoded), encoded);
+        if (settled === durableNow || settled instanceof Promise) return settled;
+        settled.listener = listener;
+        settled.token = token;
+        return durableLater;
+      }
+    }
+    return this.apply(key, this.decodeEntryBytes(key, encoded), encoded);
+  }
+
+  /** decodeEntry for bytes from a peer. */
+  private decodeEntryBytes(key: Uint8Array, bytes: Uint8Array): StoredObject {
+    try {
+      return decodeObject(bytes);
+    } catch (error) {
+      if (error instanceof CorruptionError) throw new CorruptionError(`Key ${describeKey(key)} from a peer: ${error.message}`, { cause: error });
+      throw error;
+    }
+  }
+
+  /**
+   * `merge` for applyThen: a fresh pending entry (no listener yet) when it
+   * handed a write over and it is pending, `durableNow` when durable
+   * already, else the promise of the pending write a no-op merge waits for.
+   */
+  private mergeNow(skey: Uint8Array, stored: StoredObject | undefined, incoming: StoredObject, incomingBytes: Uint8Array): PendingWrite | DurableNow | Promise<void> {
+    for (const v of incoming.versions) this.hlc.observe(v.timestampMs);
+    const normalized = normalizeObject(incoming);
+    let result: StoredObject;
+    if (stored === undefined) {
+      if (normalized.versions.length === 0) {
+        this.counters.noopMerges++;
+        return this.pending.get(skey)?.durable ?? durableNow;
+      }
+      result = normalized;
+    } else {
+      result = mergeObjects(stored, normalized);
+      if (sameObject(result, stored)) {
+        this.counters.noopMerges++;
+        return this.pending.get(skey)?.durable ?? durableNow;
+      }
+    }
+    this.counters.appliedMerges++;
+    return this.handOffEntry(skey, result, asEncoded(result, incoming, incomingBytes));
+  }
+
   /** apply's merge of `incoming` into `stored`, handed to the engine; under the key's lock or with nothing able to interleave. */
   private merge(skey: Uint8Array, stored: StoredObject | undefined, incoming: StoredObject, incomingBytes: Uint8Array | undefined): MergeResult {
     for (const v of incoming.versions) this.hlc.observe(v.timestampMs);
@@ -1035,19 +1167,19 @@ export class ReplicaStore {
     // leaves nothing to update but the memo.
     const meta = expiresAtMs === null ? undefined : encodeDeadAfter(expiresAtMs);
     const engine = this.engine;
-    if (engine.putCallback !== undefined && !this.lastOverwriteSettled) {
+    if (engine.putCallback !== undefined && !this.lastSettledAtOnce) {
       // No promise, resolving functions or reaction per write: the pending entry and one callback.
-      const entry = new PendingOverwrite(undefined, skey, bytes, listener, token);
+      const entry = new PendingBytes(undefined, skey, bytes, listener, token);
       let settled: boolean;
       try {
-        settled = engine.putCallback(skey, bytes, meta, (error) => this.overwriteSettled(entry, error));
+        settled = engine.putCallback(skey, bytes, meta, (error) => this.callbackSettled(entry, error));
       } catch (error) {
         // What put would reject with; nothing was written.
         return later(Promise.reject(error as Error), listener, token);
       }
       this.writeSeq++;
       // Writes settled at once (sync none) go through put, whose shared resolved promise costs nothing.
-      this.lastOverwriteSettled = settled;
+      this.lastSettledAtOnce = settled;
       if (!settled) this.pending.set(entry);
       memo.rememberFound(counter, lastWallMs, timestampMs);
       this.counters.coordinatedWrites++;
@@ -1055,12 +1187,12 @@ export class ReplicaStore {
       return listener === undefined ? entry.durable : durableLater;
     }
     const durable = engine.put(skey, bytes, meta);
-    this.lastOverwriteSettled = this.settledAtOnce(durable);
-    if (this.lastOverwriteSettled) {
+    this.lastSettledAtOnce = this.settledAtOnce(durable);
+    if (this.lastSettledAtOnce) {
       this.writeSeq++;
     } else {
       // The bytes hold all of the object (a lent value too: it was copied into them).
-      this.track(new PendingOverwrite(durable, skey, bytes, listener, token));
+      this.track(new PendingBytes(durable, skey, bytes, listener, token));
     }
     memo.rememberFound(counter, lastWallMs, timestampMs);
     this.counters.coordinatedWrites++;
@@ -1096,9 +1228,9 @@ export class ReplicaStore {
     if (bytes.length > maxObjectBytes) {
       throw new ConflictError(`Cannot write key ${describeKey(key)}: its 1 versions would take ${bytes.length} bytes, the limit is ${maxObjectBytes}; read it and write with its context to resolve the siblings`);
     }
-    const durable = this.handOff(skey, object, bytes);
+    const entry = this.handOffEntry(skey, object, bytes);
     this.counters.coordinatedWrites++;
-    return new OverwriteOutcome(this, object, written, durable, this.handedOffSettled, seen, merged, wall, bytes);
+    return new OverwriteOutcome(this, object, written, entry, seen, merged, wall, bytes);
   }
 
   /** CoordinatedWrite's context for an overwrite (what `decide` would compute for it). */
@@ -1283,9 +1415,9 @@ export class ReplicaStore {
         `Cannot write key ${describeKey(key)}: its ${object.versions.length} versions would take ${bytes.length} bytes, the limit is ${maxObjectBytes}; read it and write with its context to resolve the siblings`,
       );
     }
-    const durable = dropWhenDead && object.versions.every((v) => v.kind === 'tombstone') ? this.handOff(skey, undefined) : this.handOff(skey, object, bytes);
+    const entry = dropWhenDead && object.versions.every((v) => v.kind === 'tombstone') ? this.handOffEntry(skey, undefined) : this.handOffEntry(skey, object, bytes);
     this.counters.coordinatedWrites++;
-    return new CoordinatedWrite(object, written, durable, this.handedOffSettled, () => this.writeContext(seen, seenClock, written, merged, survivors, wall), bytes);
+    return new CoordinatedWrite(object, written, entry, () => this.writeContext(seen, seenClock, written, merged, survivors, wall), bytes);
   }
 
   /**
@@ -1445,25 +1577,57 @@ export class ReplicaStore {
    * settles, so a failed write is not seen by anyone afterwards.
    */
   private handOff(skey: Uint8Array, object: StoredObject | undefined, bytes?: Uint8Array): Promise<void> {
+    const entry = this.handOffEntry(skey, object, bytes);
+    return entry === durableNow ? resolved : entry.durable;
+  }
+
+  /**
+   * `handOff` answering its pending entry (to which a waiter may attach a
+   * listener before this call's caller returns) or `durableNow` when the
+   * write settled as it was handed over (then `handedOffSettled` is true).
+   * With no earlier write of the key pending and an engine that offers
+   * `putCallback`, the entry keeps the encoded bytes and the engine's
+   * callback settles it: no promise or reaction per write, and nothing of
+   * the decided object alive across the group commit unless the key is cached.
+   */
+  private handOffEntry(skey: Uint8Array, object: StoredObject | undefined, bytes?: Uint8Array): PendingWrite | DurableNow {
     // Any write but overwriteNow's own (which does not come here) makes its memory of the key stale.
     this.memo?.forget(skey);
-    const write = (): Promise<void> => (object === undefined ? this.engine.delete(skey) : this.engine.put(skey, bytes ?? encodeObject(object), encodeMeta(object)));
     const before = this.pending.get(skey);
+    const engine = this.engine;
+    if (before === undefined && object !== undefined && engine.putCallback !== undefined && !this.lastSettledAtOnce) {
+      const data = bytes ?? encodeObject(object);
+      const entry = new PendingBytes(undefined, skey, data, undefined, 0, this.cache.holds(skey) ? object : undefined);
+      // Throws what put would reject with; nothing was written then.
+      const settled = engine.putCallback(skey, data, encodeMeta(object), (error) => this.callbackSettled(entry, error));
+      this.lastSettledAtOnce = settled;
+      this.handedOffSettled = settled;
+      this.writeSeq++;
+      if (settled) {
+        this.cache.refresh(skey, object);
+        return durableNow;
+      }
+      this.pending.set(entry);
+      return entry;
+    }
+    const write = (): Promise<void> => (object === undefined ? engine.delete(skey) : engine.put(skey, bytes ?? encodeObject(object), encodeMeta(object)));
     const durable =
       before === undefined
         ? write()
         : before.durable.then(write, (cause: unknown) => {
             throw new IoError(`Cannot write key ${describeKey(userKeyOf(skey))}: an earlier write of it on ${this.nodeId} failed and this one built on it; retry the write`, { cause });
           });
-    if (this.settledAtOnce(durable)) {
+    this.lastSettledAtOnce = this.settledAtOnce(durable);
+    if (this.lastSettledAtOnce) {
       // Durable already (a promise seen resolved stays resolved): what track's callback would do, now.
       this.writeSeq++;
       if (object === undefined) this.cache.delete(skey);
       else this.cache.refresh(skey, object);
-      return durable;
+      return durableNow;
     }
-    this.track({ object, durable, skey, next: undefined, listener: undefined, token: 0 });
-    return durable;
+    const entry: PendingWrite = { object, durable, skey, next: undefined, listener: undefined, token: 0, done: undefined };
+    this.track(entry);
+    return entry;
   }
 
   /**
@@ -1492,14 +1656,15 @@ export class ReplicaStore {
     );
   }
 
-  /** A pending overwrite handed over with Engine.putCallback settled: the engine's callback, in place of track's reactions. */
-  private overwriteSettled(entry: PendingOverwrite, error: Error | undefined): void {
+  /** A pending write handed over with Engine.putCallback settled: the engine's callback, in place of track's reactions. */
+  private callbackSettled(entry: PendingBytes, error: Error | undefined): void {
     entry.settledWith(error);
     if (error === undefined) this.pendingDurable(entry);
     else this.pendingFailed(entry, error);
   }
 
   private pendingDurable(entry: PendingWrite): void {
+    entry.done = settledOk;
     this.writeSeq++;
     const skey = entry.skey;
     // A cached key is kept current (a key not cached stays out); asked first, so an overwrite's object is built only then.
@@ -1515,6 +1680,7 @@ export class ReplicaStore {
 
   private pendingFailed(entry: PendingWrite, error: unknown): void {
     // What the engine holds for the key is now uncertain: the next read asks it.
+    entry.done = { failed: true, error };
     this.writeSeq++;
     this.cache.delete(entry.skey);
     this.memo?.forget(entry.skey);

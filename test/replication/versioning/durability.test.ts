@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { IoError, RealClock, VirtualClock, fnv1a32, fromUtf8, silentLogger, utf8 } from '../../../src/core/index.ts';
 import { MemoryEngine, openLsm } from '../../../src/storage/index.ts';
 import type { Engine } from '../../../src/storage/index.ts';
-import { LocalKv, ReplicaStore, durableLater, maxKeyBytes, storageKey, wouldWait } from '../../../src/replication/index.ts';
+import { LocalKv, ReplicaStore, durableLater, durableNow, encodeObject, maxKeyBytes, storageKey, wouldWait } from '../../../src/replication/index.ts';
 import type { StoredObject } from '../../../src/replication/index.ts';
 import { GatedSyncFileSystem, settle } from './gated-fs.ts';
 
@@ -175,6 +175,82 @@ describe('ReplicaStore durability contract', () => {
       assert.deepEqual(valuesOf(await store.apply(key, incoming)), ['mine', 'theirs']);
       const bad = store.apply(new Uint8Array(maxKeyBytes + 1), incoming);
       await assert.rejects(bad);
+    }));
+
+  it('applyThen tells its listener once, only after the fsync, keeps only bytes meanwhile, and a write built on it sees its object', () =>
+    withGatedStore(async ({ fs, store }) => {
+      const other = new ReplicaStore({ engine: new MemoryEngine(), clock: new VirtualClock(), nodeId: 'n2' });
+      const key = utf8('k');
+      const bytes = encodeObject((await other.coordinatePut(key, utf8('theirs'), null)).object);
+      fs.gated = true;
+      const told: Array<[number, boolean, unknown]> = [];
+      const listener = { writeSettled: (token: number, failed: boolean, error: unknown) => told.push([token, failed, error]) };
+      assert.equal(store.applyThen(key, bytes, listener, 5), durableLater);
+      assert.deepEqual(told, [], 'never told inside the call');
+      // A local write of the key while the apply waits builds on it (the pending entry decodes its bytes).
+      const mine = store.coordinatePutNow(key, utf8('mine'), null);
+      assert.ok(mine !== wouldWait);
+      assert.deepEqual(valuesOf(mine.object), ['mine', 'theirs']);
+      await settle();
+      assert.deepEqual(told, [], 'the listener waits for the fsync');
+      assert.equal(await store.readRaw(key), undefined, 'nothing visible before it is durable');
+      fs.release();
+      await mine.durable;
+      await settle();
+      assert.deepEqual(told, [[5, false, undefined]]);
+      assert.deepEqual(valuesOf(await store.readRaw(key)), ['mine', 'theirs']);
+      // The same object again changes nothing: durable at once.
+      assert.equal(store.applyThen(key, bytes, listener, 6), durableNow);
+      await settle();
+      assert.equal(told.length, 1);
+      // Garbage from a peer is refused before anything is written.
+      assert.throws(() => store.applyThen(utf8('bad'), new Uint8Array([0xff, 1, 2]), listener, 7));
+      assert.equal(await store.readRaw(utf8('bad')), undefined);
+    }));
+
+  it('applyThen reports a failed fsync to its listener, and nothing of the write remains', () =>
+    withGatedStore(async ({ fs, store }) => {
+      const other = new ReplicaStore({ engine: new MemoryEngine(), clock: new VirtualClock(), nodeId: 'n2' });
+      const key = utf8('k');
+      const bytes = encodeObject((await other.coordinatePut(key, utf8('lost'), null)).object);
+      fs.gated = true;
+      const told: Array<[number, boolean, unknown]> = [];
+      assert.equal(store.applyThen(key, bytes, { writeSettled: (token, failed, error) => told.push([token, failed, error]) }, 9), durableLater);
+      fs.failing = true;
+      fs.release();
+      for (let i = 0; i < 50 && told.length === 0; i++) await settle();
+      assert.equal(told.length, 1);
+      assert.equal(told[0]?.[0], 9);
+      assert.equal(told[0]?.[1], true);
+      assert.match(String(told[0]?.[2]), /EIO/);
+      fs.failing = false;
+      const next = store.coordinatePutNow(key, utf8('next'), null);
+      assert.ok(next !== wouldWait);
+      assert.deepEqual(valuesOf(next.object), ['next'], 'the failed apply is not built on');
+    }));
+
+  it("a coordinated write's whenDurable tells its listener once after the fsync, also when the write settled before it was asked", () =>
+    withGatedStore(async ({ fs, store }) => {
+      fs.gated = true;
+      const now = store.coordinatePutNow(utf8('a'), utf8('1'), null);
+      assert.ok(now !== wouldWait && now.settled !== true && now.whenDurable !== undefined);
+      const told: Array<[number, boolean]> = [];
+      now.whenDurable({ writeSettled: (token, failed) => told.push([token, failed]) }, 1);
+      await settle();
+      assert.deepEqual(told, [], 'not before the fsync');
+      fs.release();
+      for (let i = 0; i < 50 && told.length === 0; i++) await settle();
+      assert.deepEqual(told, [[1, false]]);
+      // An outcome reaching its waiter after its write settled (the asynchronous path) is still told, once, later.
+      const late = await store.coordinatePut(utf8('b'), utf8('2'), null);
+      await late.durable;
+      let calledInside = true;
+      const told2: number[] = [];
+      late.whenDurable?.({ writeSettled: (token, failed) => told2.push(failed ? -token : token) }, 2);
+      calledInside = told2.length > 0;
+      await settle();
+      assert.equal(calledInside, false, 'never told inside the call');
+      assert.deepEqual(told2, late.whenDurable === undefined ? [] : [2]);
     }));
 
   it('a failed engine write is dropped from the pending map and fails the writes built on it, not later ones', async () => {
