@@ -244,10 +244,9 @@ describe('ReplicaStore durability contract', () => {
       // An outcome reaching its waiter after its write settled (the asynchronous path) is still told, once, later.
       const late = await store.coordinatePut(utf8('b'), utf8('2'), null);
       await late.durable;
-      let calledInside = true;
       const told2: number[] = [];
       late.whenDurable?.({ writeSettled: (token, failed) => told2.push(failed ? -token : token) }, 2);
-      calledInside = told2.length > 0;
+      const calledInside = told2.length > 0;
       await settle();
       assert.equal(calledInside, false, 'never told inside the call');
       assert.deepEqual(told2, late.whenDurable === undefined ? [] : [2]);
