@@ -760,17 +760,20 @@ export class ReplicaStore {
   /**
    * `readRaw` answered now, without a promise, or `wouldWait` when the
    * object is neither cached nor readable synchronously from the engine.
-   * Throws what `readRaw` would reject with. `transient`: the caller uses
-   * the object at once and keeps nothing of it (values may be views).
+   * Throws what `readRaw` would reject with. Values may be views of a
+   * buffer this call read for the caller alone (it stays valid).
    */
-  readRawNow(key: Uint8Array, transient = false): StoredObject | undefined | WouldWait {
+  readRawNow(key: Uint8Array): StoredObject | undefined | WouldWait {
     validateKey(key);
     const skey = this.lookupKey.of(key);
     const cached = this.cache.get(skey);
     if (cached !== undefined) return cached;
     const entry = this.lookupNow(skey);
     if (entry === wouldWait || entry === undefined) return entry;
-    return this.decodeAndAdmit(key, skey, entry, transient);
+    // getNow's entry is this call's own copy, never reused by the engine: values
+    // may be views of it (a decode without a copy per value); the cache admits
+    // an owned copy (decodeAndAdmit).
+    return this.decodeAndAdmit(key, skey, entry, true);
   }
 
   /**

@@ -4,7 +4,7 @@
  * causal context back in X-Ringkv-Context. Shapes: docs/protocol/http.md.
  */
 import type { Clock } from '../../core/index.ts';
-import type { Consistency, GetResult, KvApi, Sibling } from '../../replication/index.ts';
+import type { Consistency, GetResult, KvApi, PutResult, ReadOptions, Sibling, WriteOptions } from '../../replication/index.ts';
 import { HttpError } from './errors.ts';
 import {
   maxTimeoutMs,
@@ -103,28 +103,39 @@ export class KvRoutes {
     return ttl === undefined ? null : this.clock.wallMs() + ttl * 1000;
   }
 
-  async get(key: Uint8Array, query: string, accept: string | undefined): Promise<Reply> {
-    const params = parseQuery(query, ['r', 'strict', 'timeout']);
-    const defaults = this.defaults();
-    const result = await this.kv.get(key, {
-      r: this.consistency(params, 'r', defaults),
-      strict: this.strict(params, defaults),
-      timeoutMs: this.timeout(params, defaults),
-    });
-    return renderGet(result, wantsJson(accept));
+  // get and put are every request's path: promise chains, not async frames held across the wait.
+  get(key: Uint8Array, query: string, accept: string | undefined): Promise<Reply> {
+    let options: ReadOptions;
+    try {
+      const params = parseQuery(query, ['r', 'strict', 'timeout']);
+      const defaults = this.defaults();
+      options = {
+        r: this.consistency(params, 'r', defaults),
+        strict: this.strict(params, defaults),
+        timeoutMs: this.timeout(params, defaults),
+      };
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    return this.kv.get(key, options).then(wantsJson(accept) ? renderJson : renderRaw);
   }
 
-  async put(key: Uint8Array, query: string, contextHeader: string | string[] | undefined, body: Uint8Array): Promise<Reply> {
-    const params = parseQuery(query, ['w', 'strict', 'ttl', 'timeout']);
-    const defaults = this.defaults();
-    const result = await this.kv.put(key, body, {
-      w: this.consistency(params, 'w', defaults),
-      strict: this.strict(params, defaults),
-      timeoutMs: this.timeout(params, defaults),
-      context: parseContext(contextHeader) ?? null,
-      expiresAtMs: this.expiry(params),
-    });
-    return { status: 204, headers: { 'x-ringkv-context': encodeContext(result.context) }, body: undefined };
+  put(key: Uint8Array, query: string, contextHeader: string | string[] | undefined, body: Uint8Array): Promise<Reply> {
+    let options: WriteOptions;
+    try {
+      const params = parseQuery(query, ['w', 'strict', 'ttl', 'timeout']);
+      const defaults = this.defaults();
+      options = {
+        w: this.consistency(params, 'w', defaults),
+        strict: this.strict(params, defaults),
+        timeoutMs: this.timeout(params, defaults),
+        context: parseContext(contextHeader) ?? null,
+        expiresAtMs: this.expiry(params),
+      };
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    return this.kv.put(key, body, options).then(putReply);
   }
 
   async delete(key: Uint8Array, query: string, contextHeader: string | string[] | undefined): Promise<Reply> {
@@ -152,6 +163,13 @@ export class KvRoutes {
     });
     return json(200, { value: value.toString() });
   }
+}
+
+const renderJson = (result: GetResult): Reply => renderGet(result, true);
+const renderRaw = (result: GetResult): Reply => renderGet(result, false);
+
+function putReply(result: PutResult): Reply {
+  return { status: 204, headers: { 'x-ringkv-context': encodeContext(result.context) }, body: undefined };
 }
 
 export function renderGet(result: GetResult, asJson: boolean): Reply {
