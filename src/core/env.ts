@@ -61,6 +61,7 @@ export interface AppendFile {
   appendSync(data: Uint8Array): void;
   /** fdatasync: everything appended before the call is durable when it resolves. */
   sync(): Promise<void>;
+
   close(): Promise<void>;
 }
 
@@ -94,6 +95,13 @@ export interface OpenAppendOptions {
    * of such a file must take a tail of zero bytes as its end.
    */
   preallocateBytes?: number;
+  /**
+   * sync() runs fdatasync on the calling thread and returns a settled
+   * promise: no hand-off to a thread-pool thread and back, while the event
+   * loop waits for the disk (Redis's appendfsync always). A hint, like
+   * preallocateBytes.
+   */
+  syncInline?: boolean;
 }
 
 export interface FileSystem {

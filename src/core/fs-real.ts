@@ -24,7 +24,12 @@ class RealAppendFile implements AppendFile {
   private readonly fd: number;
   size: number;
 
-  constructor(path: string, fd: number, size: number) {
+  constructor(
+    path: string,
+    fd: number,
+    size: number,
+    private readonly syncInline: boolean,
+  ) {
     this.path = path;
     this.fd = fd;
     this.size = size;
@@ -56,6 +61,14 @@ class RealAppendFile implements AppendFile {
   }
 
   sync(): Promise<void> {
+    if (this.syncInline) {
+      try {
+        fs.fdatasyncSync(this.fd);
+        return Promise.resolve();
+      } catch (cause) {
+        return Promise.reject(ioError('sync', this.path, cause));
+      }
+    }
     return new Promise((resolve, reject) => {
       fs.fdatasync(this.fd, (error) => (error ? reject(ioError('sync', this.path, error)) : resolve()));
     });
@@ -144,7 +157,7 @@ function writeAt(fd: number, data: Uint8Array, length: number, position: number)
 }
 
 /** OpenAppendOptions.preallocateBytes: zeros written on the thread pool, then one fsync for the data and the size. */
-async function openPreallocated(path: string, bytes: number): Promise<RealAppendFile> {
+async function openPreallocated(path: string, bytes: number, syncInline: boolean): Promise<RealAppendFile> {
   const fd = fs.openSync(path, 'w');
   try {
     zeroChunk ??= Buffer.alloc(preallocateChunkBytes);
@@ -154,7 +167,7 @@ async function openPreallocated(path: string, bytes: number): Promise<RealAppend
     fs.closeSync(fd);
     throw error;
   }
-  return new RealAppendFile(path, fd, 0);
+  return new RealAppendFile(path, fd, 0, syncInline);
 }
 
 export class RealFileSystem implements FileSystem {
@@ -183,11 +196,12 @@ export class RealFileSystem implements FileSystem {
 
   openAppend(path: string, options: OpenAppendOptions = {}): Promise<AppendFile> {
     const preallocate = options.preallocateBytes ?? 0;
-    if (options.truncate === true && preallocate > 0) return wrap('preallocate', path, () => openPreallocated(path, preallocate));
+    const inline = options.syncInline === true;
+    if (options.truncate === true && preallocate > 0) return wrap('preallocate', path, () => openPreallocated(path, preallocate, inline));
     return wrap('open for append', path, async () => {
       const fd = fs.openSync(path, options.truncate ? 'w' : 'a');
       const { size } = fs.fstatSync(fd);
-      return new RealAppendFile(path, fd, size);
+      return new RealAppendFile(path, fd, size, inline);
     });
   }
 

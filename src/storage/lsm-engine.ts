@@ -141,8 +141,9 @@ function asIoError(error: unknown, what: string): Error {
  * the memtable's count.
  */
 function walOpenOptions(options: LsmOptions): OpenAppendOptions {
-  if (!options.walPreallocate || options.sync === 'none') return { truncate: true };
-  return { truncate: true, preallocateBytes: Math.min(Math.ceil(options.memtableBytes * 1.25), maxWalPreallocateBytes) + walHeaderBytes };
+  if (options.sync === 'none') return { truncate: true };
+  const preallocateBytes = options.walPreallocate ? Math.min(Math.ceil(options.memtableBytes * 1.25), maxWalPreallocateBytes) + walHeaderBytes : 0;
+  return { truncate: true, preallocateBytes, syncInline: options.syncOnLoop };
 }
 
 export class LsmEngine implements Engine {

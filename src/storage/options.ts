@@ -93,6 +93,13 @@ export interface LsmOptions {
    * the first one delays open by one such write.
    */
   walPreallocate: boolean;
+  /**
+   * WAL fdatasyncs run on the event loop's thread (as Redis's appendfsync
+   * always does) instead of the thread pool (OpenAppendOptions.syncInline):
+   * no hand-off to a pool thread and back, at the price of a loop blocked
+   * for the sync.
+   */
+  syncOnLoop: boolean;
   /** Data block codec; chosen by measurement (src/storage/README.md). */
   compression: 'lz4' | 'none';
   /** Lets the owner purge entries during compaction (e.g. expired replication tombstones); none by default. */
@@ -150,6 +157,7 @@ export const defaultLsmOptions: Readonly<LsmOptions> = Object.freeze({
   // included) nor in the cluster p99 (bench/RESULTS.md, storage session 7).
   tableBytesPerSync: 0,
   walPreallocate: true,
+  syncOnLoop: false,
 });
 
 /** A preallocated WAL is no longer than this, whatever the memtable budget (a longer log grows the file as usual). */
@@ -193,8 +201,8 @@ export function resolveOptions(partial: Partial<LsmOptions> = {}): LsmOptions {
   if (typeof options.prepopulateBlockCacheOnFlush !== 'boolean') {
     throw new InvalidArgumentError(`Option prepopulateBlockCacheOnFlush must be true or false, got ${JSON.stringify(options.prepopulateBlockCacheOnFlush)}`);
   }
-  if (typeof options.walPreallocate !== 'boolean') {
-    throw new InvalidArgumentError(`Option walPreallocate must be true or false, got ${JSON.stringify(options.walPreallocate)}`);
+  for (const name of ['walPreallocate', 'syncOnLoop'] as const) {
+    if (typeof options[name] !== 'boolean') throw new InvalidArgumentError(`Option ${name} must be true or false, got ${JSON.stringify(options[name])}`);
   }
   if (options.compactionFilter !== undefined && typeof options.compactionFilter !== 'function') {
     throw new InvalidArgumentError(`Option compactionFilter must be a function, got ${typeof options.compactionFilter}`);

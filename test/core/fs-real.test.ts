@@ -61,3 +61,33 @@ test('RealFileSystem preallocates: zeros on disk first, appends overwrite them f
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('RealFileSystem syncInline: sync() runs fdatasync on the calling thread and returns a settled promise', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ringkv-fs-'));
+  try {
+    const fs = new RealFileSystem();
+    const settledWithinMicrotasks = async (file: { sync(): Promise<void> }): Promise<boolean> => {
+      let done = false;
+      const syncing = file.sync().then(() => {
+        done = true;
+      });
+      for (let i = 0; i < 3; i++) await Promise.resolve();
+      const early = done;
+      await syncing;
+      return early;
+    };
+    const inline = await fs.openAppend(join(dir, 'inline'), { truncate: true, syncInline: true });
+    inline.appendSync(utf8('x'));
+    assert.equal(await settledWithinMicrotasks(inline), true);
+    // The thread pool's answer needs an event-loop turn.
+    const pooled = await fs.openAppend(join(dir, 'pooled'), { truncate: true });
+    pooled.appendSync(utf8('x'));
+    assert.equal(await settledWithinMicrotasks(pooled), false);
+    await pooled.close();
+    // A failed inline sync rejects with the path, as the pooled one does.
+    await inline.close();
+    await assert.rejects(inline.sync(), (e: unknown) => e instanceof IoError && e.message.includes('inline'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryFileSystem, RealClock, SeededRandom, VirtualClock, silentLogger, utf8 } from '../../src/core/index.ts';
-import type { AppendFile, Clock, FileSystem } from '../../src/core/index.ts';
+import type { AppendFile, Clock, FileSystem, OpenAppendOptions } from '../../src/core/index.ts';
 import { openLsm } from '../../src/storage/index.ts';
 import type { LsmEngine } from '../../src/storage/index.ts';
 import { FencedFileSystem } from './helpers.ts';
@@ -31,7 +31,7 @@ class GatedFileSystem extends FencedFileSystem {
     this.open = undefined;
   }
 
-  override async openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
+  override async openAppend(path: string, options?: OpenAppendOptions): Promise<AppendFile> {
     const file = await super.openAppend(path, options);
     const sync = async (): Promise<void> => {
       this.started++;

@@ -1,6 +1,6 @@
 /** Test helpers for the storage tests. */
 import { IoError } from '../../src/core/index.ts';
-import type { AppendFile, FileSystem, ReadFile } from '../../src/core/index.ts';
+import type { AppendFile, FileSystem, OpenAppendOptions, ReadFile } from '../../src/core/index.ts';
 
 /**
  * A FileSystem view that can be cut off. After a simulated crash the old
@@ -37,7 +37,7 @@ export class FencedFileSystem implements FileSystem {
     this.check(path);
     return this.inner.size(path);
   }
-  async openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
+  async openAppend(path: string, options?: OpenAppendOptions): Promise<AppendFile> {
     this.check(path);
     return this.inner.openAppend(path, options);
   }
@@ -83,7 +83,7 @@ export class ForwardingFileSystem implements FileSystem {
   size(path: string): Promise<number | undefined> {
     return this.inner.size(path);
   }
-  openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
+  openAppend(path: string, options?: OpenAppendOptions): Promise<AppendFile> {
     return this.inner.openAppend(path, options);
   }
   openRead(path: string): Promise<ReadFile> {
@@ -111,7 +111,7 @@ export class CountingFileSystem extends ForwardingFileSystem {
   readonly appendOpens: string[] = [];
   dirSyncs = 0;
 
-  override openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
+  override openAppend(path: string, options?: OpenAppendOptions): Promise<AppendFile> {
     this.appendOpens.push(path);
     return this.inner.openAppend(path, options);
   }

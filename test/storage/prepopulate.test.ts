@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { IoError, MemoryFileSystem, RealClock, SeededRandom, silentLogger, utf8 } from '../../src/core/index.ts';
-import type { AppendFile, FileSystem } from '../../src/core/index.ts';
+import type { AppendFile, FileSystem, OpenAppendOptions } from '../../src/core/index.ts';
 import { openLsm } from '../../src/storage/index.ts';
 import type { LsmEngine, LsmOptions } from '../../src/storage/index.ts';
 import { BlockCache } from '../../src/storage/block-cache.ts';
@@ -105,7 +105,7 @@ test('a flush bigger than the block cache stays within its budget and every key 
 /** Fails the sync of the first SSTable it sees, so that flush is abandoned after all its blocks were built. */
 class FailFirstTableSync extends ForwardingFileSystem {
   failed = false;
-  override async openAppend(path: string, options?: { truncate?: boolean }): Promise<AppendFile> {
+  override async openAppend(path: string, options?: OpenAppendOptions): Promise<AppendFile> {
     const file = await this.inner.openAppend(path, options);
     if (!path.endsWith('.sst') || this.failed) return file;
     const fail = (): Promise<void> => {

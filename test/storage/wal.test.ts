@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import { MemoryFileSystem, RealClock, RealFileSystem, silentLogger, utf8, fromUtf8 } from '../../src/core/index.ts';
 import type { FileSystem } from '../../src/core/index.ts';
 import { openLsm } from '../../src/storage/index.ts';
+import type { LsmOptions } from '../../src/storage/index.ts';
 import { ByteWriter } from '../../src/storage/codec.ts';
 import { encodeBatchRecord, replayWal, walHeader } from '../../src/storage/wal.ts';
 
-async function groupCommit(fs: FileSystem, dir: string): Promise<{ writes: number; fsyncs: number }> {
-  const db = await openLsm(dir, { sync: 'always' }, { fs, clock: new RealClock(), log: silentLogger });
+async function groupCommit(fs: FileSystem, dir: string, options: Partial<LsmOptions> = {}): Promise<{ writes: number; fsyncs: number }> {
+  const db = await openLsm(dir, { sync: 'always', ...options }, { fs, clock: new RealClock(), log: silentLogger });
   const writers = 64;
   const perWriter = 20;
   await Promise.all(Array.from({ length: writers }, async (_, w) => {
@@ -34,6 +35,20 @@ test('group commit on the real file system: fdatasync count well below write cou
   try {
     const { writes, fsyncs } = await groupCommit(new RealFileSystem(), dir);
     assert.ok(fsyncs * 4 <= writes, `${fsyncs} fsyncs for ${writes} writes`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('syncOnLoop: the fdatasync on the event loop still commits groups, and every write survives a reopen', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ringkv-wal-'));
+  try {
+    const fs = new RealFileSystem();
+    const { writes, fsyncs } = await groupCommit(fs, dir, { syncOnLoop: true });
+    assert.ok(fsyncs * 4 <= writes, `${fsyncs} fsyncs for ${writes} writes`);
+    const db = await openLsm(dir, { sync: 'always', syncOnLoop: true }, { fs, clock: new RealClock(), log: silentLogger });
+    for (let w = 0; w < 64; w += 9) assert.equal(fromUtf8((await db.get(utf8(`w${w}-19`)))?.value ?? new Uint8Array()), 'value-19');
+    await db.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
