@@ -262,7 +262,29 @@ interface SlotTrie {
  * collection finds alive is this record, the encoded object and the
  * promise the caller awaits.
  */
-class WriteInFlight<O> implements Expiring, DurabilityListener {
+/**
+ * What TcpTransport adds to the Transport contract: a request whose outcome
+ * goes to a listener instead of a promise (once, never inside the call; an
+ * error answered at once means nothing was sent). Declared here, not
+ * imported: replication depends on the core Transport only, and uses this
+ * when the transport it was given has it.
+ */
+interface ListeningTransport {
+  requestThen(to: NodeId, message: WireMessage, timeoutMs: number, listener: PeerReplyListener, token: number): Error | undefined;
+}
+
+interface PeerReplyListener {
+  replyReceived(token: number, reply: WireMessage): void;
+  requestFailed(token: number, error: Error): void;
+}
+
+/** Where a write's peer copies report (the Coordinator). */
+interface CopyHost<O> {
+  copyAnswered(write: WriteInFlight<O>, slot: Slot): void;
+  copyFailed(write: WriteInFlight<O>, slot: Slot, error: unknown): void;
+}
+
+class WriteInFlight<O> implements Expiring, DurabilityListener, PeerReplyListener {
   readonly promise: Promise<CoordinatedWrite<O>>;
   private resolveWrite!: (result: CoordinatedWrite<O>) => void;
   private rejectWrite!: (error: Error) => void;
@@ -292,6 +314,7 @@ class WriteInFlight<O> implements Expiring, DurabilityListener {
     private readonly result: CoordinatedWrite<O>,
     private readonly deadlines: DeadlineSet,
     nowMs: number,
+    private readonly host: CopyHost<O>,
   ) {
     this.promise = new Promise<CoordinatedWrite<O>>((resolve, reject) => {
       this.resolveWrite = resolve;
@@ -300,6 +323,17 @@ class WriteInFlight<O> implements Expiring, DurabilityListener {
     this.deadlineMs = nowMs + timeoutMs;
     deadlines.add(this);
     this.check();
+  }
+
+  /** PeerReplyListener: the copy of slot `token` was acknowledged. */
+  replyReceived(token: number, _reply: WireMessage): void {
+    const slot = this.slots[token];
+    if (slot !== undefined) this.host.copyAnswered(this, slot);
+  }
+
+  requestFailed(token: number, error: Error): void {
+    const slot = this.slots[token];
+    if (slot !== undefined) this.host.copyFailed(this, slot, error);
   }
 
   /** DurabilityListener: this node's copy settled. */
@@ -373,7 +407,7 @@ class ApplyReply implements DurabilityListener {
   }
 }
 
-export class Coordinator<O> implements MessageHandler {
+export class Coordinator<O> implements MessageHandler, CopyHost<O> {
   private readonly timeoutMs: number;
   private readonly maxInFlightPerPeer: number;
   private readonly defaultR: Consistency;
@@ -406,6 +440,8 @@ export class Coordinator<O> implements MessageHandler {
   /** Quorum rules by level and N (local_quorum excepted: it depends on the replicas' data centers). */
   private readonly rules = new Map<Consistency, Array<QuorumRule | undefined>>();
   private readonly unsubscribeLiveness: () => void;
+  /** The transport, when it can tell a listener of a reply (TcpTransport): the fan-out then makes no promise per copy. */
+  private readonly listening: ListeningTransport | undefined;
   private opSeq = 0;
   private closed = false;
   private readonly counters: CoordinatorStats = { writesCoordinated: 0, writesForwarded: 0, reads: 0, readRepairs: 0, readRetries: 0, hintsStored: 0, overloaded: 0 };
@@ -425,6 +461,8 @@ export class Coordinator<O> implements MessageHandler {
     this.readSpeculateMs = options.readSpeculateMs ?? defaultReadSpeculateMs;
     this.probe = options.probe;
     this.deadlines = new DeadlineSet(deps.clock);
+    const transport = deps.transport as Transport & Partial<ListeningTransport>;
+    this.listening = typeof transport.requestThen === 'function' ? (transport as Transport & ListeningTransport) : undefined;
     const retryPercentile = options.readRetryPercentile ?? defaultReadRetryPercentile;
     // Until enough reads were timed, the spare waits as long as the general path's speculation would.
     this.peerReadMs = new LatencyPercentile(retryPercentile, this.readSpeculateMs);
@@ -645,6 +683,7 @@ export class Coordinator<O> implements MessageHandler {
       result,
       this.deadlines,
       this.deps.clock.nowMs(),
+      this,
     );
     const timing = this.probe === undefined ? undefined : timeAnswers(write, this.deps.clock, startedMs);
     // The peers get the object before the local fsync finishes; the local
@@ -658,10 +697,11 @@ export class Coordinator<O> implements MessageHandler {
       );
     // One message for every owner that takes its own copy (the transport encodes it at once).
     let message: ApplyRequest | undefined;
-    for (const slot of slots) {
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i] as Slot;
       if (slot.owner === localId) continue;
       if (slot.hintOnly || slot.node !== slot.owner) this.replicate(slot, write);
-      else this.sendCopy(slot, write, (message ??= { type: 'kv.apply', key, object: encoded, hintFor: null }));
+      else this.sendCopy(slot, i, write, (message ??= { type: 'kv.apply', key, object: encoded, hintFor: null }));
     }
     if (timing === undefined) return write.promise;
     const probe = this.probe;
@@ -729,7 +769,7 @@ export class Coordinator<O> implements MessageHandler {
    * The usual copy: the owner itself, up. requestPeer and its reaction in
    * one: a single reaction per copy, no intermediate promise.
    */
-  private sendCopy(slot: Slot, write: WriteInFlight<O>, message: ApplyRequest): void {
+  private sendCopy(slot: Slot, index: number, write: WriteInFlight<O>, message: ApplyRequest): void {
     const node = slot.node;
     const current = this.inFlight.get(node) ?? 0;
     if (current >= this.maxInFlightPerPeer) {
@@ -738,22 +778,40 @@ export class Coordinator<O> implements MessageHandler {
       return;
     }
     this.inFlight.set(node, current + 1);
+    const timeoutMs = Math.max(1, Math.round(write.timeoutMs));
+    if (this.listening !== undefined) {
+      // The write's record hears the reply itself (slot index as token): no promise per copy.
+      let refused: Error | undefined;
+      try {
+        refused = this.listening.requestThen(node, message, timeoutMs, write, index);
+      } catch (error) {
+        refused = error instanceof Error ? error : new Error(String(error));
+      }
+      if (refused !== undefined) this.copyFailed(write, slot, refused);
+      return;
+    }
     let request: Promise<WireMessage>;
     try {
-      request = this.deps.transport.request(node, message, Math.max(1, Math.round(write.timeoutMs)));
+      request = this.deps.transport.request(node, message, timeoutMs);
     } catch (error) {
       request = Promise.reject(error as Error);
     }
     request.then(
-      () => {
-        this.peerAnswered(node);
-        write.ack(slot.owner);
-      },
-      (error: unknown) => {
-        this.peerFailed(node, error);
-        void this.replicateElsewhere(slot, write, error);
-      },
+      () => this.copyAnswered(write, slot),
+      (error: unknown) => this.copyFailed(write, slot, error),
     );
+  }
+
+  /** @internal CopyHost: a peer acknowledged its copy of `write`. */
+  copyAnswered(write: WriteInFlight<O>, slot: Slot): void {
+    this.peerAnswered(slot.node);
+    write.ack(slot.owner);
+  }
+
+  /** @internal CopyHost: a peer's copy of `write` failed: a stand-in or a hint next. */
+  copyFailed(write: WriteInFlight<O>, slot: Slot, error: unknown): void {
+    this.peerFailed(slot.node, error);
+    void this.replicateElsewhere(slot, write, error);
   }
 
   /** The first copy of a replica failed: a spare stand-in (sloppy mode), else a hint kept here. */

@@ -37,13 +37,65 @@ export interface PeerHost {
   dial(address: string, onReady: (conn: Connection, peer: NodeId) => void): Connection;
 }
 
+/**
+ * Told of a request's outcome instead of a promise (`requestThen`): once,
+ * from the transport's frame handling or timeout sweep, never inside the
+ * call that sent it. `token` is the caller's, handed back as given.
+ */
+export interface ReplyListener {
+  replyReceived(token: number, reply: WireMessage): void;
+  requestFailed(token: number, error: Error): void;
+}
+
 interface PendingRequest {
   readonly id: number;
   readonly type: string;
-  readonly resolve: (reply: WireMessage) => void;
-  readonly reject: (error: Error) => void;
+  resolve(reply: WireMessage): void;
+  reject(error: Error): void;
   readonly deadlineMs: number;
   readonly timeoutMs: number;
+}
+
+/** A request whose outcome settles a promise (`request`). */
+class PromisedRequest implements PendingRequest {
+  constructor(
+    readonly id: number,
+    readonly type: string,
+    readonly resolve: (reply: WireMessage) => void,
+    readonly reject: (error: Error) => void,
+    readonly deadlineMs: number,
+    readonly timeoutMs: number,
+  ) {}
+}
+
+/** A request whose outcome goes to a listener (`requestThen`): no promise, resolving functions or reactions per request. */
+class ListenedRequest implements PendingRequest {
+  constructor(
+    readonly id: number,
+    readonly type: string,
+    private readonly listener: ReplyListener,
+    private readonly token: number,
+    private readonly log: Logger,
+    readonly deadlineMs: number,
+    readonly timeoutMs: number,
+  ) {}
+
+  resolve(reply: WireMessage): void {
+    try {
+      this.listener.replyReceived(this.token, reply);
+    } catch (error) {
+      // A listener's failure is its own: it must not break the connection's frame handling.
+      this.log.error(`A reply listener for "${this.type}" threw: ${(error as Error).message}`);
+    }
+  }
+
+  reject(error: Error): void {
+    try {
+      this.listener.requestFailed(this.token, error);
+    } catch (thrown) {
+      this.log.error(`A reply listener for "${this.type}" threw: ${(thrown as Error).message}`);
+    }
+  }
 }
 
 interface WaitingFrame {
@@ -123,37 +175,62 @@ export class Peer {
   }
 
   request(message: WireMessage, timeoutMs: number): Promise<WireMessage> {
-    if (this.state === 'closed') return Promise.reject(new ClosedError(`Cannot send "${message.type}" to node ${this.id}: the transport is closed`));
+    const body = this.requestBody(message);
+    if (body instanceof Error) return Promise.reject(body);
+    const requestId = this.pending.allocateId();
+    this.host.stats.requestsSent++;
+    const deadlineMs = this.host.clock.nowMs() + timeoutMs;
+    return new Promise<WireMessage>((resolve, reject) => {
+      this.send1(new PromisedRequest(requestId, message.type, resolve, reject, deadlineMs, timeoutMs), body);
+    });
+  }
+
+  /**
+   * `request` telling `listener` (with `token`) instead of settling a
+   * promise. Answers the error `request` would reject with at once, having
+   * sent nothing and never to tell the listener; else undefined.
+   */
+  requestThen(message: WireMessage, timeoutMs: number, listener: ReplyListener, token: number): Error | undefined {
+    const body = this.requestBody(message);
+    if (body instanceof Error) return body;
+    const requestId = this.pending.allocateId();
+    this.host.stats.requestsSent++;
+    this.send1(new ListenedRequest(requestId, message.type, listener, token, this.host.log, this.host.clock.nowMs() + timeoutMs, timeoutMs), body);
+    return undefined;
+  }
+
+  private send1(request: PendingRequest, body: Buffer): void {
+    this.pending.add(request);
+    if (request.deadlineMs < this.sweepAtMs) this.armSweep(request.deadlineMs);
+    this.enqueue(FrameType.request, request.id, body);
+  }
+
+  /** The request's encoded body, or why it cannot be sent now. */
+  private requestBody(message: WireMessage): Buffer | Error {
+    if (this.state === 'closed') return new ClosedError(`Cannot send "${message.type}" to node ${this.id}: the transport is closed`);
     const { maxFrameBytes, maxPendingRequestsPerPeer, maxQueuedBytesPerPeer } = this.host.limits;
     if (!this.ensureConnection()) {
       this.host.stats.requestsUnavailable++;
-      return Promise.reject(this.unreachable());
+      return this.unreachable();
     }
     let body: Buffer;
     try {
       body = packBody(message);
     } catch (error) {
-      return Promise.reject(error);
+      return error instanceof Error ? error : new InvalidArgumentError(`Cannot encode "${message.type}": ${String(error)}`);
     }
     if (body.length > maxFrameBytes) {
-      return Promise.reject(new InvalidArgumentError(`Cannot send "${message.type}" to node ${this.id} as it is ${body.length} bytes: the limit is ${maxFrameBytes}`));
+      return new InvalidArgumentError(`Cannot send "${message.type}" to node ${this.id} as it is ${body.length} bytes: the limit is ${maxFrameBytes}`);
     }
     if (this.pending.size >= maxPendingRequestsPerPeer) {
       this.host.stats.requestsOverloaded++;
-      return Promise.reject(new OverloadedError(`Node ${this.id} already has ${this.pending.size} requests awaiting replies: the limit is ${maxPendingRequestsPerPeer}`));
+      return new OverloadedError(`Node ${this.id} already has ${this.pending.size} requests awaiting replies: the limit is ${maxPendingRequestsPerPeer}`);
     }
     if (!this.canQueue(body)) {
       this.host.stats.requestsOverloaded++;
-      return Promise.reject(new OverloadedError(`The send queue to node ${this.id} holds ${this.queuedBytes()} bytes: the limit is ${maxQueuedBytesPerPeer}`));
+      return new OverloadedError(`The send queue to node ${this.id} holds ${this.queuedBytes()} bytes: the limit is ${maxQueuedBytesPerPeer}`);
     }
-    const requestId = this.pending.allocateId();
-    this.host.stats.requestsSent++;
-    const deadlineMs = this.host.clock.nowMs() + timeoutMs;
-    return new Promise<WireMessage>((resolve, reject) => {
-      this.pending.add({ id: requestId, type: message.type, resolve, reject, deadlineMs, timeoutMs });
-      if (deadlineMs < this.sweepAtMs) this.armSweep(deadlineMs);
-      this.enqueue(FrameType.request, requestId, body);
-    });
+    return body;
   }
 
   private armSweep(atMs: number): void {

@@ -27,7 +27,7 @@ import { decodeWireMessage, errorToBody, packBody } from './codec.ts';
 import { Connection } from './connection.ts';
 import { defaultTransportLimits, FrameType, firstIgnorableFrameType, type TransportLimits } from './constants.ts';
 import type { Frame } from './frame.ts';
-import { Peer, type PeerHost } from './peer.ts';
+import { Peer, type PeerHost, type ReplyListener } from './peer.ts';
 import { acceptHandshake, dialHandshake, type HandshakeContext } from './session.ts';
 import { emptyStats, type TransportStats } from './stats.ts';
 
@@ -178,6 +178,31 @@ export class TcpTransport implements Transport {
       return Promise.reject(new UnavailableError(`Cannot reach node ${to}: no address is known for it`, { answered: 0, required: 1 }));
     }
     return peer.request(message, timeoutMs);
+  }
+
+  /**
+   * `request` telling `listener` once, with `token`, instead of settling a
+   * promise (the coordinator's kv.apply fan-out: no promise, resolving
+   * functions or reactions per copy). Answers the error `request` would
+   * reject with at once, having sent nothing (the listener is then never
+   * told), else undefined.
+   */
+  requestThen(to: NodeId, message: WireMessage, timeoutMs: number, listener: ReplyListener, token: number): Error | undefined {
+    if (this.closing !== undefined) return new ClosedError(`Cannot send "${message.type}" to node ${to}: the transport of node ${this.localId} is closed`);
+    if (!(timeoutMs >= 0 && timeoutMs <= maxTimeoutMs)) return new InvalidArgumentError(`A request timeout must be from 0 to ${maxTimeoutMs} ms, got ${timeoutMs}`);
+    if (to === this.localId) {
+      this.loopbackRequest(message, timeoutMs).then(
+        (reply) => listener.replyReceived(token, reply),
+        (error: unknown) => listener.requestFailed(token, error instanceof Error ? error : new Error(String(error))),
+      );
+      return undefined;
+    }
+    const peer = this.peers.get(to);
+    if (peer === undefined) {
+      this.counters.requestsUnavailable++;
+      return new UnavailableError(`Cannot reach node ${to}: no address is known for it`, { answered: 0, required: 1 });
+    }
+    return peer.requestThen(message, timeoutMs, listener, token);
   }
 
   identify(address: string, timeoutMs: number): Promise<NodeId> {

@@ -552,3 +552,48 @@ test('tcp: a node handles at most maxInboundInFlightPerConnection requests of on
     await closeAll(a, b);
   }
 });
+
+test('tcp: requestThen tells its listener of the reply, a remote error, a timeout and a refusal, once each and never inside the call', async () => {
+  const a = await startTransport({ nodeId: 'a', limits: { maxPendingRequestsPerPeer: 3 } });
+  const b = await startTransport({ nodeId: 'b' });
+  try {
+    link(a, b);
+    b.setHandler({
+      onMessage() {},
+      onRequest: (_from, message) => {
+        if (message.type === 'test.fail') return Promise.reject(new OverloadedError('busy (test)'));
+        if (message.type === 'test.stuck') return new Promise<WireMessage>(() => {});
+        return Promise.resolve({ type: 'test.echo', got: message });
+      },
+    });
+    const told: Array<[number, string]> = [];
+    const listener = {
+      replyReceived: (token: number, reply: WireMessage) => told.push([token, `reply ${String((reply.got as WireMessage).type)}`]),
+      requestFailed: (token: number, error: Error) => told.push([token, `${error.name}: ${error.message}`]),
+    };
+    assert.equal(a.requestThen('b', { type: 'test.ok' }, 2_000, listener, 1), undefined);
+    assert.equal(a.requestThen('b', { type: 'test.fail' }, 2_000, listener, 2), undefined);
+    assert.equal(a.requestThen('b', { type: 'test.stuck' }, 50, listener, 3), undefined);
+    assert.deepEqual(told, [], 'never told inside the call');
+    // The pending limit (3) is reached: refused at once, sent nothing, never told.
+    const refused = a.requestThen('b', { type: 'test.ok' }, 2_000, listener, 4);
+    assert.ok(refused instanceof OverloadedError, `expected OverloadedError, got ${String(refused)}`);
+    assert.ok(await waitUntil(() => told.length === 3, 5_000));
+    const byToken = new Map<number, string>(told);
+    assert.equal(byToken.get(1), 'reply test.ok');
+    assert.match(byToken.get(2) ?? '', /busy \(test\)/);
+    assert.match(byToken.get(3) ?? '', /TimeoutError: .*did not answer "test.stuck" within 50 ms/);
+    assert.equal(a.peerLoad('b').pendingRequests, 0);
+    // This node itself goes through the handler (loopback), reported the same way.
+    a.setHandler(echo);
+    assert.equal(a.requestThen('a', { type: 'test.self' }, 1_000, listener, 5), undefined);
+    assert.ok(await waitUntil(() => told.length === 4, 5_000));
+    assert.deepEqual(told[3], [5, 'reply test.self']);
+    // A node with no known address is refused at once.
+    assert.ok(a.requestThen('nobody', { type: 'test.ok' }, 1_000, listener, 6) instanceof UnavailableError);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(told.length, 4);
+  } finally {
+    await closeAll(a, b);
+  }
+});
