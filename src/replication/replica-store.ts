@@ -978,7 +978,9 @@ export class ReplicaStore {
         }
       }
       if (known) {
-        const settled = this.mergeNow(skey, stored, this.decodeEntryBytes(key, encoded), encoded);
+        // Values as views of the peer's bytes (a frame of its own, never reused, which the
+        // pending entry keeps anyway): the cache's refresh takes an owned copy.
+        const settled = this.mergeNow(skey, stored, this.decodeEntryBytes(key, encoded, true), encoded);
         if (settled === durableNow || settled instanceof Promise) return settled;
         settled.listener = listener;
         settled.token = token;
@@ -989,9 +991,9 @@ export class ReplicaStore {
   }
 
   /** decodeEntry for bytes from a peer. */
-  private decodeEntryBytes(key: Uint8Array, bytes: Uint8Array): StoredObject {
+  private decodeEntryBytes(key: Uint8Array, bytes: Uint8Array, viewValues = false): StoredObject {
     try {
-      return decodeObject(bytes);
+      return decodeObject(bytes, viewValues);
     } catch (error) {
       if (error instanceof CorruptionError) throw new CorruptionError(`Key ${describeKey(key)} from a peer: ${error.message}`, { cause: error });
       throw error;
