@@ -146,6 +146,21 @@ function walOpenOptions(options: LsmOptions): OpenAppendOptions {
   return { truncate: true, preallocateBytes, syncInline: options.syncOnLoop };
 }
 
+/**
+ * Opens a new WAL; when its zeros cannot be written (a disk too full for
+ * them, with room left for the records themselves), as a plain growing file.
+ */
+async function openWalFile(fs: FileSystem, log: Logger, path: string, options: LsmOptions): Promise<AppendFile> {
+  const open = walOpenOptions(options);
+  if ((open.preallocateBytes ?? 0) === 0) return fs.openAppend(path, open);
+  try {
+    return await fs.openAppend(path, open);
+  } catch (error) {
+    log.warn('Cannot preallocate the WAL; using a growing file (slower syncs)', { file: path, error: String(error) });
+    return fs.openAppend(path, { ...open, preallocateBytes: 0 });
+  }
+}
+
 export class LsmEngine implements Engine {
   private readonly options: LsmOptions;
   private readonly fs: FileSystem;
@@ -308,7 +323,7 @@ export class LsmEngine implements Engine {
     let nextFileNumber = Math.max(state.nextFileNumber, maxSeen + 1);
     const walNumber = nextFileNumber++;
     const walPath = `${dir}/${walFileName(walNumber)}`;
-    const wal = await fs.openAppend(walPath, walOpenOptions(options));
+    const wal = await openWalFile(fs, log, walPath, options);
     wal.appendSync(walHeader());
     await wal.sync();
     await fs.syncDir(dir);
@@ -920,7 +935,7 @@ export class LsmEngine implements Engine {
   private async createWal(): Promise<NextWal> {
     const number = this.nextFileNumber++;
     const path = `${this.dir}/${walFileName(number)}`;
-    const file = await this.fs.openAppend(path, walOpenOptions(this.options));
+    const file = await openWalFile(this.fs, this.log, path, this.options);
     try {
       file.appendSync(walHeader());
       if (this.options.sync !== 'none') {

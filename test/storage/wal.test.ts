@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryFileSystem, RealClock, RealFileSystem, silentLogger, utf8, fromUtf8 } from '../../src/core/index.ts';
-import type { FileSystem } from '../../src/core/index.ts';
+import type { AppendFile, FileSystem, OpenAppendOptions } from '../../src/core/index.ts';
+import { ForwardingFileSystem } from './helpers.ts';
 import { openLsm } from '../../src/storage/index.ts';
 import type { LsmOptions } from '../../src/storage/index.ts';
 import { ByteWriter } from '../../src/storage/codec.ts';
@@ -182,4 +183,31 @@ test('sync always on the real file system: the WAL is preallocated, and a reopen
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a WAL whose zeros cannot be written (disk too full for them) is opened as a growing file, with a warning', async () => {
+  class NoRoomForZeros extends ForwardingFileSystem {
+    refused = 0;
+    opened: OpenAppendOptions[] = [];
+    override openAppend(path: string, options?: OpenAppendOptions): Promise<AppendFile> {
+      if ((options?.preallocateBytes ?? 0) > 0) {
+        this.refused++;
+        return Promise.reject(new Error(`ENOSPC: cannot preallocate ${path}`));
+      }
+      if (path.endsWith('.log')) this.opened.push(options ?? {});
+      return super.openAppend(path, options);
+    }
+  }
+  const fs = new NoRoomForZeros(new MemoryFileSystem());
+  const warnings: string[] = [];
+  const log = { ...silentLogger, warn: (message: string) => void warnings.push(message), child: () => log };
+  const db = await openLsm('/db', { sync: 'always', memtableBytes: 64 * 1024 }, { fs, clock: new RealClock(), log });
+  // Past half the memtable the next WAL is made too, and past the whole of it the rotation takes it.
+  for (let i = 0; i < 2000; i++) await db.put(utf8(`k${i}`), utf8(`value-${i}`));
+  assert.equal(fromUtf8((await db.get(utf8('k1999')))?.value ?? new Uint8Array()), 'value-1999');
+  await db.close();
+  assert.ok(fs.refused >= 2, `refused ${fs.refused}`);
+  assert.equal(fs.opened.length, fs.refused);
+  assert.ok(fs.opened.every((o) => o.preallocateBytes === 0 && o.truncate === true));
+  assert.ok(warnings.some((m) => /preallocate/.test(m)));
 });
