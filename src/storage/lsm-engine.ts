@@ -143,7 +143,8 @@ function asIoError(error: unknown, what: string): Error {
 function walOpenOptions(options: LsmOptions): OpenAppendOptions {
   if (options.sync === 'none') return { truncate: true };
   const preallocateBytes = options.walPreallocate ? Math.min(Math.ceil(options.memtableBytes * 1.25), maxWalPreallocateBytes) + walHeaderBytes : 0;
-  return { truncate: true, preallocateBytes, syncInline: options.syncOnLoop };
+  // Under `interval` a sync covers a whole interval's writes and nobody waits for it: off the loop.
+  return { truncate: true, preallocateBytes, syncInline: options.syncOnLoop && options.sync === 'always' };
 }
 
 /**

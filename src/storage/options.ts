@@ -94,10 +94,11 @@ export interface LsmOptions {
    */
   walPreallocate: boolean;
   /**
-   * WAL fdatasyncs run on the event loop's thread (as Redis's appendfsync
-   * always does) instead of the thread pool (OpenAppendOptions.syncInline):
-   * no hand-off to a pool thread and back, at the price of a loop blocked
-   * for the sync.
+   * Under sync `always`, WAL fdatasyncs run on the event loop's thread (as
+   * Redis's appendfsync always does) instead of the thread pool
+   * (OpenAppendOptions.syncInline): no hand-off to a pool thread and back,
+   * at the price of a loop blocked for the sync. (`interval`'s syncs cover
+   * a whole interval's writes, which nobody waits for: always on the pool.)
    */
   syncOnLoop: boolean;
   /** Data block codec; chosen by measurement (src/storage/README.md). */
