@@ -181,8 +181,6 @@ export async function startCluster(options: ClusterStartOptions): Promise<Cluste
       hints,
       ...(options.probe === undefined ? {} : { options: { probe: options.probe } }),
     });
-    // A replica's kv.apply answers through the transport's callback path (no promise per request).
-    transport.answerThen('kv.apply', replication.coordinator);
     // A node serves as soon as the ring includes it; there is no data streaming for joins yet,
     // so 'normal' is reached without a transfer (documented in src/node/README.md).
     const promote = (): void => {

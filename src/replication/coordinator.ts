@@ -388,32 +388,6 @@ class WriteInFlight<O> implements Expiring, DurabilityListener, PeerReplyListene
   }
 }
 
-/** One inbound request's answer, as TcpTransport's answerThen hands it over (declared here: replication depends on the core Transport only). */
-export interface RequestAnswer {
-  reply(reply: WireMessage): void;
-  fail(error: unknown): void;
-}
-
-/** A kv.apply answered through its RequestAnswer once the merge is durable (ReplicaBackend.applyThen's listener). */
-class AnswerWhenDurable implements DurabilityListener {
-  constructor(
-    private readonly to: RequestAnswer,
-    /** Diagnostics: the probe and when the request arrived. */
-    private readonly probe: CoordinatorProbe | undefined,
-    private readonly clock: Clock,
-    private readonly startedMs: number,
-  ) {}
-
-  writeSettled(_token: number, failed: boolean, error: unknown): void {
-    if (failed) {
-      this.to.fail(error);
-      return;
-    }
-    this.probe?.apply(this.clock.nowMs() - this.startedMs);
-    this.to.reply(kvAck);
-  }
-}
-
 /** A replica's kv.apply answered once its merge is durable (ReplicaBackend.applyThen's listener). */
 class ApplyReply implements DurabilityListener {
   readonly promise: Promise<WireMessage>;
@@ -1265,46 +1239,6 @@ export class Coordinator<O> implements MessageHandler, CopyHost<O> {
     } catch (error) {
       return Promise.reject(error as Error);
     }
-  }
-
-  /**
-   * A kv.apply from TcpTransport's answerThen: answered through `to` once
-   * durable, with one small object per request (no reply promise, no
-   * transport reaction). Other requests, and copies kept as hints, take
-   * onRequest's path and answer from its promise.
-   */
-  onRequestThen(from: NodeId, message: WireMessage, to: RequestAnswer): void {
-    const { backend, localId, clock } = this.deps;
-    let request: KvRequest;
-    try {
-      this.checkOpen();
-      request = parseKvRequest(message);
-    } catch (error) {
-      to.fail(error);
-      return;
-    }
-    if (request.type !== 'kv.apply' || backend.applyThen === undefined || (request.hintFor !== null && request.hintFor !== localId)) {
-      this.onRequest(from, message).then(
-        (reply) => to.reply(reply),
-        (error: unknown) => to.fail(error),
-      );
-      return;
-    }
-    const { probe } = this;
-    const answer = new AnswerWhenDurable(to, probe, clock, probe === undefined ? 0 : clock.nowMs());
-    let settled: DurableNow | DurableLater | Promise<unknown>;
-    try {
-      settled = backend.applyThen(request.key, request.object, answer, 0);
-    } catch (error) {
-      to.fail(error);
-      return;
-    }
-    if (settled === durableNow) answer.writeSettled(0, false, undefined);
-    else if (settled instanceof Promise)
-      settled.then(
-        () => answer.writeSettled(0, false, undefined),
-        (error: unknown) => answer.writeSettled(0, true, error),
-      );
   }
 
   /** Never throws: a failure is a rejected promise. */

@@ -82,8 +82,6 @@ export class TcpTransport implements Transport {
   private readonly probes = new Set<Connection>();
   private readonly counters = emptyStats();
   private readonly frozenReplies = new WeakMap<WireMessage, Buffer>();
-  /** Request types answered through answerThen, by type. */
-  private readonly answerers = new Map<string, RequestAnswerer>();
   private readonly peerHost: PeerHost;
   private handler: MessageHandler | undefined;
   private closing: Promise<void> | undefined;
@@ -320,56 +318,26 @@ export class TcpTransport implements Transport {
     }
   }
 
-  /**
-   * Requests of type `type` go to `answerer` instead of the handler's
-   * promise-returning onRequest (the replica side of a write's kv.apply: one
-   * small object per request, no promise, reaction or closure). The
-   * answerer answers each through its InboundReply, once.
-   */
-  answerThen(type: string, answerer: RequestAnswerer): void {
-    this.answerers.set(type, answerer);
-  }
-
   private serveRequest(conn: Connection, from: NodeId, requestId: number, message: WireMessage): void {
     conn.inFlight++;
     this.updateReading(conn);
-    if (this.answerers.size !== 0) {
-      const answerer = this.answerers.get(message.type);
-      if (answerer !== undefined) {
-        const inbound = new PendingReply(this, conn, requestId, message.type, from);
-        try {
-          answerer.onRequestThen(from, message, inbound);
-        } catch (error) {
-          inbound.fail(error);
-        }
-        return;
-      }
-    }
     this.invoke(from, message).then(
-      (reply) => this.sendReply(conn, from, requestId, message.type, reply),
+      (reply) => {
+        let body: Buffer;
+        try {
+          body = this.replyBody(reply);
+          if (body.length > this.limits.maxFrameBytes) {
+            throw new InvalidArgumentError(`The reply to "${message.type}" is ${body.length} bytes: the limit is ${this.limits.maxFrameBytes}`);
+          }
+        } catch (error) {
+          this.log.error(`Cannot send the reply to "${message.type}" to node ${from}: ${(error as Error).message}`);
+          this.finishRequest(conn, requestId, FrameType.error, packBody(errorToBody(error)));
+          return;
+        }
+        this.finishRequest(conn, requestId, FrameType.reply, body);
+      },
       (error: unknown) => this.finishRequest(conn, requestId, FrameType.error, packBody(errorToBody(error))),
     );
-  }
-
-  /** @internal PendingReply: a request's reply, encoded and sent (an error frame when it cannot be). */
-  sendReply(conn: Connection, from: NodeId, requestId: number, type: string, reply: WireMessage): void {
-    let body: Buffer;
-    try {
-      body = this.replyBody(reply);
-      if (body.length > this.limits.maxFrameBytes) {
-        throw new InvalidArgumentError(`The reply to "${type}" is ${body.length} bytes: the limit is ${this.limits.maxFrameBytes}`);
-      }
-    } catch (error) {
-      this.log.error(`Cannot send the reply to "${type}" to node ${from}: ${(error as Error).message}`);
-      this.finishRequest(conn, requestId, FrameType.error, packBody(errorToBody(error)));
-      return;
-    }
-    this.finishRequest(conn, requestId, FrameType.reply, body);
-  }
-
-  /** @internal PendingReply: a request failed. */
-  sendError(conn: Connection, requestId: number, error: unknown): void {
-    this.finishRequest(conn, requestId, FrameType.error, packBody(errorToBody(error)));
   }
 
   /**
@@ -441,42 +409,5 @@ export class TcpTransport implements Transport {
         .then(resolve, reject)
         .finally(() => timer.cancel());
     });
-  }
-}
-
-/** Answers requests of one type through an InboundReply (TcpTransport.answerThen). */
-export interface RequestAnswerer {
-  /** Answers `message` through `reply`, once, now or later; a throw is answered as that error. */
-  onRequestThen(from: NodeId, message: WireMessage, reply: InboundReply): void;
-}
-
-/** One inbound request's answer. */
-export interface InboundReply {
-  reply(reply: WireMessage): void;
-  fail(error: unknown): void;
-}
-
-/** An inbound request awaiting its answerer: the connection and id the reply goes to. Answered once; later calls are ignored. */
-class PendingReply implements InboundReply {
-  private answered = false;
-
-  constructor(
-    private readonly transport: TcpTransport,
-    private readonly conn: Connection,
-    private readonly requestId: number,
-    private readonly type: string,
-    private readonly from: NodeId,
-  ) {}
-
-  reply(reply: WireMessage): void {
-    if (this.answered) return;
-    this.answered = true;
-    this.transport.sendReply(this.conn, this.from, this.requestId, this.type, reply);
-  }
-
-  fail(error: unknown): void {
-    if (this.answered) return;
-    this.answered = true;
-    this.transport.sendError(this.conn, this.requestId, error);
   }
 }

@@ -16,7 +16,7 @@ import {
   type MessageHandler,
   type WireMessage,
 } from '../../src/core/index.ts';
-import { parseAddress, TcpTransport, type InboundReply } from '../../src/transport/index.ts';
+import { parseAddress, TcpTransport } from '../../src/transport/index.ts';
 import { FrameType, protocolVersion } from '../../src/transport/constants.ts';
 import { encodeHeader, FrameDecoder, type Frame } from '../../src/transport/frame.ts';
 import { packBody, unpackBody } from '../../src/transport/codec.ts';
@@ -593,43 +593,6 @@ test('tcp: requestThen tells its listener of the reply, a remote error, a timeou
     assert.ok(a.requestThen('nobody', { type: 'test.ok' }, 1_000, listener, 6) instanceof UnavailableError);
     await new Promise((resolve) => setTimeout(resolve, 20));
     assert.equal(told.length, 4);
-  } finally {
-    await closeAll(a, b);
-  }
-});
-
-test('tcp: answerThen serves its request type through an InboundReply (now, later, failed, thrown), answered once; other types still reach the handler', async () => {
-  const a = await startTransport({ nodeId: 'a' });
-  const b = await startTransport({ nodeId: 'b' });
-  try {
-    link(a, b);
-    let later: InboundReply | undefined;
-    b.answerThen('test.then', {
-      onRequestThen(from, message, reply) {
-        const mode = message.mode as string;
-        if (mode === 'now') {
-          reply.reply({ type: 'test.done', from, mode });
-          reply.reply({ type: 'test.twice' });
-        } else if (mode === 'later') later = reply;
-        else if (mode === 'fail') reply.fail(new OverloadedError('busy (test)'));
-        else throw new UnavailableError('thrown (test)', { answered: 0, required: 1 });
-      },
-    });
-    const now = (await a.request('b', { type: 'test.then', mode: 'now' }, 2_000)) as WireMessage;
-    assert.deepEqual({ type: now.type, from: now.from, mode: now.mode }, { type: 'test.done', from: 'a', mode: 'now' });
-    const pending = a.request('b', { type: 'test.then', mode: 'later' }, 2_000);
-    assert.ok(await waitUntil(() => later !== undefined, 2_000));
-    later?.reply({ type: 'test.late' });
-    assert.equal((await pending).type, 'test.late');
-    const failed = await rejectionOf(a.request('b', { type: 'test.then', mode: 'fail' }, 2_000));
-    assert.ok(failed instanceof OverloadedError, `expected OverloadedError, got ${String(failed)}`);
-    assert.match(failed.message, /busy \(test\)/);
-    const thrown = await rejectionOf(a.request('b', { type: 'test.then', mode: 'throw' }, 2_000));
-    assert.ok(thrown instanceof UnavailableError, `expected UnavailableError, got ${String(thrown)}`);
-    // Any other type still goes to the handler.
-    const echoed = await a.request('b', { type: 'test.other' }, 2_000);
-    assert.equal((echoed.got as WireMessage).type, 'test.other');
-    assert.equal(b.stats().requestsReceived, 5);
   } finally {
     await closeAll(a, b);
   }
