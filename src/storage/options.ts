@@ -158,13 +158,14 @@ export const defaultLsmOptions: Readonly<LsmOptions> = Object.freeze({
   // included) nor in the cluster p99 (bench/RESULTS.md, storage session 7).
   tableBytesPerSync: 0,
   walPreallocate: true,
-  // On: a thread-pool fdatasync costs two thread hand-offs, and on a busy
-  // machine each waits to be scheduled. A loaded bench:cluster pair
-  // (RINGKV_DIAG_TAIL, storage session 8): the group-commit sync as the loop
-  // sees it 3.4-4.8 -> 0.8-1.6 ms mean, healthy update p50 12.5-13.4 -> 5.1-5.3
-  // ms; RESP -P 1 SET (sync always, six loaded pairs) median 22k -> 31.5k/s.
-  // The price: the loop serves nothing during the sync (reads wait for it).
-  syncOnLoop: true,
+  // Off. On a loaded machine it won (bench:cluster pairs: the group-commit
+  // sync as the loop sees it 3.4-4.8 -> 0.8-1.6 ms mean, healthy update p50
+  // 12.5-13.4 -> 5.1-5.3 ms), but on a quiet one the cluster lost with it:
+  // two alternated pairs, healthy ringkv-resp 10.3k / 10.7k ops/s, p99 19.5 /
+  // 19.0 ms off against 9.8k / 8.5k, 23.5 / 23.7 ms on, reads waiting behind
+  // the loop's sync (read p50 3.3-3.4 -> 4.1-4.8 ms). A single node under
+  // redis-benchmark gained 5-15 % (bench/RESULTS.md, storage session 8).
+  syncOnLoop: false,
 });
 
 /** A preallocated WAL is no longer than this, whatever the memtable budget (a longer log grows the file as usual). */
