@@ -31,7 +31,7 @@ import {
 } from './messages.ts';
 import type { NodeLiveness, Placement, PreferenceList } from './placement.ts';
 import { replicasForN, type NamespaceReplication } from './placement.ts';
-import { DeadlineSet, LatencyPercentile, gather, quorumRule, settle, type Attempt, type Expiring, type GatherResult, type Outcome, type QuorumRule } from './quorum.ts';
+import { DeadlineSet, LatencyPercentile, QuorumCount, gather, quorumRule, settle, type Attempt, type Expiring, type GatherResult, type Outcome, type QuorumRule } from './quorum.ts';
 import { ReadRepairer } from './read-repair.ts';
 import { slotOf } from './keys.ts';
 import { KeyspaceOps, maxScanCount, type ScanPosition } from './keyspace.ts';
@@ -254,15 +254,6 @@ interface SlotTrie {
 }
 
 /**
- * One write in flight: what every replica copy shares, and the count of
- * their acknowledgements until W (QuorumWait's rules, for a write). One
- * object per write, completed by the local store's durability callback
- * (DurabilityListener) and the peers' replies, with no async frame or
- * promise chain held across the group commit: what a young-generation
- * collection finds alive is this record, the encoded object and the
- * promise the caller awaits.
- */
-/**
  * What TcpTransport adds to the Transport contract: a request whose outcome
  * goes to a listener instead of a promise (once, never inside the call; an
  * error answered at once means nothing was sent). Declared here, not
@@ -284,19 +275,22 @@ interface CopyHost<O> {
   copyFailed(write: WriteInFlight<O>, slot: Slot, error: unknown): void;
 }
 
-class WriteInFlight<O> implements Expiring, DurabilityListener, PeerReplyListener {
+/**
+ * One write in flight: what every replica copy shares, and the count of
+ * their acknowledgements until W (QuorumCount, as QuorumWait for reads). One
+ * object per write, completed by the local store's durability callback
+ * (DurabilityListener) and the peers' replies, with no async frame or
+ * promise chain held across the group commit: what a young-generation
+ * collection finds alive is this record, the encoded object and the
+ * promise the caller awaits.
+ */
+class WriteInFlight<O> extends QuorumCount implements DurabilityListener, PeerReplyListener {
   readonly promise: Promise<CoordinatedWrite<O>>;
+  readonly deadlineMs: number;
   private resolveWrite!: (result: CoordinatedWrite<O>) => void;
   private rejectWrite!: (error: Error) => void;
-  private counted = 0;
-  private errors: string[] | undefined;
-  private sawTimeout = false;
-  private done = false;
-  readonly deadlineMs: number;
   /** Nodes holding or asked for a copy, built when a first copy fails: a stand-in is taken only once. */
   used: Set<NodeId> | undefined;
-  /** Told of every answer before it is counted (diagnostics). */
-  observer: ((owner: NodeId) => void) | undefined;
 
   constructor(
     readonly kind: CoordinateKind,
@@ -306,16 +300,17 @@ class WriteInFlight<O> implements Expiring, DurabilityListener, PeerReplyListene
     readonly slots: readonly Slot[],
     /** Stand-in candidates past the preference list, in ring order. */
     readonly fallbacks: readonly NodeId[],
-    readonly timeoutMs: number,
-    private readonly rule: QuorumRule,
+    timeoutMs: number,
+    rule: QuorumRule,
     /** How many counting replicas can still answer. */
-    private possible: number,
+    possible: number,
     private readonly localId: NodeId,
     private readonly result: CoordinatedWrite<O>,
     private readonly deadlines: DeadlineSet,
     nowMs: number,
     private readonly host: CopyHost<O>,
   ) {
+    super(rule, possible, timeoutMs);
     this.promise = new Promise<CoordinatedWrite<O>>((resolve, reject) => {
       this.resolveWrite = resolve;
       this.rejectWrite = reject;
@@ -342,49 +337,20 @@ class WriteInFlight<O> implements Expiring, DurabilityListener, PeerReplyListene
     else this.ack(this.localId);
   }
 
-  ack(owner: NodeId): void {
-    this.observer?.(owner);
-    if (this.rule.counts(owner)) this.counted++;
-    this.check();
-  }
-
-  fail(owner: NodeId, error: unknown): void {
-    this.observer?.(owner);
-    if (this.rule.counts(owner)) this.possible--;
-    if (error instanceof TimeoutError) this.sawTimeout = true;
-    (this.errors ??= []).push(`${owner}: ${error instanceof Error ? error.message : String(error)}`);
-    this.check();
-  }
-
-  /** The deadline passed (DeadlineSet). */
-  expire(): void {
-    if (this.done) return;
-    this.done = true;
-    this.rejectWrite(new TimeoutError(`Cannot ${this.what()} at consistency ${this.rule.label}: ${this.counted} of ${this.rule.required} required replicas answered within ${this.timeoutMs} ms`));
-  }
-
-  private what(): string {
+  protected what(): string {
     return `${this.kind} ${describeKey(this.key)}`;
   }
 
-  private check(): void {
-    if (this.done) return;
-    const { rule } = this;
-    if (this.counted >= rule.required) {
-      this.done = true;
-      this.deadlines.delete(this);
-      this.resolveWrite(this.result);
-    } else if (this.possible < rule.required) {
-      this.done = true;
-      this.deadlines.delete(this);
-      const why = this.errors !== undefined ? ` (${this.errors.slice(0, 3).join('; ')})` : '';
-      // Replicas that timed out may still apply the write: say it timed out, not that it was refused.
-      if (this.sawTimeout) {
-        this.rejectWrite(new TimeoutError(`Cannot ${this.what()} at consistency ${rule.label}: ${this.counted} of ${rule.required} required replicas answered within ${this.timeoutMs} ms${why}`));
-        return;
-      }
-      this.rejectWrite(new UnavailableError(`Cannot ${this.what()} at consistency ${rule.label}: ${this.counted} of ${rule.required} required replicas answered${why}`, { answered: this.counted, required: rule.required }));
-    }
+  protected stop(): void {
+    this.deadlines.delete(this);
+  }
+
+  protected resolved(): void {
+    this.resolveWrite(this.result);
+  }
+
+  protected rejected(error: Error): void {
+    this.rejectWrite(error);
   }
 }
 

@@ -74,59 +74,37 @@ export interface GatherResult<T> {
 
 /**
  * Counts a request's replica answers until `rule.required` counting ones
- * succeeded (then `promise` resolves), success became impossible
- * (UnavailableError) or the deadline passed (TimeoutError); both messages say
- * how many answered of how many were needed. Callers report each replica with
- * `succeed`/`ack` or `fail`, straight from their own reactions: no promise per
- * replica. Answers after it settled are ignored (replication continues in the
- * background).
+ * succeeded, success became impossible (UnavailableError) or the deadline
+ * passed (TimeoutError); both messages say how many answered of how many
+ * were needed. Callers report each replica with `ack` (or a subclass's
+ * `succeed`) or `fail`, straight from their own reactions: no promise per
+ * replica. Answers after it settled are ignored (replication continues in
+ * the background). Subclasses say what they wait for and how they settle:
+ * QuorumWait (a promise of the answers) and the coordinator's write in
+ * flight (one object per write).
  */
-export class QuorumWait<T> implements Expiring {
-  /** Successful answers with a value (`succeed`), in arrival order; counting or not. */
-  readonly answers: Array<{ owner: NodeId; value: T }> = [];
-  readonly promise: Promise<GatherResult<T>>;
+export abstract class QuorumCount implements Expiring {
   /** Told of every answer, before it is counted (diagnostics). */
   observer: ((owner: NodeId) => void) | undefined;
+  abstract readonly deadlineMs: number;
   private counted = 0;
   private errors: string[] | undefined;
   private sawTimeout = false;
   private done = false;
-  private resolveWait!: (result: GatherResult<T>) => void;
-  private rejectWait!: (error: Error) => void;
-  /** Its own timer, or undefined when `deadlines` keeps the deadline. */
-  private readonly timer: Timer | undefined;
-  readonly deadlineMs: number;
 
-  /**
-   * `possible`: how many counting replicas will answer at most. `deadlines`:
-   * the set that times this wait out (else a timer of its own).
-   */
-  constructor(
-    private readonly rule: QuorumRule,
+  /** `possible`: how many counting replicas will answer at most. */
+  protected constructor(
+    protected readonly rule: QuorumRule,
     private possible: number,
-    clock: Clock,
-    private readonly timeoutMs: number,
-    // Built only for a failure: describing the key costs more than a successful wait's bookkeeping.
-    private readonly describe: string | (() => string),
-    private readonly deadlines?: DeadlineSet,
-  ) {
-    this.promise = new Promise<GatherResult<T>>((resolve, reject) => {
-      this.resolveWait = resolve;
-      this.rejectWait = reject;
-    });
-    this.deadlineMs = clock.nowMs() + timeoutMs;
-    if (deadlines === undefined) this.timer = clock.setTimer(timeoutMs, () => this.expire());
-    else deadlines.add(this);
-    this.check();
-  }
+    readonly timeoutMs: number,
+  ) {}
 
-  /** A replica answered with `value`. */
-  succeed(owner: NodeId, value: T): void {
-    this.observer?.(owner);
-    this.answers.push({ owner, value });
-    if (this.rule.counts(owner)) this.counted++;
-    this.check();
-  }
+  /** What is waited for, for the error messages ("put key 'a'"). */
+  protected abstract what(): string;
+  /** Stops the deadline: the count settled before it. */
+  protected abstract stop(): void;
+  protected abstract resolved(): void;
+  protected abstract rejected(error: Error): void;
 
   /** A replica acknowledged (a write: no value to keep). */
   ack(owner: NodeId): void {
@@ -143,40 +121,88 @@ export class QuorumWait<T> implements Expiring {
     this.check();
   }
 
-  private stopTimer(): void {
-    this.timer?.cancel();
-    this.deadlines?.delete(this);
-  }
-
-  private what(): string {
-    return typeof this.describe === 'string' ? this.describe : this.describe();
-  }
-
-  /** The deadline passed (DeadlineSet or its own timer). */
+  /** The deadline passed (DeadlineSet or a timer of the subclass's own). */
   expire(): void {
     if (this.done) return;
     this.done = true;
-    this.rejectWait(new TimeoutError(`Cannot ${this.what()} at consistency ${this.rule.label}: ${this.counted} of ${this.rule.required} required replicas answered within ${this.timeoutMs} ms`));
+    this.rejected(new TimeoutError(`Cannot ${this.what()} at consistency ${this.rule.label}: ${this.counted} of ${this.rule.required} required replicas answered within ${this.timeoutMs} ms`));
   }
 
-  private check(): void {
+  /** Settles once enough counted, or too few can: subclasses call it after each answer and once constructed. */
+  protected check(): void {
     if (this.done) return;
     const { rule } = this;
     if (this.counted >= rule.required) {
       this.done = true;
-      this.stopTimer();
-      this.resolveWait({ answers: this.answers });
+      this.stop();
+      this.resolved();
     } else if (this.possible < rule.required) {
       this.done = true;
-      this.stopTimer();
+      this.stop();
       const why = this.errors !== undefined ? ` (${this.errors.slice(0, 3).join('; ')})` : '';
       // Replicas that timed out may still apply the write: say it timed out, not that it was refused.
       if (this.sawTimeout) {
-        this.rejectWait(new TimeoutError(`Cannot ${this.what()} at consistency ${rule.label}: ${this.counted} of ${rule.required} required replicas answered within ${this.timeoutMs} ms${why}`));
+        this.rejected(new TimeoutError(`Cannot ${this.what()} at consistency ${rule.label}: ${this.counted} of ${rule.required} required replicas answered within ${this.timeoutMs} ms${why}`));
         return;
       }
-      this.rejectWait(new UnavailableError(`Cannot ${this.what()} at consistency ${rule.label}: ${this.counted} of ${rule.required} required replicas answered${why}`, { answered: this.counted, required: rule.required }));
+      this.rejected(new UnavailableError(`Cannot ${this.what()} at consistency ${rule.label}: ${this.counted} of ${rule.required} required replicas answered${why}`, { answered: this.counted, required: rule.required }));
     }
+  }
+}
+
+/** QuorumCount whose `promise` resolves with the successful answers. */
+export class QuorumWait<T> extends QuorumCount {
+  /** Successful answers with a value (`succeed`), in arrival order; counting or not. */
+  readonly answers: Array<{ owner: NodeId; value: T }> = [];
+  readonly promise: Promise<GatherResult<T>>;
+  readonly deadlineMs: number;
+  private resolveWait!: (result: GatherResult<T>) => void;
+  private rejectWait!: (error: Error) => void;
+  /** Its own timer, or undefined when `deadlines` keeps the deadline. */
+  private readonly timer: Timer | undefined;
+
+  /** `deadlines`: the set that times this wait out (else a timer of its own). */
+  constructor(
+    rule: QuorumRule,
+    possible: number,
+    clock: Clock,
+    timeoutMs: number,
+    // Built only for a failure: describing the key costs more than a successful wait's bookkeeping.
+    private readonly describe: string | (() => string),
+    private readonly deadlines?: DeadlineSet,
+  ) {
+    super(rule, possible, timeoutMs);
+    this.promise = new Promise<GatherResult<T>>((resolve, reject) => {
+      this.resolveWait = resolve;
+      this.rejectWait = reject;
+    });
+    this.deadlineMs = clock.nowMs() + timeoutMs;
+    if (deadlines === undefined) this.timer = clock.setTimer(timeoutMs, () => this.expire());
+    else deadlines.add(this);
+    this.check();
+  }
+
+  /** A replica answered with `value`. */
+  succeed(owner: NodeId, value: T): void {
+    this.answers.push({ owner, value });
+    this.ack(owner);
+  }
+
+  protected what(): string {
+    return typeof this.describe === 'string' ? this.describe : this.describe();
+  }
+
+  protected stop(): void {
+    this.timer?.cancel();
+    this.deadlines?.delete(this);
+  }
+
+  protected resolved(): void {
+    this.resolveWait({ answers: this.answers });
+  }
+
+  protected rejected(error: Error): void {
+    this.rejectWait(error);
   }
 }
 
