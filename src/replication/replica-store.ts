@@ -558,21 +558,13 @@ class OverwriteMemo {
   }
 }
 
-/** A coordinated write's outcome; its context is computed on first use (a single-node SET never asks for it). */
-class CoordinatedWrite implements StoreWriteOutcome {
-  private computed: WriteContext | undefined;
-
-  constructor(
-    readonly object: StoredObject,
-    readonly written: Version[],
-    private readonly entry: PendingWrite | DurableNow,
-    private readonly compute: () => WriteContext,
-    readonly encoded: Uint8Array,
-  ) {}
-
-  get context(): WriteContext {
-    return (this.computed ??= this.compute());
-  }
+/**
+ * What both write outcomes below say about durability, from the pending
+ * entry the write handed over (or `durableNow`): no promise is made unless
+ * someone reads `durable`.
+ */
+abstract class HandedOverWrite {
+  constructor(private readonly entry: PendingWrite | DurableNow) {}
 
   get settled(): boolean {
     return this.entry === durableNow;
@@ -584,6 +576,25 @@ class CoordinatedWrite implements StoreWriteOutcome {
 
   whenDurable(listener: DurabilityListener, token: number): void {
     whenSettled(this.entry, listener, token);
+  }
+}
+
+/** A coordinated write's outcome; its context is computed on first use (a single-node SET never asks for it). */
+class CoordinatedWrite extends HandedOverWrite implements StoreWriteOutcome {
+  private computed: WriteContext | undefined;
+
+  constructor(
+    readonly object: StoredObject,
+    readonly written: Version[],
+    entry: PendingWrite | DurableNow,
+    private readonly compute: () => WriteContext,
+    readonly encoded: Uint8Array,
+  ) {
+    super(entry);
+  }
+
+  get context(): WriteContext {
+    return (this.computed ??= this.compute());
   }
 }
 
@@ -609,34 +620,24 @@ function asEncoded(object: StoredObject, incoming: StoredObject, bytes: Uint8Arr
 }
 
 /** decideOverwrite's outcome: its context computed on first use from fields, not a closure. */
-class OverwriteOutcome implements StoreWriteOutcome {
+class OverwriteOutcome extends HandedOverWrite implements StoreWriteOutcome {
   private computed: WriteContext | undefined;
 
   constructor(
     private readonly store: ReplicaStore,
     readonly object: StoredObject,
     readonly written: Version[],
-    private readonly entry: PendingWrite | DurableNow,
+    entry: PendingWrite | DurableNow,
     private readonly seen: VClock,
     private readonly merged: VClock,
     private readonly wall: number,
     readonly encoded: Uint8Array,
-  ) {}
+  ) {
+    super(entry);
+  }
 
   get context(): WriteContext {
     return (this.computed ??= this.store.overwriteContext(this.seen, this.written, this.merged, this.wall));
-  }
-
-  get settled(): boolean {
-    return this.entry === durableNow;
-  }
-
-  get durable(): Promise<void> {
-    return this.entry === durableNow ? resolved : this.entry.durable;
-  }
-
-  whenDurable(listener: DurabilityListener, token: number): void {
-    whenSettled(this.entry, listener, token);
   }
 }
 
