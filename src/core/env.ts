@@ -61,7 +61,6 @@ export interface AppendFile {
   appendSync(data: Uint8Array): void;
   /** fdatasync: everything appended before the call is durable when it resolves. */
   sync(): Promise<void>;
-
   close(): Promise<void>;
 }
 

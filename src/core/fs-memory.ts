@@ -121,7 +121,7 @@ export class MemoryFileSystem implements FileSystem {
     return this.live.get(this.norm(path))?.length;
   }
 
-  /** Ignores `preallocateBytes` (a hint): appends and their durability are the same without it. */
+  /** Ignores the hints `preallocateBytes` and `syncInline`: appends and their durability are the same without them. */
   async openAppend(path: string, options: OpenAppendOptions = {}): Promise<AppendFile> {
     const p = this.norm(path);
     if (!this.dirs.has(nodePath.dirname(p))) throw new IoError(`Cannot open ${path}: ENOENT (no such directory)`);
