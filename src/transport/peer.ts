@@ -181,7 +181,7 @@ export class Peer {
     this.host.stats.requestsSent++;
     const deadlineMs = this.host.clock.nowMs() + timeoutMs;
     return new Promise<WireMessage>((resolve, reject) => {
-      this.send1(new PromisedRequest(requestId, message.type, resolve, reject, deadlineMs, timeoutMs), body);
+      this.sendRequest(new PromisedRequest(requestId, message.type, resolve, reject, deadlineMs, timeoutMs), body);
     });
   }
 
@@ -195,11 +195,11 @@ export class Peer {
     if (body instanceof Error) return body;
     const requestId = this.pending.allocateId();
     this.host.stats.requestsSent++;
-    this.send1(new ListenedRequest(requestId, message.type, listener, token, this.host.log, this.host.clock.nowMs() + timeoutMs, timeoutMs), body);
+    this.sendRequest(new ListenedRequest(requestId, message.type, listener, token, this.host.log, this.host.clock.nowMs() + timeoutMs, timeoutMs), body);
     return undefined;
   }
 
-  private send1(request: PendingRequest, body: Buffer): void {
+  private sendRequest(request: PendingRequest, body: Buffer): void {
     this.pending.add(request);
     if (request.deadlineMs < this.sweepAtMs) this.armSweep(request.deadlineMs);
     this.enqueue(FrameType.request, request.id, body);
