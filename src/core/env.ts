@@ -151,6 +151,12 @@ export interface WireMessage {
   readonly [field: string]: unknown;
 }
 
+/** Told of a request's outcome by Transport.requestThen. */
+export interface ReplyListener {
+  replyReceived(token: number, reply: WireMessage): void;
+  requestFailed(token: number, error: Error): void;
+}
+
 export interface MessageHandler {
   /** One-way message (gossip and other fire-and-forget traffic). */
   onMessage(from: NodeId, message: WireMessage): void;
@@ -175,6 +181,15 @@ export interface Transport {
    * handler's error (same class and code when it was a RingkvError).
    */
   request(to: NodeId, message: WireMessage, timeoutMs: number): Promise<WireMessage>;
+  /**
+   * Optional: `request` telling `listener` (with the caller's `token`)
+   * instead of settling a promise, for a caller sending many (a write's
+   * fan-out: no promise, resolving functions or reaction per copy). Answers
+   * at once the error `request` would reject with at once, having sent
+   * nothing (the listener is then never told); else undefined, and the
+   * listener is told once, never inside this call.
+   */
+  requestThen?(to: NodeId, message: WireMessage, timeoutMs: number, listener: ReplyListener, token: number): Error | undefined;
   /** Contacts a peer known only by address (seeds); resolves with its node id. */
   identify(address: string, timeoutMs: number): Promise<NodeId>;
   setHandler(handler: MessageHandler): void;

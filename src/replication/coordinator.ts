@@ -10,7 +10,7 @@
  * the two small interfaces below; cluster-kv.ts binds them to ReplicaStore
  * and the versioned object codec.
  */
-import type { Clock, Logger, MessageHandler, NodeId, Random, Transport, WireMessage } from '../core/index.ts';
+import type { Clock, Logger, MessageHandler, NodeId, Random, ReplyListener, Transport, WireMessage } from '../core/index.ts';
 import { ClosedError, InvalidArgumentError, OverloadedError, ProtocolError, TimeoutError, UnavailableError, describeKey, isRingkvError } from '../core/index.ts';
 import type { Consistency, DurabilityListener, DurableLater, DurableNow, WouldWait } from './api.ts';
 import { durableNow, wouldWait } from './api.ts';
@@ -253,22 +253,6 @@ interface SlotTrie {
   slots: readonly Slot[] | undefined;
 }
 
-/**
- * What TcpTransport adds to the Transport contract: a request whose outcome
- * goes to a listener instead of a promise (once, never inside the call; an
- * error answered at once means nothing was sent). Declared here, not
- * imported: replication depends on the core Transport only, and uses this
- * when the transport it was given has it.
- */
-interface ListeningTransport {
-  requestThen(to: NodeId, message: WireMessage, timeoutMs: number, listener: PeerReplyListener, token: number): Error | undefined;
-}
-
-interface PeerReplyListener {
-  replyReceived(token: number, reply: WireMessage): void;
-  requestFailed(token: number, error: Error): void;
-}
-
 /** Where a write's peer copies report (the Coordinator). */
 interface CopyHost<O> {
   copyAnswered(write: WriteInFlight<O>, slot: Slot): void;
@@ -284,7 +268,7 @@ interface CopyHost<O> {
  * collection finds alive is this record, the encoded object and the
  * promise the caller awaits.
  */
-class WriteInFlight<O> extends QuorumCount implements DurabilityListener, PeerReplyListener {
+class WriteInFlight<O> extends QuorumCount implements DurabilityListener, ReplyListener {
   readonly promise: Promise<CoordinatedWrite<O>>;
   readonly deadlineMs: number;
   private resolveWrite!: (result: CoordinatedWrite<O>) => void;
@@ -320,7 +304,7 @@ class WriteInFlight<O> extends QuorumCount implements DurabilityListener, PeerRe
     this.check();
   }
 
-  /** PeerReplyListener: the copy of slot `token` was acknowledged. */
+  /** ReplyListener: the copy of slot `token` was acknowledged. */
   replyReceived(token: number, _reply: WireMessage): void {
     const slot = this.slots[token];
     if (slot !== undefined) this.host.copyAnswered(this, slot);
@@ -373,6 +357,11 @@ class ApplyReply implements DurabilityListener {
   }
 }
 
+/** A timeout as the transport takes it: whole milliseconds, at least 1. */
+function transportTimeoutMs(ms: number): number {
+  return Math.max(1, Math.round(ms));
+}
+
 export class Coordinator<O> implements MessageHandler, CopyHost<O> {
   private readonly timeoutMs: number;
   private readonly maxInFlightPerPeer: number;
@@ -406,8 +395,6 @@ export class Coordinator<O> implements MessageHandler, CopyHost<O> {
   /** Quorum rules by level and N (local_quorum excepted: it depends on the replicas' data centers). */
   private readonly rules = new Map<Consistency, Array<QuorumRule | undefined>>();
   private readonly unsubscribeLiveness: () => void;
-  /** The transport, when it can tell a listener of a reply (TcpTransport): the fan-out then makes no promise per copy. */
-  private readonly listening: ListeningTransport | undefined;
   private opSeq = 0;
   private closed = false;
   private readonly counters: CoordinatorStats = { writesCoordinated: 0, writesForwarded: 0, reads: 0, readRepairs: 0, readRetries: 0, hintsStored: 0, overloaded: 0 };
@@ -427,8 +414,6 @@ export class Coordinator<O> implements MessageHandler, CopyHost<O> {
     this.readSpeculateMs = options.readSpeculateMs ?? defaultReadSpeculateMs;
     this.probe = options.probe;
     this.deadlines = new DeadlineSet(deps.clock);
-    const transport = deps.transport as Transport & Partial<ListeningTransport>;
-    this.listening = typeof transport.requestThen === 'function' ? (transport as Transport & ListeningTransport) : undefined;
     const retryPercentile = options.readRetryPercentile ?? defaultReadRetryPercentile;
     // Until enough reads were timed, the spare waits as long as the general path's speculation would.
     this.peerReadMs = new LatencyPercentile(retryPercentile, this.readSpeculateMs);
@@ -737,32 +722,25 @@ export class Coordinator<O> implements MessageHandler, CopyHost<O> {
    */
   private sendCopy(slot: Slot, index: number, write: WriteInFlight<O>, message: ApplyRequest): void {
     const node = slot.node;
-    const current = this.inFlight.get(node) ?? 0;
-    if (current >= this.maxInFlightPerPeer) {
-      this.counters.overloaded++;
-      void this.replicateElsewhere(slot, write, new OverloadedError(`Too many requests in flight to ${node} (${current}, the limit is ${this.maxInFlightPerPeer})`));
+    const overloaded = this.admitRequest(node);
+    if (overloaded !== undefined) {
+      // Not counted in flight, so not a peer failure either: straight to a stand-in or a hint.
+      void this.replicateElsewhere(slot, write, overloaded);
       return;
     }
-    this.inFlight.set(node, current + 1);
-    const timeoutMs = Math.max(1, Math.round(write.timeoutMs));
-    if (this.listening !== undefined) {
+    const transport = this.deps.transport;
+    if (transport.requestThen !== undefined) {
       // The write's record hears the reply itself (slot index as token): no promise per copy.
       let refused: Error | undefined;
       try {
-        refused = this.listening.requestThen(node, message, timeoutMs, write, index);
+        refused = transport.requestThen(node, message, transportTimeoutMs(write.timeoutMs), write, index);
       } catch (error) {
         refused = error instanceof Error ? error : new Error(String(error));
       }
       if (refused !== undefined) this.copyFailed(write, slot, refused);
       return;
     }
-    let request: Promise<WireMessage>;
-    try {
-      request = this.deps.transport.request(node, message, timeoutMs);
-    } catch (error) {
-      request = Promise.reject(error as Error);
-    }
-    request.then(
+    this.sendRequest(node, message, write.timeoutMs).then(
       () => this.copyAnswered(write, slot),
       (error: unknown) => this.copyFailed(write, slot, error),
     );
@@ -1094,20 +1072,10 @@ export class Coordinator<O> implements MessageHandler, CopyHost<O> {
 
   /** A request to a peer, refusing fast when too many are already outstanding. */
   private requestPeer(node: NodeId, message: WireMessage, timeoutMs: number): Promise<WireMessage> {
-    const current = this.inFlight.get(node) ?? 0;
-    if (current >= this.maxInFlightPerPeer) {
-      this.counters.overloaded++;
-      return Promise.reject(new OverloadedError(`Too many requests in flight to ${node} (${current}, the limit is ${this.maxInFlightPerPeer})`));
-    }
-    this.inFlight.set(node, current + 1);
-    let request: Promise<WireMessage>;
-    try {
-      request = this.deps.transport.request(node, message, Math.max(1, Math.round(timeoutMs)));
-    } catch (error) {
-      request = Promise.reject(error as Error);
-    }
+    const overloaded = this.admitRequest(node);
+    if (overloaded !== undefined) return Promise.reject(overloaded);
     // Plain reactions rather than an async frame: this runs for every peer request.
-    return request.then(
+    return this.sendRequest(node, message, timeoutMs).then(
       (reply) => {
         this.peerAnswered(node);
         return reply;
@@ -1117,6 +1085,26 @@ export class Coordinator<O> implements MessageHandler, CopyHost<O> {
         throw error;
       },
     );
+  }
+
+  /** Counts a request to `node` as in flight, or answers why it may not be sent (too many already are). */
+  private admitRequest(node: NodeId): OverloadedError | undefined {
+    const current = this.inFlight.get(node) ?? 0;
+    if (current >= this.maxInFlightPerPeer) {
+      this.counters.overloaded++;
+      return new OverloadedError(`Too many requests in flight to ${node} (${current}, the limit is ${this.maxInFlightPerPeer})`);
+    }
+    this.inFlight.set(node, current + 1);
+    return undefined;
+  }
+
+  /** transport.request, a throw turned into a rejection. */
+  private sendRequest(node: NodeId, message: WireMessage, timeoutMs: number): Promise<WireMessage> {
+    try {
+      return this.deps.transport.request(node, message, transportTimeoutMs(timeoutMs));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
   }
 
   private peerAnswered(node: NodeId): void {

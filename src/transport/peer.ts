@@ -15,6 +15,7 @@ import {
   type Logger,
   type NodeId,
   type Random,
+  type ReplyListener,
   type Timer,
   type WireMessage,
 } from '../core/index.ts';
@@ -35,16 +36,6 @@ export interface PeerHost {
   readonly stats: TransportStats;
   /** Opens an authenticated connection; `onReady` runs synchronously once the peer has proved itself. */
   dial(address: string, onReady: (conn: Connection, peer: NodeId) => void): Connection;
-}
-
-/**
- * Told of a request's outcome instead of a promise (`requestThen`): once,
- * from the transport's frame handling or timeout sweep, never inside the
- * call that sent it. `token` is the caller's, handed back as given.
- */
-export interface ReplyListener {
-  replyReceived(token: number, reply: WireMessage): void;
-  requestFailed(token: number, error: Error): void;
 }
 
 interface PendingRequest {

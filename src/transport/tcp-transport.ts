@@ -19,6 +19,7 @@ import {
   type MessageHandler,
   type NodeId,
   type Random,
+  type ReplyListener,
   type Transport,
   type WireMessage,
 } from '../core/index.ts';
@@ -27,7 +28,7 @@ import { decodeWireMessage, errorToBody, packBody } from './codec.ts';
 import { Connection } from './connection.ts';
 import { defaultTransportLimits, FrameType, firstIgnorableFrameType, type TransportLimits } from './constants.ts';
 import type { Frame } from './frame.ts';
-import { Peer, type PeerHost, type ReplyListener } from './peer.ts';
+import { Peer, type PeerHost } from './peer.ts';
 import { acceptHandshake, dialHandshake, type HandshakeContext } from './session.ts';
 import { emptyStats, type TransportStats } from './stats.ts';
 
