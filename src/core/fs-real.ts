@@ -15,8 +15,21 @@ async function wrap<T>(operation: string, path: string, fn: () => Promise<T>): P
   try {
     return await fn();
   } catch (cause) {
+    // Already said with its path and operation (a write inside fn).
+    if (cause instanceof IoError) throw cause;
     throw ioError(operation, path, cause);
   }
+}
+
+/** Writes `data[0, length)` at `position`; an error or a short write rejects with an IoError naming `path`. */
+function writeAt(fd: number, data: Uint8Array, length: number, position: number, path: string, operation: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fs.write(fd, data, 0, length, position, (error, written) => {
+      if (error) reject(ioError(operation, path, error));
+      else if (written !== length) reject(new IoError(`Short write to ${path}: ${written} of ${length} bytes`));
+      else resolve();
+    });
+  });
 }
 
 class RealAppendFile implements AppendFile {
@@ -38,15 +51,9 @@ class RealAppendFile implements AppendFile {
   // Appends are positional (at `size`), so a preallocated file is overwritten
   // from its start; with O_APPEND Linux appends whatever the position.
   append(data: Uint8Array): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const position = this.size;
-      this.size += data.length;
-      fs.write(this.fd, data, 0, data.length, position, (error, written) => {
-        if (error) reject(ioError('append to', this.path, error));
-        else if (written !== data.length) reject(new IoError(`Short write to ${this.path}: ${written} of ${data.length} bytes`));
-        else resolve();
-      });
-    });
+    const position = this.size;
+    this.size += data.length;
+    return writeAt(this.fd, data, data.length, position, this.path, 'append to');
   }
 
   appendSync(data: Uint8Array): void {
@@ -146,22 +153,12 @@ class RealReadFile implements ReadFile {
 const preallocateChunkBytes = 1024 * 1024;
 let zeroChunk: Buffer | undefined;
 
-function writeAt(fd: number, data: Uint8Array, length: number, position: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    fs.write(fd, data, 0, length, position, (error, written) => {
-      if (error) reject(error);
-      else if (written !== length) reject(new Error(`short write: ${written} of ${length} bytes`));
-      else resolve();
-    });
-  });
-}
-
 /** OpenAppendOptions.preallocateBytes: zeros written on the thread pool, then one fsync for the data and the size. */
 async function openPreallocated(path: string, bytes: number, syncInline: boolean): Promise<RealAppendFile> {
   const fd = fs.openSync(path, 'w');
   try {
     zeroChunk ??= Buffer.alloc(preallocateChunkBytes);
-    for (let at = 0; at < bytes; at += preallocateChunkBytes) await writeAt(fd, zeroChunk, Math.min(preallocateChunkBytes, bytes - at), at);
+    for (let at = 0; at < bytes; at += preallocateChunkBytes) await writeAt(fd, zeroChunk, Math.min(preallocateChunkBytes, bytes - at), at, path, 'preallocate');
     await new Promise<void>((resolve, reject) => fs.fsync(fd, (error) => (error ? reject(error) : resolve())));
   } catch (error) {
     fs.closeSync(fd);
