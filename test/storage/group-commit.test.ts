@@ -10,7 +10,7 @@ import { MemoryFileSystem, RealClock, SeededRandom, VirtualClock, silentLogger, 
 import type { AppendFile, Clock, FileSystem, OpenAppendOptions } from '../../src/core/index.ts';
 import { openLsm } from '../../src/storage/index.ts';
 import type { LsmEngine } from '../../src/storage/index.ts';
-import { FencedFileSystem } from './helpers.ts';
+import { FencedFileSystem, withSync } from './helpers.ts';
 
 /** Counts fdatasyncs as they start and end, and can hold them until released. */
 class GatedFileSystem extends FencedFileSystem {
@@ -39,16 +39,7 @@ class GatedFileSystem extends FencedFileSystem {
       if (this.gate !== undefined) await this.gate;
       this.finished++;
     };
-    return {
-      path: file.path,
-      get size() {
-        return file.size;
-      },
-      append: (data) => file.append(data),
-      appendSync: (data) => file.appendSync(data),
-      close: () => file.close(),
-      sync,
-    };
+    return withSync(file, sync);
   }
 }
 

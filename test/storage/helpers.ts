@@ -67,6 +67,20 @@ export class FencedFileSystem implements FileSystem {
   }
 }
 
+/** `file` with its sync replaced (a test that holds, counts or fails syncs); everything else goes to `file`. */
+export function withSync(file: AppendFile, sync: () => Promise<void>): AppendFile {
+  return {
+    path: file.path,
+    get size() {
+      return file.size;
+    },
+    append: (data) => file.append(data),
+    appendSync: (data) => file.appendSync(data),
+    sync,
+    close: () => file.close(),
+  };
+}
+
 /** A FileSystem that passes every call to `inner`: tests override the calls they watch or break. */
 export class ForwardingFileSystem implements FileSystem {
   constructor(protected readonly inner: FileSystem) {}

@@ -13,7 +13,7 @@ import { openLsm } from '../../src/storage/index.ts';
 import type { LsmEngine, LsmOptions } from '../../src/storage/index.ts';
 import { BlockCache } from '../../src/storage/block-cache.ts';
 import { Table, TableBuilder } from '../../src/storage/sstable.ts';
-import { FencedFileSystem, ForwardingFileSystem } from './helpers.ts';
+import { FencedFileSystem, ForwardingFileSystem, withSync } from './helpers.ts';
 
 const key = (i: number): Uint8Array => utf8(`key:${String(i).padStart(6, '0')}`);
 const value = (i: number, round = 0): Uint8Array => utf8(`value:${i}:${round}:${'x'.repeat(40 + (i % 50))}`);
@@ -112,16 +112,7 @@ class FailFirstTableSync extends ForwardingFileSystem {
       this.failed = true;
       return Promise.reject(new IoError(`Cannot sync ${path}: injected failure`));
     };
-    return {
-      path: file.path,
-      get size() {
-        return file.size;
-      },
-      append: (data) => file.append(data),
-      appendSync: (data) => file.appendSync(data),
-      sync: fail,
-      close: () => file.close(),
-    };
+    return withSync(file, fail);
   }
 }
 
