@@ -701,10 +701,12 @@ export class ReplicaStore {
   private lastHandedBack: Promise<void> | undefined;
   private sharedPromise: Promise<void> | undefined;
   private sharedFulfilled: Promise<void> | undefined;
-  /** Whether the last write handed over settled at once (sync none): the next one then uses Engine.put, whose shared resolved promise costs nothing; else putCallback. */
+  /**
+   * Whether the last write handed over settled at once (sync none; read
+   * right after the hand-over too): the next one then uses Engine.put,
+   * whose shared resolved promise costs nothing; else putCallback.
+   */
   private lastSettledAtOnce = false;
-  /** Whether the last handOff settled at once (read right after it, synchronously). */
-  private handedOffSettled = false;
   /**
    * Bumped whenever a write is handed over or settles: a read that started
    * before a bump may have seen either side of it, so it does not fill the cache.
@@ -1193,8 +1195,7 @@ export class ReplicaStore {
       return listener === undefined ? entry.durable : durableLater;
     }
     const durable = engine.put(skey, bytes, meta);
-    this.lastSettledAtOnce = this.settledAtOnce(durable);
-    if (this.lastSettledAtOnce) {
+    if (this.settledAtOnce(durable)) {
       this.writeSeq++;
     } else {
       // The bytes hold all of the object (a lent value too: it was copied into them).
@@ -1202,7 +1203,7 @@ export class ReplicaStore {
     }
     memo.rememberFound(counter, lastWallMs, timestampMs);
     this.counters.coordinatedWrites++;
-    if (this.handedOffSettled) return durableNow;
+    if (this.lastSettledAtOnce) return durableNow;
     return listener === undefined ? durable : durableLater;
   }
 
@@ -1590,7 +1591,7 @@ export class ReplicaStore {
   /**
    * `handOff` answering its pending entry (to which a waiter may attach a
    * listener before this call's caller returns) or `durableNow` when the
-   * write settled as it was handed over (then `handedOffSettled` is true).
+   * write settled as it was handed over (then `lastSettledAtOnce` is true).
    * With no earlier write of the key pending and an engine that offers
    * `putCallback`, the entry keeps the encoded bytes and the engine's
    * callback settles it: no promise or reaction per write, and nothing of
@@ -1607,7 +1608,6 @@ export class ReplicaStore {
       // Throws what put would reject with; nothing was written then.
       const settled = engine.putCallback(skey, data, encodeMeta(object), (error) => this.callbackSettled(entry, error));
       this.lastSettledAtOnce = settled;
-      this.handedOffSettled = settled;
       this.writeSeq++;
       if (settled) {
         this.cache.refresh(skey, object);
@@ -1623,8 +1623,7 @@ export class ReplicaStore {
         : before.durable.then(write, (cause: unknown) => {
             throw new IoError(`Cannot write key ${describeKey(userKeyOf(skey))}: an earlier write of it on ${this.nodeId} failed and this one built on it; retry the write`, { cause });
           });
-    this.lastSettledAtOnce = this.settledAtOnce(durable);
-    if (this.lastSettledAtOnce) {
+    if (this.settledAtOnce(durable)) {
       // Durable already (a promise seen resolved stays resolved): what track's callback would do, now.
       this.writeSeq++;
       if (object === undefined) this.cache.delete(skey);
@@ -1638,14 +1637,14 @@ export class ReplicaStore {
 
   /**
    * Notes a promise the engine handed back for a write; true (also left in
-   * `handedOffSettled`) when it is the shared one already seen resolved, so
+   * `lastSettledAtOnce`) when it is the shared one already seen resolved, so
    * the write is settled as it is handed over.
    */
   private settledAtOnce(durable: Promise<void>): boolean {
     if (durable === this.lastHandedBack) this.sharedPromise = durable;
     this.lastHandedBack = durable;
-    this.handedOffSettled = durable === this.sharedFulfilled;
-    return this.handedOffSettled;
+    this.lastSettledAtOnce = durable === this.sharedFulfilled;
+    return this.lastSettledAtOnce;
   }
 
   /** A write handed over and not settled: pending until its engine write settles, then the cache and memo follow what happened. */
