@@ -28,6 +28,7 @@ export const startSpec: CommandSpec = {
     'http-token': { type: 'string', value: '<token>', help: 'Bearer token required by the HTTP API (or RINGKV_HTTP_TOKEN)' },
     'wal-sync': { type: 'string', value: '<mode>', help: 'always (default: fsync before acknowledging), interval, or none' },
     'wal-sync-interval-ms': { type: 'string', value: '<ms>', help: 'Sync period for --wal-sync interval (default 100)' },
+    'memtable-mb': { type: 'string', value: '<MiB>', help: 'Memtable budget: flushed to disk past this much memory or WAL (default 64)' },
     'replication-factor': { type: 'string', short: 'n', value: '<N>', help: 'Replicas per key in a cluster (default 3)' },
     'log-level': { type: 'string', value: '<level>', help: 'debug, info (default), warn or error' },
   },
@@ -54,6 +55,7 @@ const flagToSetting: Record<string, keyof NodeConfig> = {
   'http-token': 'httpToken',
   'wal-sync': 'walSync',
   'wal-sync-interval-ms': 'walSyncIntervalMs',
+  'memtable-mb': 'memtableMb',
   'replication-factor': 'replicationFactor',
   'log-level': 'logLevel',
 };

@@ -36,6 +36,14 @@ export interface NodeConfig {
   httpToken: string | undefined;
   walSync: WalSync;
   walSyncIntervalMs: number;
+  /**
+   * The storage engine's memtable budget in MiB: a memtable is flushed once
+   * its memory or the bytes written through it (its WAL) reach it. 64 MiB
+   * (RocksDB's write buffer default): a working set of that size is served
+   * from memory and overwritten in place, at a cost of up to two memtables of
+   * memory and a WAL of that size to replay after a crash.
+   */
+  memtableMb: number;
   /** Replicas per key when running as a cluster (N). */
   replicationFactor: number;
   logLevel: LogLevel;
@@ -45,6 +53,9 @@ export const defaultRespPort = 7379;
 export const defaultHttpPort = 8379;
 export const defaultClusterPort = 9379;
 export const defaultWalSyncIntervalMs = 100;
+export const defaultMemtableMb = 64;
+/** 1 GiB: a memtable is flushed and replayed whole (and two may be in memory at once). */
+export const maxMemtableMb = 1024;
 export const defaultReplicationFactor = 3;
 // Long enough for any readable id, short enough for log lines and gossip.
 export const maxNodeIdChars = 64;
@@ -69,6 +80,7 @@ export function defaultConfig(): NodeConfig {
     httpToken: undefined,
     walSync: 'always',
     walSyncIntervalMs: defaultWalSyncIntervalMs,
+    memtableMb: defaultMemtableMb,
     replicationFactor: defaultReplicationFactor,
     logLevel: 'info',
   };
@@ -215,6 +227,7 @@ export function applyConfig(base: NodeConfig, raw: RawConfig, source: string): N
         break;
       }
       case 'walSyncIntervalMs': config.walSyncIntervalMs = asPositiveInt('walSyncIntervalMs', value, 60_000); break;
+      case 'memtableMb': config.memtableMb = asPositiveInt('memtableMb', value, maxMemtableMb); break;
       case 'replicationFactor': config.replicationFactor = asPositiveInt('replicationFactor', value, maxReplicationFactor); break;
       case 'logLevel': {
         const level = asString('logLevel', value);

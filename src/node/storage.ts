@@ -22,7 +22,7 @@ export async function openNodeEngine(config: NodeConfig, env: { fs: FileSystem; 
     isPurgeableEntry(meta, env.clock.wallMs(), defaultTombstoneGraceMs) ? 'drop' : 'keep';
   return openLsm(
     dir,
-    { sync: config.walSync, syncIntervalMs: config.walSyncIntervalMs, compactionFilter },
+    { sync: config.walSync, syncIntervalMs: config.walSyncIntervalMs, memtableBytes: config.memtableMb * 1024 * 1024, compactionFilter },
     { fs: env.fs, clock: env.clock, log: env.log.child({ component: 'storage' }) },
   );
 }

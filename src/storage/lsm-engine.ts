@@ -877,7 +877,7 @@ export class LsmEngine implements Engine {
   // ------------------------------------------------------------------ memtable rotation and flush
 
   private needsRoom(): boolean {
-    return this.mem.bytes >= this.options.memtableBytes || (this.levels[0] as Table[]).length >= this.options.level0StopWritesFiles;
+    return this.mem.fill >= this.options.memtableBytes || (this.levels[0] as Table[]).length >= this.options.level0StopWritesFiles;
   }
 
   private ensureRoom(): Promise<void> {
@@ -905,7 +905,7 @@ export class LsmEngine implements Engine {
         continue;
       }
       // An empty memtable is never rotated, whatever its fixed costs (no endless rotation under a tiny budget).
-      if (this.mem.bytes < this.options.memtableBytes || this.mem.entries === 0) return;
+      if (this.mem.fill < this.options.memtableBytes || this.mem.entries === 0) return;
       if (this.imm !== undefined) {
         if (this.flushing === undefined) {
           if (flushRetried) throw asIoError(this.flushError, 'Cannot flush the memtable');
@@ -957,7 +957,7 @@ export class LsmEngine implements Engine {
    * rotation then creates the file itself.
    */
   private maybePrepareWal(): void {
-    if (this.nextWal !== undefined || this.mem.bytes < this.options.memtableBytes * walPrepareFraction || this.closing || this.closed) return;
+    if (this.nextWal !== undefined || this.mem.fill < this.options.memtableBytes * walPrepareFraction || this.closing || this.closed) return;
     this.nextWal = this.createWal().catch((error: unknown) => {
       this.log.warn('Cannot create the next WAL ahead of time; the rotation retries', { error: String(error) });
       return undefined;
@@ -1341,6 +1341,7 @@ export class LsmEngine implements Engine {
     return {
       approximateKeys: tableEntries + memEntries,
       memtableBytes: this.mem.bytes,
+      memtableLoggedBytes: this.mem.logged,
       immutableMemtableBytes: this.imm?.bytes ?? 0,
       tableFiles: this.levels.reduce((n, l) => n + l.length, 0),
       tableBytes,

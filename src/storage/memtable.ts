@@ -22,7 +22,16 @@
  * Each entry holds the newest version of its key. While a scan has the
  * memtable pinned, an overwrite keeps the previous version in `older` (rare:
  * small objects), so the scan still sees the state as of its sequence
- * number; with no pins, overwrites replace in place and use no extra memory.
+ * number, and puts the new bytes in fresh arena space. With no pins, a value
+ * and metadata no longer than the ones they replace are written over them:
+ * a working set overwritten again and again keeps its size and its key and
+ * value side by side, where appending each overwrite spread the newest
+ * values over the whole arena (a read then missed the cache twice) and filled
+ * the memtable with dead bytes (a flush per `budget` bytes of overwrites).
+ * Readers holding a view of the old bytes see them change; the engine's
+ * contract allows that (views last until the next engine call), copies and
+ * scans are unaffected. What bounds such a memtable is `logged`, the bytes
+ * written through it (its WAL's size): `fill` is the larger of the two.
  */
 
 /** An older version of an entry, kept only while a scan pins the memtable. */
@@ -48,10 +57,12 @@ const fValueOff = 4;
 const fValueLen = 5;
 const fMetaLen = 6;
 const fHash = 7;
-/** Typed-array bytes per entry: the Int32 fields and one Float64 sequence number. */
-const entryArrayBytes = entryStride * 4 + 8;
+/** Typed-array bytes per entry: the Int32 fields, one Float64 sequence number and one Int32 room. */
+const entryArrayBytes = entryStride * 4 + 8 + 4;
 /** Hash slots per entry at most (load ≤ 1/2), 4 bytes each. */
 const hashSlotsPerEntry = 2;
+/** Charged to `logged` per write besides its bytes: about a WAL record's header and length varints. */
+const loggedRecordBytes = 16;
 /** Charged per older version kept for a pinned scan (object and buffers' headers). */
 const olderVersionBytes = 160;
 /** Entry arrays start at this capacity for budgets of at least 1024 × `initialBudgetBytesPerEntry`, smaller below, and double as needed. */
@@ -139,6 +150,13 @@ function grownInt32(a: Int32Array, length: number): Int32Array<ArrayBuffer> {
 export class Memtable {
   /** Approximate memory in bytes (arena, typed arrays, presence filter, older versions). */
   bytes = 0;
+  /**
+   * Bytes of every write applied (key, value, metadata and a record's
+   * overhead), overwrites in place included: about the size of the WAL
+   * behind this memtable, which a restart replays, so it counts towards the
+   * flush like memory does.
+   */
+  logged = 0;
   /** Scans reading this memtable; while > 0 overwrites keep old versions. */
   pins = 0;
   /** Highest sequence number applied. */
@@ -153,6 +171,13 @@ export class Memtable {
   // table's home slot and a cheap inequality test before comparing bytes.
   private fields: Int32Array<ArrayBuffer>;
   private seqs: Float64Array<ArrayBuffer>;
+  /**
+   * Arena bytes at (valueChunk, valueOff) the entry may write its value and
+   * metadata over: what its last fresh copy took, kept when a shorter one is
+   * written in place, so sizes that go down and up again stay in place.
+   * Apart from `fields`: only writes read it.
+   */
+  private rooms: Int32Array<ArrayBuffer>;
   /** Open addressing, linear probing: id + 1, 0 = empty. A power of two in length. */
   private table: Int32Array<ArrayBuffer>;
   private older: Map<number, MemVersion> | undefined = undefined;
@@ -195,6 +220,7 @@ export class Memtable {
     this.capacity = capacity;
     this.fields = new Int32Array(capacity * entryStride);
     this.seqs = new Float64Array(capacity);
+    this.rooms = new Int32Array(capacity);
     this.table = new Int32Array(capacity * hashSlotsPerEntry);
     if (recycled !== undefined) this.takeOver(recycled);
     this.bytes = this.presence.byteLength + this.arrayBytes();
@@ -221,6 +247,7 @@ export class Memtable {
       this.capacity = old.capacity;
       this.fields = old.fields;
       this.seqs = old.seqs;
+      this.rooms = old.rooms;
       this.table = old.table;
       this.table.fill(0);
     }
@@ -246,6 +273,11 @@ export class Memtable {
 
   get entries(): number {
     return this.count;
+  }
+
+  /** What the flush budget is compared with: memory, or the bytes written through the memtable if more (overwrites in place). */
+  get fill(): number {
+    return this.bytes > this.logged ? this.bytes : this.logged;
   }
 
   /** Id of the entry for `key` (h1: its first bloom hash), or -1. */
@@ -405,15 +437,18 @@ export class Memtable {
    */
   set(key: Uint8Array, h1: number, h2: number, seq: number, value: Uint8Array | undefined, meta: Uint8Array | undefined): void {
     this.lastSeq = seq;
+    this.logged += loggedRecordBytes + key.length + (value === undefined ? 0 : value.length) + (meta === undefined ? 0 : meta.length);
     const found = this.find(key, h1);
     if (found >= 0) {
       if (this.pins > 0) {
         const m = this.meta(found);
         const v = this.value(found);
-        // Views stay valid: the arena is never overwritten.
+        // Views stay valid: nothing is written over while pinned.
         const older = (this.older ??= new Map());
         older.set(found, { seq: this.seqs[found] as number, value: v, meta: m, older: older.get(found) });
         this.bytes += olderVersionBytes;
+      } else if (this.overwriteInPlace(found, seq, value, meta)) {
+        return;
       }
       this.setValue(found, seq, value, meta);
       return;
@@ -433,6 +468,7 @@ export class Memtable {
     f[e + fMetaLen] = meta === undefined ? -1 : meta.length;
     f[e + fHash] = h1 | 0;
     this.seqs[id] = seq;
+    this.rooms[id] = (value === undefined ? 0 : value.length) + (meta === undefined ? 0 : meta.length);
     const table = this.table;
     const mask = table.length - 1;
     let slot = h1 & mask;
@@ -445,6 +481,31 @@ export class Memtable {
     p[b >>> 5] = (p[b >>> 5] as number) | (1 << (b & 31));
   }
 
+  /**
+   * Writes value and metadata over the entry's current ones when they fit
+   * in the space those take (nothing pins the memtable: see the header);
+   * false, having changed nothing, when they do not. A value or metadata
+   * that is itself a view of the arena takes fresh space (the copy could
+   * overwrite what it reads).
+   */
+  private overwriteInPlace(id: number, seq: number, value: Uint8Array | undefined, meta: Uint8Array | undefined): boolean {
+    const room = this.rooms[id] as number;
+    const valueLen = value === undefined ? 0 : value.length;
+    const metaLen = meta === undefined ? 0 : meta.length;
+    if (room === 0 || valueLen + metaLen > room) return false;
+    const f = this.fields;
+    const e = id * entryStride;
+    const chunk = this.chunks[f[e + fValueChunk] as number] as Buffer;
+    if ((value !== undefined && value.buffer === chunk.buffer) || (meta !== undefined && meta.buffer === chunk.buffer)) return false;
+    const off = f[e + fValueOff] as number;
+    if (value !== undefined) copyBytesTo(chunk, off, value);
+    if (meta !== undefined) copyBytesTo(chunk, off + valueLen, meta);
+    f[e + fValueLen] = value === undefined ? -1 : valueLen;
+    f[e + fMetaLen] = meta === undefined ? -1 : metaLen;
+    this.seqs[id] = seq;
+    return true;
+  }
+
   private setValue(id: number, seq: number, value: Uint8Array | undefined, meta: Uint8Array | undefined): void {
     this.seqs[id] = seq;
     const f = this.fields;
@@ -454,10 +515,12 @@ export class Memtable {
     if (value === undefined && meta === undefined) {
       f[e + fValueChunk] = 0;
       f[e + fValueOff] = 0;
+      this.rooms[id] = 0;
       return;
     }
     f[e + fValueOff] = this.copyIn(value, meta, undefined);
     f[e + fValueChunk] = this.copiedChunk;
+    this.rooms[id] = (value === undefined ? 0 : value.length) + (meta === undefined ? 0 : meta.length);
   }
 
   private grow(): void {
@@ -466,6 +529,7 @@ export class Memtable {
     const seqs = new Float64Array(capacity);
     seqs.set(this.seqs);
     this.seqs = seqs;
+    this.rooms = grownInt32(this.rooms, capacity);
     const before = this.arrayBytes();
     this.capacity = capacity;
     // Rehash into a table twice as big.

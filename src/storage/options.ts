@@ -24,7 +24,11 @@ export interface LsmOptions {
   maxValueBytes: number;
   /** Largest metadata (version, expiry) stored beside a value. */
   maxMetaBytes: number;
-  /** A memtable becomes immutable and is flushed to an SSTable past this size. */
+  /**
+   * A memtable becomes immutable and is flushed to an SSTable once its
+   * memory or the bytes written through it (its WAL, which a restart
+   * replays) pass this size; overwrites in place grow only the latter.
+   */
   memtableBytes: number;
   /** Target uncompressed size of one SSTable data block. */
   blockBytes: number;

@@ -34,3 +34,17 @@ test('compaction drops tombstones past the grace period and keeps live values an
   }
   await engine.close();
 });
+
+test('the node\'s engine takes its memtable budget from memtableMb', async () => {
+  const clock = new VirtualClock();
+  const env = { fs: new MemoryFileSystem(), clock, log: silentLogger };
+  const engine = await openNodeEngine({ ...defaultConfig(), dataDir: '/data', walSync: 'none' as const, memtableMb: 1 }, env);
+  // ~1.1 MiB of 1 KiB values through a 1 MiB memtable: one flush at least.
+  for (let i = 0; i < 1100; i++) await engine.put(key(i), Buffer.alloc(1024, i & 0xff));
+  assert.ok((engine.stats().flushes as number) >= 1, `flushes: ${engine.stats().flushes}`);
+  await engine.close();
+  const roomy = await openNodeEngine({ ...defaultConfig(), dataDir: '/data2', walSync: 'none' as const }, env);
+  for (let i = 0; i < 1100; i++) await roomy.put(key(i), Buffer.alloc(1024, i & 0xff));
+  assert.equal(roomy.stats().flushes, 0, 'the default 64 MiB holds them all');
+  await roomy.close();
+});

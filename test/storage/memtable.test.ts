@@ -178,3 +178,75 @@ test('the sort in steps orders keys that share bytes in the middle (a node: keys
     { numRuns: 150 },
   );
 });
+
+test('an unpinned overwrite that fits is written over the old bytes: memory stays put, the logged bytes grow', () => {
+  const mem = new Memtable(1, 1 << 20);
+  const key = (i: number): Buffer => Buffer.from(`key-${i}`);
+  for (let i = 0; i < 1000; i++) set(mem, key(i), i + 1, Buffer.alloc(100, i & 0xff), Buffer.from([1, 2]));
+  const bytes = mem.bytes;
+  const logged = mem.logged;
+  let seq = 1000;
+  for (let round = 1; round <= 20; round++) {
+    // Same size, then shorter: both fit where the first value and metadata were.
+    for (let i = 0; i < 1000; i++) set(mem, key(i), ++seq, Buffer.alloc(round % 2 === 0 ? 100 : 90, (i + round) & 0xff), Buffer.from([round]));
+  }
+  assert.equal(mem.bytes, bytes, 'no arena space taken by overwrites that fit');
+  assert.ok(mem.logged > logged * 15, 'every overwrite counts as written');
+  assert.equal(mem.fill, mem.logged);
+  for (let i = 0; i < 1000; i += 37) {
+    const got = lookup(mem, key(i));
+    assert.deepEqual(got?.value, Buffer.alloc(100, (i + 20) & 0xff));
+    assert.deepEqual(got?.meta, Buffer.from([20]));
+  }
+});
+
+test('an overwrite that does not fit, or a deletion then a value, takes fresh space and reads back whole', () => {
+  const mem = new Memtable(1, 1 << 20);
+  const k = Buffer.from('k');
+  set(mem, k, 1, Buffer.from('short'));
+  const before = mem.bytes;
+  set(mem, k, 2, Buffer.from('a longer value than before'), Buffer.from('m'));
+  assert.ok(mem.bytes > before);
+  assert.deepEqual(lookup(mem, k)?.value, Buffer.from('a longer value than before'));
+  set(mem, k, 3, undefined, undefined);
+  assert.equal(lookup(mem, k)?.deleted, true);
+  set(mem, k, 4, Buffer.from('back'));
+  assert.deepEqual(lookup(mem, k), { deleted: false, value: Buffer.from('back'), meta: undefined });
+  // A deletion with metadata (a tombstone's) fits where a value was.
+  set(mem, k, 5, undefined, Buffer.from('tomb'));
+  assert.deepEqual(lookup(mem, k), { deleted: true, value: undefined, meta: Buffer.from('tomb') });
+});
+
+test('an overwrite whose value is a view of the arena (its own or another key\'s bytes) is copied correctly', () => {
+  const mem = new Memtable(1, 1 << 20);
+  const a = Buffer.from('a');
+  const b = Buffer.from('b');
+  set(mem, a, 1, Buffer.from('0123456789'), Buffer.from('ma'));
+  set(mem, b, 2, Buffer.from('abcdefghij'), Buffer.from('mb'));
+  const ownTail = (lookup(mem, a)?.value as Buffer).subarray(2);
+  set(mem, a, 3, ownTail, (lookup(mem, a)?.meta as Buffer));
+  assert.deepEqual(lookup(mem, a)?.value, Buffer.from('23456789'));
+  assert.deepEqual(lookup(mem, a)?.meta, Buffer.from('ma'));
+  set(mem, a, 4, lookup(mem, b)?.value as Buffer, lookup(mem, b)?.meta as Buffer);
+  assert.deepEqual(lookup(mem, a)?.value, Buffer.from('abcdefghij'));
+  assert.deepEqual(lookup(mem, a)?.meta, Buffer.from('mb'));
+  assert.deepEqual(lookup(mem, b)?.value, Buffer.from('abcdefghij'));
+});
+
+test('while a scan pins the memtable, an overwrite leaves the bytes it read alone; once unpinned, overwrites go in place again', () => {
+  const mem = new Memtable(1, 1 << 20);
+  const k = Buffer.from('k');
+  set(mem, k, 1, Buffer.from('first-value'));
+  mem.pins++;
+  const seen = lookup(mem, k)?.value as Buffer;
+  set(mem, k, 2, Buffer.from('other-value'));
+  assert.deepEqual(seen, Buffer.from('first-value'), 'a pinned reader\'s view is not written over');
+  assert.deepEqual(lookup(mem, k)?.value, Buffer.from('other-value'));
+  mem.pins--;
+  const bytes = mem.bytes;
+  const current = lookup(mem, k)?.value as Buffer;
+  set(mem, k, 3, Buffer.from('third-value'));
+  assert.equal(mem.bytes, bytes);
+  assert.deepEqual(current, Buffer.from('third-value'), 'unpinned, the newest bytes are replaced where they lie');
+  assert.deepEqual(seen, Buffer.from('first-value'));
+});
