@@ -7,7 +7,7 @@
 import type { Clock, Logger, MessageRouter, NodeId, Random, Transport } from '../core/index.ts';
 import { InvalidArgumentError, describeKey } from '../core/index.ts';
 import type { GetResult, KvApi, PutResult, ReadOptions, ScanResult, WriteOptions } from './api.ts';
-import { wouldWait, type DurabilityListener, type DurableLater, type DurableNow, type WouldWait } from './api.ts';
+import { durableLater, wouldWait, type DurabilityListener, type DurableLater, type DurableNow, type WouldWait } from './api.ts';
 import { Coordinator, type ClientWrite, type CoordinatorOptions, type LocalWrite, type ObjectModel, type ReplicaBackend } from './coordinator.ts';
 import type { ScanPosition } from './keyspace.ts';
 import { HintedHandoff, type HandoffOptions, type HintQueue } from './handoff.ts';
@@ -192,11 +192,7 @@ export class ClusterKv implements KvApi {
   put(key: Uint8Array, value: Uint8Array, options: WriteOptions = {}): Promise<PutResult> {
     let request: ClientWrite;
     try {
-      validateKey(key);
-      validateValue(key, value);
-      validateExpiry(options.expiresAtMs);
-      request = { kind: 'put', key, value, ...writeFields(options), expiresAtMs: options.expiresAtMs ?? null };
-      if (options.overwrite === true) request.overwrite = true;
+      request = putRequest(key, value, options);
     } catch (error) {
       return Promise.reject(error as Error);
     }
@@ -204,6 +200,26 @@ export class ClusterKv implements KvApi {
       if (out.context === null) throw new InvalidArgumentError(`The put of ${describeKey(key)} returned no context`);
       return { context: out.context };
     });
+  }
+
+  /**
+   * The front ends' plain SET (KvApi.putNow): the coordinated write starts
+   * now and the promise settles when `put`'s would, without the PutResult
+   * (its context) nobody asked for. A quorum write always waits for
+   * replicas, so the answer is never `durableNow` or `wouldWait`. Throws
+   * what `put` would reject with before anything is sent.
+   */
+  putNow(key: Uint8Array, value: Uint8Array, options: WriteOptions = {}): Promise<void> | DurableNow | WouldWait {
+    return this.coordinator.write(putRequest(key, value, options)).then(settledVoid);
+  }
+
+  /** putNow telling `listener` from the coordinated write's own promise: no promise of ours in between. */
+  putNowThen(key: Uint8Array, value: Uint8Array, options: WriteOptions | undefined, listener: DurabilityListener, token: number): DurableNow | WouldWait | DurableLater {
+    this.coordinator.write(putRequest(key, value, options ?? {})).then(
+      () => listener.writeSettled(token, false, undefined),
+      (error: unknown) => listener.writeSettled(token, true, error),
+    );
+    return durableLater;
   }
 
   /**
@@ -251,6 +267,26 @@ export class ClusterKv implements KvApi {
   flushAll(): Promise<void> {
     return this.coordinator.flushAll();
   }
+}
+
+const settledVoid = (): void => undefined;
+
+/**
+ * A put's request, validated (throws what `put` rejects with). A lent key
+ * and value (WriteOptions.lent: valid for the call only) are copied, since
+ * the write keeps them across round trips.
+ */
+function putRequest(key: Uint8Array, value: Uint8Array, options: WriteOptions): ClientWrite {
+  validateKey(key);
+  validateValue(key, value);
+  validateExpiry(options.expiresAtMs);
+  if (options.lent === true) {
+    key = Uint8Array.prototype.slice.call(key);
+    value = Uint8Array.prototype.slice.call(value);
+  }
+  const request: ClientWrite = { kind: 'put', key, value, ...writeFields(options), expiresAtMs: options.expiresAtMs ?? null };
+  if (options.overwrite === true) request.overwrite = true;
+  return request;
 }
 
 function writeFields(options: WriteOptions): { context: Uint8Array | null; w?: WriteOptions['w']; strict: boolean; timeoutMs?: number } {

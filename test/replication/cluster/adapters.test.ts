@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fromUtf8, utf8, type NodeId } from '../../../src/core/index.ts';
+import { InvalidArgumentError, UnavailableError, fromUtf8, utf8, type NodeId } from '../../../src/core/index.ts';
+import { durableLater } from '../../../src/replication/index.ts';
 import { Ring } from '../../../src/ring/index.ts';
 import type { MemberView, MembershipEvent, MembershipListener } from '../../../src/membership/index.ts';
 import { MembershipLiveness, RingPlacement } from '../../../src/replication/placement.ts';
@@ -76,5 +77,53 @@ test('the coordinator works over a real balanced ring: writes, reads and a full 
     if (cursor === '0') break;
   }
   assert.deepEqual(seen.sort(), [...keys].sort());
+  cluster.shutdown();
+});
+
+test('ClusterKv putNow and putNowThen: a quorum write that copies a lent key and value, settles as put does, and throws bad input at once', async () => {
+  const cluster = new ReplicationCluster({ seed: 5, nodes: 3 });
+  await cluster.start();
+  const kv = cluster.node('n1').kv;
+  // Lent: the caller reuses both buffers as soon as the call returns.
+  const key = Buffer.from('lent:key');
+  const value = Buffer.from('first');
+  const durable = kv.putNow(key, value, { w: 'all', overwrite: true, lent: true });
+  assert.ok(durable instanceof Promise, 'a quorum write always waits for replicas');
+  key.write('XXXX');
+  value.write('XXXXX');
+  await cluster.settle(durable);
+  const read = await cluster.settle(cluster.node('n2').kv.get(utf8('lent:key'), { r: 'all' }));
+  assert.deepEqual(read.siblings.map((s) => (s.kind === 'value' ? fromUtf8(s.value) : s.kind)), ['first']);
+
+  const told: Array<[number, boolean, unknown]> = [];
+  let heard = (): void => undefined;
+  const listener = {
+    writeSettled: (token: number, failed: boolean, error: unknown) => {
+      told.push([token, failed, error]);
+      heard();
+    },
+  };
+  const telling = (): Promise<void> => new Promise<void>((resolve) => (heard = resolve));
+  let next = telling();
+  assert.equal(kv.putNowThen(utf8('then:key'), utf8('v'), { w: 'all', overwrite: true }, listener, 7), durableLater);
+  assert.deepEqual(told, [], 'never told inside the call');
+  await cluster.settle(next);
+  assert.deepEqual(told, [[7, false, undefined]]);
+
+  // With two of three replicas down a write at W = all fails, and the listener hears why.
+  cluster.crash('n2');
+  cluster.crash('n3');
+  told.length = 0;
+  next = telling();
+  kv.putNowThen(utf8('then:key'), utf8('w'), { w: 'all', overwrite: true, strict: true }, listener, 8);
+  await cluster.settle(next);
+  await assert.rejects(cluster.settle(kv.putNow(utf8('then:key'), utf8('w'), { w: 'all', overwrite: true, strict: true })), (e: unknown) => e instanceof UnavailableError);
+  assert.equal(told.length, 1);
+  assert.equal(told[0]?.[0], 8);
+  assert.equal(told[0]?.[1], true);
+  assert.ok(told[0]?.[2] instanceof UnavailableError, String(told[0]?.[2]));
+  const tooLong = new Uint8Array(1 << 20);
+  assert.throws(() => kv.putNow(tooLong, utf8('v')), InvalidArgumentError);
+  assert.throws(() => kv.putNowThen(utf8('k'), utf8('v'), { expiresAtMs: -1 }, listener, 9), InvalidArgumentError);
   cluster.shutdown();
 });
