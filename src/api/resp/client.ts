@@ -141,6 +141,8 @@ export interface ConnectionHost {
   slowlogThresholdUs(): number;
   slowlogMaxLen(): number;
   closed(connection: Connection): void;
+  /** Calls `connection.flushQueued()` once this event-loop turn's input has been read (see batchDone). */
+  flushSoon(connection: Connection): void;
 }
 
 export class Connection implements DurabilityListener {
@@ -169,6 +171,8 @@ export class Connection implements DurabilityListener {
   /** Acknowledged writes whose durability has not settled yet; one failed among them (which one is found when all have settled). */
   private ackUnsettled = 0;
   private ackFailed = false;
+  /** batchDone asked the host to flush this connection at the end of the turn. */
+  private flushScheduled = false;
   /** The connection stopped at `acksPending`: the last write to settle continues it. */
   private ackWaiting = false;
   /** drainInflight's wait for the acknowledged writes to settle (only with commands in flight too). */
@@ -616,11 +620,19 @@ export class Connection implements DurabilityListener {
   /** The batch is answered: send it, and close or resume reading as due. */
   private batchDone(): void {
     this.busy = false;
-    this.flush();
     if (this.client.closeAfterReply || this.ended) {
+      this.flush();
       this.ended = true;
       this.socket.destroySoon();
       return;
+    }
+    // Sent after every socket read of this turn, as Redis writes its replies
+    // before it sleeps: the clients' replies then leave back to back, and a
+    // client woken by the first finds the rest waiting instead of being woken
+    // (and its core interrupted) once per reply. Order is kept: `out` only grows.
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      this.host.flushSoon(this);
     }
     if (this.pausedForInput) {
       this.pausedForInput = false;
@@ -813,6 +825,12 @@ export class Connection implements DurabilityListener {
   private ackKeys(spec: CommandSpec | undefined, args: Buffer[]): void {
     const keys = this.concurrentKeys(spec, args);
     if (keys !== undefined) for (const k of keys) this.addAckKeyHash(latin1KeyHash(k));
+  }
+
+  /** ConnectionHost.flushSoon's callback: sends what batchDone left in `out`. */
+  flushQueued(): void {
+    this.flushScheduled = false;
+    this.flush();
   }
 
   private flush(): void {

@@ -123,6 +123,15 @@ export class RespServer {
     let slowMax = settings.getInt('slowlog-max-len');
     this.unsubscribe.push(settings.onChange('slowlog-log-slower-than', (v) => { slowThreshold = Number(v); }));
     this.unsubscribe.push(settings.onChange('slowlog-max-len', (v) => { slowMax = Number(v); }));
+    // Connections whose replies wait for the end of this event-loop turn (Connection.batchDone).
+    const flushQueue: Connection[] = [];
+    const flushQueued = (): void => {
+      // Connections queued while this runs wait for the next turn's run.
+      const n = flushQueue.length;
+      for (let i = 0; i < n; i++) (flushQueue[i] as Connection).flushQueued();
+      flushQueue.splice(0, n);
+      if (flushQueue.length > 0) setImmediate(flushQueued);
+    };
     this.host = {
       state: this.state,
       table,
@@ -132,6 +141,9 @@ export class RespServer {
       slowlogThresholdUs: () => slowThreshold,
       slowlogMaxLen: () => slowMax,
       closed: (c) => this.connections.delete(c),
+      flushSoon: (c) => {
+        if (flushQueue.push(c) === 1) setImmediate(flushQueued);
+      },
     };
     this.server = createServer((socket) => this.accept(socket));
     this.server.on('error', (error) => options.log.error('RESP server error', { error }));
