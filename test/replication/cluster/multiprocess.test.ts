@@ -26,9 +26,10 @@ interface HttpReply {
   body: Buffer;
 }
 
-function request(url: string, method: string, body?: string, headers: Record<string, string> = {}): Promise<HttpReply> {
+/** `fresh`: on a new connection, not one of the agent's kept-alive sockets (which the server may have closed meanwhile). */
+function request(url: string, method: string, body?: string, headers: Record<string, string> = {}, fresh = false): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, agent, headers: { ...headers, ...(body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) }) } }, (res) => {
+    const req = http.request(url, { method, agent: fresh ? false : agent, headers: { ...headers, ...(body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) }) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -141,8 +142,9 @@ test('10,000 keys written at W = 2 across a SIGKILL and restart are all readable
   await pool(0, keyCount, async (i) => {
     const node = nodes[i % 3] as RunningNode;
     const url = `${node.http}/v1/kv/mp:${i}?r=3`;
-    // A keep-alive socket the server closed while idle (during the drain wait) fails once with ECONNRESET: retry on a fresh one.
-    const res = await request(url, 'GET', undefined, { accept: 'application/json' }).catch(() => request(url, 'GET', undefined, { accept: 'application/json' }));
+    // A keep-alive socket the server closed while idle (during the drain wait) fails with ECONNRESET: retry on a
+    // new connection (the agent could hand out another socket closed the same way).
+    const res = await request(url, 'GET', undefined, { accept: 'application/json' }).catch(() => request(url, 'GET', undefined, { accept: 'application/json' }, true));
     const body = JSON.parse(res.body.toString()) as { siblings?: Array<{ kind: string; value?: string }> };
     const values = (body.siblings ?? []).filter((s) => s.kind === 'value').map((s) => Buffer.from(s.value ?? '', 'base64').toString());
     // A retried blind write may leave two siblings of the same value; any other value is wrong.
