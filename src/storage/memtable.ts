@@ -483,8 +483,8 @@ export class Memtable {
 
   /**
    * Writes value and metadata over the entry's current ones when they fit
-   * in the space those take (nothing pins the memtable: see the header);
-   * false, having changed nothing, when they do not. A value or metadata
+   * in its room (the space its last fresh copy took; nothing pins the
+   * memtable: see the header); false, having changed nothing, when not. A value or metadata
    * that is itself a view of the arena takes fresh space (the copy could
    * overwrite what it reads).
    */
