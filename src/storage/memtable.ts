@@ -437,7 +437,9 @@ export class Memtable {
    */
   set(key: Uint8Array, h1: number, h2: number, seq: number, value: Uint8Array | undefined, meta: Uint8Array | undefined): void {
     this.lastSeq = seq;
-    this.logged += loggedRecordBytes + key.length + (value === undefined ? 0 : value.length) + (meta === undefined ? 0 : meta.length);
+    // Value and metadata lie back to back: this is the arena room they take.
+    const payload = (value === undefined ? 0 : value.length) + (meta === undefined ? 0 : meta.length);
+    this.logged += loggedRecordBytes + key.length + payload;
     const found = this.find(key, h1);
     if (found >= 0) {
       if (this.pins > 0) {
@@ -447,10 +449,10 @@ export class Memtable {
         const older = (this.older ??= new Map());
         older.set(found, { seq: this.seqs[found] as number, value: v, meta: m, older: older.get(found) });
         this.bytes += olderVersionBytes;
-      } else if (this.overwriteInPlace(found, seq, value, meta)) {
+      } else if (this.overwriteInPlace(found, seq, value, meta, payload)) {
         return;
       }
-      this.setValue(found, seq, value, meta);
+      this.setValue(found, seq, value, meta, payload);
       return;
     }
     if (this.count === this.capacity) this.grow();
@@ -468,7 +470,7 @@ export class Memtable {
     f[e + fMetaLen] = meta === undefined ? -1 : meta.length;
     f[e + fHash] = h1 | 0;
     this.seqs[id] = seq;
-    this.rooms[id] = (value === undefined ? 0 : value.length) + (meta === undefined ? 0 : meta.length);
+    this.rooms[id] = payload;
     const table = this.table;
     const mask = table.length - 1;
     let slot = h1 & mask;
@@ -488,25 +490,23 @@ export class Memtable {
    * that is itself a view of the arena takes fresh space (the copy could
    * overwrite what it reads).
    */
-  private overwriteInPlace(id: number, seq: number, value: Uint8Array | undefined, meta: Uint8Array | undefined): boolean {
+  private overwriteInPlace(id: number, seq: number, value: Uint8Array | undefined, meta: Uint8Array | undefined, payload: number): boolean {
     const room = this.rooms[id] as number;
-    const valueLen = value === undefined ? 0 : value.length;
-    const metaLen = meta === undefined ? 0 : meta.length;
-    if (room === 0 || valueLen + metaLen > room) return false;
+    if (room === 0 || payload > room) return false;
     const f = this.fields;
     const e = id * entryStride;
     const chunk = this.chunks[f[e + fValueChunk] as number] as Buffer;
     if ((value !== undefined && value.buffer === chunk.buffer) || (meta !== undefined && meta.buffer === chunk.buffer)) return false;
     const off = f[e + fValueOff] as number;
     if (value !== undefined) copyBytesTo(chunk, off, value);
-    if (meta !== undefined) copyBytesTo(chunk, off + valueLen, meta);
-    f[e + fValueLen] = value === undefined ? -1 : valueLen;
-    f[e + fMetaLen] = meta === undefined ? -1 : metaLen;
+    if (meta !== undefined) copyBytesTo(chunk, off + (value === undefined ? 0 : value.length), meta);
+    f[e + fValueLen] = value === undefined ? -1 : value.length;
+    f[e + fMetaLen] = meta === undefined ? -1 : meta.length;
     this.seqs[id] = seq;
     return true;
   }
 
-  private setValue(id: number, seq: number, value: Uint8Array | undefined, meta: Uint8Array | undefined): void {
+  private setValue(id: number, seq: number, value: Uint8Array | undefined, meta: Uint8Array | undefined, payload: number): void {
     this.seqs[id] = seq;
     const f = this.fields;
     const e = id * entryStride;
@@ -520,7 +520,7 @@ export class Memtable {
     }
     f[e + fValueOff] = this.copyIn(value, meta, undefined);
     f[e + fValueChunk] = this.copiedChunk;
-    this.rooms[id] = (value === undefined ? 0 : value.length) + (meta === undefined ? 0 : meta.length);
+    this.rooms[id] = payload;
   }
 
   private grow(): void {
