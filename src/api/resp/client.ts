@@ -458,7 +458,7 @@ export class Connection implements DurabilityListener {
     this.client.lastCommand = spec.name;
     const ctx = this.ctx;
     ctx.name = spec.name;
-    replyWinner(ctx as CommandContext, winner);
+    replyWinner(ctx as CommandContext, winner, true);
     this.plainDone(spec, false);
     parser.consumePlain();
     return plainAnswered;

@@ -183,7 +183,14 @@ export class ReplyWriter {
     this.ascii(`:${value}\r\n`);
   }
 
-  bulk(value: Uint8Array | string): void {
+  /**
+   * `lent`: the value is valid only during this call (a view of the
+   * engine's memory, KvApi.winnerNow), so a large one is copied too: the
+   * socket may hold what it is given long after this turn (a client reading
+   * slowly), while the engine writes over or recycles those bytes (an
+   * overwrite in place, a block cache buffer reused for another block).
+   */
+  bulk(value: Uint8Array | string, lent = false): void {
     if (typeof value === 'string') {
       const length = Buffer.byteLength(value);
       this.reserve(length + 16);
@@ -196,7 +203,7 @@ export class ReplyWriter {
     const length = value.length;
     if (length > slabBytes) {
       this.ascii(`$${length}\r\n`);
-      this.bytes(value);
+      this.bytes(lent ? Buffer.from(value) : value);
       this.bytes(crlf);
       return;
     }

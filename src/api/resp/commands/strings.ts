@@ -74,7 +74,7 @@ const get: Handler = (ctx, args) => {
   if (kv.winnerNow !== undefined) {
     const winner = kv.winnerNow(args[1] as Buffer, readOptions(ctx));
     if (winner !== wouldWait) {
-      replyWinner(ctx, winner);
+      replyWinner(ctx, winner, true);
       return undefined;
     }
   }
@@ -85,14 +85,18 @@ async function getLater(ctx: CommandContext, key: Buffer): Promise<void> {
   replyWinner(ctx, resolveWinner(await ctx.server.kv.get(key, readOptions(ctx))));
 }
 
-/** GET's reply for what the store shows (also the connection's plain-GET path). */
-export function replyWinner(ctx: CommandContext, winner: Winner | undefined): void {
+/**
+ * GET's reply for what the store shows (also the connection's plain-GET
+ * path). `lent`: the winner came from winnerNow, its value a view valid only
+ * now (ReplyWriter.bulk copies it).
+ */
+export function replyWinner(ctx: CommandContext, winner: Winner | undefined, lent = false): void {
   if (winner === undefined) {
     ctx.server.stats.keyspaceMisses++;
     ctx.out.nullBulk();
   } else {
     ctx.server.stats.keyspaceHits++;
-    ctx.out.bulk(winner.kind === 'value' ? winner.value : winner.count.toString());
+    ctx.out.bulk(winner.kind === 'value' ? winner.value : winner.count.toString(), lent);
   }
 }
 
