@@ -940,7 +940,7 @@ export class Coordinator<O> implements MessageHandler, CopyHost<O> {
       };
       this.requestPeer(first, message, peerTimeoutMs).then((reply) => answer(first, startedMs, reply), fail);
       if (spare !== undefined && !done) {
-        retry = { deadlineMs: startedMs + Math.min(peerTimeoutMs, Math.max(this.readRetryMinMs, this.peerReadMs.valueMs)), expire: askSpare };
+        retry = { deadlineMs: startedMs + Math.min(peerTimeoutMs, Math.max(this.readRetryMinMs, this.peerReadMs.valueMs)), deadlineSlot: -1, expire: askSpare };
         this.deadlines.add(retry);
       }
     });

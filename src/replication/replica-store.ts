@@ -282,15 +282,27 @@ class PendingBytes implements PendingWrite {
   }
 }
 
+/** Buckets of a new PendingMap; it doubles once it holds more writes than buckets. */
+const pendingInitialBuckets = 256;
+
 /**
  * Pending writes by storage key, found by a 32-bit hash of the key (as the
  * object cache finds its slots) instead of a string of it: under sync
  * `always` every write is pending for a group commit, and a string per
- * write cost an allocation and a hash of its own. Keys sharing a hash
+ * write cost an allocation and a hash of its own. Keys sharing a bucket
  * chain through `next`; the key is compared before an entry is used.
+ *
+ * Why an array of buckets, not a Map: a Map under a set and a delete per
+ * write rebuilds its hash table every few dozen writes, and V8 links each
+ * replaced table, entries and all, to its successor; once one is promoted,
+ * the chain keeps the pending writes of every later table, with all they
+ * reference, alive through young-generation collections (measured with
+ * the coordinator's DeadlineSet: see there). The array is replaced only
+ * when it doubles.
  */
 class PendingMap {
-  private readonly heads = new Map<number, PendingWrite>();
+  private heads: Array<PendingWrite | undefined> = new Array<PendingWrite | undefined>(pendingInitialBuckets).fill(undefined);
+  private mask = pendingInitialBuckets - 1;
   private count = 0;
 
   get size(): number {
@@ -299,7 +311,7 @@ class PendingMap {
 
   get(skey: Uint8Array): PendingWrite | undefined {
     if (this.count === 0) return undefined;
-    for (let e = this.heads.get(fnv1a32(skey)); e !== undefined; e = e.next) if (bytesEqual(e.skey, skey)) return e;
+    for (let e = this.heads[fnv1a32(skey) & this.mask]; e !== undefined; e = e.next) if (bytesEqual(e.skey, skey)) return e;
     return undefined;
   }
 
@@ -309,40 +321,45 @@ class PendingMap {
 
   /** `entry` becomes its key's pending write, replacing the one before it (which then settles unseen). */
   set(entry: PendingWrite): void {
-    const hash = fnv1a32(entry.skey);
-    let head = this.heads.get(hash);
+    if (this.count >= this.heads.length) this.grow();
+    const bucket = fnv1a32(entry.skey) & this.mask;
+    let head = this.heads[bucket];
     if (head !== undefined && bytesEqual(head.skey, entry.skey)) {
+      const replaced = head;
       head = head.next;
+      replaced.next = undefined;
       this.count--;
     } else {
       for (let e = head; e !== undefined; e = e.next) {
         const after = e.next;
         if (after !== undefined && bytesEqual(after.skey, entry.skey)) {
           e.next = after.next;
+          after.next = undefined;
           this.count--;
           break;
         }
       }
     }
     entry.next = head;
-    this.heads.set(hash, entry);
+    this.heads[bucket] = entry;
     this.count++;
   }
 
   /** Removes `entry` if it is still its key's pending write. */
   deleteIf(entry: PendingWrite): void {
     if (this.count === 0) return;
-    const hash = fnv1a32(entry.skey);
-    const head = this.heads.get(hash);
+    const bucket = fnv1a32(entry.skey) & this.mask;
+    const head = this.heads[bucket];
     if (head === entry) {
-      if (entry.next === undefined) this.heads.delete(hash);
-      else this.heads.set(hash, entry.next);
+      this.heads[bucket] = entry.next;
+      entry.next = undefined;
       this.count--;
       return;
     }
     for (let e = head; e !== undefined; e = e.next) {
       if (e.next === entry) {
         e.next = entry.next;
+        entry.next = undefined;
         this.count--;
         return;
       }
@@ -351,8 +368,21 @@ class PendingMap {
 
   values(): PendingWrite[] {
     const all: PendingWrite[] = [];
-    for (const head of this.heads.values()) for (let e: PendingWrite | undefined = head; e !== undefined; e = e.next) all.push(e);
+    for (const head of this.heads) for (let e: PendingWrite | undefined = head; e !== undefined; e = e.next) all.push(e);
     return all;
+  }
+
+  private grow(): void {
+    const entries = this.values();
+    const length = this.heads.length * 2;
+    this.heads = new Array<PendingWrite | undefined>(length).fill(undefined);
+    this.mask = length - 1;
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const e = entries[i] as PendingWrite;
+      const bucket = fnv1a32(e.skey) & this.mask;
+      e.next = this.heads[bucket];
+      this.heads[bucket] = e;
+    }
   }
 }
 

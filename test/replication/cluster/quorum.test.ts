@@ -150,7 +150,7 @@ test('DeadlineSet expires each item at its deadline on one timer, and never a de
   const clock = new VirtualClock();
   const deadlines = new DeadlineSet(clock);
   const expired: string[] = [];
-  const item = (name: string, deadlineMs: number) => ({ deadlineMs, expire: () => expired.push(`${name}@${clock.nowMs()}`) });
+  const item = (name: string, deadlineMs: number) => ({ deadlineMs, deadlineSlot: -1, expire: () => expired.push(`${name}@${clock.nowMs()}`) });
   const a = item('a', 30);
   const b = item('b', 10);
   const c = item('c', 20);
@@ -166,6 +166,53 @@ test('DeadlineSet expires each item at its deadline on one timer, and never a de
   deadlines.add(item('d', 15));
   await clock.advance(25);
   assert.deepEqual(expired, ['b@10', 'd@15', 'a@30']);
+  assert.equal(deadlines.size, 0);
+});
+
+test('DeadlineSet: deleting any item, twice, or from another set leaves the others to expire once each', async () => {
+  const clock = new VirtualClock();
+  const deadlines = new DeadlineSet(clock);
+  const other = new DeadlineSet(clock);
+  const expired: string[] = [];
+  const items = Array.from({ length: 8 }, (_, i) => ({ deadlineMs: 10 + (i % 3), deadlineSlot: -1, expire: () => expired.push(`i${i}`) }));
+  for (const it of items) deadlines.add(it);
+  // An item in one set is not added to a second, and deleting it there does nothing.
+  other.add(items[0] as (typeof items)[number]);
+  other.delete(items[1] as (typeof items)[number]);
+  for (const i of [0, 7, 3]) {
+    deadlines.delete(items[i] as (typeof items)[number]);
+    deadlines.delete(items[i] as (typeof items)[number]);
+  }
+  assert.equal(deadlines.size, 5);
+  assert.equal(other.size, 0);
+  // A deleted item can be added again.
+  deadlines.add(items[3] as (typeof items)[number]);
+  await clock.advance(20);
+  assert.deepEqual([...expired].sort(), ['i1', 'i2', 'i3', 'i4', 'i5', 'i6']);
+  assert.equal(deadlines.size, 0);
+  for (const it of items) assert.equal(it.deadlineSlot, -1);
+});
+
+test('DeadlineSet: an expiry that adds and deletes items leaves a consistent set', async () => {
+  const clock = new VirtualClock();
+  const deadlines = new DeadlineSet(clock);
+  const expired: string[] = [];
+  const later = { deadlineMs: 50, deadlineSlot: -1, expire: () => expired.push('later') };
+  const victim = { deadlineMs: 40, deadlineSlot: -1, expire: () => expired.push('victim') };
+  const first = {
+    deadlineMs: 10,
+    deadlineSlot: -1,
+    expire: () => {
+      expired.push('first');
+      deadlines.delete(victim);
+      deadlines.add({ deadlineMs: 15, deadlineSlot: -1, expire: () => expired.push('added') });
+    },
+  };
+  deadlines.add(later);
+  deadlines.add(victim);
+  deadlines.add(first);
+  await clock.advance(60);
+  assert.deepEqual(expired, ['first', 'added', 'later']);
   assert.equal(deadlines.size, 0);
 });
 

@@ -37,6 +37,21 @@ async function withGatedStore(body: (t: { fs: GatedSyncFileSystem; engine: Engin
 }
 
 describe('ReplicaStore durability contract', () => {
+  it('finds every pending write of a thousand keys while they wait for one fsync (the pending table grows past its first buckets)', () =>
+    withGatedStore(async ({ fs, store }) => {
+      fs.gated = true;
+      const keys = Array.from({ length: 1000 }, (_, i) => utf8(`key-${i}`));
+      const firsts = [];
+      for (const key of keys) firsts.push(await within(store.coordinatePut(key, utf8('a'), null), 2000, 'a first write'));
+      // Every key is still pending: a blind write builds on what is pending, so it must keep 'a' as a sibling.
+      const seconds = [];
+      for (const key of keys) seconds.push(await within(store.coordinatePut(key, utf8('b'), null), 2000, 'a second write'));
+      seconds.forEach((w, i) => assert.deepEqual(valuesOf(w.object), ['a', 'b'], `key ${i}`));
+      fs.release();
+      await Promise.all([...firsts, ...seconds].map((w) => w.durable));
+      for (const i of [0, 255, 256, 511, 999]) assert.deepEqual(valuesOf(await store.readRaw(keys[i] as Uint8Array)), ['a', 'b'], `key ${i} read back`);
+    }));
+
   it('releases the key lock before the fsync, resolves durable after it, and a later write sees the earlier one', () =>
     withGatedStore(async ({ fs, store }) => {
       const key = utf8('k');
