@@ -259,10 +259,10 @@ export interface Expiring {
  * requests, and V8 links each replaced table, entries and all, to its
  * successor (for live iterators). Once one of them is promoted, that chain
  * keeps every later table, and the requests in them with all they
- * reference, alive through young-generation collections. With this Set and
- * the store's PendingMap as Map and Set, each cluster node promoted 1.0–1.4
+ * reference, alive through young-generation collections. While this was a
+ * Set and the store's PendingMap a Map, each cluster node promoted 1.1–1.4
  * MB per scavenge (about all that survived the one before) and its
- * scavenges took 5–7.5 ms; without them, 0.15–0.25 MB and ~3 ms
+ * scavenges took 5.7–7.7 ms; with both arrays, 0.17–0.21 MB and 3–5 ms
  * (bench/RESULTS.md, cluster, session 10). A swap-remove in a plain array
  * allocates nothing.
  */
