@@ -9,13 +9,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
-import type { Socket } from 'node:net';
 import { MemoryFileSystem, RealClock, silentLogger } from '../../../src/core/index.ts';
 import { openLsm } from '../../../src/storage/index.ts';
 import { LocalKv, ReplicaStore } from '../../../src/replication/index.ts';
-import { RawClient, decodeReply, encodeCommand } from './raw-client.ts';
-import type { Reply } from './raw-client.ts';
+import { RawClient } from './raw-client.ts';
 import { nodeId, startServer } from './helpers.ts';
 
 function firstDifference(a: string, b: string): number {
@@ -26,30 +23,35 @@ function firstDifference(a: string, b: string): number {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Reads `count` replies from a socket that was left paused; bounded by `timeoutMs`. */
-function readReplies(socket: Socket, count: number, timeoutMs: number): Promise<Reply[]> {
-  return new Promise((resolve, reject) => {
-    let buf = Buffer.alloc(0);
-    let pos = 0;
-    const replies: Reply[] = [];
-    const timer = setTimeout(() => reject(new Error(`only ${replies.length} of ${count} replies within ${timeoutMs} ms`)), timeoutMs);
-    socket.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf.subarray(pos), chunk]);
-      pos = 0;
-      for (;;) {
-        const decoded = decodeReply(buf, pos);
-        if (decoded === undefined) break;
-        replies.push(decoded[0]);
-        pos = decoded[1];
-        if (replies.length === count) {
-          clearTimeout(timer);
-          resolve(replies);
-          return;
-        }
-      }
-    });
-    socket.resume();
-  });
+/** Rejects if `p` has not settled within `ms`, so a lost reply fails the test instead of hanging it. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not arrive within ${ms} ms`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+async function keyspaceHits(client: RawClient): Promise<number> {
+  const info = await client.send(['INFO', 'stats']);
+  const match = info.t === 'bulk' ? /keyspace_hits:(\d+)/.exec(info.v) : null;
+  assert.ok(match !== null, `INFO stats without keyspace_hits: ${JSON.stringify(info)}`);
+  return Number(match[1]);
+}
+
+/**
+ * Waits (bounded) until the server has run some of the GETs queued after
+ * `base` hits and then stopped (it stops reading a client whose replies pile
+ * up), so the test does not depend on how fast the machine is.
+ */
+async function untilGetsStall(client: RawClient, base: number): Promise<void> {
+  let last = base;
+  let steady = 0;
+  for (let i = 0; i < 250 && steady < 3; i++) {
+    await sleep(20);
+    const hits = await keyspaceHits(client);
+    steady = hits > base && hits === last ? steady + 1 : 0;
+    last = hits;
+  }
+  assert.ok(last > base, 'the server ran none of the queued GETs within 5 s');
 }
 
 const size = 512 * 1024;
@@ -76,21 +78,18 @@ async function queuedGetsSurvive(
   const kv = new LocalKv({ store: new ReplicaStore({ engine, clock, nodeId }), clock });
   const started = await startServer({ kv, clock });
   const writer = await RawClient.open(started.port);
-  const reader = connect(started.port, '127.0.0.1');
-  const connected = new Promise<void>((resolve, reject) => {
-    reader.once('connect', resolve);
-    reader.once('error', reject);
-  });
+  const reader = await RawClient.open(started.port);
   try {
     assert.deepEqual(await writer.send(['SET', 'big', first]), { t: 'simple', v: 'OK' });
     await prepare(engine);
-    await connected;
-    reader.pause();
+    reader.socket.pause();
+    const base = await keyspaceHits(writer);
     const gets = 40;
-    reader.write(Buffer.concat(Array.from({ length: gets }, () => encodeCommand(['GET', 'big']))));
-    await sleep(200);
+    const queued = reader.sendMany(Array.from({ length: gets }, () => ['GET', 'big']));
+    await untilGetsStall(writer, base);
     await disturb(writer, engine);
-    const replies = await readReplies(reader, gets, 20_000);
+    reader.socket.resume();
+    const replies = await within(queued, 20_000, `${gets} GET replies`);
     let before = 0;
     replies.forEach((reply, i) => {
       assert.equal(reply.t, 'bulk', `reply ${i}`);
@@ -102,7 +101,7 @@ async function queuedGetsSurvive(
     });
     assert.ok(before > 0);
   } finally {
-    reader.destroy();
+    reader.socket.destroy();
     writer.socket.destroy();
     await started.close();
     await engine.close();
