@@ -511,8 +511,9 @@ class ObjectCache {
   }
 }
 
-/** Slots of the overwrite memo (a power of two): 32 bytes each. */
-const overwriteMemoSlots = 1 << 18;
+/** Sets of the overwrite memo (a power of two), of two 32-byte slots each: 8 MiB. */
+const overwriteMemoSets = 1 << 17;
+const overwriteMemoSetBits = 17;
 
 /** overwriteMemo's two hashes of the storage key just hashed (module state: no pair object per write). */
 let memoSlotHash = 0;
@@ -528,8 +529,8 @@ function memoHash(skey: Uint8Array): void {
     b ^= b >>> 15;
   }
   memoSlotHash = a >>> 0;
-  // 46 bits: the second hash and the first's bits above the slot index (0 marks an empty slot).
-  memoCheckHash = (((b ^ skey.length) | 1) >>> 0) * 0x4000 + (memoSlotHash >>> 18);
+  // The second hash (low bit set: 0 marks an empty slot) and the first's 15 bits above the set index.
+  memoCheckHash = (((b ^ skey.length) | 1) >>> 0) * 0x8000 + (memoSlotHash >>> overwriteMemoSetBits);
 }
 
 /**
@@ -537,40 +538,68 @@ function memoHash(skey: Uint8Array): void {
  * clock entry and newest timestamp), remembered for keys whose last write
  * was such a SET, so the next SET of the key skips the engine read. Every
  * other write of a key forgets it (handOff), and so does a failed write, so
- * an entry always describes what the engine holds for its key. Direct-mapped
- * by a hash of the storage key and checked by 46 further hash bits; a key
- * hashing to a taken slot replaces its holder. A false match (about one in
- * 7·10^13 lookups of a slot another key holds) could only hand a SET another
- * key's counter and times, which it takes a maximum with: the new dot still
- * grows with the hybrid clock (hlcTicks), so it stays unique. Typed arrays:
- * nothing for the garbage collector to trace, however many keys.
+ * an entry always describes what the engine holds for its key.
+ *
+ * Two-way set associative by a hash of the storage key, least recently used
+ * way evicted, and checked by 46 further hash bits. Direct-mapped (session
+ * 9), a third of the keys of a 100,000-key workload shared their slot with
+ * another that overwrote it between two of their SETs, and each such SET
+ * read the engine; with two ways about one in fifteen does. A false match
+ * (about one in 3.5·10^13 lookups of a set other keys hold) could only hand
+ * a SET another key's counter and times, which it takes a maximum with: the
+ * new dot still grows with the hybrid clock (hlcTicks), so it stays unique.
+ * Typed arrays: nothing for the garbage collector to trace, however many keys.
  */
 class OverwriteMemo {
-  /** Per slot, side by side so a lookup touches one cache line: check hash (0: empty), counter, last wall time, newest timestamp. */
-  private readonly slots = new Float64Array(overwriteMemoSlots * 4);
+  /**
+   * Per set, two slots side by side (most recently used first), so a lookup
+   * touches one or two cache lines; per slot: check hash (0: empty), counter,
+   * last wall time, newest timestamp.
+   */
+  private readonly slots = new Float64Array(overwriteMemoSets * 8);
 
-  /** The slot and check hash of the key `find` looked up last, for `rememberFound` (no second hash of the key). */
+  /** The slot, check hash and outcome of the key `find` looked up last, for `rememberFound` (no second hash of the key). */
   private foundAt = 0;
   private foundCheck = 0;
+  private foundHit = false;
 
   /** Fills `into` and answers true when the key's last write was a remembered overwrite. */
   find(skey: Uint8Array, into: SoleNodeBase): boolean {
     memoHash(skey);
-    const at = (memoSlotHash & (overwriteMemoSlots - 1)) * 4;
+    const at = (memoSlotHash & (overwriteMemoSets - 1)) * 8;
+    const check = memoCheckHash;
     this.foundAt = at;
-    this.foundCheck = memoCheckHash;
+    this.foundCheck = check;
     const slots = this.slots;
-    if (slots[at] !== memoCheckHash) return false;
+    if (slots[at] === check) {
+      this.foundHit = true;
+    } else if (slots[at + 4] === check) {
+      // The second way becomes the most recently used: swap the two slots.
+      for (let i = at; i < at + 4; i++) {
+        const held = slots[i] as number;
+        slots[i] = slots[i + 4] as number;
+        slots[i + 4] = held;
+      }
+      this.foundHit = true;
+    } else {
+      this.foundHit = false;
+      return false;
+    }
     into.counter = slots[at + 1] as number;
     into.lastWallMs = slots[at + 2] as number;
     into.newestTimestampMs = slots[at + 3] as number;
     return true;
   }
 
-  /** Remembers the object just written for the key `find` looked up last. */
+  /** Remembers the object just written for the key `find` looked up last, in its set's first slot. */
   rememberFound(counter: number, lastWallMs: number, timestampMs: number): void {
     const at = this.foundAt;
     const slots = this.slots;
+    if (!this.foundHit) {
+      // A new key for the set: the first slot's key moves to the second, whose key is dropped.
+      for (let i = at; i < at + 4; i++) slots[i + 4] = slots[i] as number;
+      this.foundHit = true;
+    }
     slots[at] = this.foundCheck;
     slots[at + 1] = counter;
     slots[at + 2] = lastWallMs;
@@ -579,8 +608,10 @@ class OverwriteMemo {
 
   forget(skey: Uint8Array): void {
     memoHash(skey);
-    const at = (memoSlotHash & (overwriteMemoSlots - 1)) * 4;
-    if (this.slots[at] === memoCheckHash) this.slots[at] = 0;
+    const at = (memoSlotHash & (overwriteMemoSets - 1)) * 8;
+    const slots = this.slots;
+    if (slots[at] === memoCheckHash) slots[at] = 0;
+    else if (slots[at + 4] === memoCheckHash) slots[at + 4] = 0;
   }
 
   clear(): void {
