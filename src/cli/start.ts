@@ -5,6 +5,7 @@ import type { NodeConfig, RawConfig } from '../node/index.ts';
 import { RingkvNode, applyConfig, configFromEnv, defaultConfig, modeOf, parseConfigFile, validateConfig } from '../node/index.ts';
 import type { CommandSpec, Parsed } from './args.ts';
 import { UsageError, exitError, exitOk, listOption, stringOption } from './args.ts';
+import { tuneHeapGrowth } from './heap-growth.ts';
 
 export const startSpec: CommandSpec = {
   name: 'start',
@@ -97,6 +98,8 @@ export async function runStart(parsed: Parsed): Promise<number> {
   // Settings that contradict each other are usage errors (exit 2), not start failures.
   modeOf(config);
   const log = createLogger({ level: config.logLevel });
+  // Fewer full collections, each pausing every request on this node (heap-growth.ts).
+  tuneHeapGrowth();
   let node: RingkvNode;
   try {
     node = await RingkvNode.start(config, { log });
