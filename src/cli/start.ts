@@ -30,6 +30,7 @@ export const startSpec: CommandSpec = {
     'wal-sync': { type: 'string', value: '<mode>', help: 'always (default: fsync before acknowledging), interval, or none' },
     'wal-sync-interval-ms': { type: 'string', value: '<ms>', help: 'Sync period for --wal-sync interval (default 100)' },
     'memtable-mb': { type: 'string', value: '<MiB>', help: 'Memtable budget: flushed to disk past this much memory or WAL (default 64)' },
+    'object-cache-mb': { type: 'string', value: '<MiB>', help: 'Heap for decoded objects of recently used keys (default 0: off)' },
     'replication-factor': { type: 'string', short: 'n', value: '<N>', help: 'Replicas per key in a cluster (default 3)' },
     'log-level': { type: 'string', value: '<level>', help: 'debug, info (default), warn or error' },
   },
@@ -57,6 +58,7 @@ const flagToSetting: Record<string, keyof NodeConfig> = {
   'wal-sync': 'walSync',
   'wal-sync-interval-ms': 'walSyncIntervalMs',
   'memtable-mb': 'memtableMb',
+  'object-cache-mb': 'objectCacheMb',
   'replication-factor': 'replicationFactor',
   'log-level': 'logLevel',
 };

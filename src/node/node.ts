@@ -153,7 +153,7 @@ export class RingkvNode {
       cleanups.unshift(async () => diag?.stop());
       const engine = await openNodeEngine(config, { fs: diag === undefined ? fs : diag.wrapFs(fs), clock, log });
       cleanups.unshift(() => engine.close());
-      const store = new ReplicaStore({ engine, clock, nodeId });
+      const store = new ReplicaStore({ engine, clock, nodeId, objectCacheBytes: config.objectCacheMb * 1024 * 1024 });
       // Tombstones and expired versions past the grace period are dropped by a periodic pass,
       // so deletes and TTLs give their space back (docs/consistency.md).
       const purging = store.startPurging(purgeIntervalMs, (result, error) => {

@@ -16,14 +16,16 @@ describe('node config', () => {
     assert.equal(c.walSync, 'always');
     assert.equal(c.host, '127.0.0.1');
     assert.equal(c.memtableMb, 64);
+    assert.equal(c.objectCacheMb, 0);
   });
 
   test('later sources override earlier ones and strings from flags are parsed', () => {
     let c = applyConfig(defaultConfig(), { respPort: 7000, dc: 'eu-1' }, 'file');
     c = applyConfig(c, configFromEnv({ RINGKV_HTTP_TOKEN: 'from-env', RINGKV_CLUSTER_SECRET: '' }), 'env');
-    c = applyConfig(c, { respPort: '7100', memtableMb: '8', seeds: ['10.0.0.1:9379,10.0.0.2:9379'], users: ['ann:pw1', 'bob:p:w'] }, 'flags');
+    c = applyConfig(c, { respPort: '7100', memtableMb: '8', objectCacheMb: '16', seeds: ['10.0.0.1:9379,10.0.0.2:9379'], users: ['ann:pw1', 'bob:p:w'] }, 'flags');
     assert.equal(c.respPort, 7100);
     assert.equal(c.memtableMb, 8);
+    assert.equal(c.objectCacheMb, 16);
     assert.equal(c.dc, 'eu-1');
     assert.equal(c.httpToken, 'from-env');
     assert.equal(c.clusterSecret, undefined, 'an empty secret means none');
@@ -40,6 +42,7 @@ describe('node config', () => {
       [{ logLevel: 'loud' }, /logLevel: "loud" is not one of debug, info, warn, error/],
       [{ replicationFactor: 0 }, /replicationFactor: expected a whole number from 1 to 16/],
       [{ memtableMb: 2048 }, /memtableMb: expected a whole number from 1 to 1024, got 2048/],
+      [{ objectCacheMb: -1 }, /objectCacheMb: expected a whole number from 0 to 4096, got -1/],
       [{ users: ['nopassword'] }, /users: "nopassword" is not name:password/],
       [{ colour: 'red' }, /Unknown setting "colour" in test; known settings: nodeId, dataDir/],
     ];
