@@ -76,6 +76,8 @@ export interface ReplicationClusterOptions {
   engine?: 'memory' | 'lsm';
   /** false: no hint queues, so no sloppy quorum. */
   hints?: boolean;
+  /** The replica stores' object cache budget (ReplicaStoreOptions.objectCacheBytes; 0: none, as nodes run by default). */
+  objectCacheBytes?: number;
 }
 
 export class ReplicationCluster {
@@ -103,7 +105,12 @@ export class ReplicationCluster {
           this.engines.set(ctx.id, engine);
         }
         const queue = options.hints === false ? undefined : await HintStore.open(ctx.fs, '/hints', { log: ctx.log });
-        const store = new ReplicaStore({ engine, clock: ctx.clock, nodeId: ctx.id });
+        const store = new ReplicaStore({
+          engine,
+          clock: ctx.clock,
+          nodeId: ctx.id,
+          ...(options.objectCacheBytes === undefined ? {} : { objectCacheBytes: options.objectCacheBytes }),
+        });
         const view = new LivenessView(this.liveness);
         this.views.set(ctx.id, view);
         const replication = createClusterKv({
