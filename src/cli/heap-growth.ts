@@ -4,11 +4,12 @@
  *
  * V8's default factor is computed from the collector's speed and lands near
  * 1.1–1.5 for a node's heap (tens of MB live). A cluster node under load
- * then ran a mark-compact every 2–5 s (14–23 per node in a 90 s benchmark
- * run), each a 3–25 ms pause plus incremental marking steps of up to 12 ms on
- * its only JS thread, and every request in flight on that node waited. With
- * the factor at 4 the same runs made 4–6 per node, and their pauses summed to
- * a third (bench/RESULTS.md, cluster section, session 11). The price is
+ * then ran a mark-compact every 2–5 s (9–23 per node in one target's ~80 s
+ * of bench:cluster), each a 3–25 ms pause plus incremental marking steps of
+ * up to 12 ms on its only JS thread, and every request in flight on that
+ * node waited. With the factor at 4 the same runs made 3–6 per node, and
+ * their pauses summed to a third or less (bench/RESULTS.md, cluster section,
+ * session 11). The price is
  * memory: the heap may grow to about four times its live size between full
  * collections (V8 still bounds it by its heap limit).
  */

@@ -46,13 +46,13 @@ export interface NodeConfig {
   memtableMb: number;
   /**
    * MiB of heap for the replica store's cache of decoded objects (0: none,
-   * the default). Off because it cost more than it saved where measured: on
-   * a loaded three-node cluster (100-byte values, uniform or zipfian keys)
-   * the nodes served 10–15 % more operations without it, since copying
-   * written objects into it and evicting them kept the young-generation
-   * collector busy, while the engine's row and block caches answer a read
-   * of a hot key from memory anyway. It may pay for keys with many siblings
-   * or large clocks, whose decode costs more.
+   * the default). Off because it cost more than it saved where measured: a
+   * loaded three-node cluster (100-byte values) served 12–17 % more
+   * operations without it with uniform keys, and −3 to +10 % with zipfian
+   * keys, since copying written objects into it and evicting them kept the
+   * young-generation collector busy, while the engine's row and block caches
+   * answer a read of a hot key from memory anyway. It may pay for keys with
+   * many siblings or large clocks, whose decode costs more.
    */
   objectCacheMb: number;
   /** Replicas per key when running as a cluster (N). */
