@@ -126,7 +126,8 @@ function asPort(setting: string, value: unknown): number {
   return n;
 }
 
-function asPositiveInt(setting: string, value: unknown, max: number, min = 1): number {
+/** A whole number from `min` (default 1) to `max`, given as a number or as decimal digits. */
+function asWholeNumber(setting: string, value: unknown, max: number, min = 1): number {
   const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
     fail(setting, `expected a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
@@ -239,10 +240,10 @@ export function applyConfig(base: NodeConfig, raw: RawConfig, source: string): N
         config.walSync = mode as WalSync;
         break;
       }
-      case 'walSyncIntervalMs': config.walSyncIntervalMs = asPositiveInt('walSyncIntervalMs', value, 60_000); break;
-      case 'memtableMb': config.memtableMb = asPositiveInt('memtableMb', value, maxMemtableMb); break;
-      case 'objectCacheMb': config.objectCacheMb = asPositiveInt('objectCacheMb', value, maxObjectCacheMb, 0); break;
-      case 'replicationFactor': config.replicationFactor = asPositiveInt('replicationFactor', value, maxReplicationFactor); break;
+      case 'walSyncIntervalMs': config.walSyncIntervalMs = asWholeNumber('walSyncIntervalMs', value, 60_000); break;
+      case 'memtableMb': config.memtableMb = asWholeNumber('memtableMb', value, maxMemtableMb); break;
+      case 'objectCacheMb': config.objectCacheMb = asWholeNumber('objectCacheMb', value, maxObjectCacheMb, 0); break;
+      case 'replicationFactor': config.replicationFactor = asWholeNumber('replicationFactor', value, maxReplicationFactor); break;
       case 'logLevel': {
         const level = asString('logLevel', value);
         if (!logLevels.includes(level as LogLevel)) fail('logLevel', `"${level}" is not one of ${logLevels.join(', ')}`);

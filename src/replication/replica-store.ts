@@ -512,11 +512,14 @@ class ObjectCache {
 }
 
 /** Sets of the overwrite memo (a power of two), of two 32-byte slots each: 8 MiB. */
-const overwriteMemoSets = 1 << 17;
 const overwriteMemoSetBits = 17;
+const overwriteMemoSets = 1 << overwriteMemoSetBits;
 
-/** overwriteMemo's two hashes of the storage key just hashed (module state: no pair object per write). */
-let memoSlotHash = 0;
+/**
+ * Of the storage key memoHash hashed last (module state: no object per
+ * write): its set's first index in the memo's array, and its check hash.
+ */
+let memoSetAt = 0;
 let memoCheckHash = 0;
 
 function memoHash(skey: Uint8Array): void {
@@ -528,9 +531,10 @@ function memoHash(skey: Uint8Array): void {
     b = Math.imul(b ^ c, 0x5bd1e995);
     b ^= b >>> 15;
   }
-  memoSlotHash = a >>> 0;
+  const slotHash = a >>> 0;
+  memoSetAt = (slotHash & (overwriteMemoSets - 1)) * 8;
   // The second hash (low bit set: 0 marks an empty slot) and the first's 15 bits above the set index.
-  memoCheckHash = (((b ^ skey.length) | 1) >>> 0) * 0x8000 + (memoSlotHash >>> overwriteMemoSetBits);
+  memoCheckHash = (((b ^ skey.length) | 1) >>> 0) * 0x8000 + (slotHash >>> overwriteMemoSetBits);
 }
 
 /**
@@ -566,7 +570,7 @@ class OverwriteMemo {
   /** Fills `into` and answers true when the key's last write was a remembered overwrite. */
   find(skey: Uint8Array, into: SoleNodeBase): boolean {
     memoHash(skey);
-    const at = (memoSlotHash & (overwriteMemoSets - 1)) * 8;
+    const at = memoSetAt;
     const check = memoCheckHash;
     this.foundAt = at;
     this.foundCheck = check;
@@ -608,7 +612,7 @@ class OverwriteMemo {
 
   forget(skey: Uint8Array): void {
     memoHash(skey);
-    const at = (memoSlotHash & (overwriteMemoSets - 1)) * 8;
+    const at = memoSetAt;
     const slots = this.slots;
     if (slots[at] === memoCheckHash) slots[at] = 0;
     else if (slots[at + 4] === memoCheckHash) slots[at + 4] = 0;
