@@ -2,8 +2,9 @@
  * Differential test: random command sequences sent to a real redis-server
  * and to ringkv's RespServer (LocalKv over MemoryEngine) must get the same
  * replies, byte for byte after decoding, except where a reply depends on time
- * (TTLs, compared within a tolerance) or on hash order (KEYS and SCAN,
- * compared as sets). Set RINGKV_DIFF_RUNS for a longer sweep.
+ * (TTLs, compared within a tolerance; a GT/LT expiry whose two deadlines are
+ * within it, see deadlineRace) or on hash order (KEYS and SCAN, compared as
+ * sets). Set RINGKV_DIFF_RUNS for a longer sweep.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
