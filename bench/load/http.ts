@@ -10,9 +10,13 @@
  * It understands what the targets send: a status line, headers, and a body
  * framed by Content-Length or chunked transfer coding; `Connection: close`
  * ends the socket after the response.
+ *
+ * A request that gets no answer within `requestTimeoutMs` fails its socket
+ * (request-timeouts.ts).
  */
 import { connect, type Socket } from 'node:net';
 import { requestTimeoutMs } from './driver.ts';
+import { unwatch, watch, type Expirable } from './request-timeouts.ts';
 
 export interface HttpResponse {
   status: number;
@@ -39,9 +43,11 @@ function failure(message: string, code: string): Error {
 }
 
 /** One keep-alive connection; `request` must not be called again before the previous one settled. */
-export class HttpConnection {
+export class HttpConnection implements Expirable {
   private buffer: Buffer = empty;
   private waiter: Waiter | undefined;
+  /** When the waiting request was written (Date.now()). */
+  private sentAtMs = 0;
   private closedError: Error | undefined;
   private keepAlive = true;
 
@@ -53,7 +59,12 @@ export class HttpConnection {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (error) => this.fail(error));
     socket.on('close', () => this.fail(failure('socket hang up', 'ECONNRESET')));
-    socket.on('timeout', () => socket.destroy(failure(`no answer within ${requestTimeoutMs} ms`, 'ETIMEDOUT')));
+    watch(this);
+  }
+
+  /** Fails the socket when its request has waited longer than the timeout (the sweep's check). */
+  expireIfLate(nowMs: number): void {
+    if (this.waiter !== undefined && nowMs - this.sentAtMs > requestTimeoutMs) this.socket.destroy(failure(`no answer within ${requestTimeoutMs} ms`, 'ETIMEDOUT'));
   }
 
   static open(host: string, port: number): Promise<HttpConnection> {
@@ -83,7 +94,7 @@ export class HttpConnection {
       this.waiter = { resolve, reject, what };
       const bodyBytes = body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length;
       const head = `${method} ${path} HTTP/1.1\r\nhost: ${this.hostHeader}\r\n${headers}${body === undefined && method === 'GET' ? '' : `content-length: ${bodyBytes}\r\n`}\r\n`;
-      this.socket.setTimeout(requestTimeoutMs);
+      this.sentAtMs = Date.now();
       if (body === undefined || bodyBytes === 0) this.socket.write(head, 'latin1');
       else if (typeof body === 'string') this.socket.write(head + body, 'utf8');
       else {
@@ -117,7 +128,6 @@ export class HttpConnection {
     }
     this.waiter = undefined;
     this.buffer = parsed.end >= this.buffer.length ? empty : this.buffer.subarray(parsed.end);
-    this.socket.setTimeout(0);
     if (!this.keepAlive) this.socket.end();
     waiter.resolve(parsed.response);
   }
@@ -130,16 +140,27 @@ export class HttpConnection {
       if (buf.length > maxHeadBytes) throw new Error(`The HTTP response head from ${this.hostHeader} exceeds ${maxHeadBytes} bytes`);
       return undefined;
     }
-    const lines = buf.toString('latin1', 0, end).split('\r\n');
-    const statusLine = lines[0] ?? '';
+    // Scanned in place rather than split into lines: this parse was ~9 % of the generator's CPU.
+    const head = buf.toString('latin1', 0, end);
+    const lineEnd = head.indexOf('\r\n');
+    const statusLine = lineEnd < 0 ? head : head.slice(0, lineEnd);
     const status = Number(statusLine.slice(9, 12));
     if (!statusLine.startsWith('HTTP/1.') || !Number.isInteger(status)) throw new Error(`Not an HTTP/1.x status line from ${this.hostHeader}: ${JSON.stringify(statusLine.slice(0, 80))}`);
     const headers: Record<string, string> = {};
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i] as string;
-      const colon = line.indexOf(':');
-      if (colon <= 0) continue;
-      headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+    for (let at = lineEnd < 0 ? head.length : lineEnd + 2; at < head.length; ) {
+      let next = head.indexOf('\r\n', at);
+      if (next < 0) next = head.length;
+      const colon = head.indexOf(':', at);
+      if (colon > at && colon < next) {
+        let name = head.slice(at, colon);
+        if (/[A-Z\s]/.test(name)) name = name.trim().toLowerCase();
+        let from = colon + 1;
+        while (from < next && (head.charCodeAt(from) === 32 || head.charCodeAt(from) === 9)) from++;
+        let to = next;
+        while (to > from && (head.charCodeAt(to - 1) === 32 || head.charCodeAt(to - 1) === 9)) to--;
+        headers[name] = head.slice(from, to);
+      }
+      at = next + 2;
     }
     this.keepAlive = (headers.connection ?? '').toLowerCase() !== 'close' && statusLine.startsWith('HTTP/1.1');
     const start = end + 4;
@@ -179,7 +200,7 @@ export class HttpConnection {
 
   private fail(error: Error): void {
     if (this.closedError === undefined) this.closedError = error;
-    this.socket.setTimeout(0);
+    unwatch(this);
     const waiter = this.waiter;
     this.waiter = undefined;
     if (waiter !== undefined) {
@@ -195,13 +216,15 @@ export class HttpConnection {
  * is refused, and the driver moves the client on).
  */
 export class HttpClients {
-  private readonly connections = new Map<number, { index: number; connection: Promise<HttpConnection> }>();
+  /** `ready` once the connection opened: a request on it then skips an await. */
+  private readonly connections = new Map<number, { index: number; connection: Promise<HttpConnection>; ready?: HttpConnection }>();
 
   constructor(private readonly endpoints: ReadonlyArray<{ host: string; port: number }>) {}
 
-  async request(client: number, index: number, method: string, path: string, headers: string, body?: Buffer | string): Promise<HttpResponse> {
-    const connection = await this.connection(client, index);
-    return connection.request(method, path, headers, body);
+  request(client: number, index: number, method: string, path: string, headers: string, body?: Buffer | string): Promise<HttpResponse> {
+    const existing = this.connections.get(client);
+    if (existing?.index === index && existing.ready?.usable === true) return existing.ready.request(method, path, headers, body);
+    return this.connection(client, index).then((connection) => connection.request(method, path, headers, body));
   }
 
   close(): void {
@@ -222,8 +245,11 @@ export class HttpClients {
     const endpoint = this.endpoints[index];
     if (endpoint === undefined) throw new Error(`No endpoint ${index}`);
     const opening = HttpConnection.open(endpoint.host, endpoint.port);
-    this.connections.set(client, { index, connection: opening });
-    opening.catch(() => {
+    const entry: { index: number; connection: Promise<HttpConnection>; ready?: HttpConnection } = { index, connection: opening };
+    this.connections.set(client, entry);
+    opening.then((connection) => {
+      entry.ready = connection;
+    }, () => {
       if (this.connections.get(client)?.connection === opening) this.connections.delete(client);
     });
     return opening;

@@ -7,6 +7,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { requestTimeoutMs } from './driver.ts';
+import { unwatch, watch, type Expirable } from './request-timeouts.ts';
 
 export type RespReply = string | number | Buffer | null | RespError | RespReply[];
 
@@ -15,6 +16,8 @@ export class RespError extends Error {}
 interface Pending {
   resolve(reply: RespReply): void;
   reject(error: Error): void;
+  /** When the command was written (Date.now()). */
+  sentAtMs: number;
 }
 
 const crlf = Buffer.from('\r\n');
@@ -74,7 +77,7 @@ export function encodeCommand(args: ReadonlyArray<string | Buffer>): Buffer {
   return Buffer.concat(parts);
 }
 
-export class RespConnection {
+export class RespConnection implements Expirable {
   private readonly pending: Pending[] = [];
   private buffer: Buffer = Buffer.alloc(0);
   private closedError: Error | undefined;
@@ -84,6 +87,15 @@ export class RespConnection {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (error) => this.fail(error));
     socket.on('close', () => this.fail(Object.assign(new Error('RESP connection closed'), { code: 'ECONNRESET' })));
+    watch(this);
+  }
+
+  /** Fails the socket when its oldest command has waited longer than the timeout (the sweep's check). */
+  expireIfLate(nowMs: number): void {
+    const oldest = this.pending[0];
+    if (oldest !== undefined && nowMs - oldest.sentAtMs > requestTimeoutMs) {
+      this.socket.destroy(Object.assign(new Error(`RESP: no answer within ${requestTimeoutMs} ms`), { code: 'ETIMEDOUT' }));
+    }
   }
 
   static open(host: string, port: number): Promise<RespConnection> {
@@ -93,6 +105,8 @@ export class RespConnection {
       socket.once('error', onError);
       socket.once('connect', () => {
         socket.off('error', onError);
+        // Only the connect is timed: a socket timeout left armed is re-armed on every read and write.
+        socket.setTimeout(0);
         resolve(new RespConnection(socket));
       });
       socket.setTimeout(requestTimeoutMs, () => socket.destroy(Object.assign(new Error(`RESP connect to ${host}:${port} timed out`), { code: 'ETIMEDOUT' })));
@@ -107,7 +121,7 @@ export class RespConnection {
   command(args: ReadonlyArray<string | Buffer>): Promise<RespReply> {
     if (this.closedError !== undefined) return Promise.reject(this.closedError);
     return new Promise((resolve, reject) => {
-      this.pending.push({ resolve, reject });
+      this.pending.push({ resolve, reject, sentAtMs: Date.now() });
       this.socket.write(encodeCommand(args));
     });
   }
@@ -141,7 +155,7 @@ export class RespConnection {
 
   private fail(error: Error): void {
     if (this.closedError === undefined) this.closedError = error;
-    this.socket.setTimeout(0);
+    unwatch(this);
     for (const waiter of this.pending.splice(0)) waiter.reject(error);
   }
 }
