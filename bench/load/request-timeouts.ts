@@ -1,7 +1,7 @@
 /**
  * Request timeouts for the generator's connections, checked by one sweep a
  * second rather than a socket timeout per request: node:net re-arms a
- * socket's timeout on every read and write, timer work that was ~2 % of the
+ * socket's timeout on every read and write, timer work that was ~1.5 % of the
  * generator's CPU (bench/RESULTS.md, cluster, session 12).
  */
 
