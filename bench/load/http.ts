@@ -215,9 +215,15 @@ export class HttpConnection implements Expirable {
  * first use and again after its socket closed (a killed node: the reconnect
  * is refused, and the driver moves the client on).
  */
+/** A client's connection to endpoint `index`; `ready` once it opened, so a request on it skips an await. */
+interface ClientConnection {
+  index: number;
+  connection: Promise<HttpConnection>;
+  ready?: HttpConnection;
+}
+
 export class HttpClients {
-  /** `ready` once the connection opened: a request on it then skips an await. */
-  private readonly connections = new Map<number, { index: number; connection: Promise<HttpConnection>; ready?: HttpConnection }>();
+  private readonly connections = new Map<number, ClientConnection>();
 
   constructor(private readonly endpoints: ReadonlyArray<{ host: string; port: number }>) {}
 
@@ -245,7 +251,7 @@ export class HttpClients {
     const endpoint = this.endpoints[index];
     if (endpoint === undefined) throw new Error(`No endpoint ${index}`);
     const opening = HttpConnection.open(endpoint.host, endpoint.port);
-    const entry: { index: number; connection: Promise<HttpConnection>; ready?: HttpConnection } = { index, connection: opening };
+    const entry: ClientConnection = { index, connection: opening };
     this.connections.set(client, entry);
     opening.then((connection) => {
       entry.ready = connection;
