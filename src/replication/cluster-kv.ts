@@ -13,7 +13,7 @@ import type { ScanPosition } from './keyspace.ts';
 import { HintedHandoff, type HandoffOptions, type HintQueue } from './handoff.ts';
 import { storageKey, validateKey, validateValue } from './keys.ts';
 import { contextFromClient, toGetResult, validateExpiry } from './local-kv.ts';
-import { decodeObject, encodeContext, encodeObject, isLive, mergeObjects, sameObject, type StoredObject } from './object.ts';
+import { decodeObject, decodeSupersededBase, encodeContext, encodeObject, isLive, mergeObjects, sameObject, type StoredObject } from './object.ts';
 import type { NodeLiveness, Placement } from './placement.ts';
 import type { ReplicaStore, StoreWriteOutcome } from './replica-store.ts';
 
@@ -324,6 +324,28 @@ export interface ClusterReplication {
   stop(): Promise<void>;
 }
 
+/** The newest version's time in an encoded object (a hint's age is measured from it), read without building the versions. */
+export function newestVersionMs(object: Uint8Array): number | undefined {
+  const { newestTimestampMs } = decodeSupersededBase(object);
+  return newestTimestampMs === -Infinity ? undefined : newestTimestampMs;
+}
+
+/**
+ * The hint age handoff enforces: the one given, else half the store's own
+ * tombstone grace period. Never the grace period or more, where a replayed
+ * hint could outlive the tombstones that superseded it.
+ */
+export function maxHintAgeFor(store: Pick<ReplicaStore, 'tombstoneGraceMs'>, options: HandoffOptions = {}): number {
+  const graceMs = store.tombstoneGraceMs;
+  const maxAgeMs = options.maxHintAgeMs ?? Math.floor(graceMs / 2);
+  if (maxAgeMs >= graceMs) {
+    throw new InvalidArgumentError(
+      `The maximum hint age (${maxAgeMs} ms) must be below the tombstone grace period (${graceMs} ms): a hint replayed after the tombstones that superseded it were purged brings deleted data back`,
+    );
+  }
+  return maxAgeMs;
+}
+
 /**
  * Wires one node's replication. Call once per node start; the returned
  * handoff is already started (it replays hints when liveness reports owners up).
@@ -333,7 +355,10 @@ export function createClusterKv(parts: ClusterKvParts): ClusterReplication {
   const handoff =
     parts.hints === undefined
       ? undefined
-      : new HintedHandoff({ localId: parts.localId, clock: parts.env.clock, transport: parts.transport, liveness: parts.liveness, queue: parts.hints, log }, parts.options ?? {});
+      : new HintedHandoff(
+          { localId: parts.localId, clock: parts.env.clock, transport: parts.transport, liveness: parts.liveness, queue: parts.hints, log, newestVersionMs },
+          { ...parts.options, maxHintAgeMs: maxHintAgeFor(parts.store, parts.options) },
+        );
   const coordinator = new Coordinator<StoredObject>(
     {
       localId: parts.localId,

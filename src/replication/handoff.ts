@@ -5,11 +5,18 @@
  * is idempotent, so a replay seen twice is harmless) and deleted once acked.
  * Replay is rate limited (hintReplayRatePerSec) so a node coming back is not
  * flooded by every peer at once, the hint storm Cassandra and Scylla warn about.
+ *
+ * A hint older than maxHintAgeMs is dropped, not replayed (Cassandra's hint
+ * window): once the tombstones that superseded it may have been purged, its
+ * replay would bring deleted data back. A hint the owner refuses for what it
+ * is (not for being busy or away) is dropped too, so it cannot hold up the
+ * destination's queue for ever.
  */
 import type { Clock, Logger, NodeId, Timer, Transport } from '../core/index.ts';
-import { ClosedError } from '../core/index.ts';
+import { ClosedError, ConflictError, CorruptionError, InvalidArgumentError, describeKey } from '../core/index.ts';
 import type { ApplyRequest } from './messages.ts';
 import type { NodeLiveness } from './placement.ts';
+import { defaultTombstoneGraceMs } from './replica-store.ts';
 
 /** One queued hint as the queue hands it back. */
 export interface QueuedHint {
@@ -64,12 +71,37 @@ export const defaultHintApplyTimeoutMs = 2000;
  */
 export const defaultHintSyncLingerMs = 10;
 
+/**
+ * Half the default tombstone grace period. A hint is safe to replay while
+ * every tombstone that could supersede it is still kept (each is younger
+ * than the hint's newest version); the other half covers clock skew between
+ * nodes and a replay's own delay. createClusterKv derives it from the
+ * store's actual grace period instead when none is given.
+ */
+export const defaultMaxHintAgeMs = defaultTombstoneGraceMs / 2;
+
 export interface HandoffOptions {
   /** See defaultHintSyncLingerMs; 0 syncs at once. */
   hintSyncLingerMs?: number;
   hintReplayRatePerSec?: number;
   hintReplayIntervalMs?: number;
   hintApplyTimeoutMs?: number;
+  /**
+   * Hints whose newest version is older than this are dropped unreplayed
+   * (see defaultMaxHintAgeMs); it must be below the replica store's
+   * tombstone grace period, which createClusterKv checks.
+   */
+  maxHintAgeMs?: number;
+}
+
+/**
+ * True for an error that says the owner will never take this hint as it is
+ * (bad bytes, an argument it refuses), as opposed to not taking it now.
+ * A closed list: an error not on it keeps the hint, since dropping one
+ * loses a write for good while retrying only waits.
+ */
+export function refusesHint(error: unknown): boolean {
+  return error instanceof InvalidArgumentError || error instanceof ConflictError || error instanceof CorruptionError;
 }
 
 export interface HandoffStats {
@@ -80,6 +112,10 @@ export interface HandoffStats {
   refused: number;
   replayed: number;
   replayFailures: number;
+  /** Hints dropped unreplayed because they were older than maxHintAgeMs. */
+  expired: number;
+  /** Hints dropped because the owner refused them for what they hold (refusesHint). */
+  rejected: number;
 }
 
 export class HintedHandoff {
@@ -87,6 +123,7 @@ export class HintedHandoff {
   private readonly intervalMs: number;
   private readonly applyTimeoutMs: number;
   private readonly syncLingerMs: number;
+  readonly maxHintAgeMs: number;
   /** The current linger window: lazy hints appended before it ends share one sync. */
   private linger: Promise<void> | undefined;
   private readonly replaying = new Map<NodeId, Promise<void>>();
@@ -95,7 +132,7 @@ export class HintedHandoff {
   private timer: Timer | undefined;
   private unsubscribe: (() => void) | undefined;
   private closed = false;
-  private readonly counters = { stored: 0, refused: 0, replayed: 0, replayFailures: 0 };
+  private readonly counters = { stored: 0, refused: 0, replayed: 0, replayFailures: 0, expired: 0, rejected: 0 };
 
   constructor(
     private readonly deps: {
@@ -105,6 +142,12 @@ export class HintedHandoff {
       liveness: NodeLiveness;
       queue: HintQueue;
       log: Logger;
+      /**
+       * The wall-clock time (ms) of the newest version in an encoded object,
+       * or undefined when it holds none; throws CorruptionError for bad bytes.
+       * A hint's age is measured from it (hints record no time of their own).
+       */
+      newestVersionMs: (object: Uint8Array) => number | undefined;
     },
     options: HandoffOptions = {},
   ) {
@@ -112,6 +155,8 @@ export class HintedHandoff {
     this.intervalMs = options.hintReplayIntervalMs ?? defaultHintReplayIntervalMs;
     this.applyTimeoutMs = options.hintApplyTimeoutMs ?? defaultHintApplyTimeoutMs;
     this.syncLingerMs = options.hintSyncLingerMs ?? defaultHintSyncLingerMs;
+    this.maxHintAgeMs = options.maxHintAgeMs ?? defaultMaxHintAgeMs;
+    if (!(this.maxHintAgeMs > 0)) throw new InvalidArgumentError(`The maximum hint age must be a positive number of ms, got ${this.maxHintAgeMs}`);
     // Start with one second's budget, not more: a burst is what the limit is for.
     this.tokens = Math.max(1, this.ratePerSec);
     this.tokensAtMs = deps.clock.nowMs();
@@ -202,22 +247,79 @@ export class HintedHandoff {
     while (!this.closed && this.deps.liveness.isUp(target)) {
       const batch = await this.deps.queue.peek(target, hintReplayBatchHints);
       if (batch.length === 0) return;
-      for (const hint of batch) {
-        await this.takeToken();
-        if (this.closed) return;
-        const message: ApplyRequest = { type: 'kv.apply', key: hint.key, object: hint.object, hintFor: null };
-        try {
-          await this.deps.transport.request(target, message, this.applyTimeoutMs);
-        } catch (error) {
-          // The owner is not reachable after all: keep the hint, retry on the next tick.
-          this.counters.replayFailures++;
-          this.deps.log.debug('hint replay failed', { target, error });
-          return;
-        }
-        await this.deps.queue.acknowledge(target, hint.seq);
-        this.counters.replayed++;
-      }
+      if (!(await this.replayBatch(target, batch))) return;
     }
+  }
+
+  /** Sends one batch in order; false when replay should stop (owner unreachable, or closing). */
+  private async replayBatch(target: NodeId, batch: readonly QueuedHint[]): Promise<boolean> {
+    // Dropped hints are acknowledged together: by the next delivered hint's
+    // ack (acknowledgements are cumulative), else when the batch stops.
+    let droppedUpTo: number | undefined;
+    let expired = 0;
+    let goOn = true;
+    for (const hint of batch) {
+      const verdict = this.judge(target, hint);
+      if (verdict === 'expired') expired++;
+      if (verdict !== 'send') {
+        droppedUpTo = hint.seq;
+        continue;
+      }
+      await this.takeToken();
+      if (this.closed) {
+        goOn = false;
+        break;
+      }
+      const message: ApplyRequest = { type: 'kv.apply', key: hint.key, object: hint.object, hintFor: null };
+      try {
+        await this.deps.transport.request(target, message, this.applyTimeoutMs);
+      } catch (error) {
+        if (refusesHint(error)) {
+          this.counters.rejected++;
+          this.deps.log.warn('hint dropped: its owner refused it', { target, key: describeKey(hint.key), error });
+          droppedUpTo = hint.seq;
+          continue;
+        }
+        // The owner is not reachable after all: keep the hint, retry on the next tick.
+        this.counters.replayFailures++;
+        this.deps.log.debug('hint replay failed', { target, error });
+        goOn = false;
+        break;
+      }
+      await this.deps.queue.acknowledge(target, hint.seq);
+      droppedUpTo = undefined;
+      this.counters.replayed++;
+    }
+    if (expired > 0) {
+      this.counters.expired += expired;
+      this.deps.log.warn('hints older than the maximum hint age dropped unreplayed; the owner misses those writes until they are written or repaired again', {
+        target,
+        hints: expired,
+        maxHintAgeMs: this.maxHintAgeMs,
+      });
+    }
+    // Left unacknowledged, dropped hints would be judged (and a refused one sent) again.
+    if (droppedUpTo !== undefined) await this.deps.queue.acknowledge(target, droppedUpTo);
+    return goOn;
+  }
+
+  /**
+   * Whether a hint is sent, or dropped as too old to replay safely, or as
+   * unreadable (the owner would refuse its bytes just the same).
+   */
+  private judge(target: NodeId, hint: QueuedHint): 'send' | 'expired' | 'rejected' {
+    let newestMs: number | undefined;
+    try {
+      newestMs = this.deps.newestVersionMs(hint.object);
+    } catch (error) {
+      if (!refusesHint(error)) throw error;
+      this.counters.rejected++;
+      this.deps.log.warn('hint dropped: its object does not decode', { target, key: describeKey(hint.key), error });
+      return 'rejected';
+    }
+    // An object without versions cannot bring anything back: age does not matter.
+    if (newestMs === undefined || this.deps.clock.wallMs() - newestMs <= this.maxHintAgeMs) return 'send';
+    return 'expired';
   }
 
   /** Token bucket on the injected clock: waits until one replay is allowed. */
