@@ -148,13 +148,17 @@ export class SimCluster<N extends SimNode> {
     for (const id of this.slots.keys()) if (this.slot(id).running === undefined) await this.start(id);
   }
 
-  /** Power loss: timers die, the network forgets the node, unsynced disk state is lost. */
-  crash(id: NodeId, options: CrashOptions = {}): void {
+  /**
+   * Power loss: timers die, the network forgets the node, unsynced disk state
+   * is lost. `resetConnections`: the process was killed on a host that stays
+   * up, so its peers see their connections to it reset.
+   */
+  crash(id: NodeId, options: CrashOptions & { resetConnections?: boolean } = {}): void {
     const slot = this.slot(id);
     const running = slot.running;
     if (running === undefined) throw new InvalidArgumentError(`Node ${id} is not running, so it cannot crash`);
     running.clock.kill();
-    running.transport.crash();
+    running.transport.crash(options.resetConnections === true);
     slot.fs.crash(this.random, options);
     slot.running = undefined;
     this.counts.crashes++;

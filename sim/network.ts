@@ -55,6 +55,8 @@ export interface NetworkStats {
   refused: number;
   /** Messages delayed by a slow node's extra latency. */
   slowed: number;
+  /** Connections reset between live nodes (resetConnection). */
+  resets: number;
 }
 
 export type TraceSink = (line: string) => void;
@@ -77,7 +79,7 @@ function linkKey(from: NodeId, to: NodeId): string {
 }
 
 export class SimNetwork {
-  readonly stats: NetworkStats = { sent: 0, delivered: 0, dropped: 0, duplicated: 0, partitioned: 0, reordered: 0, refused: 0, slowed: 0 };
+  readonly stats: NetworkStats = { sent: 0, delivered: 0, dropped: 0, duplicated: 0, partitioned: 0, reordered: 0, refused: 0, slowed: 0, resets: 0 };
   faults: NetworkFaults;
   private readonly byAddress = new Map<string, SimTransport>();
   private readonly byId = new Map<NodeId, SimTransport>();
@@ -114,6 +116,20 @@ export class SimNetwork {
     this.trace(`${this.clock.nowMs()} net detach ${transport.localId}`);
   }
 
+  /** Tells every live node that `id`'s connections were reset (in id order, so a run replays). */
+  resetPeersOf(id: NodeId): void {
+    this.trace(`${this.clock.nowMs()} net reset ${id}`);
+    for (const other of [...this.byId.keys()].sort()) this.byId.get(other)?.peerReset(id);
+  }
+
+  /** Drops the connections between two live nodes: each side's requests to the other fail as a reset connection does. */
+  resetConnection(a: NodeId, b: NodeId): void {
+    this.trace(`${this.clock.nowMs()} net reset ${a}<->${b}`);
+    this.stats.resets++;
+    this.byId.get(a)?.peerReset(b);
+    this.byId.get(b)?.peerReset(a);
+  }
+
   isAttached(id: NodeId): boolean {
     return this.byId.has(id);
   }
@@ -146,10 +162,10 @@ export class SimNetwork {
     this.trace(`${this.clock.nowMs()} net slow ${id} ${extraMs}`);
   }
 
-  /** Total faults injected so far (losses, duplicates, partition losses, reorders, slowed messages). */
+  /** Total faults injected so far (losses, duplicates, partition losses, reorders, slowed messages, connection resets). */
   faultsInjected(): number {
     const s = this.stats;
-    return s.dropped + s.duplicated + s.partitioned + s.reordered + s.slowed;
+    return s.dropped + s.duplicated + s.partitioned + s.reordered + s.slowed + s.resets;
   }
 
   // ------------------------------------------------------------ internals for SimTransport
@@ -229,6 +245,8 @@ interface Pending {
   resolve(value: WireMessage | NodeId): void;
   reject(error: Error): void;
   timer: Timer;
+  /** The node asked (undefined for identify, which asks an address). */
+  to: NodeId | undefined;
 }
 
 export class SimTransport implements Transport {
@@ -284,7 +302,7 @@ export class SimTransport implements Transport {
         this.network.refuse(this, reject, error, label);
         return;
       }
-      const id = this.track(timeoutMs, `Request ${String(message.type)} to ${to} got no reply within ${timeoutMs} ms`, resolve as (v: WireMessage | NodeId) => void, reject);
+      const id = this.track(timeoutMs, `Request ${String(message.type)} to ${to} got no reply within ${timeoutMs} ms`, resolve as (v: WireMessage | NodeId) => void, reject, to);
       this.network.transmit(this, remote, { kind: 'req', id, message }, label);
     });
   }
@@ -297,7 +315,7 @@ export class SimTransport implements Transport {
         this.network.refuse(this, reject, new UnavailableError(`Cannot reach ${address}: no node is running there`, { answered: 0, required: 1 }), 'identify');
         return;
       }
-      const id = this.track(timeoutMs, `No node at ${address} answered within ${timeoutMs} ms`, resolve as (v: WireMessage | NodeId) => void, reject);
+      const id = this.track(timeoutMs, `No node at ${address} answered within ${timeoutMs} ms`, resolve as (v: WireMessage | NodeId) => void, reject, undefined);
       this.network.transmit(this, remote, { kind: 'identify', id }, 'identify');
     });
   }
@@ -313,21 +331,43 @@ export class SimTransport implements Transport {
     }
   }
 
-  /** A crash: the process is gone, so nothing pending is settled. */
-  crash(): void {
+  /**
+   * A crash: the process is gone, so nothing pending is settled. With
+   * `resetConnections` (a killed process, not a lost host) its peers' requests
+   * to it fail at once instead of timing out.
+   */
+  crash(resetConnections = false): void {
     this.closed = true;
     this.network.detach(this);
+    if (resetConnections) this.network.resetPeersOf(this.localId);
     for (const p of this.pending.values()) p.timer.cancel();
     this.pending.clear();
   }
 
-  private track(timeoutMs: number, timeoutMessage: string, resolve: (v: WireMessage | NodeId) => void, reject: (e: Error) => void): number {
+  private track(timeoutMs: number, timeoutMessage: string, resolve: (v: WireMessage | NodeId) => void, reject: (e: Error) => void, to: NodeId | undefined): number {
     const id = this.network.allocateRequestId();
     const timer = this.network.clock.setTimer(timeoutMs, () => {
       if (this.pending.delete(id)) reject(new TimeoutError(timeoutMessage));
     });
-    this.pending.set(id, { resolve, reject, timer });
+    this.pending.set(id, { resolve, reject, timer, to });
     return id;
+  }
+
+  /**
+   * The process `peer` died and its kernel reset the connections: what this
+   * node asked it fails after one latency, as TCP reports it, with the error
+   * a real connection gives (the request may have been applied), rather than
+   * waiting for its timeout.
+   */
+  peerReset(peer: NodeId): void {
+    for (const [id, p] of this.pending) {
+      if (p.to !== peer) continue;
+      this.network.clock.setTimer(this.network.faults.minLatencyMs, () =>
+        this.settle(id, {
+          error: new UnavailableError(`The connection to node ${peer} closed before it replied (the request may have been applied)`, { answered: 0, required: 1, maybeApplied: true }),
+        }),
+      );
+    }
   }
 
   private settle(id: number, outcome: { value: WireMessage | NodeId } | { error: Error }): void {

@@ -146,10 +146,14 @@ export class ReplicationCluster {
     return node;
   }
 
-  /** Power loss on `id`; the failure detector notices at once unless `unnoticed`. */
-  crash(id: NodeId, options: { unnoticed?: boolean } = {}): void {
+  /**
+   * Power loss on `id` (or, with `resetConnections`, its process killed: peers
+   * see their requests to it fail at once); the failure detector notices at
+   * once unless `unnoticed`.
+   */
+  crash(id: NodeId, options: { unnoticed?: boolean; resetConnections?: boolean } = {}): void {
     this.views.get(id)?.kill();
-    this.sim.crash(id, { tornWrites: true });
+    this.sim.crash(id, { tornWrites: true, resetConnections: options.resetConnections === true });
     if (!options.unnoticed) this.liveness.set(id, false);
   }
 

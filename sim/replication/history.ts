@@ -122,17 +122,41 @@ export class History {
     return undefined;
   }
 
-  /** Invariant 4: acknowledged increments ≤ converged value ≤ acknowledged + unacknowledged. */
+  /**
+   * Invariant 4: acknowledged increments ≤ converged value ≤ acknowledged +
+   * unacknowledged. When every increment of the key added a distinct power of
+   * four, the check is exact: base-4 digit k of the value is how many times
+   * increment 4^k was applied, so each must be 1 if it was acknowledged and at
+   * most 1 otherwise (an increment counted twice, say by a retry on another
+   * replica, shows as a 2 where a sum hides it).
+   */
   checkCounter(key: string, finalCount: bigint): string | undefined {
     let acked = 0n;
     let unacked = 0n;
-    for (const op of this.ops) {
-      if (op.key !== key || op.kind !== 'incr') continue;
+    const incrs = this.ops.filter((op) => op.key === key && op.kind === 'incr');
+    for (const op of incrs) {
       if (op.status === 'ok') acked += op.delta as bigint;
       else unacked += op.delta as bigint;
     }
     if (finalCount < acked || finalCount > acked + unacked) {
       return `invariant 4 (counters): ${key} converged to ${finalCount}, but acknowledged increments sum to ${acked} and unacknowledged ones to ${unacked}`;
+    }
+    const byExponent = new Map<number, OpRecord>();
+    for (const op of incrs) {
+      const k = powerOfFour(op.delta as bigint);
+      if (k === undefined || byExponent.has(k)) return undefined;
+      byExponent.set(k, op);
+    }
+    let rest = finalCount;
+    for (let k = 0; rest > 0n || k <= Math.max(-1, ...byExponent.keys()); k++) {
+      const applied = Number(rest % 4n);
+      rest /= 4n;
+      const op = byExponent.get(k);
+      if (op === undefined && applied !== 0) return `invariant 4 (counters): ${key} converged to ${finalCount}, whose base-4 digit ${k} is ${applied} though no increment added 4^${k}`;
+      if (op === undefined) continue;
+      if (applied > 1 || (op.status === 'ok' && applied !== 1)) {
+        return `invariant 4 (counters): increment #${op.id} of ${key} by 4^${k} (${op.status === 'ok' ? 'acknowledged' : 'not acknowledged'}) was applied ${applied} times (converged value ${finalCount})`;
+      }
     }
     return undefined;
   }
@@ -149,4 +173,15 @@ export class History {
       )
       .join('\n');
   }
+}
+
+/** k when `n` is 4^k, else undefined. */
+function powerOfFour(n: bigint): number | undefined {
+  if (n <= 0n) return undefined;
+  let k = 0;
+  while (n % 4n === 0n) {
+    n /= 4n;
+    k++;
+  }
+  return n === 1n ? k : undefined;
 }

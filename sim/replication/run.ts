@@ -84,6 +84,9 @@ export async function runReplication(options: RunOptions): Promise<RunResult> {
   const history = new History();
   const registerKeys = Array.from({ length: options.registerKeys ?? 4 }, (_, i) => `k${i}`);
   const counterKeys = Array.from({ length: options.counterKeys ?? 2 }, (_, i) => `c${i}`);
+  /** Increments issued per counter key; at most 31, since 4^31 + … + 4^0 still fits a signed 64-bit count. */
+  const incrsOf = new Map<string, number>();
+  const maxExactIncrs = 31;
   const metrics: Record<string, number> = { ops: 0, opsAcked: 0, crashes: 0, partitions: 0, hintsReplayed: 0, readRepairs: 0 };
   let nextOp = 1;
   let nextValue = 1;
@@ -140,8 +143,11 @@ export async function runReplication(options: RunOptions): Promise<RunResult> {
       const base = { id: nextOp++, client: id, node: nodeId, level, strict, startMs: clock.nowMs(), endMs: -1, status: 'unknown' as const };
       if (rng.float() < 0.3) {
         const key = pick(rng, counterKeys);
-        if (rng.float() < 0.75) {
-          const delta = BigInt(1 + rng.int(5));
+        const k = incrsOf.get(key) ?? 0;
+        if (rng.float() < 0.75 && k < maxExactIncrs) {
+          // The k-th increment of a key adds 4^k, so the converged value says which ones were applied, and how often (History.checkCounter).
+          incrsOf.set(key, k + 1);
+          const delta = 4n ** BigInt(k);
           const op = history.add({ ...base, kind: 'incr', key, delta, supersedes: [] });
           await perform(op, () => kv().incrBy(utf8(key), delta, { w: level, strict, timeoutMs: coordinatorTimeoutMs }), () => {});
         } else {
@@ -178,8 +184,10 @@ export async function runReplication(options: RunOptions): Promise<RunResult> {
         const op = history.add({ ...base, kind: 'delete', key, supersedes: blanket ? [] : (seen as { values: string[] }).values, blanket });
         await perform(op, () => kv().delete(utf8(key), { w: level, strict, ...(context === undefined ? {} : { context }), timeoutMs: coordinatorTimeoutMs }), () => {});
       } else {
+        // Half the touches carry the context of the client's last read, as RESP EXPIRE does.
+        const context = seen !== undefined && rng.float() < 0.5 ? seen.context : undefined;
         const op = history.add({ ...base, kind: 'touch', key, supersedes: [] });
-        await perform(op, () => kv().touch(utf8(key), null, { w: level, strict, timeoutMs: coordinatorTimeoutMs }), () => {});
+        await perform(op, () => kv().touch(utf8(key), null, { w: level, strict, ...(context === undefined ? {} : { context }), timeoutMs: coordinatorTimeoutMs }), () => {});
       }
     }
   }
@@ -192,7 +200,9 @@ export async function runReplication(options: RunOptions): Promise<RunResult> {
       const running = cluster.sim.liveIds();
       if (roll < 0.25 && crashed.size < 2 && running.length > 1) {
         const victim = pick(rng, running);
-        cluster.crash(victim, { unnoticed: true });
+        // Half the crashes kill the process on a host that stays up: its peers'
+        // requests fail at once ("may have been applied") instead of timing out.
+        cluster.crash(victim, { unnoticed: true, resetConnections: rng.float() < 0.5 });
         crashed.add(victim);
         metrics.crashes = (metrics.crashes ?? 0) + 1;
         // The failure detector notices at once or after a lag.
@@ -212,6 +222,13 @@ export async function runReplication(options: RunOptions): Promise<RunResult> {
         metrics.partitions = (metrics.partitions ?? 0) + 1;
       } else if (roll < 0.75) {
         cluster.sim.heal();
+      } else if (roll < 0.85 && running.length > 1) {
+        // A connection dropped between two live nodes: requests on it fail as
+        // "may have been applied" while the other side still carries them out.
+        const a = pick(rng, running);
+        const b = pick(rng, running.filter((id) => id !== a));
+        cluster.sim.network.resetConnection(a, b);
+        metrics.connectionResets = (metrics.connectionResets ?? 0) + 1;
       } else {
         cluster.sim.network.faults = { ...cluster.sim.network.faults, dropRate: pick(rng, [0, 0.02, 0.05, 0.15]), duplicateRate: pick(rng, [0, 0.03, 0.1]) };
       }

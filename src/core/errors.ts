@@ -65,11 +65,18 @@ export class InvalidArgumentError extends RingkvError {
 export class UnavailableError extends RingkvError {
   readonly answered: number;
   readonly required: number;
+  /**
+   * The request reached the peer before the connection closed, so it may have
+   * been carried out: a caller must not send a write that is not idempotent
+   * (an increment, a new version) to another node as if it had failed.
+   */
+  readonly maybeApplied: boolean;
 
-  constructor(message: string, counts: { answered: number; required: number }, options?: { cause?: unknown }) {
+  constructor(message: string, counts: { answered: number; required: number; maybeApplied?: boolean }, options?: { cause?: unknown }) {
     super('RINGKV_UNAVAILABLE', message, options);
     this.answered = counts.answered;
     this.required = counts.required;
+    this.maybeApplied = counts.maybeApplied === true;
   }
 }
 

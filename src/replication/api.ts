@@ -4,7 +4,7 @@
  * (N = 1 over the local engine) and the replicated coordinator both provide
  * it, so the same front ends serve one node or a cluster.
  */
-import type { NodeId } from '../core/index.ts';
+import { ConflictError, type NodeId } from '../core/index.ts';
 
 /** How many replicas must answer: a named level or an exact number. */
 export type Consistency = 'one' | 'quorum' | 'all' | 'local_quorum' | number;
@@ -96,6 +96,13 @@ export interface ScanResult {
   cursor: string;
   keys: Uint8Array[];
 }
+
+/**
+ * A touch whose context names versions this replica has not seen: rewriting
+ * what it holds instead would supersede, with old values, the newer versions
+ * the client read elsewhere. The coordinator fetches them and tries again.
+ */
+export class ReplicaBehindError extends ConflictError {}
 
 /** What a synchronous attempt (`winnerNow`, `putNow`) answers when it would have to wait; the caller then uses the asynchronous method. */
 export const wouldWait: unique symbol = Symbol('ringkv.wouldWait');

@@ -13,7 +13,7 @@
 import type { Clock, Logger, MessageHandler, NodeId, Random, ReplyListener, Transport, WireMessage } from '../core/index.ts';
 import { ClosedError, InvalidArgumentError, OverloadedError, ProtocolError, TimeoutError, UnavailableError, describeKey, isRingkvError } from '../core/index.ts';
 import type { Consistency, DurabilityListener, DurableLater, DurableNow, WouldWait } from './api.ts';
-import { durableNow, wouldWait } from './api.ts';
+import { ReplicaBehindError, durableNow, wouldWait } from './api.ts';
 import type { HintedHandoff } from './handoff.ts';
 import {
   kvAck,
@@ -235,6 +235,8 @@ export interface CoordinatorStats {
   readRetries: number;
   hintsStored: number;
   overloaded: number;
+  /** Touches whose coordinating replica had missed versions the client read, and fetched them first. */
+  touchCatchUps: number;
 }
 
 /** A replica slot in a write: the owner, and the node that stands in for it (itself when healthy). */
@@ -397,7 +399,7 @@ export class Coordinator<O> implements MessageHandler, CopyHost<O> {
   private readonly unsubscribeLiveness: () => void;
   private opSeq = 0;
   private closed = false;
-  private readonly counters: CoordinatorStats = { writesCoordinated: 0, writesForwarded: 0, reads: 0, readRepairs: 0, readRetries: 0, hintsStored: 0, overloaded: 0 };
+  private readonly counters: CoordinatorStats = { writesCoordinated: 0, writesForwarded: 0, reads: 0, readRepairs: 0, readRetries: 0, hintsStored: 0, overloaded: 0, touchCatchUps: 0 };
 
   constructor(
     private readonly deps: CoordinatorDeps<O>,
@@ -535,10 +537,20 @@ export class Coordinator<O> implements MessageHandler, CopyHost<O> {
         reply = await this.requestPeer(node, message, remaining);
       } catch (error) {
         failures.push(`${node}: ${error instanceof Error ? error.message : String(error)}`);
-        // A timeout leaves the outcome unknown: retrying elsewhere could apply an
-        // increment twice, so only unreachable replicas are skipped.
+        // A timeout or a connection lost after sending leaves the outcome
+        // unknown: the replica may have written a version of its own (or
+        // counted an increment), and another replica would add a second one
+        // (a sibling, or an increment counted twice). Only requests that never
+        // reached a replica are tried on the next.
         if (error instanceof TimeoutError) {
           throw new TimeoutError(`Cannot ${request.kind} ${describeKey(request.key)}: the coordinating replica ${node} did not answer within ${Math.round(remaining)} ms`, { cause: error });
+        }
+        if (error instanceof UnavailableError && error.maybeApplied) {
+          throw new UnavailableError(
+            `Cannot ${request.kind} ${describeKey(request.key)}: the connection to the coordinating replica ${node} closed before it answered, so the write may have taken effect; it was not retried on another replica (read the key to see)`,
+            { answered: 0, required: 1, maybeApplied: true },
+            { cause: error },
+          );
         }
         continue;
       }
@@ -600,7 +612,19 @@ export class Coordinator<O> implements MessageHandler, CopyHost<O> {
         break;
       }
       case 'touch':
-        written = await backend.coordinateTouch(key, request.expiresAtMs ?? null, request.context ?? null);
+        try {
+          written = await backend.coordinateTouch(key, request.expiresAtMs ?? null, request.context ?? null);
+        } catch (error) {
+          if (!(error instanceof ReplicaBehindError)) throw error;
+          // The client read versions this replica missed: merge in a quorum
+          // read's versions first, so the touch rewrites those and not older
+          // ones that would supersede them. Still behind after that (the
+          // client read at one, or from stand-ins): the ReplicaBehindError stands.
+          this.counters.touchCatchUps++;
+          const fetched = await this.read(key, { r: 'quorum', ...(request.timeoutMs === undefined ? {} : { timeoutMs: request.timeoutMs }) });
+          if (fetched !== undefined) await backend.apply(key, fetched);
+          written = await backend.coordinateTouch(key, request.expiresAtMs ?? null, request.context ?? null);
+        }
         if (written === undefined) return { object: undefined, context: null, count: null, touched: false };
         break;
     }

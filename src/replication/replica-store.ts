@@ -60,7 +60,7 @@
 import { ConflictError, InvalidArgumentError, IoError, asBuffer, assert, bytesEqual, describeKey, fnv1a32, isRingkvError, CorruptionError } from '../core/index.ts';
 import type { Clock, NodeId, Timer } from '../core/index.ts';
 import type { Engine, EngineEntry } from '../storage/index.ts';
-import { durableLater, durableNow, wouldWait } from './api.ts';
+import { ReplicaBehindError, durableLater, durableNow, wouldWait } from './api.ts';
 import type { DurabilityListener, DurableLater, DurableNow, Winner, WouldWait } from './api.ts';
 import { incrementCounter, notAnIntegerMessage, parseInteger, counterValue } from './counter.ts';
 import type { CounterState } from './counter.ts';
@@ -90,7 +90,7 @@ import {
   winnerOf,
 } from './object.ts';
 import type { SoleNodeBase, StoredObject, Version } from './object.ts';
-import { contextCovers, counterOf, coversDot, defaultClockPrunePolicy, emptyClock, mergeClocks, plainClock, pruneClock, withDots } from './vclock.ts';
+import { contextCovers, counterOf, coversDot, defaultClockPrunePolicy, descends, emptyClock, mergeClocks, plainClock, pruneClock, withDots } from './vclock.ts';
 import type { ClockPrunePolicy, Dot, VClock, WriteContext } from './vclock.ts';
 
 /** Concurrent versions one key may hold before a write without a resolving context is refused. */
@@ -1390,12 +1390,19 @@ export class ReplicaStore {
    * replicas can tell old expiry from new), keeping
    * their relative timestamp order so the RESP winner does not change.
    * Counter versions are merged into one. Resolves undefined, writing
-   * nothing, when the key has no live value or counter.
+   * nothing, when the key has no live value or counter. Throws
+   * ReplicaBehindError, writing nothing, when `context` names a version this
+   * replica has not seen (docs/replication.md, "Touch").
    */
   async coordinateTouch(key: Uint8Array, expiresAtMs: number | null, context: WriteContext | null): Promise<StoreWriteOutcome | undefined> {
     validateKey(key);
     let touched = true;
     const outcome = await this.coordinate(key, context, false, (obj, stamp) => {
+      if (context !== null && !hasSeen(obj.context, context)) {
+        throw new ReplicaBehindError(
+          `Cannot change the expiry of ${describeKey(key)}: its context names versions that replica ${this.nodeId} has not seen; read the key at quorum and try again`,
+        );
+      }
       const now = this.clock.wallMs();
       // Only versions the caller saw are rewritten; the others keep their expiry and stay as they are.
       const seen = context ?? obj.context;
@@ -1819,4 +1826,11 @@ const emptyCounter: CounterState = Object.freeze([]) as unknown as CounterState;
 /** True for errors a coordinated write raises because of the sibling limit. */
 export function isSiblingLimitError(error: unknown): boolean {
   return isRingkvError(error) && error.code === 'RINGKV_CONFLICT';
+}
+
+/** Whether a replica whose object has clock `clock` has seen every version `context` covers (its clock and its exact dots). */
+function hasSeen(clock: VClock, context: WriteContext): boolean {
+  if (!descends(clock, plainClock(context))) return false;
+  for (const dot of context.dots ?? []) if (!coversDot(clock, dot)) return false;
+  return true;
 }

@@ -361,7 +361,7 @@ export class Peer {
     const failure = wasOpen
       ? new UnavailableError(
           `The connection to node ${this.id} at ${this.addressValue} closed before it replied (the request may have been applied): ${error.message}`,
-          { answered: 0, required: 1 },
+          { answered: 0, required: 1, maybeApplied: true },
           { cause: error },
         )
       : this.unreachable();

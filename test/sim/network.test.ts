@@ -147,3 +147,39 @@ test('sim network: an address holds one node at a time', () => {
   assert.throws(() => network.attach('z', 'sim://a'), /already in use/);
   assert.throws(() => network.attach('a', 'sim://other'), /already attached/);
 });
+
+test('sim network: a reset connection fails pending requests as "may have been applied" while the other side still serves them', async () => {
+  const { clock, network, t } = setup({ minLatencyMs: 10 });
+  const served: number[] = [];
+  t.b?.setHandler({
+    onMessage: () => {},
+    onRequest: async (_from, message) => {
+      served.push(Number(message.n));
+      // A slow handler: its reply would come long after the reset is noticed.
+      await new Promise<void>((resolve) => clock.setTimer(20, resolve));
+      return { type: 'test.reply' };
+    },
+  });
+  const pending = t.a?.request('b', { type: 'test.req', n: 1 }, 1000).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  await clock.advance(12);
+  network.resetConnection('a', 'b');
+  await clock.advance(11);
+  const error = await pending;
+  assert.ok(error instanceof UnavailableError, String(error));
+  assert.equal(error.maybeApplied, true);
+  assert.match(error.message, /closed before it replied \(the request may have been applied\)/);
+  assert.deepEqual(served, [1]);
+  assert.equal(network.stats.resets, 1);
+  // A killed process (resetConnections) fails what its peers asked of it at once; power loss leaves them to time out.
+  const toC = t.a?.request('c', { type: 'test.req', n: 2 }, 1000).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.c?.crash(true);
+  await clock.advance(11);
+  const lost = await toC;
+  assert.ok(lost instanceof UnavailableError && lost.maybeApplied, String(lost));
+});

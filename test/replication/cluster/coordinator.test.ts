@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TimeoutError, UnavailableError, fromUtf8, utf8, type NodeId } from '../../../src/core/index.ts';
-import { isFound, type GetResult, type ValueSibling } from '../../../src/replication/api.ts';
+import { ReplicaBehindError, isFound, type GetResult, type ValueSibling } from '../../../src/replication/api.ts';
 import { slotOf } from '../../../src/replication/keys.ts';
 import { encodeContext } from '../../../src/replication/object.ts';
 import { NamespaceReplication, StaticPlacement } from '../../../src/replication/placement.ts';
@@ -385,5 +385,88 @@ test('an overwrite put, forwarded from a non-replica, supersedes the siblings it
   for (const id of cluster.ids) {
     assert.deepEqual(values(await cluster.settle(cluster.node(id).kv.get(utf8(key), { r: 'all' }))), ['last']);
   }
+  cluster.shutdown();
+});
+
+test('touch coordinated by a replica that missed the newer value fetches it first, so the old value does not come back', async () => {
+  const cluster = await newCluster();
+  const { key, home, outsider } = keyWithOutsider(cluster, 'stale-touch');
+  const [a, b, c] = home as [NodeId, NodeId, NodeId];
+  const k = utf8(key);
+  await cluster.settle(cluster.node(a).kv.put(k, utf8('old'), { w: 'all' }));
+  // b and c take a newer value that a never hears of (no hint, no repair).
+  const newer = await cluster.settle(cluster.node(b).store.coordinatePut(k, utf8('new'), (await cluster.node(b).store.read(k))?.context ?? null));
+  await cluster.settle(newer.durable);
+  await cluster.settle(cluster.node(c).store.apply(k, newer.object));
+  assert.deepEqual(values(await cluster.settle(cluster.node(outsider).kv.get(k, { r: 'quorum', strict: true }))).length, 1);
+  // The client's context is that of a read from b and c; a coordinates the touch.
+  const context = encodeContext(newer.object.context);
+  const expiresAtMs = cluster.sim.clock.wallMs() + 60_000;
+  assert.equal(await cluster.settle(cluster.node(a).kv.touch(k, expiresAtMs, { context, w: 'all' })), true);
+  assert.equal(cluster.node(a).coordinator.stats().touchCatchUps, 1);
+  for (const id of home) {
+    const result = await cluster.settle(cluster.node(id).kv.get(k, { r: 'all' }));
+    assert.deepEqual(values(result), ['new'], `read at ${id}`);
+    assert.equal(result.siblings[0]?.expiresAtMs, expiresAtMs);
+  }
+  // A replica that holds nothing at all catches up the same way instead of answering "no such key".
+  const { key: key2, home: home2 } = keyWithOutsider(cluster, 'empty-touch');
+  const [a2, b2, c2] = home2 as [NodeId, NodeId, NodeId];
+  const k2 = utf8(key2);
+  const only = await cluster.settle(cluster.node(b2).store.coordinatePut(k2, utf8('only'), null));
+  await cluster.settle(only.durable);
+  await cluster.settle(cluster.node(c2).store.apply(k2, only.object));
+  assert.equal(await cluster.settle(cluster.node(a2).kv.touch(k2, expiresAtMs, { context: encodeContext(only.object.context), w: 'all' })), true);
+  const read2 = await cluster.settle(cluster.node(a2).kv.get(k2, { r: 'all' }));
+  assert.deepEqual(values(read2), ['only']);
+  assert.equal(read2.siblings[0]?.expiresAtMs, expiresAtMs);
+  cluster.shutdown();
+});
+
+test('a touch whose context no quorum of replicas has seen is refused, not applied to older versions', async () => {
+  const cluster = await newCluster();
+  const { key, home } = keyWithOutsider(cluster, 'lonely-touch');
+  const [a, b] = home as [NodeId, NodeId, NodeId];
+  const k = utf8(key);
+  await cluster.settle(cluster.node(a).kv.put(k, utf8('old'), { w: 'all' }));
+  // Only b holds the newer value, as after a write at W = 1 whose copies were lost.
+  const newer = await cluster.settle(cluster.node(b).store.coordinatePut(k, utf8('new'), (await cluster.node(b).store.read(k))?.context ?? null));
+  await cluster.settle(newer.durable);
+  cluster.crash(b);
+  const error = await cluster.settle(cluster.node(a).kv.touch(k, null, { context: encodeContext(newer.object.context), w: 'quorum' })).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof ReplicaBehindError, `expected ReplicaBehindError, got ${String(error)}`);
+  assert.match(error.message, /has not seen; read the key at quorum and try again/);
+  const stored = await cluster.node(a).store.read(k);
+  assert.deepEqual(stored?.versions.map((v) => fromUtf8(v.value)), ['old'], 'a wrote nothing');
+  cluster.shutdown();
+});
+
+test('a forwarded write whose connection drops after it was sent is not retried on another replica (an increment counts once)', async () => {
+  const cluster = await newCluster();
+  const { key, home, outsider } = keyWithOutsider(cluster, 'reset');
+  const k = utf8(key);
+  // Messages to and from the forwarding node take 25–75 ms, so the connection
+  // can drop after the request arrived and before the reply is back.
+  cluster.sim.network.setSlow(outsider, 50);
+  const outcome = cluster.node(outsider).kv.incrBy(k, 5n, { w: 'all' }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  await cluster.sim.run(78);
+  for (const id of home) cluster.sim.network.resetConnection(outsider, id);
+  const error = await cluster.settle(outcome);
+  assert.ok(error instanceof UnavailableError, `expected UnavailableError, got ${String(error)}`);
+  assert.equal(error.maybeApplied, true);
+  assert.match(error.message, /may have taken effect; it was not retried on another replica/);
+  cluster.sim.network.setSlow(outsider, 0);
+  await cluster.sim.run(500);
+  const coordinated = home.map((id) => cluster.node(id).coordinator.stats().writesCoordinated).reduce((x, y) => x + y, 0);
+  assert.equal(coordinated, 1, 'one replica coordinated the increment');
+  const read = await cluster.settle(cluster.node(home[0] as NodeId).kv.get(k, { r: 'all' }));
+  const counter = read.siblings.find((s) => s.kind === 'counter');
+  assert.equal(counter?.kind === 'counter' ? counter.count : undefined, 5n);
   cluster.shutdown();
 });
