@@ -32,6 +32,9 @@ export const startSpec: CommandSpec = {
     'memtable-mb': { type: 'string', value: '<MiB>', help: 'Memtable budget: flushed to disk past this much memory or WAL (default 64)' },
     'object-cache-mb': { type: 'string', value: '<MiB>', help: 'Heap for decoded objects of recently used keys (default 0: off)' },
     'replication-factor': { type: 'string', short: 'n', value: '<N>', help: 'Replicas per key in a cluster (default 3)' },
+    'namespace-n': { type: 'string', multiple: true, value: '<ns=N,...>', help: 'N for the keys of a namespace (text before the first ":"), e.g. session=2,cache=1' },
+    'tombstone-grace-seconds': { type: 'string', value: '<s>', help: 'How long tombstones and expired versions are kept (default 864000: 10 days)' },
+    'max-hint-age-seconds': { type: 'string', value: '<s>', help: 'Hints older than this are dropped, not replayed (default: half the grace period; must be below it)' },
     'log-level': { type: 'string', value: '<level>', help: 'debug, info (default), warn or error' },
   },
   notes: [
@@ -60,6 +63,8 @@ const flagToSetting: Record<string, keyof NodeConfig> = {
   'memtable-mb': 'memtableMb',
   'object-cache-mb': 'objectCacheMb',
   'replication-factor': 'replicationFactor',
+  'tombstone-grace-seconds': 'tombstoneGraceSeconds',
+  'max-hint-age-seconds': 'maxHintAgeSeconds',
   'log-level': 'logLevel',
 };
 
@@ -87,6 +92,8 @@ export function configFromArgs(parsed: Parsed, env: Record<string, string | unde
   if (seeds !== undefined) raw.seeds = seeds.flatMap((s) => s.split(','));
   const users = listOption(parsed, 'user');
   if (users !== undefined) raw.users = users;
+  const namespaces = listOption(parsed, 'namespace-n');
+  if (namespaces !== undefined) raw.namespaceReplication = namespaces;
   config = applyConfig(config, raw, 'the command line');
   return validateConfig(config);
 }

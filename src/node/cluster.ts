@@ -7,12 +7,12 @@
  */
 import type { Clock, FileSystem, Logger, NodeId, Random } from '../core/index.ts';
 import { MessageRouter, UnavailableError, joinPath } from '../core/index.ts';
-import type { ClusterReplication, ClusterView, CoordinatorProbe, NodeInfo, ReplicaInfo, ReplicaStore, RingInfo } from '../replication/index.ts';
-import { HintStore, MembershipLiveness, RingPlacement, createClusterKv, type RingView } from '../replication/index.ts';
+import type { ClusterKvParts, ClusterReplication, ClusterView, CoordinatorProbe, NodeInfo, ReplicaInfo, ReplicaStore, RingInfo } from '../replication/index.ts';
+import { HintStore, MembershipLiveness, NamespaceReplication, RingPlacement, createClusterKv, type RingView } from '../replication/index.ts';
 import { Membership, RingClaimant, type MemberView } from '../membership/index.ts';
 import type { Ring } from '../ring/index.ts';
 import { TcpTransport } from '../transport/index.ts';
-import type { NodeConfig } from './config.ts';
+import { maxHintAgeMsOf, type NodeConfig } from './config.ts';
 import { slotCount } from './single-cluster.ts';
 
 /** The ring a node waits for before it reports itself healthy. */
@@ -131,6 +131,18 @@ export interface ClusterStartOptions {
   probe?: CoordinatorProbe;
 }
 
+/** The replication options a node's config sets (N per namespace, the hint age limit). */
+export function replicationOptions(config: NodeConfig, probe?: CoordinatorProbe): NonNullable<ClusterKvParts['options']> {
+  // Without namespaces the ring's own lists already have N = replicationFactor;
+  // a NamespaceReplication would only re-slice them on every request.
+  const namespaced = Object.keys(config.namespaceReplication).length > 0;
+  return {
+    ...(namespaced ? { replication: new NamespaceReplication(config.replicationFactor, config.namespaceReplication) } : {}),
+    maxHintAgeMs: maxHintAgeMsOf(config),
+    ...(probe === undefined ? {} : { probe }),
+  };
+}
+
 /** Starts transport, membership, claimant and replication; on failure, closes what it opened. */
 export async function startCluster(options: ClusterStartOptions): Promise<ClusterRuntime> {
   const { config, nodeId, env } = options;
@@ -179,7 +191,7 @@ export async function startCluster(options: ClusterStartOptions): Promise<Cluste
       liveness: new MembershipLiveness(membership),
       store: options.store,
       hints,
-      ...(options.probe === undefined ? {} : { options: { probe: options.probe } }),
+      options: replicationOptions(config, options.probe),
     });
     // A node serves as soon as the ring includes it; there is no data streaming for joins yet,
     // so 'normal' is reached without a transfer (documented in src/node/README.md).

@@ -7,6 +7,7 @@
  */
 import type { LogLevel } from '../core/index.ts';
 import { InvalidArgumentError } from '../core/index.ts';
+import { defaultTombstoneGraceMs } from '../replication/index.ts';
 
 export type WalSync = 'always' | 'interval' | 'none';
 
@@ -57,6 +58,23 @@ export interface NodeConfig {
   objectCacheMb: number;
   /** Replicas per key when running as a cluster (N). */
   replicationFactor: number;
+  /**
+   * N for keys of a namespace (the text before a key's first `:`), where it
+   * differs from `replicationFactor`: `{ "session": 2 }`.
+   */
+  namespaceReplication: Record<string, number>;
+  /**
+   * Seconds a tombstone or expired version is kept before the purge pass and
+   * compaction may drop it. Longer than any replica can stay behind (down,
+   * or its hints not yet delivered), or a deleted key can come back.
+   */
+  tombstoneGraceSeconds: number;
+  /**
+   * Hints whose newest version is older than this many seconds are dropped
+   * instead of replayed; undefined: half of `tombstoneGraceSeconds`. Must
+   * be below the grace period (see maxHintAgeMsOf).
+   */
+  maxHintAgeSeconds: number | undefined;
   logLevel: LogLevel;
 }
 
@@ -72,6 +90,10 @@ export const defaultReplicationFactor = 3;
 // Long enough for any readable id, short enough for log lines and gossip.
 export const maxNodeIdChars = 64;
 export const maxReplicationFactor = 16;
+export const defaultTombstoneGraceSeconds = defaultTombstoneGraceMs / 1000;
+/** Ten years: enough for any grace period, small enough that milliseconds stay exact. */
+export const maxGraceSeconds = 10 * 365 * 24 * 60 * 60;
+export const maxNamespaceChars = 64;
 
 export function defaultConfig(): NodeConfig {
   return {
@@ -95,8 +117,30 @@ export function defaultConfig(): NodeConfig {
     memtableMb: defaultMemtableMb,
     objectCacheMb: 0,
     replicationFactor: defaultReplicationFactor,
+    namespaceReplication: {},
+    tombstoneGraceSeconds: defaultTombstoneGraceSeconds,
+    maxHintAgeSeconds: undefined,
     logLevel: 'info',
   };
+}
+
+/**
+ * The grace period the replica store's purge and the engine's compaction
+ * filter both use: derived here only, so the two can never disagree and
+ * compaction never drops a tombstone the store still counts on.
+ */
+export function tombstoneGraceMsOf(config: NodeConfig): number {
+  return config.tombstoneGraceSeconds * 1000;
+}
+
+/**
+ * The oldest hint a node still replays. Half the grace period by default:
+ * a hint is only safe to replay while every tombstone that could supersede
+ * it is still kept, and the margin covers clock skew between nodes and the
+ * time a replay takes.
+ */
+export function maxHintAgeMsOf(config: NodeConfig): number {
+  return config.maxHintAgeSeconds === undefined ? Math.floor(tombstoneGraceMsOf(config) / 2) : config.maxHintAgeSeconds * 1000;
 }
 
 /** The settings a config file or flags may set, as they arrive (not yet validated). */
@@ -175,6 +219,38 @@ function asSeeds(value: unknown): string[] {
   return seeds;
 }
 
+// ASCII only: the coordinator reads a key's namespace as latin1, so any other
+// character could never match. ',' and '=' would not survive the flag syntax.
+const namespacePattern = /^[!-~]+$/;
+
+function asNamespaceReplication(value: unknown): Record<string, number> {
+  // A flag gives "name=N" strings (comma-separated or repeated); a file gives an object.
+  const byNamespace: Record<string, number> = Object.create(null) as Record<string, number>;
+  const add = (name: string, n: unknown): void => {
+    if (!namespacePattern.test(name) || /[:,=]/.test(name) || name.length > maxNamespaceChars) {
+      fail('namespaceReplication', `namespace "${name}" must be 1 to ${maxNamespaceChars} printable ASCII characters other than ':', ',', '=' and spaces (the text before a key's first ':')`);
+    }
+    if (name in byNamespace) fail('namespaceReplication', `namespace "${name}" is given twice`);
+    byNamespace[name] = asWholeNumber(`namespaceReplication.${name}`, n, maxReplicationFactor);
+  };
+  if (typeof value === 'string' || Array.isArray(value)) {
+    for (const item of typeof value === 'string' ? [value] : value) {
+      for (const part of asString('namespaceReplication', item).split(',')) {
+        const entry = part.trim();
+        if (entry === '') continue;
+        const eq = entry.indexOf('=');
+        if (eq <= 0) fail('namespaceReplication', `"${entry}" is not namespace=N (for example session=2)`);
+        add(entry.slice(0, eq), entry.slice(eq + 1));
+      }
+    }
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [name, n] of Object.entries(value)) add(name, n);
+  } else {
+    fail('namespaceReplication', `expected namespace=N entries or an object such as {"session": 2}, got ${JSON.stringify(value)}`);
+  }
+  return byNamespace;
+}
+
 function asUsers(value: unknown): Record<string, string> {
   // A flag gives "name:password" strings; a file may give an object.
   const users: Record<string, string> = Object.create(null) as Record<string, string>;
@@ -244,6 +320,9 @@ export function applyConfig(base: NodeConfig, raw: RawConfig, source: string): N
       case 'memtableMb': config.memtableMb = asWholeNumber('memtableMb', value, maxMemtableMb); break;
       case 'objectCacheMb': config.objectCacheMb = asWholeNumber('objectCacheMb', value, maxObjectCacheMb, 0); break;
       case 'replicationFactor': config.replicationFactor = asWholeNumber('replicationFactor', value, maxReplicationFactor); break;
+      case 'namespaceReplication': config.namespaceReplication = asNamespaceReplication(value); break;
+      case 'tombstoneGraceSeconds': config.tombstoneGraceSeconds = asWholeNumber('tombstoneGraceSeconds', value, maxGraceSeconds); break;
+      case 'maxHintAgeSeconds': config.maxHintAgeSeconds = value === null ? undefined : asWholeNumber('maxHintAgeSeconds', value, maxGraceSeconds); break;
       case 'logLevel': {
         const level = asString('logLevel', value);
         if (!logLevels.includes(level as LogLevel)) fail('logLevel', `"${level}" is not one of ${logLevels.join(', ')}`);
@@ -291,6 +370,11 @@ export function validateConfig(config: NodeConfig): NodeConfig {
       const [b, pb] = ports[j] as readonly [string, number];
       if (pa !== 0 && pa === pb) throw new InvalidArgumentError(`Invalid settings: ${a} and ${b} are both ${pa}; each listener needs its own port`);
     }
+  }
+  if (config.maxHintAgeSeconds !== undefined && config.maxHintAgeSeconds >= config.tombstoneGraceSeconds) {
+    throw new InvalidArgumentError(
+      `Invalid settings: maxHintAgeSeconds (${config.maxHintAgeSeconds}) must be below tombstoneGraceSeconds (${config.tombstoneGraceSeconds}): a hint replayed after the tombstones that superseded it were purged brings deleted data back. Lower maxHintAgeSeconds or raise tombstoneGraceSeconds`,
+    );
   }
   return config;
 }

@@ -11,7 +11,7 @@ import type { Clock, Logger } from '../core/index.ts';
 import { ClosedError, InvalidArgumentError, RealClock, RealFileSystem, createLogger, randomFromOs } from '../core/index.ts';
 import type { Engine } from '../storage/index.ts';
 import type { ClusterView, KvApi } from '../replication/index.ts';
-import { LocalKv, ReplicaStore } from '../replication/index.ts';
+import { LocalKv } from '../replication/index.ts';
 import { minSecretBytes } from '../transport/index.ts';
 import { Settings } from '../api/settings.ts';
 import { RespServer } from '../api/resp/index.ts';
@@ -24,7 +24,7 @@ import { lockDataDir, type DataDirLock } from './lock.ts';
 import { listenOrExplain } from './listen.ts';
 import { infoSections, registerGauges, type NodeMode } from './observability.ts';
 import { SingleNodeCluster } from './single-cluster.ts';
-import { openNodeEngine } from './storage.ts';
+import { createNodeStore, openNodeEngine } from './storage.ts';
 import { TailDiagnostics } from './tail-diag.ts';
 
 /**
@@ -32,7 +32,7 @@ import { TailDiagnostics } from './tail-diag.ts';
  * older than the grace period. Daily: the engine's compaction filter drops
  * most of them in files it rewrites anyway, so the scan (every key read from
  * disk) only catches what compaction has not reached, and a day's delay is
- * small against a 10-day grace period.
+ * small against the default 10-day grace period.
  */
 export const purgeIntervalMs = 24 * 60 * 60_000;
 
@@ -153,7 +153,7 @@ export class RingkvNode {
       cleanups.unshift(async () => diag?.stop());
       const engine = await openNodeEngine(config, { fs: diag === undefined ? fs : diag.wrapFs(fs), clock, log });
       cleanups.unshift(() => engine.close());
-      const store = new ReplicaStore({ engine, clock, nodeId, objectCacheBytes: config.objectCacheMb * 1024 * 1024 });
+      const store = createNodeStore(config, engine, clock, nodeId);
       // Tombstones and expired versions past the grace period are dropped by a periodic pass,
       // so deletes and TTLs give their space back (docs/consistency.md).
       const purging = store.startPurging(purgeIntervalMs, (result, error) => {

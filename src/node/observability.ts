@@ -21,6 +21,7 @@ export function infoSections(
   for (const sample of flattenStats(engine.stats())) storage[sample.labels['stat'] ?? ''] = sample.value;
   const nodes = view.nodes();
   const ring = view.ring();
+  const handoff = runtime?.replication.handoff?.stats();
   return {
     storage,
     cluster: {
@@ -31,6 +32,8 @@ export function infoSections(
       ring_version: ring.version,
       replication_factor: ring.replicationFactor,
       hints_queued: runtime === undefined ? 0 : runtime.hints.destinations().reduce((sum, d) => sum + runtime.hints.backlog(d).hints, 0),
+      hints_expired: handoff?.expired ?? 0,
+      hints_rejected: handoff?.rejected ?? 0,
     },
   };
 }
@@ -54,6 +57,12 @@ export function registerGauges(metrics: NodeMetrics, engine: Engine, view: Clust
   metrics.addGauge('ringkv_handoff_backlog_bytes', 'Bytes of hints queued for a down replica, by destination node.', ['destination'], () =>
     runtime.hints.destinations().map((destination) => ({ labels: { destination }, value: runtime.hints.backlog(destination).bytes })),
   );
+  metrics.addGauge('ringkv_handoff_stat', 'Hinted handoff counters by name (stored, refused, replayed, replayFailures, expired: dropped past the maximum hint age, rejected: refused by their owner).', ['stat'], () => {
+    const stats = runtime.replication.handoff?.stats();
+    if (stats === undefined) return [];
+    const { backlog: _perDestination, ...counters } = stats;
+    return Object.entries(counters).map(([stat, value]) => ({ labels: { stat }, value }));
+  });
   metrics.addGauge('ringkv_gossip_members', 'Members known through gossip, by status.', ['status'], () => {
     const counts: Record<string, number> = { joining: 0, normal: 0, leaving: 0, left: 0 };
     for (const m of runtime.membership.members()) counts[m.status] = (counts[m.status] ?? 0) + 1;

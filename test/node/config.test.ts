@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import * as nodePath from 'node:path';
 import { CorruptionError, InvalidArgumentError, MemoryFileSystem, SeededRandom, fromUtf8, utf8 } from '../../src/core/index.ts';
-import { applyConfig, configFromEnv, defaultConfig, parseConfigFile, validateConfig } from '../../src/node/config.ts';
+import { applyConfig, configFromEnv, defaultConfig, maxHintAgeMsOf, parseConfigFile, tombstoneGraceMsOf, validateConfig } from '../../src/node/config.ts';
+import { configFromArgs, startSpec } from '../../src/cli/start.ts';
+import { parseCommand } from '../../src/cli/args.ts';
 import { loadIdentity } from '../../src/node/identity.ts';
 import { lockDataDir } from '../../src/node/lock.ts';
 import { tempDir } from './process-helpers.ts';
@@ -54,6 +56,66 @@ describe('node config', () => {
   test('two listeners on one port are refused; port 0 (any free port) may repeat', () => {
     assert.throws(() => validateConfig(applyConfig(defaultConfig(), { respPort: 8000, httpPort: 8000 }, 't')), /respPort and httpPort are both 8000/);
     validateConfig(applyConfig(defaultConfig(), { respPort: 0, httpPort: 0, clusterPort: 0 }, 't'));
+  });
+
+  test('N per namespace comes from a file object or from --namespace-n, comma-separated or repeated', () => {
+    assert.deepEqual({ ...defaultConfig().namespaceReplication }, {});
+    const fromFile = applyConfig(defaultConfig(), parseConfigFile('{"namespaceReplication": {"session": 2, "audit": 5}}', 'n.json'), 'file');
+    assert.deepEqual({ ...fromFile.namespaceReplication }, { session: 2, audit: 5 });
+    const fromFlags = configFromArgs(parseCommand(startSpec, ['--namespace-n', 'session=2,cache=1', '--namespace-n', 'audit=5', '-n', '4']), {});
+    assert.deepEqual({ ...fromFlags.namespaceReplication }, { session: 2, cache: 1, audit: 5 });
+    assert.equal(fromFlags.replicationFactor, 4);
+    // Flags replace the file's map as a whole, as for seeds and users.
+    const both = applyConfig(fromFile, { namespaceReplication: ['cache=1'] }, 'flags');
+    assert.deepEqual({ ...both.namespaceReplication }, { cache: 1 });
+  });
+
+  test('namespace names and N are checked, naming the namespace and what is accepted', () => {
+    const cases: Array<[unknown, RegExp]> = [
+      ['session=0', /namespaceReplication\.session: expected a whole number from 1 to 16, got "0"/],
+      ['session=17', /namespaceReplication\.session: expected a whole number from 1 to 16, got "17"/],
+      ['session=two', /namespaceReplication\.session: expected a whole number from 1 to 16, got "two"/],
+      ['session', /"session" is not namespace=N \(for example session=2\)/],
+      ['=2', /"=2" is not namespace=N/],
+      ['a:b=2', /namespace "a:b" must be 1 to 64 printable ASCII characters other than ':', ',', '='/],
+      [{ 'has space': 2 }, /namespace "has space" must be/],
+      [{ séance: 2 }, /namespace "séance" must be/],
+      [{ session: 2.5 }, /namespaceReplication\.session: expected a whole number from 1 to 16, got 2.5/],
+      [['session=2', 'session=3'], /namespace "session" is given twice/],
+      [7, /namespaceReplication: expected namespace=N entries or an object such as \{"session": 2\}, got 7/],
+    ];
+    for (const [value, pattern] of cases) {
+      assert.throws(
+        () => applyConfig(defaultConfig(), { namespaceReplication: value }, 'test'),
+        (e: unknown) => e instanceof InvalidArgumentError && pattern.test(e.message),
+        JSON.stringify(value),
+      );
+    }
+  });
+
+  test('the tombstone grace period is whole seconds, small values allowed, zero and negatives refused', () => {
+    assert.equal(defaultConfig().tombstoneGraceSeconds, 10 * 24 * 60 * 60);
+    assert.equal(tombstoneGraceMsOf(defaultConfig()), 10 * 24 * 60 * 60 * 1000);
+    const short = configFromArgs(parseCommand(startSpec, ['--tombstone-grace-seconds', '5']), {});
+    assert.equal(tombstoneGraceMsOf(short), 5000);
+    assert.equal(maxHintAgeMsOf(short), 2500, 'the hint age limit follows the grace period by default');
+    for (const bad of ['0', '-1', '1.5', 'ten']) {
+      assert.throws(() => applyConfig(defaultConfig(), { tombstoneGraceSeconds: bad }, 'test'), new RegExp(`tombstoneGraceSeconds: expected a whole number from 1 to \\d+, got "${bad}"`));
+    }
+  });
+
+  test('the maximum hint age must stay below the tombstone grace period', () => {
+    assert.equal(maxHintAgeMsOf(defaultConfig()), 5 * 24 * 60 * 60 * 1000);
+    const ok = validateConfig(applyConfig(defaultConfig(), { tombstoneGraceSeconds: 100, maxHintAgeSeconds: '99' }, 't'));
+    assert.equal(maxHintAgeMsOf(ok), 99_000);
+    for (const age of [100, 101]) {
+      assert.throws(
+        () => validateConfig(applyConfig(defaultConfig(), { tombstoneGraceSeconds: 100, maxHintAgeSeconds: age }, 't')),
+        (e: unknown) => e instanceof InvalidArgumentError && new RegExp(`maxHintAgeSeconds \\(${age}\\) must be below tombstoneGraceSeconds \\(100\\)`).test(e.message),
+      );
+    }
+    assert.throws(() => configFromArgs(parseCommand(startSpec, ['--tombstone-grace-seconds', '60', '--max-hint-age-seconds', '60']), {}), /must be below tombstoneGraceSeconds/);
+    assert.throws(() => applyConfig(defaultConfig(), { maxHintAgeSeconds: 0 }, 't'), /maxHintAgeSeconds: expected a whole number from 1/);
   });
 
   test('a config file must be a JSON object', () => {
