@@ -33,6 +33,8 @@ export interface OpRecord {
    * know — so any value of a write that started before it ended.
    */
   readonly blanket?: boolean;
+  /** touch with a context: the values of the read whose context it carries (it rewrites those it finds). */
+  readonly rewrites?: readonly string[];
   readonly level: Consistency;
   readonly strict: boolean;
   readonly startMs: number;
@@ -53,13 +55,23 @@ export function levelCount(level: Consistency, n: number): number {
 }
 
 /**
+ * How long after it started an unacknowledged operation may still be decided
+ * by its coordinating replica: the entry node forwards it at once, to at most
+ * three home replicas in turn (each hop within the simulated network's 100 ms
+ * latency cap, duplicates included), and the replica decides as the request
+ * arrives. Everything later only carries the decided object (fan-out, hints,
+ * read repair), so it cannot have seen a write that started after this.
+ */
+export const unackedDecisionWindowMs = 1000;
+
+/**
  * Whether an operation without a context could have seen `write`: it had not
- * finished when the write started. An operation without an acknowledgement
- * may still run on its coordinator after the client gave up, so only an
- * acknowledged one has a known end.
+ * been decided when the write started. An acknowledged one was decided by its
+ * end; one without an acknowledgement may still run on its coordinator after
+ * the client gave up, for up to unackedDecisionWindowMs after it started.
  */
 function mayHaveSeen(op: OpRecord, write: OpRecord): boolean {
-  return op.status !== 'ok' || op.endMs >= write.startMs;
+  return op.status === 'ok' ? op.endMs >= write.startMs : op.startMs + unackedDecisionWindowMs >= write.startMs;
 }
 
 export class History {
@@ -118,6 +130,33 @@ export class History {
       if (this.supersededBy(op, Infinity) !== undefined) continue;
       const how = op.blanket ? 'a write without context' : op.supersedes.length === 0 ? 'a blind write' : `a write superseding [${op.supersedes.join(', ')}]`;
       return `invariant ${op.supersedes.length === 0 ? 2 : 1} (no acknowledged write lost): put #${op.id} of ${key}=${value} (${how}, w=${op.level}${op.strict ? ' strict' : ' sloppy'}, acknowledged at ${op.endMs} ms) is missing from the converged state [${finalValues.join(', ')}] and no write superseded it`;
+    }
+    return undefined;
+  }
+
+  /**
+   * Superseded values stay gone: a value that an acknowledged put or delete
+   * carrying a read's context superseded is not in the converged state (a
+   * stale replica, hint or repair must not bring it back) — unless a touch
+   * may have rewritten it: a touch writes the values it covers again as new
+   * versions, which a write concurrent with it does not supersede.
+   */
+  checkNoResurrection(key: string, finalValues: readonly string[]): string | undefined {
+    const touches = this.ops.filter((op) => op.key === key && op.kind === 'touch');
+    const writeOf = new Map(this.ops.filter((op) => op.key === key && op.kind === 'put').map((op) => [op.value as string, op]));
+    const rewritten = (value: string): boolean =>
+      touches.some((t) => {
+        if (t.rewrites !== undefined) return t.rewrites.includes(value);
+        // Without a context a touch rewrites whatever its coordinating replica held when it ran.
+        const write = writeOf.get(value);
+        return write !== undefined && mayHaveSeen(t, write);
+      });
+    for (const op of this.ops) {
+      if (op.key !== key || op.status !== 'ok' || (op.kind !== 'put' && op.kind !== 'delete') || op.blanket === true) continue;
+      const back = op.supersedes.find((value) => finalValues.includes(value) && !rewritten(value));
+      if (back !== undefined) {
+        return `resurrection: ${key} holds ${back} in its converged state [${finalValues.join(', ')}], though ${op.kind} #${op.id} (acknowledged at ${op.endMs} ms) carried a context that superseded it`;
+      }
     }
     return undefined;
   }

@@ -178,7 +178,8 @@ export async function runReplication(options: RunOptions): Promise<RunResult> {
         const context = blanket ? undefined : withContext && seen !== undefined ? seen.context : encodeContext([]);
         const supersedes = withContext && seen !== undefined ? seen.values : [];
         const op = history.add({ ...base, kind: 'put', key, value, supersedes, blanket });
-        await perform(op, () => kv().put(utf8(key), utf8(value), { w: level, strict, ...(context === undefined ? {} : { context }), timeoutMs: coordinatorTimeoutMs }), () => {});
+        // Without a context the put overwrites, as RESP SET does (a put with neither would be blind: it supersedes nothing).
+        await perform(op, () => kv().put(utf8(key), utf8(value), { w: level, strict, ...(context === undefined ? { overwrite: true } : { context }), timeoutMs: coordinatorTimeoutMs }), () => {});
       } else if (kind === 'delete') {
         const context = blanket ? undefined : (seen as { values: string[]; context: Uint8Array }).context;
         const op = history.add({ ...base, kind: 'delete', key, supersedes: blanket ? [] : (seen as { values: string[] }).values, blanket });
@@ -186,7 +187,7 @@ export async function runReplication(options: RunOptions): Promise<RunResult> {
       } else {
         // Half the touches carry the context of the client's last read, as RESP EXPIRE does.
         const context = seen !== undefined && rng.float() < 0.5 ? seen.context : undefined;
-        const op = history.add({ ...base, kind: 'touch', key, supersedes: [] });
+        const op = history.add({ ...base, kind: 'touch', key, supersedes: [], ...(context === undefined ? {} : { rewrites: (seen as { values: string[] }).values }) });
         await perform(op, () => kv().touch(utf8(key), null, { w: level, strict, ...(context === undefined ? {} : { context }), timeoutMs: coordinatorTimeoutMs }), () => {});
       }
     }
@@ -320,7 +321,8 @@ export async function runReplication(options: RunOptions): Promise<RunResult> {
   const quorumReads = history.checkQuorumReads(n);
   if (quorumReads !== undefined) return fail(quorumReads, /of (\S+) at r=/.exec(quorumReads)?.[1]);
   for (const key of [...registerKeys, sloppyKey]) {
-    const problem = history.checkFinalValues(key, valuesOf(final.get(key) as GetResult));
+    const values = valuesOf(final.get(key) as GetResult);
+    const problem = history.checkFinalValues(key, values) ?? history.checkNoResurrection(key, values);
     if (problem !== undefined) return fail(problem, key);
   }
   // Invariant 4.
