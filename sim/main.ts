@@ -66,6 +66,11 @@ async function main(): Promise<void> {
     if (token.kind === 'option' && !known.has(token.name)) extra[token.name] = token.value ?? 'true';
   }
 
+  // The scenario's own flags change the run, so the replay command carries them.
+  const replayFlags = Object.entries(extra)
+    .map(([key, value]) => ` --${key}=${value}`)
+    .join('');
+
   const started = performance.now();
   let failures = 0;
   let faultsInjected = 0;
@@ -82,7 +87,7 @@ async function main(): Promise<void> {
       failedSeeds.push(seed);
       process.stderr.write(
         `FAIL ${name} seed ${seed}: ${result.failure ?? 'no reason given'}\n` +
-          `  replay: npm run sim -- --scenario ${name} --nodes ${nodes} --seed ${seed}\n`,
+          `  replay: npm run sim -- --scenario ${name} --nodes ${nodes} --seed ${seed}${replayFlags}\n`,
       );
     } else if (values.verbose) {
       process.stderr.write(`ok   ${name} seed ${seed} faults=${result.faultsInjected} trace=${result.traceHash ?? '-'}\n`);

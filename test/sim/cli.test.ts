@@ -24,10 +24,11 @@ test('sim CLI: --json prints one summary object with runs, failures and faultsIn
 });
 
 test('sim CLI: a failing seed is printed with its replay command and exits 1', () => {
-  const { status, stderr } = sim('--scenario', 'membership', '--nodes', '2', '--seed', '77');
+  const { status, stderr } = sim('--scenario', 'membership', '--nodes', '2', '--seed', '77', '--window=1500');
   assert.equal(status, 1);
   assert.match(stderr, /FAIL membership seed 77: .*at least 3 nodes/);
-  assert.match(stderr, /replay: npm run sim -- --scenario membership --nodes 2 --seed 77/);
+  // The scenario's own flags are part of the run, so the replay carries them.
+  assert.match(stderr, /replay: npm run sim -- --scenario membership --nodes 2 --seed 77 --window=1500\n/);
 });
 
 test('sim CLI: an unknown scenario or a bad number is a usage error', () => {
