@@ -8,7 +8,7 @@
 import type { Clock, FileSystem, Logger, NodeId, Random } from '../core/index.ts';
 import { MessageRouter, UnavailableError, joinPath } from '../core/index.ts';
 import type { ClusterKvParts, ClusterReplication, ClusterView, CoordinatorProbe, NodeInfo, ReplicaInfo, ReplicaStore, RingInfo } from '../replication/index.ts';
-import { HintStore, MembershipLiveness, NamespaceReplication, RingPlacement, createClusterKv, type RingView } from '../replication/index.ts';
+import { HintStore, MembershipLiveness, NamespaceReplication, RingPlacement, createClusterKv, replicasForN, type RingView } from '../replication/index.ts';
 import { Membership, RingClaimant, type MemberView } from '../membership/index.ts';
 import type { Ring } from '../ring/index.ts';
 import { TcpTransport } from '../transport/index.ts';
@@ -32,6 +32,8 @@ export class GossipClusterView implements ClusterView {
     private readonly membership: Membership,
     private readonly claimant: RingClaimant,
     private readonly replicationFactor: number,
+    /** N per namespace, as the coordinator applies it (replicationOptions); absent: the ring's N for every key. */
+    private readonly replication?: NamespaceReplication,
   ) {
     this.localId = membership.localId;
   }
@@ -80,10 +82,12 @@ export class GossipClusterView implements ClusterView {
     if (ring === undefined) throw noRing();
     const partition = ring.partitionOf(key);
     const isUp = (node: NodeId): boolean => node === this.localId || this.membership.isUp(node);
+    const ringList = ring.preferenceList(partition);
+    const list = this.replication === undefined ? ringList : replicasForN(ringList, this.replication.nFor(key));
     return {
       partition,
-      replicas: [...ring.preferenceList(partition).home],
-      sloppy: ring.sloppyReplicas(partition, isUp).map((r) => r.node),
+      replicas: [...list.home],
+      sloppy: ring.sloppyReplicas(partition, isUp, list).map((r) => r.node),
     };
   }
 }
@@ -182,6 +186,8 @@ export async function startCluster(options: ClusterStartOptions): Promise<Cluste
     });
     router.register('gossip', membership);
     const claimant = new RingClaimant({ membership, clock: env.clock, log: env.log, ring: { replication: { n: config.replicationFactor } } });
+    // One instance for the coordinator and the replicas view, so both place a key alike.
+    const replicationSettings = replicationOptions(config, options.probe);
     const replication = createClusterKv({
       env: { clock: env.clock, random: env.random.fork('replication'), log: env.log },
       localId: nodeId,
@@ -191,7 +197,7 @@ export async function startCluster(options: ClusterStartOptions): Promise<Cluste
       liveness: new MembershipLiveness(membership),
       store: options.store,
       hints,
-      options: replicationOptions(config, options.probe),
+      options: replicationSettings,
     });
     // A node serves as soon as the ring includes it; there is no data streaming for joins yet,
     // so 'normal' is reached without a transfer (documented in src/node/README.md).
@@ -210,7 +216,7 @@ export async function startCluster(options: ClusterStartOptions): Promise<Cluste
       membership,
       claimant,
       replication,
-      view: new GossipClusterView(membership, claimant, config.replicationFactor),
+      view: new GossipClusterView(membership, claimant, config.replicationFactor, replicationSettings.replication),
       ready: () => ringHolds(claimant.ring(), nodeId),
       async stop() {
         unsubscribe();

@@ -198,10 +198,11 @@ export class Ring {
    * The replicas a sloppy quorum writes to now: each home replica that is up,
    * and for each one that is down the next unused fallback that is up,
    * preferring one in the same data center. Fewer than the home count when
-   * too few nodes are up. Order follows the home list.
+   * too few nodes are up. Order follows the home list. `list`: the
+   * partition's list cut to another N (a namespace's), default the ring's.
    */
-  sloppyReplicas(partition: number, isUp: (node: NodeId) => boolean): SloppyReplica[] {
-    const { home, fallbacks } = this.preferenceList(partition);
+  sloppyReplicas(partition: number, isUp: (node: NodeId) => boolean, list: PreferenceList = this.preferenceList(partition)): SloppyReplica[] {
+    const { home, fallbacks } = list;
     const out: SloppyReplica[] = [];
     const used = new Set<NodeId>();
     for (const node of home) {

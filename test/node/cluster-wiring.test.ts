@@ -59,5 +59,11 @@ test('a started cluster node gives each namespace its N and enforces the configu
     assert.equal(coordinator.replicas(utf8('other:k')).home.length, 2);
     assert.equal(coordinator.replicas(utf8('one:k')).home.length, 1);
     assert.equal(handoff?.maxHintAgeMs, 1_800_000);
+    // The replicas view (HTTP /v1/replicas, RESP RINGKV.REPLICAS) places keys as the coordinator does.
+    for (const key of ['one:k', 'other:k']) {
+      const shown = runtime.view.replicasOf(utf8(key));
+      assert.deepEqual(shown.replicas, [...coordinator.replicas(utf8(key)).home], key);
+      assert.deepEqual(shown.sloppy, shown.replicas, `${key}: every replica is up`);
+    }
   }
 });
