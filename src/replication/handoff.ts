@@ -60,6 +60,13 @@ export const defaultHintReplayRatePerSec = 500;
 export const defaultHintReplayIntervalMs = 1000;
 /** Hints read from the queue per batch. */
 export const hintReplayBatchHints = 64;
+/**
+ * How often the queues of destinations that are down are cleared of hints
+ * past the maximum age. Without it a node down longer than that age keeps a
+ * backlog full of hints that will only be dropped on its return, and the
+ * backlog limit refuses the newer hints that would still be replayed.
+ */
+export const hintExpirySweepIntervalMs = 60_000;
 /** Time a replayed hint may take to be acknowledged. */
 export const defaultHintApplyTimeoutMs = 2000;
 
@@ -131,6 +138,8 @@ export class HintedHandoff {
   private tokensAtMs: number;
   private timer: Timer | undefined;
   private unsubscribe: (() => void) | undefined;
+  /** When the queues of down destinations were last cleared of expired hints (hintExpirySweepIntervalMs). */
+  private lastExpirySweepMs = -Infinity;
   private closed = false;
   private readonly counters = { stored: 0, refused: 0, replayed: 0, replayFailures: 0, expired: 0, rejected: 0 };
 
@@ -238,9 +247,47 @@ export class HintedHandoff {
   private schedule(): void {
     if (this.closed) return;
     this.timer = this.deps.clock.setTimer(this.intervalMs, () => {
-      for (const node of this.deps.queue.destinations()) void this.kick(node);
+      const sweep = this.deps.clock.nowMs() - this.lastExpirySweepMs >= hintExpirySweepIntervalMs;
+      if (sweep) this.lastExpirySweepMs = this.deps.clock.nowMs();
+      for (const node of this.deps.queue.destinations()) {
+        if (this.deps.liveness.isUp(node)) void this.kick(node);
+        else if (sweep) void this.expireWhileDown(node);
+      }
       this.schedule();
     });
+  }
+
+  /**
+   * Drops the expired hints at the head of a down destination's queue (the
+   * oldest: the queue is in write order), as replay would on its return.
+   * Shares the destination's slot in `replaying`, so it never runs beside a replay.
+   */
+  expireWhileDown(target: NodeId): Promise<void> {
+    const running = this.replaying.get(target);
+    if (running !== undefined) return running;
+    if (this.closed || this.deps.queue.backlog(target).hints === 0) return Promise.resolve();
+    const run = (async () => {
+      for (;;) {
+        const batch = await this.deps.queue.peek(target, hintReplayBatchHints);
+        let droppedUpTo: number | undefined;
+        let expired = 0;
+        for (const hint of batch) {
+          const verdict = this.judge(target, hint);
+          if (verdict === 'send') break;
+          if (verdict === 'expired') expired++;
+          droppedUpTo = hint.seq;
+        }
+        if (droppedUpTo === undefined || this.closed) return;
+        await this.deps.queue.acknowledge(target, droppedUpTo);
+        this.counters.expired += expired;
+        if (expired > 0) this.deps.log.warn('hints older than the maximum hint age dropped while their owner is down', { target, hints: expired, maxHintAgeMs: this.maxHintAgeMs });
+        if (droppedUpTo !== batch[batch.length - 1]?.seq) return;
+      }
+    })()
+      .catch((error: unknown) => this.deps.log.warn('dropping expired hints failed', { target, error }))
+      .finally(() => this.replaying.delete(target));
+    this.replaying.set(target, run);
+    return run;
   }
 
   private async replay(target: NodeId): Promise<void> {

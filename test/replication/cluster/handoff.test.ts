@@ -99,6 +99,31 @@ test('a hint older than the maximum hint age is dropped unsent; younger ones are
   assert.equal(warnings[0]?.fields['hints'], 2);
 });
 
+test('while the owner is down, expired hints are dropped from the head of its queue once a minute, freeing the backlog', async () => {
+  const transport = fakeTransport(() => undefined);
+  const { clock, log, queue, liveness, handoff, hint } = await setup(transport, { maxHintAgeMs: hourMs });
+  liveness.set(owner, false);
+  await hint('old-1');
+  await hint('old-2');
+  await clock.advance(hourMs + 1);
+  await hint('young');
+  handoff.start();
+  // The first tick sweeps; nothing is sent to a down owner.
+  await clock.advance(1000);
+  await clock.advance(10);
+  assert.equal(queue.backlog(owner).hints, 1);
+  assert.equal(handoff.stats().expired, 2);
+  assert.deepEqual(transport.sent, []);
+  assert.equal(log.records.filter((r) => r.level === 'warn' && r.message.includes('while their owner is down')).length, 1);
+  // An hour later 'young' is old too: the sweeps (one a minute) have dropped it.
+  await clock.advance(hourMs);
+  await clock.advance(10);
+  assert.equal(queue.backlog(owner).hints, 0);
+  assert.equal(handoff.stats().expired, 3);
+  assert.deepEqual(transport.sent, []);
+  await handoff.stop();
+});
+
 test('without the age limit a hint from before a delete brings the value back once the tombstone is purged', async () => {
   // The scenario the limit exists for, end to end on the owner's replica store.
   const run = async (maxHintAgeMs: (store: ReplicaStore) => number): Promise<boolean> => {
