@@ -70,7 +70,7 @@ export interface NodeConfig {
    */
   tombstoneGraceSeconds: number;
   /**
-   * Hints whose newest version is older than this many seconds are dropped
+   * Hints whose oldest value is older than this many seconds are dropped
    * instead of replayed; undefined: half of `tombstoneGraceSeconds`. Must
    * be below the grace period (see maxHintAgeMsOf).
    */

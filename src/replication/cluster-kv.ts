@@ -13,7 +13,7 @@ import type { ScanPosition } from './keyspace.ts';
 import { HintedHandoff, type HandoffOptions, type HintQueue } from './handoff.ts';
 import { storageKey, validateKey, validateValue } from './keys.ts';
 import { contextFromClient, toGetResult, validateExpiry } from './local-kv.ts';
-import { decodeObject, decodeSupersededBase, encodeContext, encodeObject, isLive, mergeObjects, sameObject, type StoredObject } from './object.ts';
+import { decodeObject, encodeContext, encodeObject, isLive, mergeObjects, sameObject, type StoredObject } from './object.ts';
 import type { NodeLiveness, Placement } from './placement.ts';
 import type { ReplicaStore, StoreWriteOutcome } from './replica-store.ts';
 
@@ -324,10 +324,16 @@ export interface ClusterReplication {
   stop(): Promise<void>;
 }
 
-/** The newest version's time in an encoded object (a hint's age is measured from it), read without building the versions. */
-export function newestVersionMs(object: Uint8Array): number | undefined {
-  const { newestTimestampMs } = decodeSupersededBase(object);
-  return newestTimestampMs === -Infinity ? undefined : newestTimestampMs;
+/**
+ * The oldest value or counter version's time in an encoded object (a hint's
+ * age is measured from it), undefined when it holds only tombstones. A
+ * tombstone that superseded that version is younger than it, so while this
+ * age is below the grace period every such tombstone is still kept.
+ */
+export function oldestValueMs(object: Uint8Array): number | undefined {
+  let oldest: number | undefined;
+  for (const v of decodeObject(object).versions) if (v.kind !== 'tombstone' && (oldest === undefined || v.timestampMs < oldest)) oldest = v.timestampMs;
+  return oldest;
 }
 
 /**
@@ -356,7 +362,7 @@ export function createClusterKv(parts: ClusterKvParts): ClusterReplication {
     parts.hints === undefined
       ? undefined
       : new HintedHandoff(
-          { localId: parts.localId, clock: parts.env.clock, transport: parts.transport, liveness: parts.liveness, queue: parts.hints, log, newestVersionMs },
+          { localId: parts.localId, clock: parts.env.clock, transport: parts.transport, liveness: parts.liveness, queue: parts.hints, log, oldestValueMs },
           { ...parts.options, maxHintAgeMs: maxHintAgeFor(parts.store, parts.options) },
         );
   const coordinator = new Coordinator<StoredObject>(

@@ -589,7 +589,8 @@ export class Coordinator<O> implements MessageHandler, CopyHost<O> {
 
   /** `coordinate` for writes that wait for the backend (its lock, a read) and for every other kind. */
   private async coordinateLater(request: ClientWrite, list: PreferenceList): Promise<CoordinatedWrite<O>> {
-    const startedMs = this.probe === undefined ? 0 : this.deps.clock.nowMs();
+    const startedAtMs = this.deps.clock.nowMs();
+    const startedMs = this.probe === undefined ? 0 : startedAtMs;
     const { key } = request;
     const rule = this.rule(request.w ?? this.defaultW, list.home, request.dc ?? this.localDc);
     const backend = this.deps.backend;
@@ -621,8 +622,13 @@ export class Coordinator<O> implements MessageHandler, CopyHost<O> {
           // ones that would supersede them. Still behind after that (the
           // client read at one, or from stand-ins): the ReplicaBehindError stands.
           this.counters.touchCatchUps++;
-          const fetched = await this.read(key, { r: 'quorum', ...(request.timeoutMs === undefined ? {} : { timeoutMs: request.timeoutMs }) });
+          // One time budget for the read and the write after it, so a forwarder's deadline still holds.
+          const budgetMs = request.timeoutMs ?? this.timeoutMs;
+          const fetched = await this.read(key, { r: 'quorum', timeoutMs: budgetMs });
           if (fetched !== undefined) await backend.apply(key, fetched);
+          const leftMs = budgetMs - (this.deps.clock.nowMs() - startedAtMs);
+          if (leftMs <= 0) throw new TimeoutError(`Cannot touch ${describeKey(key)}: fetching the versions its context names took the whole ${budgetMs} ms`);
+          request = { ...request, timeoutMs: leftMs };
           written = await backend.coordinateTouch(key, request.expiresAtMs ?? null, request.context ?? null);
         }
         if (written === undefined) return { object: undefined, context: null, count: null, touched: false };

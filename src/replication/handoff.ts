@@ -81,7 +81,7 @@ export const defaultHintSyncLingerMs = 10;
 /**
  * Half the default tombstone grace period. A hint is safe to replay while
  * every tombstone that could supersede it is still kept (each is younger
- * than the hint's newest version); the other half covers clock skew between
+ * than the hint's oldest value); the other half covers clock skew between
  * nodes and a replay's own delay. createClusterKv derives it from the
  * store's actual grace period instead when none is given.
  */
@@ -94,7 +94,8 @@ export interface HandoffOptions {
   hintReplayIntervalMs?: number;
   hintApplyTimeoutMs?: number;
   /**
-   * Hints whose newest version is older than this are dropped unreplayed
+   * Hints whose oldest value or counter version is older than this are
+   * dropped unreplayed (hints of tombstones alone are always replayed)
    * (see defaultMaxHintAgeMs); it must be below the replica store's
    * tombstone grace period, which createClusterKv checks.
    */
@@ -103,12 +104,14 @@ export interface HandoffOptions {
 
 /**
  * True for an error that says the owner will never take this hint as it is
- * (bad bytes, an argument it refuses), as opposed to not taking it now.
- * A closed list: an error not on it keeps the hint, since dropping one
- * loses a write for good while retrying only waits.
+ * (an argument it refuses, a merge past its limits), as opposed to not
+ * taking it now. A closed list: an error not on it keeps the hint, since
+ * dropping one loses a write for good while retrying only waits. Not
+ * CorruptionError: from the owner it may concern the owner's own stored
+ * copy; a hint whose own bytes are bad is caught here, before sending.
  */
 export function refusesHint(error: unknown): boolean {
-  return error instanceof InvalidArgumentError || error instanceof ConflictError || error instanceof CorruptionError;
+  return error instanceof InvalidArgumentError || error instanceof ConflictError;
 }
 
 export interface HandoffStats {
@@ -134,6 +137,8 @@ export class HintedHandoff {
   /** The current linger window: lazy hints appended before it ends share one sync. */
   private linger: Promise<void> | undefined;
   private readonly replaying = new Map<NodeId, Promise<void>>();
+  /** Sweeps of expired hints while a destination is down (expireWhileDown). */
+  private readonly sweeping = new Map<NodeId, Promise<void>>();
   private tokens: number;
   private tokensAtMs: number;
   private timer: Timer | undefined;
@@ -152,11 +157,13 @@ export class HintedHandoff {
       queue: HintQueue;
       log: Logger;
       /**
-       * The wall-clock time (ms) of the newest version in an encoded object,
-       * or undefined when it holds none; throws CorruptionError for bad bytes.
-       * A hint's age is measured from it (hints record no time of their own).
+       * The wall-clock time (ms) of the oldest value or counter version in
+       * an encoded object, or undefined when it holds only tombstones;
+       * throws CorruptionError for bad bytes. A hint's age is measured from
+       * it (hints record no time of their own): the oldest value is the one a
+       * purged tombstone could no longer stop.
        */
-      newestVersionMs: (object: Uint8Array) => number | undefined;
+      oldestValueMs: (object: Uint8Array) => number | undefined;
     },
     options: HandoffOptions = {},
   ) {
@@ -182,7 +189,7 @@ export class HintedHandoff {
     this.closed = true;
     this.timer?.cancel();
     this.unsubscribe?.();
-    await Promise.allSettled([...this.replaying.values()]);
+    await Promise.allSettled([...this.replaying.values(), ...this.sweeping.values()]);
   }
 
   /**
@@ -229,6 +236,9 @@ export class HintedHandoff {
 
   /** Replays `target`'s hints now if it is up (one replay per destination at a time). */
   kick(target: NodeId): Promise<void> {
+    // A sweep of expired hints finishes first; the replay starts right after it, not a tick later.
+    const sweeping = this.sweeping.get(target);
+    if (sweeping !== undefined) return sweeping.then(() => this.kick(target));
     const running = this.replaying.get(target);
     if (running !== undefined) return running;
     if (this.closed || target === this.deps.localId || !this.deps.liveness.isUp(target)) return Promise.resolve();
@@ -260,10 +270,11 @@ export class HintedHandoff {
   /**
    * Drops the expired hints at the head of a down destination's queue (the
    * oldest: the queue is in write order), as replay would on its return.
-   * Shares the destination's slot in `replaying`, so it never runs beside a replay.
+   * Never beside a replay of the same destination: both acknowledge from the
+   * head of its queue.
    */
   expireWhileDown(target: NodeId): Promise<void> {
-    const running = this.replaying.get(target);
+    const running = this.sweeping.get(target) ?? this.replaying.get(target);
     if (running !== undefined) return running;
     if (this.closed || this.deps.queue.backlog(target).hints === 0) return Promise.resolve();
     const run = (async () => {
@@ -285,15 +296,19 @@ export class HintedHandoff {
       }
     })()
       .catch((error: unknown) => this.deps.log.warn('dropping expired hints failed', { target, error }))
-      .finally(() => this.replaying.delete(target));
-    this.replaying.set(target, run);
+      .finally(() => this.sweeping.delete(target));
+    this.sweeping.set(target, run);
     return run;
   }
 
   private async replay(target: NodeId): Promise<void> {
+    let headSeq: number | undefined;
     while (!this.closed && this.deps.liveness.isUp(target)) {
       const batch = await this.deps.queue.peek(target, hintReplayBatchHints);
       if (batch.length === 0) return;
+      // A batch that did not move the queue's head would be sent again at once: wait for the next tick instead.
+      if (batch[0]?.seq === headSeq) return;
+      headSeq = batch[0]?.seq;
       if (!(await this.replayBatch(target, batch))) return;
     }
   }
@@ -355,17 +370,18 @@ export class HintedHandoff {
    * unreadable (the owner would refuse its bytes just the same).
    */
   private judge(target: NodeId, hint: QueuedHint): 'send' | 'expired' | 'rejected' {
-    let newestMs: number | undefined;
+    let oldestMs: number | undefined;
     try {
-      newestMs = this.deps.newestVersionMs(hint.object);
+      oldestMs = this.deps.oldestValueMs(hint.object);
     } catch (error) {
-      if (!refusesHint(error)) throw error;
+      if (!(error instanceof CorruptionError)) throw error;
       this.counters.rejected++;
       this.deps.log.warn('hint dropped: its object does not decode', { target, key: describeKey(hint.key), error });
       return 'rejected';
     }
-    // An object without versions cannot bring anything back: age does not matter.
-    if (newestMs === undefined || this.deps.clock.wallMs() - newestMs <= this.maxHintAgeMs) return 'send';
+    // Tombstones alone cannot bring anything back, and a delete the owner
+    // misses is what would: they are replayed however old.
+    if (oldestMs === undefined || this.deps.clock.wallMs() - oldestMs <= this.maxHintAgeMs) return 'send';
     return 'expired';
   }
 

@@ -145,7 +145,9 @@ export class Peer {
     if (address === this.addressValue) return;
     this.addressValue = address;
     // A fresh address deserves a fresh attempt, not the old address's backoff.
-    this.detach(new UnavailableError(`Node ${this.id} moved to ${address} before it replied`, { answered: 0, required: 1 }), 'idle');
+    // Requests already written on an open connection may have been carried out.
+    const sent = this.state === 'open';
+    this.detach(new UnavailableError(`Node ${this.id} moved to ${address} before it replied`, { answered: 0, required: 1, maybeApplied: sent }), 'idle');
     this.failures = 0;
   }
 

@@ -282,6 +282,24 @@ test('tcp: an address that now belongs to another node is not used for the old o
   }
 });
 
+test('tcp: a request sent before the peer moved to a new address fails as one that may have been applied', async () => {
+  const a = await startTransport({ nodeId: 'a' });
+  const b = await startTransport({ nodeId: 'b' });
+  try {
+    link(a, b);
+    b.setHandler({ onMessage() {}, onRequest: () => new Promise<WireMessage>(() => {}) });
+    const inFlight = a.request('b', { type: 'test.slow' }, 5_000);
+    await waitUntil(() => b.stats().requestsReceived >= 1, 2_000);
+    a.setAddress('b', '127.0.0.1:1');
+    const moved = await rejectionOf(inFlight);
+    assert.ok(moved instanceof UnavailableError);
+    assert.match(moved.message, /moved to 127\.0\.0\.1:1 before it replied/);
+    assert.equal(moved.maybeApplied, true);
+  } finally {
+    await closeAll(a, b);
+  }
+});
+
 test('tcp: after the peer restarts on the same port, the transport reconnects', async () => {
   const a = await startTransport({ nodeId: 'a', limits: { baseBackoffMs: 20, maxBackoffMs: 200 } });
   let b = await startTransport({ nodeId: 'b' });
@@ -297,6 +315,8 @@ test('tcp: after the peer restarts on the same port, the transport reconnects', 
     const lost = await rejectionOf(inFlight);
     assert.ok(lost instanceof UnavailableError);
     assert.match(lost.message, /closed before it replied/);
+    // It reached the peer, so it may have been carried out: a caller must not resend a non-idempotent write elsewhere.
+    assert.equal(lost.maybeApplied, true);
 
     b = await startTransport({ nodeId: 'b', port });
     b.setHandler(echo);
