@@ -24,6 +24,11 @@ function positiveInt(raw: string | undefined, name: string, fallback: number): n
   return value;
 }
 
+/** `word` as a POSIX shell reads it back: quoted unless it is plainly safe. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+}
+
 async function loadScenario(name: string): Promise<Scenario> {
   if (!scenarioNamePattern.test(name)) fail(`--scenario must be a name such as "membership", got "${name}"`);
   let module: { scenario?: Scenario };
@@ -68,7 +73,7 @@ async function main(): Promise<void> {
 
   // The scenario's own flags change the run, so the replay command carries them.
   const replayFlags = Object.entries(extra)
-    .map(([key, value]) => ` --${key}=${value}`)
+    .map(([key, value]) => ` ${shellWord(`--${key}=${value}`)}`)
     .join('');
 
   const started = performance.now();
