@@ -7,7 +7,7 @@
  */
 import type { LogLevel } from '../core/index.ts';
 import { InvalidArgumentError } from '../core/index.ts';
-import { defaultTombstoneGraceMs } from '../replication/index.ts';
+import { defaultTombstoneGraceMs, maxHintAgeFor } from '../replication/index.ts';
 
 export type WalSync = 'always' | 'interval' | 'none';
 
@@ -140,7 +140,7 @@ export function tombstoneGraceMsOf(config: NodeConfig): number {
  * time a replay takes.
  */
 export function maxHintAgeMsOf(config: NodeConfig): number {
-  return config.maxHintAgeSeconds === undefined ? Math.floor(tombstoneGraceMsOf(config) / 2) : config.maxHintAgeSeconds * 1000;
+  return maxHintAgeFor({ tombstoneGraceMs: tombstoneGraceMsOf(config) }, config.maxHintAgeSeconds === undefined ? {} : { maxHintAgeMs: config.maxHintAgeSeconds * 1000 });
 }
 
 /** The settings a config file or flags may set, as they arrive (not yet validated). */

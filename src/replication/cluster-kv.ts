@@ -10,7 +10,7 @@ import type { GetResult, KvApi, PutResult, ReadOptions, ScanResult, WriteOptions
 import { durableLater, wouldWait, type DurabilityListener, type DurableLater, type DurableNow, type WouldWait } from './api.ts';
 import { Coordinator, type ClientWrite, type CoordinatorOptions, type LocalWrite, type ObjectModel, type ReplicaBackend } from './coordinator.ts';
 import type { ScanPosition } from './keyspace.ts';
-import { HintedHandoff, type HandoffOptions, type HintQueue } from './handoff.ts';
+import { HintedHandoff, maxHintAgeFor, type HandoffOptions, type HintQueue } from './handoff.ts';
 import { storageKey, validateKey, validateValue } from './keys.ts';
 import { contextFromClient, toGetResult, validateExpiry } from './local-kv.ts';
 import { decodeObject, encodeContext, encodeObject, isLive, mergeObjects, sameObject, type StoredObject } from './object.ts';
@@ -336,21 +336,6 @@ export function oldestValueMs(object: Uint8Array): number | undefined {
   return oldest;
 }
 
-/**
- * The hint age handoff enforces: the one given, else half the store's own
- * tombstone grace period. Never the grace period or more, where a replayed
- * hint could outlive the tombstones that superseded it.
- */
-export function maxHintAgeFor(store: Pick<ReplicaStore, 'tombstoneGraceMs'>, options: HandoffOptions = {}): number {
-  const graceMs = store.tombstoneGraceMs;
-  const maxAgeMs = options.maxHintAgeMs ?? Math.floor(graceMs / 2);
-  if (maxAgeMs >= graceMs) {
-    throw new InvalidArgumentError(
-      `The maximum hint age (${maxAgeMs} ms) must be below the tombstone grace period (${graceMs} ms): a hint replayed after the tombstones that superseded it were purged brings deleted data back`,
-    );
-  }
-  return maxAgeMs;
-}
 
 /**
  * Wires one node's replication. Call once per node start; the returned

@@ -589,8 +589,7 @@ export class Coordinator<O> implements MessageHandler, CopyHost<O> {
 
   /** `coordinate` for writes that wait for the backend (its lock, a read) and for every other kind. */
   private async coordinateLater(request: ClientWrite, list: PreferenceList): Promise<CoordinatedWrite<O>> {
-    const startedAtMs = this.deps.clock.nowMs();
-    const startedMs = this.probe === undefined ? 0 : startedAtMs;
+    const startedMs = this.probe === undefined ? 0 : this.deps.clock.nowMs();
     const { key } = request;
     const rule = this.rule(request.w ?? this.defaultW, list.home, request.dc ?? this.localDc);
     const backend = this.deps.backend;
@@ -612,7 +611,8 @@ export class Coordinator<O> implements MessageHandler, CopyHost<O> {
         count = result.value;
         break;
       }
-      case 'touch':
+      case 'touch': {
+        const touchStartedMs = this.deps.clock.nowMs();
         try {
           written = await backend.coordinateTouch(key, request.expiresAtMs ?? null, request.context ?? null);
         } catch (error) {
@@ -626,13 +626,14 @@ export class Coordinator<O> implements MessageHandler, CopyHost<O> {
           const budgetMs = request.timeoutMs ?? this.timeoutMs;
           const fetched = await this.read(key, { r: 'quorum', timeoutMs: budgetMs });
           if (fetched !== undefined) await backend.apply(key, fetched);
-          const leftMs = budgetMs - (this.deps.clock.nowMs() - startedAtMs);
+          const leftMs = budgetMs - (this.deps.clock.nowMs() - touchStartedMs);
           if (leftMs <= 0) throw new TimeoutError(`Cannot touch ${describeKey(key)}: fetching the versions its context names took the whole ${budgetMs} ms`);
           request = { ...request, timeoutMs: leftMs };
           written = await backend.coordinateTouch(key, request.expiresAtMs ?? null, request.context ?? null);
         }
         if (written === undefined) return { object: undefined, context: null, count: null, touched: false };
         break;
+      }
     }
     return this.fanOut(request, list, rule, written, count, startedMs);
   }

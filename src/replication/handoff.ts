@@ -79,13 +79,26 @@ export const defaultHintApplyTimeoutMs = 2000;
 export const defaultHintSyncLingerMs = 10;
 
 /**
- * Half the default tombstone grace period. A hint is safe to replay while
- * every tombstone that could supersede it is still kept (each is younger
- * than the hint's oldest value); the other half covers clock skew between
- * nodes and a replay's own delay. createClusterKv derives it from the
- * store's actual grace period instead when none is given.
+ * The hint age handoff enforces: the one given, else half the tombstone
+ * grace period. A hint is safe to replay while every tombstone that could
+ * supersede it is still kept (each is younger than the hint's oldest value);
+ * the other half covers clock skew between nodes and a replay's own delay.
+ * Never the grace period or more, where a replayed hint could outlive the
+ * tombstones that superseded it.
  */
-export const defaultMaxHintAgeMs = defaultTombstoneGraceMs / 2;
+export function maxHintAgeFor(store: { readonly tombstoneGraceMs: number }, options: Pick<HandoffOptions, 'maxHintAgeMs'> = {}): number {
+  const graceMs = store.tombstoneGraceMs;
+  const maxAgeMs = options.maxHintAgeMs ?? Math.floor(graceMs / 2);
+  if (maxAgeMs >= graceMs) {
+    throw new InvalidArgumentError(
+      `The maximum hint age (${maxAgeMs} ms) must be below the tombstone grace period (${graceMs} ms): a hint replayed after the tombstones that superseded it were purged brings deleted data back`,
+    );
+  }
+  return maxAgeMs;
+}
+
+/** maxHintAgeFor the default grace period; createClusterKv uses the store's own. */
+export const defaultMaxHintAgeMs = maxHintAgeFor({ tombstoneGraceMs: defaultTombstoneGraceMs });
 
 export interface HandoffOptions {
   /** See defaultHintSyncLingerMs; 0 syncs at once. */
@@ -290,8 +303,7 @@ export class HintedHandoff {
         }
         if (droppedUpTo === undefined || this.closed) return;
         await this.deps.queue.acknowledge(target, droppedUpTo);
-        this.counters.expired += expired;
-        if (expired > 0) this.deps.log.warn('hints older than the maximum hint age dropped while their owner is down', { target, hints: expired, maxHintAgeMs: this.maxHintAgeMs });
+        this.noteExpired(target, expired, 'hints older than the maximum hint age dropped while their owner is down');
         if (droppedUpTo !== batch[batch.length - 1]?.seq) return;
       }
     })()
@@ -352,17 +364,17 @@ export class HintedHandoff {
       droppedUpTo = undefined;
       this.counters.replayed++;
     }
-    if (expired > 0) {
-      this.counters.expired += expired;
-      this.deps.log.warn('hints older than the maximum hint age dropped unreplayed; the owner misses those writes until they are written or repaired again', {
-        target,
-        hints: expired,
-        maxHintAgeMs: this.maxHintAgeMs,
-      });
-    }
+    this.noteExpired(target, expired, 'hints older than the maximum hint age dropped unreplayed; the owner misses those writes until they are written or repaired again');
     // Left unacknowledged, dropped hints would be judged (and a refused one sent) again.
     if (droppedUpTo !== undefined) await this.deps.queue.acknowledge(target, droppedUpTo);
     return goOn;
+  }
+
+  /** Counts hints dropped as too old, with one warning per batch. */
+  private noteExpired(target: NodeId, hints: number, message: string): void {
+    if (hints === 0) return;
+    this.counters.expired += hints;
+    this.deps.log.warn(message, { target, hints, maxHintAgeMs: this.maxHintAgeMs });
   }
 
   /**

@@ -23,9 +23,9 @@ import {
   type WireMessage,
 } from '../../../src/core/index.ts';
 import { errorFromBody, errorToBody } from '../../../src/transport/codec.ts';
-import { HintedHandoff, refusesHint, type HandoffOptions } from '../../../src/replication/handoff.ts';
+import { HintedHandoff, maxHintAgeFor, refusesHint, type HandoffOptions } from '../../../src/replication/handoff.ts';
 import { HintStore } from '../../../src/replication/hint-store.ts';
-import { maxHintAgeFor, oldestValueMs } from '../../../src/replication/cluster-kv.ts';
+import { oldestValueMs } from '../../../src/replication/cluster-kv.ts';
 import { decodeObject, encodeObject, isLive } from '../../../src/replication/object.ts';
 import { ManualLiveness } from '../../../src/replication/placement.ts';
 import { ReplicaStore } from '../../../src/replication/replica-store.ts';
